@@ -1,0 +1,53 @@
+/* mlc: the operator tool (dev broker, secrets, generated docs, ...). */
+#include "mlc_cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    mlc_cmd_fn fn;
+} commands[] = {
+    {"devbroker", mlc_cmd_devbroker},
+    {"secret", mlc_cmd_secret},
+    {"config", mlc_cmd_config},
+};
+
+static const char usage[] =
+    "Usage: mlc [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  devbroker [--partitions N]   run an in-memory Kafka (librdkafka mock cluster) on\n"
+    "                               127.0.0.1 for tests and the demo; NOT for production\n"
+    "  secret keygen                print a new master key (mlc secret keygen > mlc.key)\n"
+    "  secret encrypt               read a secret on stdin, print its enc:v1: form\n"
+    "  config docs                  print docs/configuration.md\n";
+
+int main(int argc, char **argv)
+{
+    struct mlc_app app = {.name = "mlc", .prog = MLC_PROG_CLI, .usage = usage};
+    int code = 2;
+
+    switch (mlc_app_start(&app, argc, argv)) {
+    case MLC_APP_EXIT:
+        return 0;
+    case MLC_APP_FAIL:
+        return 2;
+    case MLC_APP_RUN:
+        break;
+    }
+    if (app.argc < 1) {
+        fputs(usage, stderr);
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (!strcmp(app.argv[0], commands[i].name)) {
+            code = commands[i].fn(&app);
+            goto out;
+        }
+    }
+    fprintf(stderr, "mlc: unknown command '%s' (see mlc --help)\n", app.argv[0]);
+out:
+    mlc_app_free(&app);
+    return code;
+}

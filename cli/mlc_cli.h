@@ -1,0 +1,18 @@
+/* mlc_cli.h - subcommands of the `mlc` operator tool.
+ *
+ * Each subcommand lives in its own file (cmd_<name>.c) and has the
+ * signature of mlc_cmd_fn: it receives the started app (configuration
+ * loaded, app->argv[0] is the subcommand word) and returns the exit status.
+ */
+#ifndef MLC_CLI_H
+#define MLC_CLI_H
+
+#include "mlc_app.h"
+
+typedef int (*mlc_cmd_fn)(struct mlc_app *app);
+
+int mlc_cmd_devbroker(struct mlc_app *app);
+int mlc_cmd_secret(struct mlc_app *app);
+int mlc_cmd_config(struct mlc_app *app);
+
+#endif

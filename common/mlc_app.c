@@ -1,0 +1,80 @@
+/* mlc_app.c - common start-up of the programs, see mlc_app.h. */
+#include "mlc_app.h"
+#include "mlc_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern char **environ;
+
+static void print_help(const struct mlc_app *app)
+{
+    fputs(app->usage, stdout);
+    fputs("\nCommon options:\n"
+          "  --config FILE   read KEY=VALUE settings from FILE (the environment wins)\n"
+          "  --help          show this help\n"
+          "  --version       show the version\n\n",
+          stdout);
+    mlc_config_print_help(stdout, app->prog);
+}
+
+enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv)
+{
+    struct mlc_err err = {0};
+    int i = 1;
+
+    app->config = NULL;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_help(app);
+            return MLC_APP_EXIT;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("%s %s\n", app->name, MLC_VERSION);
+            return MLC_APP_EXIT;
+        } else if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                mlc_err_set(&err, MLC_FATAL, "--config needs a file name");
+                mlc_app_fail(app, &err);
+                return MLC_APP_FAIL;
+            }
+            app->config = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            app->config = argv[i] + 9;
+        } else {
+            break;
+        }
+    }
+    app->argc = argc - i;
+    app->argv = argv + i;
+    /* --help after the command word is still a request for help. */
+    for (int k = 0; k < app->argc; k++) {
+        if (!strcmp(app->argv[k], "--help") || !strcmp(app->argv[k], "-h")) {
+            print_help(app);
+            return MLC_APP_EXIT;
+        }
+    }
+    if (mlc_config_load(&app->cfg, app->prog, app->config, environ, &err) != MLC_OK) {
+        mlc_app_fail(app, &err);
+        return MLC_APP_FAIL;
+    }
+    mlc_config_setup_logging(&app->cfg, app->name);
+    return MLC_APP_RUN;
+}
+
+void mlc_app_fail(const struct mlc_app *app, const struct mlc_err *err)
+{
+    char line[sizeof(err->msg) + 64];
+
+    mlc_redact(err->msg, line, sizeof(line));
+    fprintf(stderr, "%s: %s\n", app->name, line);
+}
+
+int mlc_app_exit_code(mlc_rc rc)
+{
+    return rc == MLC_OK ? 0 : rc == MLC_FATAL ? 2 : 1;
+}
+
+void mlc_app_free(struct mlc_app *app)
+{
+    mlc_config_free(&app->cfg);
+}

@@ -1,0 +1,44 @@
+/* mlc_app.h - what every ml-connector program does before its real work.
+ *
+ * Parses the options common to all programs (--config FILE, --help,
+ * --version), loads the configuration from the file and the environment,
+ * and configures logging. Errors are printed as exactly one line,
+ * "<prog>: <message>", redacted, on stderr.
+ */
+#ifndef MLC_APP_H
+#define MLC_APP_H
+
+#include "mlc_config.h"
+#include "mlc_err.h"
+
+#include <stdbool.h>
+
+struct mlc_app {
+    const char *name;   /* "mlc-extractor" */
+    unsigned prog;      /* MLC_PROG_* */
+    const char *usage;  /* first lines of --help, before the settings */
+    const char *config; /* --config FILE, or NULL */
+    int argc;           /* arguments left after the common options */
+    char **argv;        /* (argv[0] is the first non-option word, e.g. "once") */
+    struct mlc_config cfg;
+};
+
+enum mlc_app_start {
+    MLC_APP_RUN,  /* configuration loaded: go on */
+    MLC_APP_EXIT, /* --help or --version printed: exit 0 */
+    MLC_APP_FAIL, /* one line printed: exit 2 */
+};
+
+/* Fills app from argv (which must outlive app) and loads the configuration
+ * from environ. Options after the command word are left in app->argv. */
+enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv);
+
+/* Prints "<prog>: <message>" (redacted) on stderr. */
+void mlc_app_fail(const struct mlc_app *app, const struct mlc_err *err);
+
+/* Exit status for an mlc_rc: 0 ok, 1 retry/permanent, 2 fatal. */
+int mlc_app_exit_code(mlc_rc rc);
+
+void mlc_app_free(struct mlc_app *app);
+
+#endif

@@ -1,0 +1,496 @@
+/* mlc_config.c - table-driven configuration, see mlc_config.h. */
+#include "mlc_config.h"
+#include "mlc_log.h"
+#include "mlc_secret.h"
+#include "mlc_str.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXTRACTOR MLC_PROG_EXTRACTOR
+#define LOADER    MLC_PROG_LOADER
+#define CLI       MLC_PROG_CLI
+#define RDKAFKA_PREFIX "MLC_RDKAFKA_"
+
+const struct mlc_cfg_def mlc_cfg_defs[MLC_CFG__COUNT] = {
+#define MLC_SETTING(id, type, def, min, max, choices, progs, help)                                 \
+    {"MLC_" #id, MLC_CFGT_##type, def, min, max, choices, progs, help},
+#include "mlc_config_table.h"
+#undef MLC_SETTING
+};
+
+static const char *prog_word(unsigned prog)
+{
+    return prog == MLC_PROG_EXTRACTOR ? "extractor" : prog == MLC_PROG_LOADER ? "loader" : "mlc";
+}
+
+static int find_setting(const char *name)
+{
+    for (int i = 0; i < MLC_CFG__COUNT; i++)
+        if (!strcmp(mlc_cfg_defs[i].name, name))
+            return i;
+    return -1;
+}
+
+static bool enum_has(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+
+    while (p && *p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n))
+            return true;
+        p = bar ? bar + 1 : NULL;
+    }
+    return false;
+}
+
+__attribute__((format(printf, 2, 3))) static void add_warning(struct mlc_config *cfg,
+                                                               const char *fmt, ...)
+{
+    char line[512];
+    char **grown = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(*grown));
+    va_list ap;
+
+    if (!grown)
+        return;
+    cfg->warnings = grown;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    cfg->warnings[cfg->n_warnings] = strdup(line);
+    if (cfg->warnings[cfg->n_warnings])
+        cfg->n_warnings++;
+}
+
+/* Validates and stores one value. where is "environment" or "file:line". */
+static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const char *where,
+                        struct mlc_err *err)
+{
+    const struct mlc_cfg_def *d = &mlc_cfg_defs[id];
+    char *copy;
+    long num = 0;
+    bool b;
+    char at[128] = "";
+
+    if (strcmp(where, "environment") && strcmp(where, "default"))
+        snprintf(at, sizeof(at), "%s: ", where);
+    switch (d->type) {
+    case MLC_CFGT_INT:
+        if (*v && !mlc_parse_long(v, d->min, d->max, &num))
+            return mlc_err_set(err, MLC_FATAL, "%s%s: '%.40s' is not an integer in %ld..%ld", at,
+                               d->name, v, d->min, d->max);
+        break;
+    case MLC_CFGT_BOOL:
+        if (*v && !mlc_parse_bool(v, &b))
+            return mlc_err_set(err, MLC_FATAL, "%s%s: '%.40s' is not true or false", at, d->name,
+                               v);
+        num = *v ? b : 0;
+        break;
+    case MLC_CFGT_ENUM:
+        if (*v && !enum_has(d->choices, v))
+            return mlc_err_set(err, MLC_FATAL, "%s%s: '%.40s' is not one of %s", at, d->name, v,
+                               d->choices);
+        break;
+    case MLC_CFGT_URL:
+        if (*v && !mlc_str_startswith(v, "http://") && !mlc_str_startswith(v, "https://"))
+            return mlc_err_set(err, MLC_FATAL, "%s%s: '%.60s' is not an http:// or https:// URL",
+                               at, d->name, v);
+        break;
+    case MLC_CFGT_SECRET:
+        if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))
+            return mlc_err_set(err, MLC_FATAL, "%s%s: encrypted values must start with enc:v1:",
+                               at, d->name);
+        break;
+    default:
+        break;
+    }
+    if (!*v) /* empty means unset: fall back to the default */
+        return MLC_OK;
+    copy = strdup(v);
+    if (!copy)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    free(cfg->value[id]);
+    cfg->value[id] = copy;
+    cfg->num[id] = num;
+    mlc_strlcpy(cfg->origin[id], where, sizeof(cfg->origin[id]));
+    return MLC_OK;
+}
+
+static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *v,
+                          const char *where, struct mlc_err *err)
+{
+    const char *suffix = name + strlen(RDKAFKA_PREFIX);
+    struct mlc_kv *grown;
+    char *key;
+    size_t i;
+
+    if (!*suffix)
+        return mlc_err_set(err, MLC_FATAL, "%s: %s needs a property name after it", where, name);
+    key = strdup(suffix);
+    if (!key)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    for (char *p = key; *p; p++)
+        *p = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+    for (i = 0; i < cfg->n_rdkafka; i++) {
+        if (!strcmp(cfg->rdkafka[i].key, key)) {
+            char *val = strdup(v);
+            free(key);
+            if (!val)
+                return mlc_err_set(err, MLC_FATAL, "out of memory");
+            free(cfg->rdkafka[i].value);
+            cfg->rdkafka[i].value = val;
+            return MLC_OK;
+        }
+    }
+    grown = realloc(cfg->rdkafka, (cfg->n_rdkafka + 1) * sizeof(*grown));
+    if (!grown) {
+        free(key);
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    cfg->rdkafka = grown;
+    cfg->rdkafka[cfg->n_rdkafka].key = key;
+    cfg->rdkafka[cfg->n_rdkafka].value = strdup(v);
+    if (!cfg->rdkafka[cfg->n_rdkafka].value)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    cfg->n_rdkafka++;
+    return MLC_OK;
+}
+
+/* One NAME=value pair from the file or the environment. */
+static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, const char *where,
+                    struct mlc_err *err)
+{
+    int id;
+
+    if (mlc_str_startswith(name, RDKAFKA_PREFIX))
+        return add_rdkafka(cfg, name, v, where, err);
+    id = find_setting(name);
+    if (id < 0) {
+        add_warning(cfg, "%s: unknown setting %s ignored (see --help)", where, name);
+        return MLC_OK;
+    }
+    return set_value(cfg, id, v, where, err);
+}
+
+static mlc_rc load_file(struct mlc_config *cfg, const char *path, struct mlc_err *err)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096], where[96];
+    int lineno = 0;
+    mlc_rc rc = MLC_OK;
+
+    if (!f)
+        return mlc_err_set(err, MLC_FATAL, "--config %s: cannot open: %s", path, strerror(errno));
+    while (rc == MLC_OK && fgets(line, sizeof(line), f)) {
+        char *s, *eq, *name, *v;
+        size_t vlen;
+
+        lineno++;
+        snprintf(where, sizeof(where), "%.80s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = mlc_err_set(err, MLC_FATAL, "%s: line longer than %zu bytes", where,
+                             sizeof(line) - 2);
+            break;
+        }
+        s = mlc_str_trim(line);
+        if (!*s || *s == '#')
+            continue;
+        if (mlc_str_startswith(s, "export "))
+            s = mlc_str_trim(s + 7);
+        eq = strchr(s, '=');
+        if (!eq) {
+            rc = mlc_err_set(err, MLC_FATAL, "%s: expected KEY=VALUE", where);
+            break;
+        }
+        *eq = '\0';
+        name = mlc_str_trim(s);
+        v = mlc_str_trim(eq + 1);
+        vlen = strlen(v);
+        if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
+            v[vlen - 1] = '\0';
+            v++;
+        }
+        if (!mlc_str_startswith(name, "MLC_")) {
+            add_warning(cfg, "%s: unknown setting %s ignored (settings start with MLC_)", where,
+                        name);
+            continue;
+        }
+        rc = apply(cfg, name, v, where, err);
+    }
+    fclose(f);
+    return rc;
+}
+
+static mlc_rc load_env(struct mlc_config *cfg, char **envp, struct mlc_err *err)
+{
+    for (char **e = envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[128];
+        size_t n;
+        mlc_rc rc;
+
+        if (!eq || !mlc_str_startswith(*e, "MLC_") || mlc_str_startswith(*e, "MLC_TEST_"))
+            continue;
+        n = (size_t)(eq - *e);
+        if (n >= sizeof(name))
+            continue;
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        rc = apply(cfg, name, eq + 1, "environment", err);
+        if (rc != MLC_OK)
+            return rc;
+    }
+    return MLC_OK;
+}
+
+static mlc_rc set_defaults(struct mlc_config *cfg, struct mlc_err *err)
+{
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
+        const char *tok = strstr(d->def, "<program>");
+        char def[256];
+
+        if (tok)
+            snprintf(def, sizeof(def), "%.*s%s%s", (int)(tok - d->def), d->def,
+                     prog_word(cfg->prog), tok + strlen("<program>"));
+        else
+            mlc_strlcpy(def, d->def, sizeof(def));
+        cfg->value[i] = strdup(def);
+        if (!cfg->value[i])
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        mlc_strlcpy(cfg->origin[i], "default", sizeof(cfg->origin[i]));
+        if (d->type == MLC_CFGT_INT && *def && !mlc_parse_long(def, d->min, d->max, &cfg->num[i]))
+            return mlc_err_set(err, MLC_FATAL, "%s: bad built-in default", d->name);
+        if (d->type == MLC_CFGT_BOOL) {
+            bool b = false;
+            if (*def && !mlc_parse_bool(def, &b))
+                return mlc_err_set(err, MLC_FATAL, "%s: bad built-in default", d->name);
+            cfg->num[i] = b;
+        }
+    }
+    return MLC_OK;
+}
+
+/* Decrypts enc:v1: secrets and registers every secret for redaction. */
+static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
+{
+    unsigned char key[MLC_SECRET_KEY_LEN];
+    bool have_key = false;
+    mlc_rc rc = MLC_OK;
+
+    for (int i = 0; i < MLC_CFG__COUNT && rc == MLC_OK; i++) {
+        char upper[1024];
+        char *plain = NULL;
+
+        if (mlc_cfg_defs[i].type != MLC_CFGT_SECRET || !*cfg->value[i])
+            continue;
+        if (mlc_secret_is_encrypted(cfg->value[i])) {
+            if (!have_key) {
+                rc = mlc_secret_load_key(cfg->value[MLC_CFG_MASTER_KEY_FILE], key, err);
+                if (rc != MLC_OK)
+                    break;
+                have_key = true;
+            }
+            rc = mlc_secret_decrypt(key, cfg->value[i], &plain, err);
+            if (rc != MLC_OK) {
+                mlc_err_prefix(err, "%s", mlc_cfg_defs[i].name);
+                break;
+            }
+            free(cfg->value[i]);
+            cfg->value[i] = plain;
+        }
+        mlc_log_add_secret(cfg->value[i]);
+        mlc_str_upper(upper, cfg->value[i], sizeof(upper));
+        mlc_log_add_secret(upper);
+    }
+    if (have_key)
+        memset(key, 0, sizeof(key));
+    return rc;
+}
+
+mlc_rc mlc_config_load(struct mlc_config *cfg, unsigned prog, const char *file, char **envp,
+                       struct mlc_err *err)
+{
+    mlc_rc rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->prog = prog;
+    rc = set_defaults(cfg, err);
+    if (rc == MLC_OK && file)
+        rc = load_file(cfg, file, err);
+    if (rc == MLC_OK)
+        rc = load_env(cfg, envp, err);
+    if (rc == MLC_OK)
+        rc = resolve_secrets(cfg, err);
+    if (rc != MLC_OK)
+        mlc_config_free(cfg);
+    return rc;
+}
+
+void mlc_config_free(struct mlc_config *cfg)
+{
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        if (cfg->value[i] && mlc_cfg_defs[i].type == MLC_CFGT_SECRET)
+            memset(cfg->value[i], 0, strlen(cfg->value[i]));
+        free(cfg->value[i]);
+        cfg->value[i] = NULL;
+    }
+    for (size_t i = 0; i < cfg->n_rdkafka; i++) {
+        free(cfg->rdkafka[i].key);
+        free(cfg->rdkafka[i].value);
+    }
+    free(cfg->rdkafka);
+    cfg->rdkafka = NULL;
+    cfg->n_rdkafka = 0;
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
+    cfg->warnings = NULL;
+    cfg->n_warnings = 0;
+}
+
+void mlc_config_setup_logging(const struct mlc_config *cfg, const char *prog_name)
+{
+    enum mlc_log_level level = MLC_LOG_INFO;
+    enum mlc_log_format format = MLC_LOG_TEXT;
+
+    mlc_log_parse_level(mlc_cfg_str(cfg, MLC_CFG_LOG_LEVEL), &level);
+    mlc_log_parse_format(mlc_cfg_str(cfg, MLC_CFG_LOG_FORMAT), &format);
+    mlc_log_setup(prog_name, level, format);
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        mlc_warn("%s", cfg->warnings[i]);
+}
+
+const char *mlc_cfg_str(const struct mlc_config *cfg, enum mlc_cfg_id id)
+{
+    return cfg->value[id] ? cfg->value[id] : "";
+}
+
+long mlc_cfg_int(const struct mlc_config *cfg, enum mlc_cfg_id id)
+{
+    return cfg->num[id];
+}
+
+bool mlc_cfg_bool(const struct mlc_config *cfg, enum mlc_cfg_id id)
+{
+    return cfg->num[id] != 0;
+}
+
+bool mlc_cfg_is_set(const struct mlc_config *cfg, enum mlc_cfg_id id)
+{
+    return cfg->value[id] && cfg->value[id][0];
+}
+
+mlc_rc mlc_config_require(const struct mlc_config *cfg, enum mlc_cfg_id id, struct mlc_err *err)
+{
+    if (mlc_cfg_is_set(cfg, id))
+        return MLC_OK;
+    return mlc_err_set(err, MLC_FATAL, "%s is not set (%s)", mlc_cfg_defs[id].name,
+                       mlc_cfg_defs[id].help);
+}
+
+mlc_rc mlc_config_list(const struct mlc_config *cfg, enum mlc_cfg_id id, char ***items, size_t *n,
+                       struct mlc_err *err)
+{
+    char *copy = strdup(mlc_cfg_str(cfg, id));
+    char **out = NULL;
+    size_t count = 0;
+    char *p, *comma;
+
+    if (!copy)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    for (p = copy; p; p = comma ? comma + 1 : NULL) {
+        char *item, **grown;
+
+        comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        item = mlc_str_trim(p);
+        if (!*item)
+            continue;
+        grown = realloc(out, (count + 1) * sizeof(*out));
+        if (!grown || !(grown[count] = strdup(item))) {
+            out = grown ? grown : out;
+            mlc_config_free_list(out, count);
+            free(copy);
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        }
+        out = grown;
+        count++;
+    }
+    free(copy);
+    *items = out;
+    *n = count;
+    return MLC_OK;
+}
+
+void mlc_config_free_list(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
+static const char *type_word(const struct mlc_cfg_def *d)
+{
+    static const char *words[] = {"string", "secret", "integer", "boolean",
+                                  "choice", "list",   "URL",     "path"};
+    return words[d->type];
+}
+
+void mlc_config_print_help(FILE *out, unsigned prog)
+{
+    fprintf(out, "Settings (environment variables, or KEY=VALUE lines in --config FILE; the\n"
+                 "environment wins; MLC_RDKAFKA_<PROP> passes any librdkafka property):\n");
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
+        char range[64] = "";
+
+        if (!(d->progs & prog))
+            continue;
+        if (d->type == MLC_CFGT_INT)
+            snprintf(range, sizeof(range), " %ld..%ld", d->min, d->max);
+        else if (d->type == MLC_CFGT_ENUM)
+            snprintf(range, sizeof(range), " %s", d->choices);
+        fprintf(out, "  %-26s %s%s%s%s%s\n      %s\n", d->name, type_word(d), range,
+                *d->def ? ", default " : "", d->def, "", d->help);
+    }
+}
+
+void mlc_config_print_markdown(FILE *out)
+{
+    fprintf(out, "# Configuration\n\n"
+                 "Generated by `mlc config docs` from `common/mlc_config_table.h`; do not edit.\n\n"
+                 "Every setting is read from the environment or from `--config FILE` "
+                 "(`KEY=VALUE` lines, `#` comments, optional quotes); the environment wins. "
+                 "An empty value means unset. A bad value stops the program with one line naming "
+                 "the setting (and `file:line`). Unknown `MLC_` names are warned about.\n\n"
+                 "`MLC_RDKAFKA_<PROP>` passes any librdkafka property through untouched: the "
+                 "name is lower-cased and `_` becomes `.` (`MLC_RDKAFKA_SECURITY_PROTOCOL=ssl` "
+                 "sets `security.protocol`).\n\n"
+                 "Secret settings accept `enc:v1:...` values made by `mlc secret encrypt`, "
+                 "decrypted with `MLC_MASTER_KEY_FILE`; secrets never reach a log line.\n\n"
+                 "| setting | type | default | used by | description |\n"
+                 "|---|---|---|---|---|\n");
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
+        char type[96];
+
+        if (d->type == MLC_CFGT_INT)
+            snprintf(type, sizeof(type), "integer %ld..%ld", d->min, d->max);
+        else if (d->type == MLC_CFGT_ENUM)
+            snprintf(type, sizeof(type), "`%s`", d->choices);
+        else
+            snprintf(type, sizeof(type), "%s", type_word(d));
+        fprintf(out, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", d->name, type, *d->def ? "`" : "",
+                d->def, *d->def ? "`" : "", (d->progs & MLC_PROG_EXTRACTOR) ? "extractor " : "",
+                (d->progs & MLC_PROG_LOADER) ? "loader " : "", (d->progs & MLC_PROG_CLI) ? "mlc" : "",
+                d->help);
+    }
+}

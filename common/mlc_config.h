@@ -1,0 +1,110 @@
+/* mlc_config.h - table-driven configuration (see mlc_config_table.h).
+ *
+ * Sources, weakest first: the table's defaults, a --config FILE of
+ * KEY=VALUE lines ('#' starts a comment line; values may be quoted), then the
+ * environment. An empty value counts as unset. Every value is validated as
+ * it is read; the first bad one fails the load with one line naming the
+ * setting (and file:line for files). Unknown MLC_ names only warn.
+ *
+ * MLC_RDKAFKA_<PROP> settings are passed to librdkafka untouched: the name
+ * is lower-cased with '_' turned into '.' (MLC_RDKAFKA_SECURITY_PROTOCOL ->
+ * security.protocol). No librdkafka property contains '_', so the mapping is
+ * unambiguous.
+ *
+ * Secret settings may hold enc:v1:... values, decrypted at load with
+ * MLC_MASTER_KEY_FILE; every secret's plain value (and its upper-cased form)
+ * is registered with the logger's redaction.
+ *
+ * Ownership: struct mlc_config owns every string it hands out; they live
+ * until mlc_config_free().
+ */
+#ifndef MLC_CONFIG_H
+#define MLC_CONFIG_H
+
+#include "mlc_err.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum mlc_prog {
+    MLC_PROG_EXTRACTOR = 1,
+    MLC_PROG_LOADER = 2,
+    MLC_PROG_CLI = 4,
+};
+
+enum mlc_cfg_type {
+    MLC_CFGT_STRING,
+    MLC_CFGT_SECRET,
+    MLC_CFGT_INT,
+    MLC_CFGT_BOOL,
+    MLC_CFGT_ENUM,
+    MLC_CFGT_LIST,
+    MLC_CFGT_URL,
+    MLC_CFGT_PATH,
+};
+
+enum mlc_cfg_id {
+#define MLC_SETTING(id, type, def, min, max, choices, progs, help) MLC_CFG_##id,
+#include "mlc_config_table.h"
+#undef MLC_SETTING
+    MLC_CFG__COUNT
+};
+
+struct mlc_cfg_def {
+    const char *name; /* "MLC_SAGE_URL" */
+    enum mlc_cfg_type type;
+    const char *def;
+    long min, max;
+    const char *choices;
+    unsigned progs;
+    const char *help;
+};
+
+struct mlc_kv {
+    char *key;
+    char *value;
+};
+
+struct mlc_config {
+    unsigned prog;
+    char *value[MLC_CFG__COUNT]; /* effective value, "" when unset; secrets decrypted */
+    long num[MLC_CFG__COUNT];    /* INT value, or BOOL as 0/1 */
+    char origin[MLC_CFG__COUNT][96];
+    struct mlc_kv *rdkafka; /* librdkafka properties from MLC_RDKAFKA_* */
+    size_t n_rdkafka;
+    char **warnings; /* collected during load, logged by mlc_config_log_warnings */
+    size_t n_warnings;
+};
+
+extern const struct mlc_cfg_def mlc_cfg_defs[MLC_CFG__COUNT];
+
+/* Loads defaults, then file (may be NULL), then envp (may be NULL: no
+ * environment). On failure err holds one line and cfg is freed. */
+mlc_rc mlc_config_load(struct mlc_config *cfg, unsigned prog, const char *file, char **envp,
+                       struct mlc_err *err);
+void mlc_config_free(struct mlc_config *cfg);
+
+/* Configures the logger from MLC_LOG_LEVEL/MLC_LOG_FORMAT and then logs the
+ * warnings collected during load. */
+void mlc_config_setup_logging(const struct mlc_config *cfg, const char *prog_name);
+
+const char *mlc_cfg_str(const struct mlc_config *cfg, enum mlc_cfg_id id);
+long mlc_cfg_int(const struct mlc_config *cfg, enum mlc_cfg_id id);
+bool mlc_cfg_bool(const struct mlc_config *cfg, enum mlc_cfg_id id);
+bool mlc_cfg_is_set(const struct mlc_config *cfg, enum mlc_cfg_id id);
+
+/* MLC_FATAL with "MLC_X is not set (<help>)" unless the setting has a value. */
+mlc_rc mlc_config_require(const struct mlc_config *cfg, enum mlc_cfg_id id, struct mlc_err *err);
+
+/* Splits a LIST setting into trimmed, non-empty items. *items is a new
+ * array of new strings; free with mlc_config_free_list. */
+mlc_rc mlc_config_list(const struct mlc_config *cfg, enum mlc_cfg_id id, char ***items,
+                       size_t *n, struct mlc_err *err);
+void mlc_config_free_list(char **items, size_t n);
+
+/* The settings a program reads, for its --help. */
+void mlc_config_print_help(FILE *out, unsigned prog);
+/* docs/configuration.md. */
+void mlc_config_print_markdown(FILE *out);
+
+#endif

@@ -1,0 +1,233 @@
+/* mlc_secret.c - AES-256-GCM secrets and base64, see mlc_secret.h. */
+#include "mlc_secret.h"
+#include "mlc_str.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NONCE_LEN 12
+#define TAG_LEN   16
+#define AAD       "mlc:v1"
+
+bool mlc_secret_is_encrypted(const char *value)
+{
+    return value && mlc_str_startswith(value, MLC_SECRET_PREFIX);
+}
+
+mlc_rc mlc_base64_encode(const unsigned char *in, size_t n, char **out)
+{
+    char *s = malloc(4 * ((n + 2) / 3) + 1);
+
+    if (!s)
+        return MLC_FATAL;
+    EVP_EncodeBlock((unsigned char *)s, in, (int)n);
+    *out = s;
+    return MLC_OK;
+}
+
+mlc_rc mlc_base64_decode(const char *in, unsigned char **out, size_t *n)
+{
+    size_t len = strlen(in);
+    unsigned char *p;
+    int got;
+
+    if (len == 0 || len % 4 || len > (1u << 20))
+        return MLC_PERM;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '+' || c == '/' || (c == '=' && i >= len - 2);
+        if (!ok || (i == len - 2 && c == '=' && in[len - 1] != '='))
+            return MLC_PERM;
+    }
+    p = malloc(len / 4 * 3 + 1);
+    if (!p)
+        return MLC_FATAL;
+    got = EVP_DecodeBlock(p, (const unsigned char *)in, (int)len);
+    if (got < 0) {
+        free(p);
+        return MLC_PERM;
+    }
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    if (in[len - 1] == '=')
+        got--;
+    if (in[len - 2] == '=')
+        got--;
+    *out = p;
+    *n = (size_t)got;
+    return MLC_OK;
+}
+
+mlc_rc mlc_secret_load_key(const char *path, unsigned char key[MLC_SECRET_KEY_LEN],
+                           struct mlc_err *err)
+{
+    char text[128];
+    unsigned char *raw = NULL;
+    size_t n = 0;
+    struct stat st;
+    ssize_t got;
+    int fd;
+    mlc_rc rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mlc_err_set(err, MLC_FATAL, "MLC_MASTER_KEY_FILE %s: cannot open: %s", path,
+                           strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mlc_err_set(err, MLC_FATAL, "MLC_MASTER_KEY_FILE %s: not a regular file", path);
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return mlc_err_set(err, MLC_FATAL,
+                           "MLC_MASTER_KEY_FILE %s: mode %04o lets others read the key; "
+                           "fix it with: chmod 600 %s",
+                           path, (unsigned)(st.st_mode & 07777), path);
+    }
+    got = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (got < 0)
+        return mlc_err_set(err, MLC_FATAL, "MLC_MASTER_KEY_FILE %s: cannot read: %s", path,
+                           strerror(errno));
+    text[got] = '\0';
+    rc = mlc_base64_decode(mlc_str_trim(text), &raw, &n);
+    if (rc != MLC_OK || n != MLC_SECRET_KEY_LEN) {
+        if (raw)
+            OPENSSL_cleanse(raw, n);
+        free(raw);
+        OPENSSL_cleanse(text, sizeof(text));
+        return mlc_err_set(err, MLC_FATAL,
+                           "MLC_MASTER_KEY_FILE %s: not a 32-byte base64 key "
+                           "(create one with: mlc secret keygen > %s)",
+                           path, path);
+    }
+    memcpy(key, raw, MLC_SECRET_KEY_LEN);
+    OPENSSL_cleanse(raw, n);
+    OPENSSL_cleanse(text, sizeof(text));
+    free(raw);
+    return MLC_OK;
+}
+
+mlc_rc mlc_secret_keygen(unsigned char key[MLC_SECRET_KEY_LEN], char *out, size_t outsz,
+                         struct mlc_err *err)
+{
+    char *b64 = NULL;
+
+    if (RAND_bytes(key, MLC_SECRET_KEY_LEN) != 1)
+        return mlc_err_set(err, MLC_FATAL, "no random bytes from OpenSSL");
+    if (mlc_base64_encode(key, MLC_SECRET_KEY_LEN, &b64) != MLC_OK)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    if (!mlc_strlcpy(out, b64, outsz)) {
+        free(b64);
+        return mlc_err_set(err, MLC_FATAL, "key buffer too small");
+    }
+    free(b64);
+    return MLC_OK;
+}
+
+/* One cipher pass; encrypt=1 seals, encrypt=0 opens and checks the tag. */
+static int gcm(int encrypt, const unsigned char *key, const unsigned char *nonce,
+               const unsigned char *in, int inlen, unsigned char *out, unsigned char *tag)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, fin = 0, ok = 0;
+
+    if (!ctx)
+        return -1;
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+        EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) != 1 ||
+        EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)AAD, (int)strlen(AAD)) != 1 ||
+        EVP_CipherUpdate(ctx, out, &len, in, inlen) != 1)
+        goto out;
+    if (!encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1)
+        goto out;
+    if (EVP_CipherFinal_ex(ctx, out + len, &fin) != 1)
+        goto out;
+    if (encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
+        goto out;
+    ok = 1;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? len + fin : -1;
+}
+
+mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *plain,
+                          char **out, struct mlc_err *err)
+{
+    size_t n = strlen(plain), total = NONCE_LEN + n + TAG_LEN;
+    unsigned char *blob = NULL;
+    char *b64 = NULL, *s = NULL;
+    mlc_rc rc = MLC_FATAL;
+
+    if (n > 64 * 1024)
+        return mlc_err_set(err, MLC_PERM, "secret longer than 64 KiB");
+    blob = malloc(total);
+    if (!blob)
+        goto out;
+    if (RAND_bytes(blob, NONCE_LEN) != 1) {
+        mlc_err_set(err, MLC_FATAL, "no random bytes from OpenSSL");
+        goto out;
+    }
+    if (gcm(1, key, blob, (const unsigned char *)plain, (int)n, blob + NONCE_LEN,
+            blob + NONCE_LEN + n) < 0) {
+        mlc_err_set(err, MLC_FATAL, "AES-256-GCM encryption failed");
+        goto out;
+    }
+    if (mlc_base64_encode(blob, total, &b64) != MLC_OK)
+        goto out;
+    s = malloc(strlen(MLC_SECRET_PREFIX) + strlen(b64) + 1);
+    if (!s)
+        goto out;
+    memcpy(s, MLC_SECRET_PREFIX, strlen(MLC_SECRET_PREFIX));
+    memcpy(s + strlen(MLC_SECRET_PREFIX), b64, strlen(b64) + 1);
+    *out = s;
+    rc = MLC_OK;
+out:
+    if (rc != MLC_OK && err && !err->msg[0])
+        mlc_err_set(err, rc, "out of memory");
+    free(blob);
+    free(b64);
+    return rc;
+}
+
+mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *value,
+                          char **out, struct mlc_err *err)
+{
+    unsigned char *blob = NULL;
+    char *plain = NULL;
+    size_t n = 0;
+    int got;
+
+    if (!mlc_secret_is_encrypted(value))
+        return mlc_err_set(err, MLC_FATAL, "not an enc:v1: value");
+    if (mlc_base64_decode(value + strlen(MLC_SECRET_PREFIX), &blob, &n) != MLC_OK ||
+        n < NONCE_LEN + TAG_LEN) {
+        free(blob);
+        return mlc_err_set(err, MLC_FATAL, "enc:v1: value is not valid base64 of a sealed secret");
+    }
+    plain = malloc(n - NONCE_LEN - TAG_LEN + 1);
+    if (!plain) {
+        free(blob);
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    got = gcm(0, key, blob, blob + NONCE_LEN, (int)(n - NONCE_LEN - TAG_LEN),
+              (unsigned char *)plain, blob + n - TAG_LEN);
+    free(blob);
+    if (got < 0 || memchr(plain, '\0', (size_t)got)) {
+        free(plain);
+        return mlc_err_set(err, MLC_FATAL,
+                           "enc:v1: value does not decrypt with this key (wrong key or altered "
+                           "value)");
+    }
+    plain[got] = '\0';
+    *out = plain;
+    return MLC_OK;
+}

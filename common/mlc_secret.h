@@ -1,0 +1,46 @@
+/* mlc_secret.h - secrets at rest: enc:v1:<base64> values, AES-256-GCM.
+ *
+ * Format: "enc:v1:" + base64(nonce[12] || ciphertext || tag[16]), with the
+ * additional data "mlc:v1", so a value cannot be moved to another format
+ * version unnoticed. Any change to the value or use of another key fails
+ * authentication (MLC_FATAL: the configuration is wrong, not the input).
+ *
+ * The key file holds 32 random bytes in base64 (one line, as written by
+ * `mlc secret keygen`). It must be readable by its owner only (0600 or
+ * 0400); anything more open is refused with the chmod that fixes it.
+ */
+#ifndef MLC_SECRET_H
+#define MLC_SECRET_H
+
+#include "mlc_err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MLC_SECRET_KEY_LEN 32
+#define MLC_SECRET_PREFIX  "enc:v1:"
+
+bool mlc_secret_is_encrypted(const char *value);
+
+/* Reads and checks a key file (permissions, length). */
+mlc_rc mlc_secret_load_key(const char *path, unsigned char key[MLC_SECRET_KEY_LEN],
+                           struct mlc_err *err);
+
+/* Fills key with random bytes and writes its base64 form (45 bytes with the
+ * NUL) to out. */
+mlc_rc mlc_secret_keygen(unsigned char key[MLC_SECRET_KEY_LEN], char *out, size_t outsz,
+                         struct mlc_err *err);
+
+/* *out is a new string (caller frees): "enc:v1:..." for encrypt, the plain
+ * text for decrypt. Plain text must not contain NUL bytes. */
+mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *plain,
+                          char **out, struct mlc_err *err);
+mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *value,
+                          char **out, struct mlc_err *err);
+
+/* Standard base64 (with padding). *out is new (caller frees). decode returns
+ * MLC_PERM on malformed input. */
+mlc_rc mlc_base64_encode(const unsigned char *in, size_t n, char **out);
+mlc_rc mlc_base64_decode(const char *in, unsigned char **out, size_t *n);
+
+#endif
