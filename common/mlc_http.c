@@ -259,6 +259,8 @@ mlc_rc mlc_http_client_new(const struct mlc_http_opts *o, struct mlc_http_client
     curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->o.insecure)
+        mlc_warn("http: TLS certificate verification is disabled (insecure)");
     curl_easy_setopt(c->easy, CURLOPT_SSL_VERIFYPEER, c->o.insecure ? 0L : 1L);
     curl_easy_setopt(c->easy, CURLOPT_SSL_VERIFYHOST, c->o.insecure ? 0L : 2L);
     if (c->ca_file)
@@ -459,9 +461,14 @@ mlc_rc mlc_http_perform_retry(struct mlc_http_client *c, const struct mlc_http_r
     bool (*sleep_fn)(void *, long, volatile sig_atomic_t *) =
         rp->sleep_ms ? rp->sleep_ms : default_sleep;
     unsigned max = rp->max_attempts ? rp->max_attempts : 1;
+    struct mlc_backoff fallback, *bo = rp->backoff;
     struct mlc_err e = {0};
     mlc_rc rc = MLC_RETRY;
 
+    if (!bo) {
+        mlc_backoff_init(&fallback, 0, 0, 0, 0);
+        bo = &fallback;
+    }
     for (unsigned attempt = 0; attempt < max; attempt++) {
         long ra = -1;
         long delay;
@@ -481,7 +488,7 @@ mlc_rc mlc_http_perform_retry(struct mlc_http_client *c, const struct mlc_http_r
         if (!mlc_backoff_parse_retry_after(mlc_http_response_header(resp, "retry-after"),
                                            time(NULL), &ra))
             ra = -1;
-        delay = mlc_backoff_delay_ms(rp->backoff, attempt, ra);
+        delay = mlc_backoff_delay_ms(bo, attempt, ra);
         mlc_warn("%s; retry %u of %u in %ld ms", e.msg, attempt + 1, max - 1, delay);
         if (!sleep_fn(rp->sleep_ctx, delay, rp->stop))
             return interrupted(err, &e);

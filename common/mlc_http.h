@@ -55,6 +55,10 @@ struct mlc_http_opts {
  * only until mlc_http_client_new / mlc_http_batch_new returns (copied). */
 void mlc_http_opts_default(struct mlc_http_opts *o);
 
+/* With a body and no Content-Type among headers, curl sends
+ * "application/x-www-form-urlencoded": pass "Content-Type: application/json".
+ * POST and PATCH always send a body (empty when body is NULL); DELETE only
+ * when body is not NULL; GET never. Redirects are not followed. */
 struct mlc_http_request {
     enum mlc_http_method method;
     const char *url;            /* borrowed */

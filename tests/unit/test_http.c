@@ -415,6 +415,28 @@ static void transport_failures_are_retryable(void **state)
     mlc_http_client_free(c);
 }
 
+static void unreadable_ca_file_is_permanent(void **state)
+{
+    struct mlc_http_opts o;
+    struct mlc_http_client *c = NULL;
+    struct mlc_http_response resp;
+    struct mlc_err err = {0};
+    char url[256];
+
+    mlc_http_opts_default(&o);
+    o.ca_file = "/nonexistent/ca.pem";
+    o.timeout_ms = 2000;
+    assert_int_equal(mlc_http_client_new(&o, &c, &err), MLC_OK);
+    mlc_http_response_init(&resp);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/ok", port_);
+    assert_int_equal(mlc_http_perform(c, &(struct mlc_http_request){.url = url}, &resp, &err),
+                     MLC_PERM);
+    assert_non_null(strstr(err.msg, "GET https://127.0.0.1:"));
+    assert_non_null(strstr(err.msg, "certificate file"));
+    mlc_http_response_free(&resp);
+    mlc_http_client_free(c);
+}
+
 static void methods_bodies_headers_and_basic_auth_arrive(void **state)
 {
     static const char *const hdrs[] = {"Content-Type: application/json", "X-Custom: yes", NULL};
@@ -757,6 +779,7 @@ int main(void)
         cmocka_unit_test(messages_hide_query_and_credentials),
         cmocka_unit_test(body_cap_aborts_with_perm),
         cmocka_unit_test(transport_failures_are_retryable),
+        cmocka_unit_test(unreadable_ca_file_is_permanent),
         cmocka_unit_test(methods_bodies_headers_and_basic_auth_arrive),
         cmocka_unit_test(sequential_requests_reuse_one_connection),
         cmocka_unit_test(backoff_delay_stays_within_full_jitter_bounds),
