@@ -244,6 +244,8 @@ mlc_rc mlc_http_client_new(const struct mlc_http_opts *o, struct mlc_http_client
     if (!c)
         return mlc_err_set(err, MLC_FATAL, "http client: out of memory");
     c->o = *o;
+    /* The borrowed strings are copied below; never keep the caller's pointers. */
+    c->o.ca_file = c->o.user_agent = c->o.user = c->o.password = NULL;
     c->ca_file = dup_or_null(o->ca_file, &oom);
     c->user_agent = dup_or_null(o->user_agent ? o->user_agent : "ml-connector/" MLC_VERSION, &oom);
     c->user = dup_or_null(o->user, &oom);
