@@ -11,7 +11,7 @@
  * same rule to text that goes elsewhere (audit rows, error columns).
  *
  * Output: one line per call on stderr (or the stream given to
- * mlc_log_set_stream). Text: "2026-11-28T07:40:13.123Z INFO mlc-loader: msg".
+ * mlc_log_set_stream). Text: "2026-11-28T07:40:13.123Z info  mlc-loader: msg".
  * JSON: {"ts":...,"level":...,"prog":...,"src":"file.c:12","msg":...}.
  * The module is thread-safe.
  */
