@@ -301,7 +301,7 @@ static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, char *
         if (!*have_key) {
             rc = mlc_secret_load_key(cfg->value[MLC_CFG_MASTER_KEY_FILE], key, err);
             if (rc != MLC_OK)
-                return mlc_err_prefix(err, "%s is encrypted but", name);
+                return mlc_err_prefix(err, "%s needs the master key", name);
             *have_key = true;
         }
         rc = mlc_secret_decrypt(key, *value, &plain, err);
