@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_BUSY_MS 5000
@@ -62,15 +63,18 @@ mlc_rc mlc_store_error(struct mlc_store *st, int sqlite_rc, const char *what, st
 
 /* Refuses a file that exists, is not empty and does not start with the
  * SQLite header, before SQLite gets to touch it. */
-static mlc_rc check_header(const char *path, struct mlc_err *err)
+static mlc_rc check_header(const char *path, bool *is_new, struct mlc_err *err)
 {
     char head[16];
     ssize_t got;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
+    *is_new = false;
     if (fd < 0) {
-        if (errno == ENOENT)
+        if (errno == ENOENT) {
+            *is_new = true;
             return MLC_OK;
+        }
         return mlc_err_set(err, MLC_FATAL, "state db %s: cannot open: %s", path, strerror(errno));
     }
     got = read(fd, head, sizeof(head));
@@ -205,11 +209,12 @@ mlc_rc mlc_store_open(struct mlc_store **out, const char *path, const char *cons
 {
     struct mlc_store *st = NULL;
     int busy = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_BUSY_MS;
+    bool is_new = false;
     int rc;
     mlc_rc mrc;
 
     *out = NULL;
-    mrc = check_header(path, err);
+    mrc = check_header(path, &is_new, err);
     if (mrc != MLC_OK)
         return mrc;
     st = calloc(1, sizeof(*st));
@@ -220,6 +225,12 @@ mlc_rc mlc_store_open(struct mlc_store **out, const char *path, const char *cons
     rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         mrc = mlc_store_error(st, rc, "open", err);
+        goto fail;
+    }
+    /* The audit trail holds customer data: a new file is owner-only, and
+     * SQLite gives the -wal and -shm files the mode of the database. */
+    if (is_new && chmod(path, 0600) != 0) {
+        mrc = mlc_err_set(err, MLC_FATAL, "state db %s: chmod 600: %s", path, strerror(errno));
         goto fail;
     }
     sqlite3_extended_result_codes(st->db, 1);

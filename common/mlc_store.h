@@ -4,7 +4,8 @@
  * each own one state file and their own schema; this module provides what
  * both need to use SQLite safely:
  *
- *  - Opening: refuses clearly a file that is not SQLite, sets WAL mode,
+ *  - Opening: refuses clearly a file that is not SQLite, creates a new file
+ *    with mode 0600 (it holds customer data; -wal/-shm inherit it), sets WAL mode,
  *    synchronous=FULL, foreign_keys=ON and a busy timeout (default 5000 ms).
  *  - Migrations keyed on PRAGMA user_version: the caller passes an array of
  *    SQL scripts; version N means scripts [0, N) are applied. Each missing

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct fx {
@@ -100,6 +101,8 @@ static void fresh_db_gets_every_migration_and_wal(void **state)
     struct mlc_store *st = NULL;
     struct mlc_err err = {0};
     sqlite3_stmt *s = NULL;
+    struct stat sb;
+    char wal[160];
 
     assert_int_equal(mlc_store_open(&st, f->path, m, 3, NULL, &err), MLC_OK);
     assert_int_equal(version(st), 3);
@@ -114,6 +117,11 @@ static void fresh_db_gets_every_migration_and_wal(void **state)
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
     sqlite3_finalize(s);
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
     mlc_store_close(st);
 }
 
