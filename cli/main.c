@@ -19,8 +19,11 @@ static const char usage[] =
     "Commands:\n"
     "  devbroker [--partitions N]   run an in-memory Kafka (librdkafka mock cluster) on\n"
     "                               127.0.0.1 for tests and the demo; NOT for production\n"
-    "  secret keygen                print a new master key (mlc secret keygen > mlc.key)\n"
-    "  secret encrypt               read a secret on stdin, print its enc:v1: form\n"
+    "  secret keygen [--out FILE]   new master key: --out creates FILE with mode 0600\n"
+    "                               (never overwrites); without it, print it on stdout\n"
+    "  secret encrypt               read a secret on stdin (one trailing newline dropped,\n"
+    "                               no echo on a terminal), print its enc:v1: form sealed\n"
+    "                               with MLC_MASTER_KEY_FILE\n"
     "  config docs                  print docs/configuration.md\n";
 
 int main(int argc, char **argv)

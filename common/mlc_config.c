@@ -1,5 +1,6 @@
 /* mlc_config.c - table-driven configuration, see mlc_config.h. */
 #include "mlc_config.h"
+#include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_secret.h"
 #include "mlc_str.h"
@@ -10,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXTRACTOR MLC_PROG_EXTRACTOR
-#define LOADER    MLC_PROG_LOADER
-#define CLI       MLC_PROG_CLI
+#define EXTRACTOR      MLC_PROG_EXTRACTOR
+#define LOADER         MLC_PROG_LOADER
+#define CLI            MLC_PROG_CLI
 #define RDKAFKA_PREFIX "MLC_RDKAFKA_"
 
 const struct mlc_cfg_def mlc_cfg_defs[MLC_CFG__COUNT] = {
@@ -51,7 +52,7 @@ static bool enum_has(const char *choices, const char *v)
 }
 
 __attribute__((format(printf, 2, 3))) static void add_warning(struct mlc_config *cfg,
-                                                               const char *fmt, ...)
+                                                              const char *fmt, ...)
 {
     char line[512];
     char **grown = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(*grown));
@@ -104,8 +105,8 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
         break;
     case MLC_CFGT_SECRET:
         if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))
-            return mlc_err_set(err, MLC_FATAL, "%s%s: encrypted values must start with enc:v1:",
-                               at, d->name);
+            return mlc_err_set(err, MLC_FATAL, "%s%s: encrypted values must start with enc:v1:", at,
+                               d->name);
         break;
     default:
         break;
@@ -156,8 +157,10 @@ static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *
     cfg->rdkafka = grown;
     cfg->rdkafka[cfg->n_rdkafka].key = key;
     cfg->rdkafka[cfg->n_rdkafka].value = strdup(v);
-    if (!cfg->rdkafka[cfg->n_rdkafka].value)
+    if (!cfg->rdkafka[cfg->n_rdkafka].value) {
+        free(key);
         return mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
     cfg->n_rdkafka++;
     return MLC_OK;
 }
@@ -277,6 +280,50 @@ static mlc_rc set_defaults(struct mlc_config *cfg, struct mlc_err *err)
     return MLC_OK;
 }
 
+/* librdkafka properties that hold secrets (sasl.password, ssl.key.password,
+ * sasl.oauthbearer.client.secret, ...): decrypted and redacted like
+ * SECRET settings. */
+static bool rdkafka_is_secret(const char *key)
+{
+    return strstr(key, "password") || strstr(key, "secret");
+}
+
+/* Decrypts *value in place when it is enc:v1: (loading the key once) and
+ * registers the plain value and its upper-cased form for redaction. */
+static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, char **value,
+                          unsigned char *key, bool *have_key, struct mlc_err *err)
+{
+    char *plain = NULL, *upper;
+    size_t n;
+    mlc_rc rc;
+
+    if (mlc_secret_is_encrypted(*value)) {
+        if (!*have_key) {
+            rc = mlc_secret_load_key(cfg->value[MLC_CFG_MASTER_KEY_FILE], key, err);
+            if (rc != MLC_OK)
+                return mlc_err_prefix(err, "%s needs the master key", name);
+            *have_key = true;
+        }
+        rc = mlc_secret_decrypt(key, *value, &plain, err);
+        if (rc != MLC_OK)
+            return mlc_err_prefix(err, "%s", name);
+        free(*value);
+        *value = plain;
+    }
+    if (!mlc_log_add_secret(*value))
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    /* Sized to the secret: a truncated upper form would leave its tail visible. */
+    n = strlen(*value) + 1;
+    upper = malloc(n);
+    if (!upper)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    mlc_str_upper(upper, *value, n);
+    rc = mlc_log_add_secret(upper) ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+    memset(upper, 0, n);
+    free(upper);
+    return rc;
+}
+
 /* Decrypts enc:v1: secrets and registers every secret for redaction. */
 static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
 {
@@ -285,29 +332,17 @@ static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
     mlc_rc rc = MLC_OK;
 
     for (int i = 0; i < MLC_CFG__COUNT && rc == MLC_OK; i++) {
-        char upper[1024];
-        char *plain = NULL;
-
         if (mlc_cfg_defs[i].type != MLC_CFGT_SECRET || !*cfg->value[i])
             continue;
-        if (mlc_secret_is_encrypted(cfg->value[i])) {
-            if (!have_key) {
-                rc = mlc_secret_load_key(cfg->value[MLC_CFG_MASTER_KEY_FILE], key, err);
-                if (rc != MLC_OK)
-                    break;
-                have_key = true;
-            }
-            rc = mlc_secret_decrypt(key, cfg->value[i], &plain, err);
-            if (rc != MLC_OK) {
-                mlc_err_prefix(err, "%s", mlc_cfg_defs[i].name);
-                break;
-            }
-            free(cfg->value[i]);
-            cfg->value[i] = plain;
-        }
-        mlc_log_add_secret(cfg->value[i]);
-        mlc_str_upper(upper, cfg->value[i], sizeof(upper));
-        mlc_log_add_secret(upper);
+        rc = resolve_one(cfg, mlc_cfg_defs[i].name, &cfg->value[i], key, &have_key, err);
+    }
+    for (size_t i = 0; i < cfg->n_rdkafka && rc == MLC_OK; i++) {
+        char name[160];
+
+        if (!rdkafka_is_secret(cfg->rdkafka[i].key) || !*cfg->rdkafka[i].value)
+            continue;
+        snprintf(name, sizeof(name), "rdkafka %s", cfg->rdkafka[i].key);
+        rc = resolve_one(cfg, name, &cfg->rdkafka[i].value, key, &have_key, err);
     }
     if (have_key)
         memset(key, 0, sizeof(key));
@@ -342,6 +377,8 @@ void mlc_config_free(struct mlc_config *cfg)
         cfg->value[i] = NULL;
     }
     for (size_t i = 0; i < cfg->n_rdkafka; i++) {
+        if (cfg->rdkafka[i].value && rdkafka_is_secret(cfg->rdkafka[i].key))
+            memset(cfg->rdkafka[i].value, 0, strlen(cfg->rdkafka[i].value));
         free(cfg->rdkafka[i].key);
         free(cfg->rdkafka[i].value);
     }
@@ -463,6 +500,23 @@ void mlc_config_print_help(FILE *out, unsigned prog)
     }
 }
 
+/* `a` \| `b`: a bare '|' would split the table cell, even inside backticks. */
+static void md_choices(char *out, size_t outsz, const char *choices)
+{
+    struct mlc_buf b;
+
+    mlc_buf_init(&b, outsz - 1);
+    mlc_buf_puts(&b, "`");
+    for (const char *p = choices; *p; p++)
+        if (*p == '|')
+            mlc_buf_puts(&b, "\\|");
+        else
+            mlc_buf_append(&b, p, 1);
+    mlc_buf_puts(&b, "`");
+    mlc_strlcpy(out, mlc_buf_str(&b), outsz);
+    mlc_buf_free(&b);
+}
+
 void mlc_config_print_markdown(FILE *out)
 {
     fprintf(out, "# Configuration\n\n"
@@ -485,12 +539,12 @@ void mlc_config_print_markdown(FILE *out)
         if (d->type == MLC_CFGT_INT)
             snprintf(type, sizeof(type), "integer %ld..%ld", d->min, d->max);
         else if (d->type == MLC_CFGT_ENUM)
-            snprintf(type, sizeof(type), "`%s`", d->choices);
+            md_choices(type, sizeof(type), d->choices);
         else
             snprintf(type, sizeof(type), "%s", type_word(d));
         fprintf(out, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", d->name, type, *d->def ? "`" : "",
                 d->def, *d->def ? "`" : "", (d->progs & MLC_PROG_EXTRACTOR) ? "extractor " : "",
-                (d->progs & MLC_PROG_LOADER) ? "loader " : "", (d->progs & MLC_PROG_CLI) ? "mlc" : "",
-                d->help);
+                (d->progs & MLC_PROG_LOADER) ? "loader " : "",
+                (d->progs & MLC_PROG_CLI) ? "mlc" : "", d->help);
     }
 }

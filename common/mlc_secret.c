@@ -76,7 +76,8 @@ mlc_rc mlc_secret_load_key(const char *path, unsigned char key[MLC_SECRET_KEY_LE
     int fd;
     mlc_rc rc;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted at the path must not hang start-up. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return mlc_err_set(err, MLC_FATAL, "MLC_MASTER_KEY_FILE %s: cannot open: %s", path,
                            strerror(errno));
@@ -96,6 +97,13 @@ mlc_rc mlc_secret_load_key(const char *path, unsigned char key[MLC_SECRET_KEY_LE
     if (got < 0)
         return mlc_err_set(err, MLC_FATAL, "MLC_MASTER_KEY_FILE %s: cannot read: %s", path,
                            strerror(errno));
+    if ((size_t)got == sizeof(text) - 1) {
+        OPENSSL_cleanse(text, sizeof(text));
+        return mlc_err_set(err, MLC_FATAL,
+                           "MLC_MASTER_KEY_FILE %s: too long for a 32-byte base64 key "
+                           "(create one with: mlc secret keygen --out %s)",
+                           path, path);
+    }
     text[got] = '\0';
     rc = mlc_base64_decode(mlc_str_trim(text), &raw, &n);
     if (rc != MLC_OK || n != MLC_SECRET_KEY_LEN) {
@@ -105,7 +113,7 @@ mlc_rc mlc_secret_load_key(const char *path, unsigned char key[MLC_SECRET_KEY_LE
         OPENSSL_cleanse(text, sizeof(text));
         return mlc_err_set(err, MLC_FATAL,
                            "MLC_MASTER_KEY_FILE %s: not a 32-byte base64 key "
-                           "(create one with: mlc secret keygen > %s)",
+                           "(create one with: mlc secret keygen --out %s)",
                            path, path);
     }
     memcpy(key, raw, MLC_SECRET_KEY_LEN);
@@ -125,9 +133,12 @@ mlc_rc mlc_secret_keygen(unsigned char key[MLC_SECRET_KEY_LEN], char *out, size_
     if (mlc_base64_encode(key, MLC_SECRET_KEY_LEN, &b64) != MLC_OK)
         return mlc_err_set(err, MLC_FATAL, "out of memory");
     if (!mlc_strlcpy(out, b64, outsz)) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        OPENSSL_cleanse(out, outsz);
         free(b64);
         return mlc_err_set(err, MLC_FATAL, "key buffer too small");
     }
+    OPENSSL_cleanse(b64, strlen(b64));
     free(b64);
     return MLC_OK;
 }
@@ -166,6 +177,7 @@ mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
     unsigned char *blob = NULL;
     char *b64 = NULL, *s = NULL;
     mlc_rc rc = MLC_FATAL;
+    bool reported = false;
 
     if (n > 64 * 1024)
         return mlc_err_set(err, MLC_PERM, "secret longer than 64 KiB");
@@ -174,11 +186,13 @@ mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
         goto out;
     if (RAND_bytes(blob, NONCE_LEN) != 1) {
         mlc_err_set(err, MLC_FATAL, "no random bytes from OpenSSL");
+        reported = true;
         goto out;
     }
     if (gcm(1, key, blob, (const unsigned char *)plain, (int)n, blob + NONCE_LEN,
             blob + NONCE_LEN + n) < 0) {
         mlc_err_set(err, MLC_FATAL, "AES-256-GCM encryption failed");
+        reported = true;
         goto out;
     }
     if (mlc_base64_encode(blob, total, &b64) != MLC_OK)
@@ -191,7 +205,8 @@ mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
     *out = s;
     rc = MLC_OK;
 out:
-    if (rc != MLC_OK && err && !err->msg[0])
+    /* A stale message in err must not hide the out-of-memory case. */
+    if (rc != MLC_OK && !reported)
         mlc_err_set(err, rc, "out of memory");
     free(blob);
     free(b64);
@@ -222,6 +237,8 @@ mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
               (unsigned char *)plain, blob + n - TAG_LEN);
     free(blob);
     if (got < 0 || memchr(plain, '\0', (size_t)got)) {
+        /* Never leave unauthenticated (or NUL-bearing) plain text behind. */
+        OPENSSL_cleanse(plain, n - NONCE_LEN - TAG_LEN + 1);
         free(plain);
         return mlc_err_set(err, MLC_FATAL,
                            "enc:v1: value does not decrypt with this key (wrong key or altered "
