@@ -108,10 +108,12 @@ void mlc_log_clear_secrets(void)
     pthread_mutex_unlock(&log_lock);
 }
 
-/* Caller holds log_lock. */
-static void redact_locked(const char *in, char *out, size_t outsz)
+/* Caller holds log_lock. When the input was cut short (truncated), a tail
+ * that is the start of a secret is redacted too: the rest of the secret was
+ * cut off, but its first characters must not leak. */
+static void redact_locked(const char *in, char *out, size_t outsz, bool truncated)
 {
-    size_t o = 0;
+    size_t o = 0, left = strlen(in);
 
     while (*in && o + 1 < outsz) {
         size_t matched = 0;
@@ -122,6 +124,10 @@ static void redact_locked(const char *in, char *out, size_t outsz)
                 matched = n;
                 break;
             }
+            if (truncated && left < n && !strncmp(in, secrets[i], left)) {
+                matched = left;
+                break;
+            }
         }
         if (matched) {
             size_t r = strlen(REDACTED);
@@ -130,8 +136,10 @@ static void redact_locked(const char *in, char *out, size_t outsz)
             memcpy(out + o, REDACTED, r);
             o += r;
             in += matched;
+            left -= matched;
         } else {
             out[o++] = *in++;
+            left--;
         }
     }
     out[o] = '\0';
@@ -140,7 +148,7 @@ static void redact_locked(const char *in, char *out, size_t outsz)
 char *mlc_redact(const char *in, char *out, size_t outsz)
 {
     pthread_mutex_lock(&log_lock);
-    redact_locked(in, out, outsz);
+    redact_locked(in, out, outsz, false);
     pthread_mutex_unlock(&log_lock);
     return out;
 }
@@ -167,13 +175,14 @@ void mlc_log_write(int level, const char *file, int line, const char *fmt, ...)
     struct tm tm;
     struct mlc_buf out;
     const char *base = strrchr(file, '/');
+    bool truncated;
     va_list ap;
 
     if (level < 0 || level > MLC_LOG_DEBUG)
         level = MLC_LOG_ERROR;
     base = base ? base + 1 : file;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof(raw), fmt, ap);
+    truncated = vsnprintf(raw, sizeof(raw), fmt, ap) >= (int)sizeof(raw);
     va_end(ap);
     for (char *p = raw; *p; p++)
         if (*p == '\n' || *p == '\r')
@@ -186,7 +195,7 @@ void mlc_log_write(int level, const char *file, int line, const char *fmt, ...)
 
     mlc_buf_init(&out, 8192);
     pthread_mutex_lock(&log_lock);
-    redact_locked(raw, msg, sizeof(msg));
+    redact_locked(raw, msg, sizeof(msg), truncated);
     if (log_format == MLC_LOG_JSON) {
         mlc_buf_printf(&out, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":", ts, level_names[level]);
         json_escape(&out, log_prog);
