@@ -1,8 +1,11 @@
 /* Unit tests of pd_limits: pacing, budget, 429 classification (fake clock). */
-#include <cmocka.h>
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <cmocka.h>
+/* clang-format on */
 
 #include "pd_limits.h"
 
