@@ -139,6 +139,7 @@ struct pd_mapping {
     struct custom *custom;
     size_t n_custom;
     size_t id_field, company_field; /* custom indexes */
+    bool address_nulls;             /* send absent address parts as null */
 };
 
 static void source_free(struct source *s)
@@ -1160,13 +1161,16 @@ mlc_rc pd_mapping_apply(const struct pd_mapping *m, const struct pd_event_view *
                 }
                 for (size_t i = 1; i < A__COUNT; i++) {
                     cJSON *sv = m->has_sub[i] ? eval(&m->addr[i], NULL, ev, &rc) : NULL;
-                    if (rc != MLC_OK || !put(addr, addr_names[i], sv, PD_APPLY_UPDATE)) {
+                    if (rc != MLC_OK ||
+                        !put(addr, addr_names[i], sv,
+                             m->address_nulls ? PD_APPLY_UPDATE : PD_APPLY_CREATE)) {
                         cJSON_Delete(addr);
                         goto oom;
                     }
                 }
             }
-            if (!put(b, "address", addr, mode))
+            /* the v2 spec does not let the address (nor its parts) be null */
+            if (!put(b, "address", addr, m->address_nulls ? mode : PD_APPLY_CREATE))
                 goto oom;
         }
         if (m->has_website) {
@@ -1475,6 +1479,11 @@ static const char default_mapping_json[] =
     "      ] } }\n"
     "  ]\n"
     "}\n";
+
+void pd_mapping_set_address_nulls(struct pd_mapping *m, bool on)
+{
+    m->address_nulls = on;
+}
 
 const char *pd_mapping_default_json(void)
 {

@@ -89,6 +89,14 @@ cJSON *pd_mapping_field_create_body(const struct pd_mapping *m, size_t i);
  * resolved enum field i that Pipedrive lacks; NULL when none. */
 cJSON *pd_mapping_missing_options_body(const struct pd_mapping *m, size_t i);
 
+/* Address parts that are absent: left out of the (always whole) address
+ * object by default, which Pipedrive treats as null (reference §3) and which
+ * keeps bodies valid against the v2 spec, where neither the address nor its
+ * parts are nullable; an update whose address.value is absent then leaves
+ * the address alone. on: send them as explicit nulls, and "address": null on
+ * update when address.value is absent [I]. */
+void pd_mapping_set_address_nulls(struct pd_mapping *m, bool on);
+
 enum pd_apply_mode {
     PD_APPLY_CREATE, /* POST: absent values are left out */
     PD_APPLY_UPDATE, /* PATCH: absent values are null (cleared) */

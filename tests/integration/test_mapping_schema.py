@@ -10,10 +10,27 @@ import os
 import unittest
 
 import jsonschema
+import yaml
 
 SRCDIR = os.environ.get("MLC_TEST_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 FIX = os.path.join(SRCDIR, "tests", "fixtures", "mapping")
+SHARED = os.path.abspath(os.path.join(SRCDIR, "..", "shared"))
+V2_SPEC = os.environ.get("MLC_PIPEDRIVE_V2_SPEC",
+                         os.path.join(SHARED, "pipedrive-openapi", "v2.yaml"))
+
+
+def openapi_to_jsonschema(node):
+    """OpenAPI 3.0 `nullable: true` -> JSON Schema type [..., "null"]."""
+    if isinstance(node, list):
+        return [openapi_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: openapi_to_jsonschema(v) for k, v in node.items()
+           if k not in ("nullable", "example", "x-nullable")}
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
 
 
 def load(path):
@@ -66,6 +83,50 @@ class MappingSchema(unittest.TestCase):
         for path in self.files("bad-semantic"):
             with self.subTest(path=os.path.basename(path)):
                 self.assertEqual([e.message for e in self.errors(path)], [])
+
+
+class BodiesMatchV2Spec(unittest.TestCase):
+    """The organization bodies pd_mapping builds (golden files that
+    tests/unit/test_loader_mapping.c compares its output with) are valid
+    request bodies of Pipedrive's v2 spec, with the live API's extra rule
+    that unknown top-level keys are refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(V2_SPEC):
+            raise unittest.SkipTest(f"{V2_SPEC} not found")
+        with open(V2_SPEC, encoding="utf-8") as f:
+            spec = yaml.safe_load(f)
+        def schema(path, method):
+            s = spec["paths"][path][method]["requestBody"]["content"]["application/json"]
+            return openapi_to_jsonschema(s["schema"])
+        cls.post = schema("/organizations", "post")
+        cls.patch = schema("/organizations/{id}", "patch")
+
+    def check(self, name, schema):
+        body = load(os.path.join(FIX, "bodies", name + ".json"))
+        jsonschema.Draft7Validator(schema).validate(body)
+        self.assertLessEqual(set(body), set(schema["properties"]))
+        for key in body.get("custom_fields", {}):
+            self.assertRegex(key, r"^[0-9a-f]{40}$")
+        return body
+
+    def test_create_body(self):
+        body = self.check("create", self.post)
+        self.assertIn("name", body)
+        self.assertTrue(all(v is not None for v in body["address"].values()))
+
+    def test_update_missing_and_patch_bodies(self):
+        for name in ("update", "missing", "patch"):
+            with self.subTest(name=name):
+                self.check(name, self.patch)
+        self.assertEqual(list(self.check("missing", self.patch)), ["custom_fields"])
+
+    def test_a_null_address_part_would_be_refused(self):
+        body = load(os.path.join(FIX, "bodies", "update.json"))
+        body["address"]["street_number"] = None
+        with self.assertRaises(jsonschema.ValidationError):
+            jsonschema.Draft7Validator(self.patch).validate(body)
 
 
 if __name__ == "__main__":
