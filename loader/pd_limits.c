@@ -391,7 +391,9 @@ struct pd_outcome pd_limits_on_response(struct pd_limits *l, int64_t now_ms,
         l->hdr_burst = true;
         l->hdr_remaining = r->remaining;
         l->hdr_reset_at_ms = now_ms + (int64_t)(r->reset_s > 0 ? r->reset_s : 0) * 1000;
-        if (r->status != 429 && r->reset_s * 1000 > l->window_ms && r->reset_s <= 60)
+        /* a reset clearly longer than the window means a longer window;
+         * one second more is only the header's rounding up */
+        if (r->status != 429 && r->reset_s * 1000 > l->window_ms + 1000 && r->reset_s <= 60)
             l->window_ms = (int)(r->reset_s * 1000);
     }
     if (r->has_daily_limit && r->daily_limit > 0) {

@@ -1342,7 +1342,29 @@ static bool same(const cJSON *a, const cJSON *b)
     return cJSON_Compare(a, b, 1);
 }
 
-static mlc_rc diff_line(struct mlc_buf *text, const char *label, const cJSON *a, const cJSON *b)
+static const struct custom *custom_by_key(const struct pd_mapping *m, const char *key)
+{
+    for (size_t i = 0; m && i < m->n_custom; i++)
+        if (m->custom[i].resolved && strcmp(m->custom[i].key, key) == 0)
+            return &m->custom[i];
+    return NULL;
+}
+
+/* One value for the human diff: enum option ids shown as their labels. */
+static mlc_rc diff_value(struct mlc_buf *text, const struct custom *c, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v))
+        return mlc_buf_puts(text, "(none)");
+    if (c && c->ft == FT_ENUM && cJSON_IsNumber(v)) {
+        for (size_t k = 0; k < c->n_options; k++)
+            if (c->option_ids[k] >= 0 && (double)c->option_ids[k] == v->valuedouble)
+                return canon_string(c->options[k], text);
+    }
+    return canon(v, text, 0);
+}
+
+static mlc_rc diff_line(struct mlc_buf *text, const char *label, const struct custom *c,
+                        const cJSON *a, const cJSON *b)
 {
     mlc_rc rc;
 
@@ -1350,20 +1372,12 @@ static mlc_rc diff_line(struct mlc_buf *text, const char *label, const cJSON *a,
         return MLC_OK;
     if ((rc = mlc_buf_printf(text, "  %s: ", label)))
         return rc;
-    rc = (a && !cJSON_IsNull(a)) ? canon(a, text, 0) : mlc_buf_puts(text, "(none)");
+    rc = diff_value(text, c, a);
     if (rc == MLC_OK)
         rc = mlc_buf_puts(text, " -> ");
     if (rc == MLC_OK)
-        rc = (b && !cJSON_IsNull(b)) ? canon(b, text, 0) : mlc_buf_puts(text, "(none)");
+        rc = diff_value(text, c, b);
     return rc == MLC_OK ? mlc_buf_puts(text, "\n") : rc;
-}
-
-static const char *key_label(const struct pd_mapping *m, const char *key)
-{
-    for (size_t i = 0; m && i < m->n_custom; i++)
-        if (m->custom[i].resolved && strcmp(m->custom[i].key, key) == 0)
-            return m->custom[i].name;
-    return key;
 }
 
 mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSON *next,
@@ -1397,8 +1411,9 @@ mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSO
                     cJSON_Delete(dup);
                     goto oom;
                 }
-                snprintf(label, sizeof(label), "custom_fields.%s", key_label(m, f->string));
-                if ((rc = diff_line(text, label, of, f)))
+                const struct custom *c = custom_by_key(m, f->string);
+                snprintf(label, sizeof(label), "custom_fields.%s", c ? c->name : f->string);
+                if ((rc = diff_line(text, label, c, of, f)))
                     goto text_full;
             }
             continue;
@@ -1411,7 +1426,7 @@ mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSO
             cJSON_Delete(dup);
             goto oom;
         }
-        if ((rc = diff_line(text, it->string, old, it)))
+        if ((rc = diff_line(text, it->string, NULL, old, it)))
             goto text_full;
     }
     if (p->child) {

@@ -120,6 +120,32 @@ static void learnt_headers_override_plan(void **state)
     assert_true(max_in_window(t, 1000, 2000) <= 40);
 }
 
+static void window_is_learnt_from_a_clearly_longer_reset(void **state)
+{
+    static int64_t t[400];
+    struct pd_limits_cfg cfg;
+    struct pd_limits l;
+    struct pd_resp_info r;
+    int64_t now = T0 + 1000;
+
+    pd_limits_cfg_defaults(&cfg);
+    pd_limits_init(&l, &cfg, now);
+    /* 3 s is a 2-s window rounded up: no change */
+    pd_resp_info_init(&r, 200);
+    pd_resp_info_header(&r, "x-ratelimit-remaining", "30");
+    pd_resp_info_header(&r, "x-ratelimit-reset", "3");
+    pd_limits_on_response(&l, now, &r);
+    assert_int_equal(l.window_ms, 2000);
+    /* 10 s: the limit counts over 10 s */
+    pd_resp_info_init(&r, 200);
+    pd_resp_info_header(&r, "x-ratelimit-remaining", "30");
+    pd_resp_info_header(&r, "x-ratelimit-reset", "10");
+    pd_limits_on_response(&l, now, &r);
+    assert_int_equal(l.window_ms, 10000);
+    stream(&l, &now, PD_OP_GET_ORG, 400, t);
+    assert_true(max_in_window(t, 400, 10000) <= 40);
+}
+
 static void server_remaining_zero_holds_until_reset(void **state)
 {
     struct pd_limits_cfg cfg;
@@ -347,6 +373,7 @@ int main(void)
         cmocka_unit_test(costs_match_spec),
         cmocka_unit_test(growth_steady_stream_stays_under_limit_at_95_pct),
         cmocka_unit_test(learnt_headers_override_plan),
+        cmocka_unit_test(window_is_learnt_from_a_clearly_longer_reset),
         cmocka_unit_test(server_remaining_zero_holds_until_reset),
         cmocka_unit_test(search_bucket_is_separate),
         cmocka_unit_test(estimated_budget_reserve_pauses_and_resumes),

@@ -469,7 +469,10 @@ static void diff_sends_only_what_changed(void **state)
 
     /* "missing" after an upsert: only the status changes */
     cJSON *miss = build(m, "missing", NULL, PD_APPLY_UPDATE, MLC_OK);
-    assert_int_equal(pd_mapping_diff(m, next, miss, &patch, NULL, &err), MLC_OK);
+    mlc_buf_reset(&text);
+    assert_int_equal(pd_mapping_diff(m, next, miss, &patch, &text, &err), MLC_OK);
+    assert_string_equal(mlc_buf_str(&text),
+                        "  custom_fields.Customer Status: \"Active\" -> \"Missing in Sage 300\"\n");
     s = cJSON_PrintUnformatted(patch);
     assert_string_equal(s, "{\"custom_fields\":{\"" K_STATUS "\":34}}");
     free(s);
