@@ -7,6 +7,7 @@ not, and this test pins that split so neither side drifts unnoticed."""
 import glob
 import json
 import os
+import re
 import unittest
 
 import jsonschema
@@ -127,6 +128,34 @@ class BodiesMatchV2Spec(unittest.TestCase):
         body["address"]["street_number"] = None
         with self.assertRaises(jsonschema.ValidationError):
             jsonschema.Draft7Validator(self.patch).validate(body)
+
+
+class TokenCostsMatchSpec(unittest.TestCase):
+    """loader/pd_limits.{h,c} charge each operation the x-token-cost of the
+    spec: the header names each operation's method and path, the table in
+    pd_limits.c its cost; both must agree with v1.yaml/v2.yaml."""
+
+    def test_costs(self):
+        specs = {}
+        for ver in ("v1", "v2"):
+            path = os.path.join(SHARED, "pipedrive-openapi", ver + ".yaml")
+            if not os.path.exists(path):
+                raise unittest.SkipTest(f"{path} not found")
+            with open(path, encoding="utf-8") as f:
+                specs[ver] = yaml.safe_load(f)["paths"]
+        with open(os.path.join(SRCDIR, "loader", "pd_limits.h"), encoding="utf-8") as f:
+            header = f.read()
+        with open(os.path.join(SRCDIR, "loader", "pd_limits.c"), encoding="utf-8") as f:
+            table = dict(re.findall(r"\[(PD_OP_\w+)\] = \{\"[^\"]*\", (\d+),", f.read()))
+        ops = re.findall(r"(PD_OP_\w+)(?: = 0)?,\s*/\* (GET|POST|PATCH)\s+/(api/v2|v1)(\S+)\s+(\d+)",
+                         header)
+        self.assertEqual(len(ops), 9)
+        for op, method, prefix, path, cost in ops:
+            with self.subTest(op=op):
+                ver = "v2" if prefix == "api/v2" else "v1"
+                want = specs[ver][path][method.lower()]["x-token-cost"]
+                self.assertEqual(int(cost), want)
+                self.assertEqual(int(table[op]), want)
 
 
 if __name__ == "__main__":
