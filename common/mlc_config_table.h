@@ -58,3 +58,18 @@ MLC_SETTING(LOG_FORMAT, ENUM, "text", 0, 0, "text|json", EXTRACTOR | LOADER | CL
             "Log line format on stderr")
 MLC_SETTING(LOG_LEVEL, ENUM, "info", 0, 0, "error|warn|info|debug", EXTRACTOR | LOADER | CLI,
             "Least severe level logged; secrets are redacted at every level")
+MLC_SETTING(PIPEDRIVE_DAILY_BUDGET, INT, "0", 0, 2000000000, NULL, LOADER,
+            "Daily token budget of the Pipedrive company (30000 x plan multiplier x seats + top-ups); "
+            "0 = take it from the x-daily-ratelimit-token-* headers. Used to estimate the remaining "
+            "budget when the headers are absent")
+MLC_SETTING(PIPEDRIVE_PLAN, ENUM, "growth", 0, 0, "lite|growth|premium|ultimate", LOADER,
+            "Pipedrive plan: its API-token burst limit per 2 s (20|40|100|120) paces requests until "
+            "the x-ratelimit-* headers teach the real one")
+MLC_SETTING(PIPEDRIVE_CREATE_FIELDS, BOOL, "true", 0, 0, NULL, LOADER,
+            "Create the custom fields (and enum options) the mapping needs but Pipedrive lacks at "
+            "start; false: refuse to start and name them")
+MLC_SETTING(PIPEDRIVE_CONCURRENCY, INT, "4", 1, 16, NULL, LOADER,
+            "Pipedrive requests in flight at once, always for different customers")
+MLC_SETTING(ON_CRM_DELETED, ENUM, "skip", 0, 0, "skip|recreate", LOADER,
+            "What to do when a mapped organization was deleted in Pipedrive: skip (leave it "
+            "deleted, audit it) or recreate it")
