@@ -500,21 +500,15 @@ void mlc_config_print_help(FILE *out, unsigned prog)
     }
 }
 
-/* `a` \| `b`: a bare '|' would split the table cell, even inside backticks. */
-static void md_choices(char *out, size_t outsz, const char *choices)
+/* Writes s with every '|' escaped: a bare '|' splits a Markdown table cell,
+ * even inside backticks. */
+static void md_cell(FILE *out, const char *s)
 {
-    struct mlc_buf b;
-
-    mlc_buf_init(&b, outsz - 1);
-    mlc_buf_puts(&b, "`");
-    for (const char *p = choices; *p; p++)
-        if (*p == '|')
-            mlc_buf_puts(&b, "\\|");
-        else
-            mlc_buf_append(&b, p, 1);
-    mlc_buf_puts(&b, "`");
-    mlc_strlcpy(out, mlc_buf_str(&b), outsz);
-    mlc_buf_free(&b);
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
 }
 
 void mlc_config_print_markdown(FILE *out)
@@ -534,17 +528,22 @@ void mlc_config_print_markdown(FILE *out)
                  "|---|---|---|---|---|\n");
     for (int i = 0; i < MLC_CFG__COUNT; i++) {
         const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
-        char type[96];
 
-        if (d->type == MLC_CFGT_INT)
-            snprintf(type, sizeof(type), "integer %ld..%ld", d->min, d->max);
-        else if (d->type == MLC_CFGT_ENUM)
-            md_choices(type, sizeof(type), d->choices);
-        else
-            snprintf(type, sizeof(type), "%s", type_word(d));
-        fprintf(out, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", d->name, type, *d->def ? "`" : "",
-                d->def, *d->def ? "`" : "", (d->progs & MLC_PROG_EXTRACTOR) ? "extractor " : "",
+        fprintf(out, "| `%s` | ", d->name);
+        if (d->type == MLC_CFGT_INT) {
+            fprintf(out, "integer %ld..%ld", d->min, d->max);
+        } else if (d->type == MLC_CFGT_ENUM) {
+            fputc('`', out);
+            md_cell(out, d->choices);
+            fputc('`', out);
+        } else {
+            fputs(type_word(d), out);
+        }
+        fprintf(out, " | %s%s%s | %s%s%s | ", *d->def ? "`" : "", d->def, *d->def ? "`" : "",
+                (d->progs & MLC_PROG_EXTRACTOR) ? "extractor " : "",
                 (d->progs & MLC_PROG_LOADER) ? "loader " : "",
-                (d->progs & MLC_PROG_CLI) ? "mlc" : "", d->help);
+                (d->progs & MLC_PROG_CLI) ? "mlc" : "");
+        md_cell(out, d->help);
+        fputs(" |\n", out);
     }
 }
