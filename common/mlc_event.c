@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,16 @@ mlc_rc mlc_event_canonical(const cJSON *item, struct mlc_buf *out, struct mlc_er
     return canon(item, out, 0, err);
 }
 
+/* OpenSSL 3 looks the algorithm up on every EVP_sha256() digest; fetch it
+ * once (it is never freed: one object for the life of the process). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static mlc_rc sha256_hex(const void *data, size_t n, char *out, size_t hexchars,
                          struct mlc_err *err)
 {
@@ -306,7 +317,9 @@ static mlc_rc sha256_hex(const void *data, size_t n, char *out, size_t hexchars,
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
-    if (!EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) || mdlen * 2 < hexchars)
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!EVP_Digest(data, n, md, &mdlen, sha256_md ? sha256_md : EVP_sha256(), NULL) ||
+        mdlen * 2 < hexchars)
         return mlc_err_set(err, MLC_FATAL, "sha-256 failed");
     for (size_t i = 0; i < hexchars / 2; i++) {
         out[2 * i] = hex[md[i] >> 4];
@@ -403,6 +416,8 @@ static const struct vfield customer_fields[] = {
     {"inactive_date", V_DATE, false},
 };
 
+_Static_assert(sizeof(customer_fields) / sizeof(customer_fields[0]) <= 64, "seen mask");
+
 static const char *const top_keys[] = {"schema",     "event_id",        "op",
                                        "company",    "customer_number", "content_hash",
                                        "emitted_at", "customer",        "source"};
@@ -415,95 +430,105 @@ static mlc_rc bad(struct mlc_err *err, const char *path, const char *what)
     return mlc_err_set(err, MLC_PERM, "event: %s: %s", path, what);
 }
 
-/* Refuses unknown and duplicate keys of obj; names[] lists the allowed ones. */
-static mlc_rc check_keys(const cJSON *obj, const char *prefix, const char *const *names,
-                         size_t count, struct mlc_err *err)
+/* "event: <prefix><name>: <what>" */
+static mlc_rc bad2(struct mlc_err *err, const char *prefix, const char *name, const char *what)
 {
+    return mlc_err_set(err, MLC_PERM, "event: %s%s: %s", prefix, name, what);
+}
+
+/* Refuses unknown and duplicate keys of obj; names[] lists the allowed ones.
+ * found (count entries, may be NULL) receives each allowed key's item. One
+ * pass, and messages are formatted only on failure: this runs per event. */
+static mlc_rc check_keys(const cJSON *obj, const char *prefix, const void *table, size_t stride,
+                         size_t count, const cJSON **found, struct mlc_err *err)
+{
+#define NAME_AT(i) (*(const char *const *)((const char *)table + (i)*stride))
     uint64_t seen = 0;
     const cJSON *c;
-    char name[65], path[160];
+    char name[65];
 
     cJSON_ArrayForEach(c, obj)
     {
         size_t i;
         for (i = 0; i < count; i++)
-            if (strcmp(c->string, names[i]) == 0)
+            if (c->string[0] == NAME_AT(i)[0] && strcmp(c->string, NAME_AT(i)) == 0)
                 break;
-        snprintf(path, sizeof(path), "%s%s", prefix, safe_name(c->string, name, sizeof(name)));
         if (i == count)
-            return bad(err, path, "unknown key");
+            return bad2(err, prefix, safe_name(c->string, name, sizeof(name)), "unknown key");
         if (seen & ((uint64_t)1 << i))
-            return bad(err, path, "duplicate key");
+            return bad2(err, prefix, NAME_AT(i), "duplicate key");
         seen |= (uint64_t)1 << i;
+        if (found)
+            found[i] = c;
     }
     return MLC_OK;
+#undef NAME_AT
 }
 
-static mlc_rc check_string(const cJSON *it, const char *path, struct mlc_err *err)
+static mlc_rc check_string(const cJSON *it, const char *prefix, const char *name,
+                           struct mlc_err *err)
 {
     size_t n;
 
     if (!cJSON_IsString(it) || !it->valuestring)
-        return bad(err, path, "expected a string");
+        return bad2(err, prefix, name, "expected a string");
     n = strlen(it->valuestring);
     if (n == 0)
-        return bad(err, path, "empty string (omit the key instead)");
+        return bad2(err, prefix, name, "empty string (omit the key instead)");
     if (n > MLC_EVENT_MAX_STRING)
-        return mlc_err_set(err, MLC_PERM, "event: %s: longer than %d bytes", path,
+        return mlc_err_set(err, MLC_PERM, "event: %s%s: longer than %d bytes", prefix, name,
                            MLC_EVENT_MAX_STRING);
     if (!mlc_utf8_valid(it->valuestring, n))
-        return bad(err, path, "not valid utf-8");
+        return bad2(err, prefix, name, "not valid utf-8");
     return MLC_OK;
 }
 
 static mlc_rc check_customer(const cJSON *cust, struct mlc_err *err)
 {
-    const char *names[NELEM(customer_fields)];
-    char path[64];
+    static const char pre[] = "customer.";
+    const cJSON *found[NELEM(customer_fields)] = {0};
     mlc_rc rc;
 
     if (!cJSON_IsObject(cust))
         return bad(err, "customer", "expected an object");
-    for (size_t i = 0; i < NELEM(customer_fields); i++)
-        names[i] = customer_fields[i].name;
-    if ((rc = check_keys(cust, "customer.", names, NELEM(names), err)) != MLC_OK)
+    if ((rc = check_keys(cust, pre, customer_fields, sizeof(customer_fields[0]),
+                         NELEM(customer_fields), found, err)) != MLC_OK)
         return rc;
     for (size_t i = 0; i < NELEM(customer_fields); i++) {
         const struct vfield *f = &customer_fields[i];
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(cust, f->name);
+        const cJSON *it = found[i];
 
-        snprintf(path, sizeof(path), "customer.%s", f->name);
         if (!it) {
             if (f->required)
-                return bad(err, path, "is required");
+                return bad2(err, pre, f->name, "is required");
             continue;
         }
         switch (f->kind) {
         case V_STR:
-            if ((rc = check_string(it, path, err)) != MLC_OK)
+            if ((rc = check_string(it, pre, f->name, err)) != MLC_OK)
                 return rc;
             break;
         case V_AMOUNT:
             if (!cJSON_IsNumber(it))
-                return bad(err, path, "expected a number");
+                return bad2(err, pre, f->name, "expected a number");
             if (!isfinite(it->valuedouble) || fabs(it->valuedouble) >= MLC_EVENT_MAX_AMOUNT)
-                return bad(err, path, "number out of range");
+                return bad2(err, pre, f->name, "number out of range");
             break;
         case V_BOOL:
             if (!cJSON_IsBool(it))
-                return bad(err, path, "expected true or false");
+                return bad2(err, pre, f->name, "expected true or false");
             break;
         case V_STATUS:
             if (!cJSON_IsString(it) || !it->valuestring)
-                return bad(err, path, "expected a string");
+                return bad2(err, pre, f->name, "expected a string");
             if (strcmp(it->valuestring, "active") != 0 && strcmp(it->valuestring, "inactive") != 0)
-                return bad(err, path, "expected one of active, inactive");
+                return bad2(err, pre, f->name, "expected one of active, inactive");
             break;
         case V_DATE:
             if (!cJSON_IsString(it) || !it->valuestring)
-                return bad(err, path, "expected a string");
+                return bad2(err, pre, f->name, "expected a string");
             if (!mlc_event_date_valid(it->valuestring))
-                return bad(err, path, "expected a date YYYY-MM-DD");
+                return bad2(err, pre, f->name, "expected a date YYYY-MM-DD");
             break;
         }
     }
@@ -517,8 +542,11 @@ static const char *get_str(const cJSON *obj, const char *key)
     return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
-/* Checks every rule but the Kafka key; fills the borrowed fields of ev. */
-static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, struct mlc_err *err)
+/* Checks every rule but the Kafka key; fills the borrowed fields of ev.
+ * verify_hashes recomputes content_hash and event_id (decode always does;
+ * build and encode trust the values mlc_event_build computed). */
+static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify_hashes,
+                            struct mlc_err *err)
 {
     const cJSON *it, *src;
     char hash[MLC_EVENT_HASH_HEX + 1], id[MLC_EVENT_ID_HEX + 1];
@@ -526,7 +554,8 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, struct mlc_
 
     if (!cJSON_IsObject(root))
         return mlc_err_set(err, MLC_PERM, "event: expected a json object");
-    if ((rc = check_keys(root, "", top_keys, NELEM(top_keys), err)) != MLC_OK)
+    if ((rc = check_keys(root, "", top_keys, sizeof(top_keys[0]), NELEM(top_keys), NULL, err)) !=
+        MLC_OK)
         return rc;
     for (size_t i = 0; i < NELEM(top_keys); i++)
         if (strcmp(top_keys[i], "customer") != 0 &&
@@ -575,7 +604,8 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, struct mlc_
     src = cJSON_GetObjectItemCaseSensitive(root, "source");
     if (!cJSON_IsObject(src))
         return bad(err, "source", "expected an object");
-    if ((rc = check_keys(src, "source.", source_keys, NELEM(source_keys), err)) != MLC_OK)
+    if ((rc = check_keys(src, "source.", source_keys, sizeof(source_keys[0]), NELEM(source_keys),
+                         NULL, err)) != MLC_OK)
         return rc;
     it = cJSON_GetObjectItemCaseSensitive(src, "base_url");
     if (!it)
@@ -595,6 +625,8 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, struct mlc_
     if (!(ev->read_at = get_str(src, "read_at")) || !timestamp_valid(ev->read_at))
         return bad(err, "source.read_at", "expected a utc time YYYY-MM-DDTHH:MM:SSZ");
 
+    if (!verify_hashes)
+        return MLC_OK;
     if ((rc = mlc_event_content_hash(ev->customer, hash, err)) != MLC_OK)
         return rc == MLC_PERM ? mlc_err_prefix(err, "event: customer") : rc;
     if (strcmp(hash, ev->content_hash) != 0)
@@ -664,11 +696,12 @@ mlc_rc mlc_event_build(const char *company, const char *number, const cJSON *cus
     }
     if (!(s = cJSON_AddObjectToObject(ev, "source")) ||
         !cJSON_AddStringToObject(s, "base_url", src->base_url) ||
-        !(src->last_maintained ? cJSON_AddStringToObject(s, "last_maintained", src->last_maintained)
-                               : cJSON_AddNullToObject(s, "last_maintained")) ||
+        !(src->last_maintained && src->last_maintained[0]
+              ? cJSON_AddStringToObject(s, "last_maintained", src->last_maintained)
+              : cJSON_AddNullToObject(s, "last_maintained")) ||
         !cJSON_AddStringToObject(s, "read_at", read_at))
         goto oom;
-    if ((rc = validate_tree(ev, &view, err)) != MLC_OK)
+    if ((rc = validate_tree(ev, &view, false, err)) != MLC_OK)
         goto fail;
     *out = ev;
     return MLC_OK;
@@ -685,7 +718,7 @@ mlc_rc mlc_event_encode(const cJSON *event, struct mlc_buf *out, struct mlc_err 
     mlc_rc rc;
 
     mlc_buf_reset(out);
-    if ((rc = validate_tree(event, &view, err)) != MLC_OK)
+    if ((rc = validate_tree(event, &view, false, err)) != MLC_OK)
         return rc;
     if ((rc = mlc_event_canonical(event, out, err)) != MLC_OK)
         return rc;
@@ -735,7 +768,7 @@ mlc_rc mlc_event_decode(const char *key, size_t key_len, const char *value, size
                     end && end >= copy ? (size_t)(end - copy) : (size_t)0);
         goto out;
     }
-    if ((rc = validate_tree(root, ev, err)) != MLC_OK)
+    if ((rc = validate_tree(root, ev, true, err)) != MLC_OK)
         goto out;
     if (key) {
         if (mlc_event_key(ev->company, ev->customer_number, expect, sizeof(expect), err) !=

@@ -60,7 +60,7 @@ const char *mlc_event_op_name(enum mlc_event_op op);
 /* Where the record came from; every pointer is borrowed for the call. */
 struct mlc_event_source {
     const char *base_url;        /* configured MLC_SAGE_URL, http(s), no credentials */
-    const char *last_maintained; /* "YYYY-MM-DD" or NULL */
+    const char *last_maintained; /* "YYYY-MM-DD"; NULL or "" for null */
     time_t read_at;              /* when the page holding the record was read */
 };
 

@@ -235,6 +235,16 @@ static void dates_keep_their_calendar_day(void **state)
         normalize_with("{\"InactiveDate\":null,\"DateLastMaintained\":null}", &c, NULL), MLC_OK);
     assert_string_equal(c.last_maintained, "");
     assert_null(cJSON_GetObjectItemCaseSensitive(c.customer, "inactive_date"));
+    {
+        /* "" from the normaliser is written as null in the event */
+        struct mlc_event_source src = {"http://erp/", c.last_maintained, 1795851612};
+        cJSON *ev = NULL;
+        assert_int_equal(
+            mlc_event_build("SAMINC", c.number, c.customer, &src, 1795851613, &ev, NULL), MLC_OK);
+        assert_true(cJSON_IsNull(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "source"), "last_maintained")));
+        cJSON_Delete(ev);
+    }
     sage_customer_free(&c);
     assert_int_equal(normalize_with("{\"InactiveDate\":\"\",\"DateLastMaintained\":"
                                     "\"2024-03-18T00:00:00-05:00\"}",
