@@ -4,7 +4,6 @@
 
 #include "mlc_str.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -89,7 +88,8 @@ bool mlc_event_company_valid(const char *company)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)company[i];
-        if (!isalnum(c) && c != '_' && c != '-')
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-')) /* ASCII whatever the locale */
             return false;
     }
     return true;
@@ -275,9 +275,11 @@ static mlc_rc canon(const cJSON *it, struct mlc_buf *out, int depth, struct mlc_
             }
             if ((i > 0 && (rc = mlc_buf_puts(out, ",")) != MLC_OK))
                 goto out;
-            if ((rc = put_string(kids[i]->string, out, err)) != MLC_OK ||
-                (rc = mlc_buf_puts(out, ":")) != MLC_OK ||
-                (rc = canon(kids[i], out, depth + 1, err)) != MLC_OK)
+            if ((rc = put_string(kids[i]->string, out, err)) != MLC_OK)
+                goto done;
+            if ((rc = mlc_buf_puts(out, ":")) != MLC_OK)
+                goto out;
+            if ((rc = canon(kids[i], out, depth + 1, err)) != MLC_OK)
                 goto done;
         }
         rc = mlc_buf_puts(out, "}");
