@@ -1,0 +1,481 @@
+/* sage_customer.c - ARCustomers record normalisation and the ARTerms table.
+ * See sage_customer.h for the rules. */
+#include "sage_customer.h"
+
+#include "mlc_str.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A Sage field is at most 100 characters; anything far longer is refused
+ * before it is copied. */
+#define RAW_MAX (64 * 1024)
+
+struct str_map {
+    const char *sage;
+    const char *event;
+};
+
+static const struct str_map string_fields[] = {
+    {"CustomerName", "name"},
+    {"ShortName", "short_name"},
+    {"AddressLine1", "address_line1"},
+    {"AddressLine2", "address_line2"},
+    {"AddressLine3", "address_line3"},
+    {"AddressLine4", "address_line4"},
+    {"City", "city"},
+    {"StateProvince", "state"},
+    {"ZipPostalCode", "postal_code"},
+    {"Country", "country"},
+    {"PhoneNumber", "phone"},
+    {"FaxNumber", "fax"},
+    {"Email", "email"},
+    {"WebSite", "website"},
+    {"ContactName", "contact_name"},
+    {"ContactsPhone", "contact_phone"},
+    {"ContactsEmail", "contact_email"},
+    {"Terms", "terms_code"},
+    {"CurrencyCode", "currency"},
+    {"GroupCode", "group"},
+};
+
+const char *const sage_customer_properties[] = {
+    "CustomerNumber", "ShortName",
+    "GroupCode",      "Status",
+    "InactiveDate",   "DateLastMaintained",
+    "OnHold",         "CustomerName",
+    "AddressLine1",   "AddressLine2",
+    "AddressLine3",   "AddressLine4",
+    "City",           "StateProvince",
+    "ZipPostalCode",  "Country",
+    "ContactName",    "PhoneNumber",
+    "FaxNumber",      "CurrencyCode",
+    "Terms",          "CreditLimitCustomerCurrency",
+    "ContactsEmail",  "Email",
+    "WebSite",        "ContactsPhone",
+};
+const size_t sage_customer_property_count =
+    sizeof(sage_customer_properties) / sizeof(sage_customer_properties[0]);
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Trimmed copy of s (caller frees) in *out; *out NULL when empty. */
+static mlc_rc trimmed_copy(const char *s, char **out, size_t *outlen)
+{
+    size_t n = strlen(s);
+
+    *out = NULL;
+    *outlen = 0;
+    while (n > 0 && is_blank(s[n - 1]))
+        n--;
+    while (n > 0 && is_blank(*s)) {
+        s++;
+        n--;
+    }
+    if (n == 0)
+        return MLC_OK;
+    if (!(*out = strndup(s, n)))
+        return MLC_FATAL;
+    *outlen = n;
+    return MLC_OK;
+}
+
+static void safe_copy(const char *in, char *out, size_t outsz)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; in[i] && j + 1 < outsz; i++)
+        out[j++] = ((unsigned char)in[i] >= 0x20 && in[i] != 0x7f) ? in[i] : '?';
+    out[j] = '\0';
+}
+
+static bool digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+bool sage_date_parse(const char *s, char out[11])
+{
+    const char *t;
+
+    out[0] = '\0';
+    if (!s || strlen(s) < 10)
+        return false;
+    memcpy(out, s, 10);
+    out[10] = '\0';
+    if (!mlc_event_date_valid(out))
+        goto bad;
+    t = s + 10;
+    if (*t == '\0')
+        return true;
+    /* THH:MM:SS */
+    if (t[0] != 'T' || strlen(t) < 9 || !digits(t + 1, 2) || t[3] != ':' || !digits(t + 4, 2) ||
+        t[6] != ':' || !digits(t + 7, 2))
+        goto bad;
+    if ((t[1] - '0') * 10 + (t[2] - '0') > 23 || (t[4] - '0') * 10 + (t[5] - '0') > 59 ||
+        (t[7] - '0') * 10 + (t[8] - '0') > 60)
+        goto bad;
+    t += 9;
+    if (*t == '.') {
+        size_t n = 0;
+        t++;
+        while (isdigit((unsigned char)t[n]))
+            n++;
+        if (n == 0 || n > 9)
+            goto bad;
+        t += n;
+    }
+    if (*t == '\0' || (t[0] == 'Z' && t[1] == '\0'))
+        return true;
+    /* +HH:MM or -HH:MM: the date is taken as written, never shifted */
+    if ((t[0] == '+' || t[0] == '-') && strlen(t) == 6 && digits(t + 1, 2) && t[3] == ':' &&
+        digits(t + 4, 2) && (t[1] - '0') * 10 + (t[2] - '0') <= 14 &&
+        (t[4] - '0') * 10 + (t[5] - '0') <= 59)
+        return true;
+bad:
+    out[0] = '\0';
+    return false;
+}
+
+/* ---- terms ----------------------------------------------------------------------------------- */
+
+struct term {
+    char *code;
+    char *desc; /* NULL: none */
+};
+
+struct sage_terms {
+    struct term *v;
+    size_t n, cap;
+};
+
+struct sage_terms *sage_terms_new(void)
+{
+    return calloc(1, sizeof(struct sage_terms));
+}
+
+void sage_terms_free(struct sage_terms *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].code);
+        free(t->v[i].desc);
+    }
+    free(t->v);
+    free(t);
+}
+
+size_t sage_terms_count(const struct sage_terms *t)
+{
+    return t ? t->n : 0;
+}
+
+/* Index of code, or where it would be inserted (*found false). */
+static size_t terms_find(const struct sage_terms *t, const char *code, bool *found)
+{
+    size_t lo = 0, hi = t->n;
+
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(t->v[mid].code, code);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+mlc_rc sage_terms_add(struct sage_terms *t, const char *code, const char *description,
+                      struct mlc_err *err)
+{
+    char *c = NULL, *d = NULL;
+    size_t clen, dlen = 0;
+    bool found;
+    size_t at;
+    mlc_rc rc = MLC_FATAL;
+
+    if (!code)
+        return mlc_err_set(err, MLC_PERM, "terms: TermsCode: missing");
+    if (strlen(code) > RAW_MAX || (description && strlen(description) > RAW_MAX))
+        return mlc_err_set(err, MLC_PERM, "terms: value longer than %d bytes", RAW_MAX);
+    if (trimmed_copy(code, &c, &clen) != MLC_OK ||
+        (description && trimmed_copy(description, &d, &dlen) != MLC_OK))
+        goto oom;
+    if (!c) {
+        rc = mlc_err_set(err, MLC_PERM, "terms: TermsCode: empty");
+        goto out;
+    }
+    if (clen > MLC_EVENT_MAX_STRING || dlen > MLC_EVENT_MAX_STRING) {
+        rc = mlc_err_set(err, MLC_PERM, "terms: value longer than %d bytes", MLC_EVENT_MAX_STRING);
+        goto out;
+    }
+    if (!mlc_utf8_valid(c, clen) || (d && !mlc_utf8_valid(d, dlen))) {
+        rc = mlc_err_set(err, MLC_PERM, "terms: value is not valid utf-8");
+        goto out;
+    }
+    at = terms_find(t, c, &found);
+    if (found) {
+        free(t->v[at].desc);
+        t->v[at].desc = d;
+        d = NULL;
+        rc = MLC_OK;
+        goto out;
+    }
+    if (t->n >= SAGE_TERMS_MAX) {
+        rc = mlc_err_set(err, MLC_PERM, "terms: more than %d codes", SAGE_TERMS_MAX);
+        goto out;
+    }
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        struct term *nv = realloc(t->v, ncap * sizeof(*nv));
+        if (!nv)
+            goto oom;
+        t->v = nv;
+        t->cap = ncap;
+    }
+    memmove(t->v + at + 1, t->v + at, (t->n - at) * sizeof(*t->v));
+    t->v[at].code = c;
+    t->v[at].desc = d;
+    t->n++;
+    return MLC_OK;
+oom:
+    rc = mlc_err_set(err, MLC_FATAL, "terms: out of memory");
+out:
+    free(c);
+    free(d);
+    return rc;
+}
+
+mlc_rc sage_terms_add_record(struct sage_terms *t, const cJSON *rec, struct mlc_err *err)
+{
+    const cJSON *code, *desc;
+
+    if (!cJSON_IsObject(rec))
+        return mlc_err_set(err, MLC_PERM, "terms: record is not an object");
+    code = cJSON_GetObjectItemCaseSensitive(rec, "TermsCode");
+    desc = cJSON_GetObjectItemCaseSensitive(rec, "Description");
+    if (!code)
+        return mlc_err_set(err, MLC_PERM, "terms: TermsCode: missing");
+    if (!cJSON_IsString(code))
+        return mlc_err_set(err, MLC_PERM, "terms: TermsCode: expected a string");
+    if (desc && !cJSON_IsNull(desc) && !cJSON_IsString(desc))
+        return mlc_err_set(err, MLC_PERM, "terms: Description: expected a string or null");
+    return sage_terms_add(t, code->valuestring, cJSON_IsString(desc) ? desc->valuestring : NULL,
+                          err);
+}
+
+const char *sage_terms_lookup(const struct sage_terms *t, const char *code)
+{
+    char *c = NULL;
+    size_t clen, at;
+    bool found = false;
+
+    if (!t || !code || t->n == 0 || trimmed_copy(code, &c, &clen) != MLC_OK || !c) {
+        free(c);
+        return NULL;
+    }
+    at = terms_find(t, c, &found);
+    free(c);
+    return found ? t->v[at].desc : NULL;
+}
+
+/* ---- customers ------------------------------------------------------------------------------- */
+
+void sage_customer_free(struct sage_customer *c)
+{
+    if (!c)
+        return;
+    cJSON_Delete(c->customer);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Adds the normalised string of rec[sage] as cust[key] unless empty. */
+static mlc_rc add_string(cJSON *cust, const cJSON *rec, const char *sage, const char *key,
+                         const char *who, struct mlc_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, sage);
+    char *v = NULL;
+    size_t n;
+    mlc_rc rc = MLC_OK;
+
+    if (!it || cJSON_IsNull(it))
+        return MLC_OK;
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return mlc_err_set(err, MLC_PERM, "%s: %s: expected a string or null", who, sage);
+    if (strlen(it->valuestring) > RAW_MAX)
+        return mlc_err_set(err, MLC_PERM, "%s: %s: longer than %d bytes", who, sage,
+                           MLC_EVENT_MAX_STRING);
+    if (trimmed_copy(it->valuestring, &v, &n) != MLC_OK)
+        return mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    if (!v)
+        return MLC_OK;
+    if (n > MLC_EVENT_MAX_STRING)
+        rc = mlc_err_set(err, MLC_PERM, "%s: %s: longer than %d bytes", who, sage,
+                         MLC_EVENT_MAX_STRING);
+    else if (!mlc_utf8_valid(v, n))
+        rc = mlc_err_set(err, MLC_PERM, "%s: %s: not valid utf-8", who, sage);
+    else if (!cJSON_AddStringToObject(cust, key, v))
+        rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    free(v);
+    return rc;
+}
+
+/* Reads a date property: absent/null/"" -> out "" ; invalid -> MLC_PERM. */
+static mlc_rc read_date(const cJSON *rec, const char *sage, char out[11], const char *who,
+                        struct mlc_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, sage);
+
+    out[0] = '\0';
+    if (!it || cJSON_IsNull(it))
+        return MLC_OK;
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return mlc_err_set(err, MLC_PERM, "%s: %s: expected a date string or null", who, sage);
+    if (it->valuestring[0] == '\0')
+        return MLC_OK;
+    if (!sage_date_parse(it->valuestring, out))
+        return mlc_err_set(err, MLC_PERM, "%s: %s: not a date (YYYY-MM-DD[THH:MM:SS[Z|+HH:MM]])",
+                           who, sage);
+    return MLC_OK;
+}
+
+mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
+                               struct sage_customer *out, struct mlc_err *err)
+{
+    const cJSON *num, *it;
+    cJSON *cust = NULL;
+    char who[MLC_EVENT_MAX_NUMBER + 16], safe[MLC_EVENT_MAX_NUMBER + 1], date[11];
+    const char *desc;
+    mlc_rc rc = MLC_PERM;
+
+    memset(out, 0, sizeof(*out));
+    if (!cJSON_IsObject(rec))
+        return mlc_err_set(err, MLC_PERM, "record: expected a json object");
+    num = cJSON_GetObjectItemCaseSensitive(rec, "CustomerNumber");
+    if (!num)
+        return mlc_err_set(err, MLC_PERM, "record: CustomerNumber: missing");
+    if (!cJSON_IsString(num) || !num->valuestring)
+        return mlc_err_set(err, MLC_PERM, "record: CustomerNumber: expected a string");
+    if (num->valuestring[0] == '\0')
+        return mlc_err_set(err, MLC_PERM, "record: CustomerNumber: empty");
+    if (!mlc_event_number_valid(num->valuestring))
+        return mlc_err_set(err, MLC_PERM,
+                           "record: CustomerNumber: invalid (1-%d bytes of utf-8, no control "
+                           "characters, not blank)",
+                           MLC_EVENT_MAX_NUMBER);
+    mlc_strlcpy(out->number, num->valuestring, sizeof(out->number));
+    safe_copy(out->number, safe, sizeof(safe));
+    snprintf(who, sizeof(who), "customer %s", safe);
+
+    if (!(cust = cJSON_CreateObject())) {
+        rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+        goto fail;
+    }
+    for (size_t i = 0; i < sizeof(string_fields) / sizeof(string_fields[0]); i++)
+        if ((rc = add_string(cust, rec, string_fields[i].sage, string_fields[i].event, who, err)) !=
+            MLC_OK)
+            goto fail;
+
+    /* terms_description from ARTerms, keyed by the normalised code */
+    it = cJSON_GetObjectItemCaseSensitive(cust, "terms_code");
+    if (it && (desc = sage_terms_lookup(terms, it->valuestring)) &&
+        !cJSON_AddStringToObject(cust, "terms_description", desc)) {
+        rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+        goto fail;
+    }
+
+    rc = MLC_PERM;
+    it = cJSON_GetObjectItemCaseSensitive(rec, "CreditLimitCustomerCurrency");
+    if (!it) {
+        mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: missing", who);
+        goto fail;
+    }
+    if (!cJSON_IsNumber(it)) {
+        mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: expected a number", who);
+        goto fail;
+    }
+    if (!isfinite(it->valuedouble) || fabs(it->valuedouble) >= MLC_EVENT_MAX_AMOUNT) {
+        mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: out of range", who);
+        goto fail;
+    }
+    if (!cJSON_AddNumberToObject(cust, "credit_limit", it->valuedouble))
+        goto oom;
+
+    it = cJSON_GetObjectItemCaseSensitive(rec, "Status");
+    if (!it) {
+        mlc_err_set(err, MLC_PERM, "%s: Status: missing", who);
+        goto fail;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring) {
+        mlc_err_set(err, MLC_PERM, "%s: Status: expected a string", who);
+        goto fail;
+    }
+    if (strcasecmp(it->valuestring, "Active") == 0) {
+        if (!cJSON_AddStringToObject(cust, "status", "active"))
+            goto oom;
+    } else if (strcasecmp(it->valuestring, "Inactive") == 0) {
+        if (!cJSON_AddStringToObject(cust, "status", "inactive"))
+            goto oom;
+    } else {
+        mlc_err_set(err, MLC_PERM, "%s: Status: expected Active or Inactive", who);
+        goto fail;
+    }
+
+    it = cJSON_GetObjectItemCaseSensitive(rec, "OnHold");
+    if (!it) {
+        mlc_err_set(err, MLC_PERM, "%s: OnHold: missing", who);
+        goto fail;
+    }
+    if (cJSON_IsBool(it)) {
+        if (!cJSON_AddBoolToObject(cust, "on_hold", cJSON_IsTrue(it)))
+            goto oom;
+    } else if (cJSON_IsString(it) && it->valuestring &&
+               (strcasecmp(it->valuestring, "Yes") == 0 ||
+                strcasecmp(it->valuestring, "No") == 0)) {
+        if (!cJSON_AddBoolToObject(cust, "on_hold", strcasecmp(it->valuestring, "Yes") == 0))
+            goto oom;
+    } else {
+        mlc_err_set(err, MLC_PERM, "%s: OnHold: expected Yes or No", who);
+        goto fail;
+    }
+
+    if ((rc = read_date(rec, "InactiveDate", date, who, err)) != MLC_OK)
+        goto fail;
+    if (date[0] && !cJSON_AddStringToObject(cust, "inactive_date", date))
+        goto oom;
+    if ((rc = read_date(rec, "DateLastMaintained", out->last_maintained, who, err)) != MLC_OK)
+        goto fail;
+
+    out->customer = cust;
+    return MLC_OK;
+oom:
+    rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+fail:
+    cJSON_Delete(cust);
+    {
+        char keep[sizeof(out->number)];
+        memcpy(keep, out->number, sizeof(keep));
+        memset(out, 0, sizeof(*out));
+        memcpy(out->number, keep, sizeof(keep));
+    }
+    return rc;
+}

@@ -1,0 +1,82 @@
+/* sage_query.h - request URLs and credentials for the Sage 300 Web API.
+ *
+ * URLs (reference §1, §5, §6):
+ *   resource  MLC_SAGE_URL + COMPANY + "/AR/ARCustomers" (a '/' is inserted
+ *             when MLC_SAGE_URL lacks the trailing one)
+ *   customers resource?$filter=...&$orderby=CustomerNumber&$top=N&$select=...
+ *             $filter is "DateLastMaintained ge YYYY-MM-DDT00:00:00Z" (incremental),
+ *             plus " and CustomerNumber gt '<last>'" (keyset paging; a ' inside the
+ *             key is doubled), or only the keyset part (full scan), or absent (first
+ *             page of a full scan). Values are percent-encoded like .NET's
+ *             Uri.EscapeDataString: every byte except A-Z a-z 0-9 - _ . ~ becomes
+ *             %XX (upper-case hex): space %20, ' %27, : %3A, UTF-8 bytes one by one.
+ *             $select lists sage_customer_properties joined by literal commas
+ *             (plain identifiers, nothing to encode).
+ *   terms     MLC_SAGE_URL + COMPANY + "/AR/ARTerms?$select=TermsCode,Description"
+ *
+ * Configuration mistakes (bad base URL or company, $top out of range, a
+ * corrupt watermark) are MLC_FATAL; a keyset value that cannot be a customer
+ * number is MLC_PERM. Every function resets out first; out's cap applies.
+ *
+ * Credentials (reference §2): the user ID is always sent upper-cased; the
+ * password upper-cased unless MLC_SAGE_PASSWORD_CASE=exact. Only ASCII
+ * letters change case. Never log or format the result; wipe it after use.
+ */
+#ifndef SAGE_QUERY_H
+#define SAGE_QUERY_H
+
+#include "mlc_buf.h"
+#include "mlc_err.h"
+
+#include <stdbool.h>
+
+#define SAGE_TOP_MAX      10000
+#define SAGE_LOOKBACK_MAX 3650
+#define SAGE_USER_MAX     64
+#define SAGE_PASSWORD_MAX 256
+
+struct sage_query {
+    const char *base_url; /* MLC_SAGE_URL, e.g. https://erp/Sage300WebApi/v1.0/-/ */
+    const char *company;  /* e.g. SAMINC */
+    const char *since;    /* "YYYY-MM-DD" lower bound on DateLastMaintained; NULL: full scan */
+    const char *after;    /* last CustomerNumber of the previous page; NULL: first page */
+    long top;             /* $top, 1..SAGE_TOP_MAX */
+    bool keys_only;       /* $select=CustomerNumber only (key scans) */
+};
+
+/* Appends s percent-encoded as Uri.EscapeDataString does. */
+mlc_rc sage_escape(const char *s, struct mlc_buf *out);
+
+/* base_url + company + "/AR/" + resource. */
+mlc_rc sage_query_resource_url(const char *base_url, const char *company, const char *resource,
+                               struct mlc_buf *out, struct mlc_err *err);
+
+/* The full ARCustomers request URL for q. */
+mlc_rc sage_query_customers_url(const struct sage_query *q, struct mlc_buf *out,
+                                struct mlc_err *err);
+
+/* The ARTerms request URL. */
+mlc_rc sage_query_terms_url(const char *base_url, const char *company, struct mlc_buf *out,
+                            struct mlc_err *err);
+
+/* out = watermark ("YYYY-MM-DD") minus lookback_days (0..SAGE_LOOKBACK_MAX)
+ * in proleptic Gregorian calendar days: pure date arithmetic, no time zone,
+ * no local time. */
+mlc_rc sage_query_since(const char *watermark, long lookback_days, char out[11],
+                        struct mlc_err *err);
+
+struct sage_credentials {
+    char user[SAGE_USER_MAX + 1];
+    char password[SAGE_PASSWORD_MAX + 1];
+};
+
+/* Applies the case rule. password_case is "upper" (also when NULL or "") or
+ * "exact". MLC_FATAL on an empty user, a ':' in the user, a value too long or
+ * an unknown case mode; messages never contain the values. */
+mlc_rc sage_credentials_make(const char *user, const char *password, const char *password_case,
+                             struct sage_credentials *out, struct mlc_err *err);
+
+/* Overwrites both strings with zeros (not optimised away). */
+void sage_credentials_wipe(struct sage_credentials *c);
+
+#endif
