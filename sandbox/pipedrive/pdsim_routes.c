@@ -485,6 +485,7 @@ static void org_list(struct pdsim *sim, struct pdsim_company *co, const struct s
         error_envelope(res, 500, "An internal server error occurred", NULL);
         return;
     }
+    bool natural = lc.sort == 0 && !lc.desc;
     for (size_t i = 0; i < co->norgs; i++) {
         struct pdsim_org *o = &co->orgs[i];
         bool in = !o->deleted;
@@ -509,9 +510,13 @@ static void org_list(struct pdsim *sim, struct pdsim_company *co, const struct s
             in = after_cursor(o, cur_key, cur_id, &lc);
         if (in)
             arr[n++] = o;
+        if (natural && n > (size_t)limit)
+            break; /* the store is sorted by id: one more than a page is enough */
     }
-    qsort_ctx = &lc;
-    qsort(arr, n, sizeof(*arr), org_ptr_cmp);
+    if (!natural) {
+        qsort_ctx = &lc;
+        qsort(arr, n, sizeof(*arr), org_ptr_cmp);
+    }
 
     cJSON *data = cJSON_CreateArray();
     size_t take = n < (size_t)limit ? n : (size_t)limit;
