@@ -245,6 +245,14 @@ int main(int argc, char **argv)
     if (pdsim_init(&sim, &opt, tokens, ntokens, state, &err) != MLC_OK)
         BAD("%s", err.msg);
     sim_ok = true;
+    {
+        size_t known = 0;
+        for (size_t i = 0; i < sim.store.ncompanies; i++)
+            known += sim.store.companies[i].ntokens;
+        if (known == 0 &&
+            pdsim_company_add_token(&sim.store.companies[0], "sim-token", &err) != MLC_OK)
+            BAD("%s", err.msg);
+    }
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.port = (int)port;

@@ -370,15 +370,14 @@ static bool after_cursor(const struct pdsim_org *o, long long key, long id,
     return lc->desc ? c < 0 : c > 0;
 }
 
-static struct list_ctx *qsort_ctx;
-
-static int org_ptr_cmp(const void *pa, const void *pb)
+static int org_ptr_cmp(const void *pa, const void *pb, void *arg)
 {
+    const struct list_ctx *lc = arg;
     const struct pdsim_org *a = *(const struct pdsim_org *const *)pa;
     const struct pdsim_org *b = *(const struct pdsim_org *const *)pb;
-    long long ka = sort_key(a, qsort_ctx->sort), kb = sort_key(b, qsort_ctx->sort);
+    long long ka = sort_key(a, lc->sort), kb = sort_key(b, lc->sort);
     int c = ka < kb ? -1 : ka > kb ? 1 : (a->id < b->id ? -1 : a->id > b->id ? 1 : 0);
-    return qsort_ctx->desc ? -c : c;
+    return lc->desc ? -c : c;
 }
 
 static const char *const sort_names[] = {"id", "update_time", "add_time"};
@@ -443,8 +442,7 @@ static void org_list(struct pdsim *sim, struct pdsim_company *co, const struct s
         }
     }
     if ((v = sim_request_param(req, "ids")) && !sim_request_param(req, "filter_id")) {
-        mlc_strlcpy(idsbuf, v, sizeof(idsbuf));
-        nids = split_list(idsbuf, idv, 100);
+        nids = mlc_strlcpy(idsbuf, v, sizeof(idsbuf)) ? split_list(idsbuf, idv, 100) : -1;
         if (nids < 0) {
             snprintf(msg, sizeof(msg), "Validation failed: ids: at most 100 ids");
             goto invalid;
@@ -514,8 +512,7 @@ static void org_list(struct pdsim *sim, struct pdsim_company *co, const struct s
             break; /* the store is sorted by id: one more than a page is enough */
     }
     if (!natural) {
-        qsort_ctx = &lc;
-        qsort(arr, n, sizeof(*arr), org_ptr_cmp);
+        qsort_r(arr, n, sizeof(*arr), org_ptr_cmp, &lc);
     }
 
     cJSON *data = cJSON_CreateArray();
@@ -1137,12 +1134,10 @@ static void ctl_state(void *ctx, const struct sim_request *req, struct sim_respo
         ctl_error(res, 400, "state: invalid JSON");
         return;
     }
-    if (pdsim_store_load(&sim->store, doc, sim->now_ms(), &err) != MLC_OK) {
-        ctl_error(res, 400, err.msg);
-    } else if (sim->store.ncompanies == 0) {
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "companies")) < 1) {
         ctl_error(res, 400, "state: at least one company is needed");
-        pdsim_store_add_company(&sim->store, 1, "Sandbox Company", "sandbox", NULL);
-        add_cli_tokens(sim, NULL);
+    } else if (pdsim_store_load(&sim->store, doc, sim->now_ms(), &err) != MLC_OK) {
+        ctl_error(res, 400, err.msg);
     } else if (add_cli_tokens(sim, &err) != MLC_OK) {
         ctl_error(res, 500, err.msg);
     } else {

@@ -434,8 +434,8 @@ mlc_rc pdsim_org_apply(struct pdsim_org *org, const cJSON *body, long long now_s
     }
     org->update_time = now_s;
     set_time(org->doc, "update_time", now_s);
+    (void)err; /* nothing can fail once validated; kept for the convention */
     return MLC_OK;
-    (void)err;
 }
 
 static struct pdsim_org *push_org(struct pdsim_company *co, long id, struct mlc_err *err)

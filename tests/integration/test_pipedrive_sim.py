@@ -855,6 +855,9 @@ class PipedriveSimTest(mlctest.TestCase):
             {"name": "x", "field_type": "bogus"}]}]})
         self.assertEqual(status, 400)
         self.assertEqual(len(s.dump()["companies"][0]["organizations"]), 2)
+        status, _, doc = s.ctl("PUT", "/_sim/state", {"companies": []})
+        self.assertEqual(status, 400)
+        self.assertEqual(len(s.dump()["companies"][0]["organizations"]), 2)
         # the --token stays valid after a load without it
         st = base_state()
         st["companies"][0]["tokens"] = ["other"]
@@ -875,6 +878,13 @@ class PipedriveSimTest(mlctest.TestCase):
         s = Sim(proc)
         self.assertEqual(s.call("GET", "/api/v2/organizations/9")[2]["data"]["name"],
                          "From file")
+        st = base_state()
+        del st["companies"][0]["tokens"]
+        with open(path, "w") as f:
+            json.dump(st, f)
+        proc = self.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--port", "0",
+                                        "--state", path], name="pdsim-default-token")
+        self.assertEqual(Sim(proc).call("GET", "/v1/users/me", token="sim-token")[0], 200)
         for bad in (["--plan", "gold"], ["--port", "x"], ["--deleted-status", "500"],
                     ["--omit-header", "x-foo"], ["--state", "/nonexistent.json"],
                     ["--reset-at", "25:00"]):
