@@ -319,17 +319,18 @@ static size_t utf8_chars(const char *s)
 
 bool sagesim_parse_date(const char *s, int64_t *days)
 {
-    int64_t secs;
+    int64_t us;
     size_t n = strlen(s);
     if (n == 10) {
         char buf[32];
         snprintf(buf, sizeof buf, "%sT00:00:00Z", s);
-        if (!sagesim_parse_datetime(buf, strlen(buf), &secs))
+        if (!sagesim_parse_datetime(buf, strlen(buf), &us))
             return false;
-    } else if (!sagesim_parse_datetime(s, n, &secs)) {
+    } else if (!sagesim_parse_datetime(s, n, &us)) {
         return false;
     }
-    *days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    const int64_t day_us = (int64_t)86400 * 1000000;
+    *days = us >= 0 ? us / day_us : -((-us + day_us - 1) / day_us);
     return true;
 }
 
@@ -508,7 +509,7 @@ void sagesim_customer_get(const void *ctx, const void *rec, int field, struct sa
             out->kind = SAGESIM_V_NULL;
         } else {
             out->kind = SAGESIM_V_DATE;
-            out->secs = c->v[field].i * 86400;
+            out->us = c->v[field].i * 86400 * 1000000;
         }
         break;
     case SAGESIM_FT_ENUM:
@@ -870,7 +871,7 @@ bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long
         const char *base = PICK(&g, names);
         const char *name;
         if (maxlen)
-            name = "Maximum Length Customer Name Corporation International Lt";
+            name = "Maximum Length Customer Name Corporation International Ltd";
         else
             name = gs(&g, "%s %ld", base, i);
         if (maxlen)
@@ -894,14 +895,14 @@ bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long
         cells[idx_hold].i = i % 17 == 3;
         cells[idx_start].i = i % 11 == 4 ? SAGESIM_NULL_DATE : dlm - (int64_t)rnd(&g, 3000);
         if (maxlen) {
-            SET_S(a1, "1234567890 Maximum Length Address Line One Boulevard & Co.");
-            SET_S(a2, "Building 42, Floor 17, Suite 1701, Attention Accounts Dept");
+            SET_S(a1, "1234567890 Maximum Length Address Line One Boulevard & Co #1");
+            SET_S(a2, "Building 42, Floor 17, Suite 1701, Attention: Accounts Dept.");
             SET_S(a3, "c/o O'Brien & Sons Warehousing and Distribution Services Ltd");
             SET_S(a4, "Industrial Estate Zone B, Gate 4, Loading Dock Number Twelve");
             SET_S(city, "Llanfairpwllgwyngyllgogerychwy");
-            SET_S(state, "Maximum Length State Province");
+            SET_S(state, "Maximum Length State Province.");
             SET_S(zip, "12345-6789-ABCDE-XYZ");
-            SET_S(country, "United Kingdom of Great Britain");
+            SET_S(country, "United Kingdom & North Ireland");
         } else {
             SET_S(a1, gs(&g, "%lu %s", (unsigned long)(1 + rnd(&g, 9999)), PICK(&g, streets)));
             uint64_t r2 = rnd(&g, 10);

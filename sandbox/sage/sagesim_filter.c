@@ -59,9 +59,10 @@ static bool valid_ymd(int y, int m, int d)
     return true;
 }
 
-bool sagesim_parse_datetime(const char *s, size_t n, int64_t *secs)
+bool sagesim_parse_datetime(const char *s, size_t n, int64_t *us)
 {
     int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 0;
+    int64_t frac = 0;
     size_t i;
     if (n < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
         !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
@@ -78,6 +79,8 @@ bool sagesim_parse_datetime(const char *s, size_t n, int64_t *secs)
                 j++;
             if (j == i + 1 || j - i - 1 > 7)
                 return false;
+            for (size_t k = 0; k < 6; k++)
+                frac = frac * 10 + (i + 1 + k < j ? s[i + 1 + k] - '0' : 0);
             i = j;
         }
     }
@@ -94,8 +97,10 @@ bool sagesim_parse_datetime(const char *s, size_t n, int64_t *secs)
     }
     if (!valid_ymd(y, mo, d) || h > 23 || mi > 59 || sec > 59 || oh > 14 || om > 59)
         return false;
-    *secs = sagesim_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-            sign * (oh * 3600 + om * 60);
+    *us = (sagesim_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+           sign * (oh * 3600 + om * 60)) *
+              1000000 +
+          frac;
     return true;
 }
 
@@ -490,8 +495,8 @@ static struct node *parse_primary(struct parser *p)
         return n;
     }
     case TK_DATETIME: {
-        int64_t secs;
-        if (!sagesim_parse_datetime(p->src + p->tstart, p->tlen, &secs)) {
+        int64_t us;
+        if (!sagesim_parse_datetime(p->src + p->tstart, p->tlen, &us)) {
             fail_syntax(p, p->tstart);
             return NULL;
         }
@@ -500,7 +505,7 @@ static struct node *parse_primary(struct parser *p)
             return NULL;
         n->type = T_DATE;
         n->lit.kind = SAGESIM_V_DATE;
-        n->lit.secs = secs;
+        n->lit.us = us;
         next(p);
         return n;
     }
@@ -517,7 +522,7 @@ static struct node *parse_primary(struct parser *p)
             return NULL;
         n->type = T_DATEONLY;
         n->lit.kind = SAGESIM_V_DATE;
-        n->lit.secs = sagesim_days_from_civil(y, m, d) * 86400;
+        n->lit.us = sagesim_days_from_civil(y, m, d) * 86400 * 1000000;
         next(p);
         return n;
     }
@@ -830,7 +835,7 @@ static int cmp_values(const struct sagesim_value *a, const struct sagesim_value 
     case SAGESIM_V_STR:
         return strcmp(a->s, b->s);
     case SAGESIM_V_DATE:
-        return a->secs < b->secs ? -1 : a->secs > b->secs ? 1 : 0;
+        return a->us < b->us ? -1 : a->us > b->us ? 1 : 0;
     case SAGESIM_V_ENUM:
         return a->e - b->e;
     default:

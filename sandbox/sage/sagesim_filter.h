@@ -75,8 +75,8 @@ struct sagesim_value {
     bool b;
     double num;
     const char *s;
-    int64_t secs; /* dates: seconds since 1970-01-01T00:00:00Z */
-    int e;        /* enums: member index */
+    int64_t us; /* dates: microseconds since 1970-01-01T00:00:00Z */
+    int e;      /* enums: member index */
 };
 
 /* Fills out with field `field` of record rec. */
@@ -104,9 +104,9 @@ bool sagesim_filter_eval(const struct sagesim_filter *f, sagesim_getter get, con
 void sagesim_filter_key_range(const struct sagesim_filter *f, int field, const char **lo,
                               bool *lo_incl, const char **hi, bool *hi_incl);
 
-/* Parses an OData v4 DateTimeOffset literal (see above) into seconds since
- * the epoch; false when it is not one. */
-bool sagesim_parse_datetime(const char *s, size_t n, int64_t *secs);
+/* Parses an OData v4 DateTimeOffset literal (see above) into microseconds
+ * since the epoch; false when it is not one. */
+bool sagesim_parse_datetime(const char *s, size_t n, int64_t *us);
 
 /* Days since 1970-01-01 for a civil date (proleptic Gregorian), and back. */
 int64_t sagesim_days_from_civil(int y, int m, int d);

@@ -225,7 +225,7 @@ static int cmp_field(const struct sagesim_customer *a, const struct sagesim_cust
     case SAGESIM_V_NUM:
         return x.num < y.num ? -1 : x.num > y.num;
     case SAGESIM_V_DATE:
-        return x.secs < y.secs ? -1 : x.secs > y.secs;
+        return x.us < y.us ? -1 : x.us > y.us;
     case SAGESIM_V_BOOL:
         return (int)x.b - (int)y.b;
     case SAGESIM_V_ENUM:
