@@ -1,0 +1,842 @@
+/* pdsim_store.c - companies, tokens, fields and organizations of the Pipedrive sandbox. */
+#include "pdsim_store.h"
+
+#include "mlc_str.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const field_types[] = {
+    "varchar",   "varchar_auto", "text", "double", "monetary", "date",   "daterange", "time",
+    "timerange", "set",          "enum", "user",   "org",      "people", "phone",     "address",
+};
+
+static const char *const address_subfields[] = {
+    "value",
+    "street_number",
+    "route",
+    "subpremise",
+    "sublocality",
+    "locality",
+    "admin_area_level_1",
+    "admin_area_level_2",
+    "country",
+    "postal_code",
+};
+
+bool pdsim_field_type_valid(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof(field_types) / sizeof(field_types[0]); i++)
+        if (strcmp(type, field_types[i]) == 0)
+            return true;
+    return false;
+}
+
+void pdsim_time_format(long long epoch_s, char *buf, size_t bufsz)
+{
+    time_t t = (time_t)epoch_s;
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, bufsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static bool parse_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool pdsim_time_parse(const char *s, long long *epoch_s)
+{
+    int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0;
+    struct tm tm;
+
+    if (!s || strlen(s) < 20)
+        return false;
+    if (!parse_digits(s, 4, &y) || s[4] != '-' || !parse_digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !parse_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !parse_digits(s + 11, 2, &h) || s[13] != ':' || !parse_digits(s + 14, 2, &mi) ||
+        s[16] != ':' || !parse_digits(s + 17, 2, &se))
+        return false;
+    if (strcmp(s + 19, "Z") == 0 || strcmp(s + 19, "z") == 0) {
+        sign = 0;
+    } else if ((s[19] == '+' || s[19] == '-') && strlen(s + 19) == 6 &&
+               parse_digits(s + 20, 2, &oh) && s[22] == ':' && parse_digits(s + 23, 2, &om)) {
+        sign = s[19] == '+' ? 1 : -1;
+    } else {
+        return false;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || oh > 23 || om > 59)
+        return false;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    *epoch_s = (long long)timegm(&tm) - sign * (oh * 3600LL + om * 60LL);
+    return true;
+}
+
+static void field_free(struct pdsim_field *f)
+{
+    free(f->name);
+    cJSON_Delete(f->options);
+    memset(f, 0, sizeof(*f));
+}
+
+static void company_free(struct pdsim_company *co)
+{
+    free(co->name);
+    free(co->domain);
+    free(co->user_name);
+    free(co->user_email);
+    for (size_t i = 0; i < co->ntokens; i++) {
+        free(co->tokens[i].token);
+        free(co->tokens[i].limits);
+    }
+    free(co->tokens);
+    for (size_t i = 0; i < co->nfields; i++)
+        field_free(&co->fields[i]);
+    free(co->fields);
+    for (size_t i = 0; i < co->norgs; i++)
+        cJSON_Delete(co->orgs[i].doc);
+    free(co->orgs);
+    memset(co, 0, sizeof(*co));
+}
+
+void pdsim_store_init(struct pdsim_store *st)
+{
+    memset(st, 0, sizeof(*st));
+}
+
+void pdsim_store_free(struct pdsim_store *st)
+{
+    for (size_t i = 0; i < st->ncompanies; i++)
+        company_free(&st->companies[i]);
+    free(st->companies);
+    memset(st, 0, sizeof(*st));
+}
+
+static struct pdsim_field *push_field(struct pdsim_company *co, struct mlc_err *err)
+{
+    struct pdsim_field *n = realloc(co->fields, (co->nfields + 1) * sizeof(*n));
+    if (!n) {
+        mlc_err_set(err, MLC_FATAL, "out of memory adding a field");
+        return NULL;
+    }
+    co->fields = n;
+    memset(&n[co->nfields], 0, sizeof(*n));
+    return &n[co->nfields++];
+}
+
+static struct pdsim_field *add_system_field(struct pdsim_company *co, const char *key,
+                                            const char *name, const char *type, struct mlc_err *err)
+{
+    struct pdsim_field *f = push_field(co, err);
+    if (!f)
+        return NULL;
+    f->id = co->next_field_id++;
+    mlc_strlcpy(f->key, key, sizeof(f->key));
+    mlc_strlcpy(f->type, type, sizeof(f->type));
+    f->name = strdup(name);
+    f->is_custom = false;
+    return f->name ? f : NULL;
+}
+
+static mlc_rc ensure_system_fields(struct pdsim_company *co, struct mlc_err *err)
+{
+    if (!pdsim_company_field(co, "name") && !add_system_field(co, "name", "Name", "varchar", err))
+        return mlc_err_set(err, MLC_FATAL, "out of memory adding system fields");
+    if (!pdsim_company_field(co, "address") &&
+        !add_system_field(co, "address", "Address", "address", err))
+        return mlc_err_set(err, MLC_FATAL, "out of memory adding system fields");
+    return MLC_OK;
+}
+
+static mlc_rc company_setup(struct pdsim_company *co, long id, const char *name, const char *domain,
+                            struct mlc_err *err)
+{
+    char buf[64];
+
+    co->id = id;
+    co->name = strdup(name ? name : "Sandbox Company");
+    snprintf(buf, sizeof(buf), "sandbox-%ld", id);
+    co->domain = strdup(domain ? domain : buf);
+    co->user_id = id;
+    co->user_name = strdup("Sandbox User");
+    snprintf(buf, sizeof(buf), "user%ld@sandbox.invalid", id);
+    co->user_email = strdup(buf);
+    co->next_org_id = 1;
+    co->next_field_id = 1;
+    co->next_option_id = 1;
+    pdsim_daily_init(&co->daily);
+    if (!co->name || !co->domain || !co->user_name || !co->user_email)
+        return mlc_err_set(err, MLC_FATAL, "out of memory adding a company");
+    return ensure_system_fields(co, err);
+}
+
+struct pdsim_company *pdsim_store_add_company(struct pdsim_store *st, long id, const char *name,
+                                              const char *domain, struct mlc_err *err)
+{
+    struct pdsim_company *n = realloc(st->companies, (st->ncompanies + 1) * sizeof(*n));
+    if (!n) {
+        mlc_err_set(err, MLC_FATAL, "out of memory adding a company");
+        return NULL;
+    }
+    st->companies = n;
+    struct pdsim_company *co = &n[st->ncompanies];
+    memset(co, 0, sizeof(*co));
+    st->ncompanies++;
+    if (company_setup(co, id, name, domain, err) != MLC_OK) {
+        company_free(co);
+        st->ncompanies--;
+        return NULL;
+    }
+    return co;
+}
+
+mlc_rc pdsim_company_add_token(struct pdsim_company *co, const char *token, struct mlc_err *err)
+{
+    for (size_t i = 0; i < co->ntokens; i++)
+        if (strcmp(co->tokens[i].token, token) == 0)
+            return MLC_OK;
+    struct pdsim_token *n = realloc(co->tokens, (co->ntokens + 1) * sizeof(*n));
+    if (!n)
+        return mlc_err_set(err, MLC_FATAL, "out of memory adding a token");
+    co->tokens = n;
+    n[co->ntokens].token = strdup(token);
+    n[co->ntokens].limits = calloc(1, sizeof(struct pdsim_token_state));
+    if (!n[co->ntokens].token || !n[co->ntokens].limits) {
+        free(n[co->ntokens].token);
+        free(n[co->ntokens].limits);
+        return mlc_err_set(err, MLC_FATAL, "out of memory adding a token");
+    }
+    co->ntokens++;
+    return MLC_OK;
+}
+
+bool pdsim_store_find_token(struct pdsim_store *st, const char *token, struct pdsim_company **co,
+                            struct pdsim_token **tok)
+{
+    if (!token || !*token)
+        return false;
+    for (size_t c = 0; c < st->ncompanies; c++) {
+        for (size_t i = 0; i < st->companies[c].ntokens; i++) {
+            if (strcmp(st->companies[c].tokens[i].token, token) == 0) {
+                *co = &st->companies[c];
+                *tok = &st->companies[c].tokens[i];
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+struct pdsim_field *pdsim_company_field(struct pdsim_company *co, const char *key)
+{
+    for (size_t i = 0; key && i < co->nfields; i++)
+        if (strcmp(co->fields[i].key, key) == 0)
+            return &co->fields[i];
+    return NULL;
+}
+
+static bool random_key(struct pdsim_company *co, char *out)
+{
+    unsigned char raw[PDSIM_KEY_HEX / 2];
+    static const char hex[] = "0123456789abcdef";
+
+    for (int attempt = 0; attempt < 8; attempt++) {
+        if (RAND_bytes(raw, sizeof(raw)) != 1)
+            return false;
+        for (size_t i = 0; i < sizeof(raw); i++) {
+            out[2 * i] = hex[raw[i] >> 4];
+            out[2 * i + 1] = hex[raw[i] & 15];
+        }
+        out[PDSIM_KEY_HEX] = '\0';
+        if (!pdsim_company_field(co, out))
+            return true;
+    }
+    return false;
+}
+
+/* Builds [{id,label}] from labels (strings, {label} or {id,label} objects). */
+static cJSON *make_options(struct pdsim_company *co, const cJSON *labels)
+{
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *it;
+
+    if (!arr)
+        return NULL;
+    cJSON_ArrayForEach(it, labels)
+    {
+        const char *label =
+            cJSON_IsString(it)
+                ? it->valuestring
+                : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "label"));
+        const cJSON *idj = cJSON_GetObjectItemCaseSensitive(it, "id");
+        long id = cJSON_IsNumber(idj) ? (long)idj->valuedouble : co->next_option_id;
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !label) {
+            cJSON_Delete(o);
+            continue;
+        }
+        if (id >= co->next_option_id)
+            co->next_option_id = id + 1;
+        cJSON_AddNumberToObject(o, "id", (double)id);
+        cJSON_AddStringToObject(o, "label", label);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+struct pdsim_field *pdsim_company_add_field(struct pdsim_company *co, const char *name,
+                                            const char *type, const cJSON *labels, long long now_s,
+                                            struct mlc_err *err)
+{
+    char key[PDSIM_KEY_HEX + 1];
+    struct pdsim_field *f;
+
+    if (!pdsim_field_type_valid(type)) {
+        mlc_err_set(err, MLC_PERM, "unknown field type");
+        return NULL;
+    }
+    if (!random_key(co, key)) {
+        mlc_err_set(err, MLC_FATAL, "cannot generate a field key");
+        return NULL;
+    }
+    f = push_field(co, err);
+    if (!f)
+        return NULL;
+    f->id = co->next_field_id++;
+    mlc_strlcpy(f->key, key, sizeof(f->key));
+    mlc_strlcpy(f->type, type, sizeof(f->type));
+    f->name = strdup(name);
+    f->is_custom = true;
+    f->add_time = now_s;
+    if (strcmp(type, "enum") == 0 || strcmp(type, "set") == 0)
+        f->options = make_options(co, labels);
+    if (!f->name) {
+        mlc_err_set(err, MLC_FATAL, "out of memory adding a field");
+        field_free(f);
+        co->nfields--;
+        return NULL;
+    }
+    return f;
+}
+
+const cJSON *pdsim_field_option(const struct pdsim_field *f, long id)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, f->options)
+    {
+        const cJSON *idj = cJSON_GetObjectItemCaseSensitive(o, "id");
+        if (cJSON_IsNumber(idj) && (long)idj->valuedouble == id)
+            return o;
+    }
+    return NULL;
+}
+
+struct pdsim_org *pdsim_company_org(struct pdsim_company *co, long id)
+{
+    size_t lo = 0, hi = co->norgs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (co->orgs[mid].id == id)
+            return &co->orgs[mid];
+        if (co->orgs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void set_member(cJSON *obj, const char *name, cJSON *value)
+{
+    if (!value)
+        return;
+    if (cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
+    else
+        cJSON_AddItemToObject(obj, name, value);
+}
+
+static void set_time(cJSON *doc, const char *name, long long t)
+{
+    char buf[32];
+    pdsim_time_format(t, buf, sizeof(buf));
+    set_member(doc, name, cJSON_CreateString(buf));
+}
+
+/* The stored address: every subfield present, the omitted ones null. */
+static cJSON *full_address(const cJSON *given)
+{
+    cJSON *a = cJSON_CreateObject();
+    for (size_t i = 0; a && i < sizeof(address_subfields) / sizeof(address_subfields[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(given, address_subfields[i]);
+        cJSON_AddItemToObject(a, address_subfields[i],
+                              cJSON_IsString(v) ? cJSON_CreateString(v->valuestring)
+                                                : cJSON_CreateNull());
+    }
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(given, "value");
+    if (a)
+        cJSON_AddItemToObject(a, "formatted_address",
+                              cJSON_IsString(value) ? cJSON_CreateString(value->valuestring)
+                                                    : cJSON_CreateNull());
+    return a;
+}
+
+mlc_rc pdsim_org_apply(struct pdsim_org *org, const cJSON *body, long long now_s,
+                       struct mlc_err *err)
+{
+    const cJSON *it;
+    cJSON *cf = cJSON_GetObjectItemCaseSensitive(org->doc, "custom_fields");
+
+    if (!cJSON_IsObject(cf)) {
+        cf = cJSON_CreateObject();
+        set_member(org->doc, "custom_fields", cf);
+    }
+    cJSON_ArrayForEach(it, body)
+    {
+        if (strcmp(it->string, "custom_fields") == 0) {
+            const cJSON *v;
+            cJSON_ArrayForEach(v, it)
+            {
+                cJSON_DeleteItemFromObjectCaseSensitive(cf, v->string);
+                if (!cJSON_IsNull(v))
+                    cJSON_AddItemToObject(cf, v->string, cJSON_Duplicate(v, true));
+            }
+        } else if (strcmp(it->string, "address") == 0) {
+            set_member(org->doc, "address",
+                       cJSON_IsNull(it) ? cJSON_CreateNull() : full_address(it));
+        } else if (strcmp(it->string, "add_time") == 0) {
+            long long t;
+            if (cJSON_IsString(it) && pdsim_time_parse(it->valuestring, &t)) {
+                org->add_time = t;
+                set_time(org->doc, "add_time", t);
+            }
+        } else if (strcmp(it->string, "id") != 0 && strcmp(it->string, "is_deleted") != 0 &&
+                   strcmp(it->string, "update_time") != 0) {
+            set_member(org->doc, it->string, cJSON_Duplicate(it, true));
+        }
+    }
+    org->update_time = now_s;
+    set_time(org->doc, "update_time", now_s);
+    (void)err; /* nothing can fail once validated; kept for the convention */
+    return MLC_OK;
+}
+
+static struct pdsim_org *push_org(struct pdsim_company *co, long id, struct mlc_err *err)
+{
+    if (co->norgs == co->caporgs) {
+        size_t ncap = co->caporgs ? co->caporgs * 2 : 64;
+        struct pdsim_org *n = realloc(co->orgs, ncap * sizeof(*n));
+        if (!n) {
+            mlc_err_set(err, MLC_FATAL, "out of memory adding an organization");
+            return NULL;
+        }
+        co->orgs = n;
+        co->caporgs = ncap;
+    }
+    /* ids are mostly appended in order; keep the array sorted */
+    size_t pos = co->norgs;
+    while (pos > 0 && co->orgs[pos - 1].id > id)
+        pos--;
+    memmove(&co->orgs[pos + 1], &co->orgs[pos], (co->norgs - pos) * sizeof(co->orgs[0]));
+    memset(&co->orgs[pos], 0, sizeof(co->orgs[0]));
+    co->orgs[pos].id = id;
+    co->norgs++;
+    return &co->orgs[pos];
+}
+
+static cJSON *new_org_doc(long id, long owner)
+{
+    cJSON *d = cJSON_CreateObject();
+    if (!d)
+        return NULL;
+    cJSON_AddNumberToObject(d, "id", (double)id);
+    cJSON_AddNullToObject(d, "name");
+    cJSON_AddNumberToObject(d, "owner_id", (double)owner);
+    cJSON_AddNullToObject(d, "add_time");
+    cJSON_AddNullToObject(d, "update_time");
+    cJSON_AddNullToObject(d, "address");
+    cJSON_AddFalseToObject(d, "is_deleted");
+    cJSON_AddNumberToObject(d, "visible_to", 3);
+    cJSON_AddItemToObject(d, "label_ids", cJSON_CreateArray());
+    cJSON_AddNullToObject(d, "website");
+    cJSON_AddNullToObject(d, "linkedin");
+    cJSON_AddNullToObject(d, "industry");
+    cJSON_AddNullToObject(d, "annual_revenue");
+    cJSON_AddNullToObject(d, "employee_count");
+    cJSON_AddItemToObject(d, "custom_fields", cJSON_CreateObject());
+    return d;
+}
+
+struct pdsim_org *pdsim_company_create_org(struct pdsim_company *co, const cJSON *body,
+                                           long long now_ms, long index_delay_ms,
+                                           struct mlc_err *err)
+{
+    long long now_s = now_ms / 1000;
+    cJSON *doc = new_org_doc(co->next_org_id, co->user_id);
+    struct pdsim_org *org;
+
+    if (!doc) {
+        mlc_err_set(err, MLC_FATAL, "out of memory adding an organization");
+        return NULL;
+    }
+    org = push_org(co, co->next_org_id, err);
+    if (!org) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    co->next_org_id++;
+    org->doc = doc;
+    org->add_time = now_s;
+    set_time(doc, "add_time", now_s);
+    pdsim_org_apply(org, body, now_s, err);
+    org->update_time = now_s;
+    set_time(doc, "update_time", now_s);
+    org->indexed_at_ms = now_ms + index_delay_ms;
+    return org;
+}
+
+void pdsim_org_delete(struct pdsim_org *org, long long now_s)
+{
+    org->deleted = true;
+    org->update_time = now_s;
+    set_member(org->doc, "is_deleted", cJSON_CreateTrue());
+    set_time(org->doc, "update_time", now_s);
+}
+
+const cJSON *pdsim_org_custom(const struct pdsim_org *org, const char *key)
+{
+    const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org->doc, "custom_fields");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cf, key);
+    return cJSON_IsNull(v) ? NULL : v;
+}
+
+const char *pdsim_org_name(const struct pdsim_org *org)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(org->doc, "name"));
+    return s ? s : "";
+}
+
+cJSON *pdsim_org_render(const struct pdsim_company *co, const struct pdsim_org *org,
+                        const char *const *selection, size_t nselection)
+{
+    cJSON *out = cJSON_Duplicate(org->doc, true);
+    cJSON *cf = cJSON_CreateObject();
+
+    if (!out || !cf) {
+        cJSON_Delete(out);
+        cJSON_Delete(cf);
+        return NULL;
+    }
+    for (size_t i = 0; i < co->nfields; i++) {
+        const struct pdsim_field *f = &co->fields[i];
+        bool wanted = selection == NULL;
+        if (!f->is_custom || f->deleted)
+            continue;
+        for (size_t s = 0; selection && s < nselection; s++)
+            if (strcmp(selection[s], f->key) == 0)
+                wanted = true;
+        if (!wanted)
+            continue;
+        const cJSON *v = pdsim_org_custom(org, f->key);
+        cJSON_AddItemToObject(cf, f->key, v ? cJSON_Duplicate(v, true) : cJSON_CreateNull());
+    }
+    set_member(out, "custom_fields", cf);
+    return out;
+}
+
+cJSON *pdsim_field_render_v2(const struct pdsim_field *f)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "field_name", f->name);
+    cJSON_AddStringToObject(o, "field_code", f->key);
+    cJSON_AddStringToObject(o, "field_type", f->type);
+    cJSON_AddItemToObject(o, "options",
+                          f->options ? cJSON_Duplicate(f->options, true) : cJSON_CreateNull());
+    if (strcmp(f->type, "address") == 0) {
+        cJSON *subs = cJSON_AddArrayToObject(o, "subfields");
+        for (size_t i = 0; i <= sizeof(address_subfields) / sizeof(address_subfields[0]); i++) {
+            const char *code = i < sizeof(address_subfields) / sizeof(address_subfields[0])
+                                   ? address_subfields[i]
+                                   : "formatted_address";
+            char name[96];
+            cJSON *s = cJSON_CreateObject();
+            snprintf(name, sizeof(name), "%s of %s", code, f->name);
+            cJSON_AddStringToObject(s, "field_code", code);
+            cJSON_AddStringToObject(s, "field_name", name);
+            cJSON_AddStringToObject(s, "field_type", "varchar");
+            cJSON_AddItemToArray(subs, s);
+        }
+    } else {
+        cJSON_AddNullToObject(o, "subfields");
+    }
+    cJSON_AddBoolToObject(o, "is_custom_field", f->is_custom);
+    cJSON_AddFalseToObject(o, "is_optional_response_field");
+    return o;
+}
+
+static bool type_searchable(const char *type)
+{
+    static const char *const s[] = {"address", "varchar",  "text", "varchar_auto",
+                                    "double",  "monetary", "phone"};
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+        if (strcmp(type, s[i]) == 0)
+            return true;
+    return false;
+}
+
+cJSON *pdsim_field_render_v1(const struct pdsim_field *f)
+{
+    char t[32];
+    cJSON *o = cJSON_CreateObject();
+    struct tm tm;
+    time_t tt = (time_t)f->add_time;
+
+    if (!o)
+        return NULL;
+    gmtime_r(&tt, &tm);
+    strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+    cJSON_AddNumberToObject(o, "id", (double)f->id);
+    cJSON_AddStringToObject(o, "key", f->key);
+    cJSON_AddStringToObject(o, "name", f->name);
+    cJSON_AddNumberToObject(o, "order_nr", (double)f->id);
+    cJSON_AddStringToObject(o, "field_type", f->type);
+    cJSON_AddStringToObject(o, "add_time", t);
+    cJSON_AddStringToObject(o, "update_time", t);
+    cJSON_AddBoolToObject(o, "active_flag", !f->deleted);
+    cJSON_AddBoolToObject(o, "edit_flag", f->is_custom);
+    cJSON_AddBoolToObject(o, "searchable_flag", type_searchable(f->type));
+    cJSON_AddBoolToObject(o, "mandatory_flag", strcmp(f->key, "name") == 0);
+    cJSON_AddItemToObject(o, "options",
+                          f->options ? cJSON_Duplicate(f->options, true) : cJSON_CreateNull());
+    return o;
+}
+
+cJSON *pdsim_store_dump(const struct pdsim_store *st)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *cos = cJSON_AddArrayToObject(doc, "companies");
+
+    for (size_t c = 0; cos && c < st->ncompanies; c++) {
+        const struct pdsim_company *co = &st->companies[c];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(cos, o);
+        cJSON_AddNumberToObject(o, "id", (double)co->id);
+        cJSON_AddStringToObject(o, "name", co->name);
+        cJSON_AddStringToObject(o, "domain", co->domain);
+        cJSON *u = cJSON_AddObjectToObject(o, "user");
+        cJSON_AddNumberToObject(u, "id", (double)co->user_id);
+        cJSON_AddStringToObject(u, "name", co->user_name);
+        cJSON_AddStringToObject(u, "email", co->user_email);
+        cJSON *toks = cJSON_AddArrayToObject(o, "tokens");
+        for (size_t i = 0; i < co->ntokens; i++)
+            cJSON_AddItemToArray(toks, cJSON_CreateString(co->tokens[i].token));
+        cJSON_AddNumberToObject(o, "tokens_spent_today", (double)co->daily.spent);
+        cJSON *fs = cJSON_AddArrayToObject(o, "fields");
+        for (size_t i = 0; i < co->nfields; i++) {
+            const struct pdsim_field *f = &co->fields[i];
+            cJSON *fo = cJSON_CreateObject();
+            cJSON_AddNumberToObject(fo, "id", (double)f->id);
+            cJSON_AddStringToObject(fo, "key", f->key);
+            cJSON_AddStringToObject(fo, "name", f->name);
+            cJSON_AddStringToObject(fo, "field_type", f->type);
+            cJSON_AddBoolToObject(fo, "is_custom", f->is_custom);
+            cJSON_AddItemToObject(
+                fo, "options", f->options ? cJSON_Duplicate(f->options, true) : cJSON_CreateNull());
+            cJSON_AddBoolToObject(fo, "is_deleted", f->deleted);
+            cJSON_AddItemToArray(fs, fo);
+        }
+        cJSON *os = cJSON_AddArrayToObject(o, "organizations");
+        for (size_t i = 0; i < co->norgs; i++)
+            cJSON_AddItemToArray(os, cJSON_Duplicate(co->orgs[i].doc, true));
+    }
+    return doc;
+}
+
+static long num_or(const cJSON *obj, const char *name, long dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
+}
+
+static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t index, long long now_ms,
+                           struct mlc_err *err)
+{
+    const cJSON *it;
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(j, "user");
+    long long now_s = now_ms / 1000;
+    mlc_rc rc;
+
+    co->id = num_or(j, "id", (long)index + 1);
+    co->name = strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"))
+                          ?: "Sandbox Company");
+    {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "sandbox-%ld", co->id);
+        co->domain =
+            strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "domain")) ?: buf);
+        snprintf(buf, sizeof(buf), "user%ld@sandbox.invalid", co->id);
+        co->user_email =
+            strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(user, "email")) ?: buf);
+    }
+    co->user_id = num_or(user, "id", co->id);
+    co->user_name = strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(user, "name"))
+                               ?: "Sandbox User");
+    co->next_org_id = 1;
+    co->next_field_id = 1;
+    co->next_option_id = 1;
+    if (!co->name || !co->domain || !co->user_name || !co->user_email)
+        return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "tokens"))
+    {
+        if (!cJSON_IsString(it))
+            return mlc_err_set(err, MLC_PERM, "companies[%zu].tokens: expected strings", index);
+        if ((rc = pdsim_company_add_token(co, it->valuestring, err)) != MLC_OK)
+            return rc;
+    }
+    /* First pass: ids, so generated ones do not collide. */
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "fields"))
+    {
+        long id = num_or(it, "id", 0);
+        if (id >= co->next_field_id)
+            co->next_field_id = id + 1;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "fields"))
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "field_type"));
+        const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "key"));
+        const cJSON *opts = cJSON_GetObjectItemCaseSensitive(it, "options");
+        struct pdsim_field *f;
+
+        if (!name || !type || !pdsim_field_type_valid(type))
+            return mlc_err_set(err, MLC_PERM,
+                               "companies[%zu].fields: need name and a valid "
+                               "field_type",
+                               index);
+        if (key && (strcmp(key, "name") == 0 || strcmp(key, "address") == 0)) {
+            if (!add_system_field(co, key, name, type, err))
+                return MLC_FATAL;
+            continue;
+        }
+        if (key && pdsim_company_field(co, key))
+            return mlc_err_set(err, MLC_PERM, "companies[%zu].fields: duplicate key %s", index,
+                               key);
+        /* option ids given in the state are kept */
+        f = pdsim_company_add_field(co, name, type, opts, now_s, err);
+        if (!f)
+            return err ? err->rc : MLC_FATAL;
+        if (key) {
+            if (strlen(key) >= sizeof(f->key))
+                return mlc_err_set(err, MLC_PERM, "companies[%zu].fields: key too long", index);
+            mlc_strlcpy(f->key, key, sizeof(f->key));
+        }
+        if (num_or(it, "id", 0) > 0) {
+            f->id = num_or(it, "id", 0);
+            co->next_field_id--;
+        }
+        f->deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "is_deleted"));
+    }
+    if ((rc = ensure_system_fields(co, err)) != MLC_OK)
+        return rc;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "organizations"))
+    {
+        long id = num_or(it, "id", 0);
+        if (id >= co->next_org_id)
+            co->next_org_id = id + 1;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "organizations"))
+    {
+        long id = num_or(it, "id", 0);
+        long long t;
+        const cJSON *m;
+        if (!cJSON_IsObject(it))
+            return mlc_err_set(err, MLC_PERM, "companies[%zu].organizations: expected objects",
+                               index);
+        if (id <= 0)
+            id = co->next_org_id++;
+        if (pdsim_company_org(co, id))
+            return mlc_err_set(err, MLC_PERM, "companies[%zu].organizations: duplicate id %ld",
+                               index, id);
+        cJSON *doc = new_org_doc(id, co->user_id);
+        struct pdsim_org *org = doc ? push_org(co, id, err) : NULL;
+        if (!org) {
+            cJSON_Delete(doc);
+            return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
+        }
+        org->doc = doc;
+        cJSON_ArrayForEach(m, it)
+        {
+            if (strcmp(m->string, "id") != 0)
+                set_member(doc, m->string, cJSON_Duplicate(m, true));
+        }
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "custom_fields")))
+            set_member(doc, "custom_fields", cJSON_CreateObject());
+        org->deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "is_deleted"));
+        set_member(doc, "is_deleted", cJSON_CreateBool(org->deleted));
+        if (pdsim_time_parse(
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "add_time")), &t))
+            org->add_time = t;
+        else {
+            org->add_time = now_s;
+            set_time(doc, "add_time", now_s);
+        }
+        if (pdsim_time_parse(
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "update_time")), &t))
+            org->update_time = t;
+        else {
+            org->update_time = org->add_time;
+            set_time(doc, "update_time", org->add_time);
+        }
+        org->indexed_at_ms = 0;
+    }
+    return MLC_OK;
+}
+
+mlc_rc pdsim_store_load(struct pdsim_store *st, const cJSON *doc, long long now_ms,
+                        struct mlc_err *err)
+{
+    struct pdsim_store fresh;
+    const cJSON *cos = cJSON_GetObjectItemCaseSensitive(doc, "companies");
+    const cJSON *it;
+    size_t i = 0;
+    mlc_rc rc = MLC_OK;
+
+    pdsim_store_init(&fresh);
+    if (!cJSON_IsArray(cos))
+        return mlc_err_set(err, MLC_PERM, "state: expected {\"companies\":[…]}");
+    fresh.companies = calloc((size_t)cJSON_GetArraySize(cos) + 1, sizeof(*fresh.companies));
+    if (!fresh.companies)
+        return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
+    cJSON_ArrayForEach(it, cos)
+    {
+        fresh.ncompanies++;
+        if ((rc = load_company(&fresh.companies[i], it, i, now_ms, err)) != MLC_OK)
+            goto out;
+        i++;
+    }
+    pdsim_store_free(st);
+    *st = fresh;
+    return MLC_OK;
+out:
+    pdsim_store_free(&fresh);
+    return rc;
+}
