@@ -1,8 +1,10 @@
 /* Unit tests of mlc_kafka against librdkafka's in-process mock cluster. */
-#include <cmocka.h>
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <cmocka.h>
+// clang-format on
 
 #include "mlc_config.h"
 #include "mlc_kafka.h"
