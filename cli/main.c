@@ -17,8 +17,11 @@ static const char usage[] =
     "Usage: mlc [--config FILE] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  devbroker [--partitions N]   run an in-memory Kafka (librdkafka mock cluster) on\n"
-    "                               127.0.0.1 for tests and the demo; NOT for production\n"
+    "  devbroker [--partitions N] [--brokers N] [--topic NAME]...\n"
+    "                               run an in-memory Kafka (librdkafka mock cluster) on\n"
+    "                               127.0.0.1 for tests and the demo; NOT for production.\n"
+    "                               stdout: bootstrap address, then control=http://...\n"
+    "                               (fault injection, see docs/adr/0004-dev-broker.md)\n"
     "  secret keygen                print a new master key (mlc secret keygen > mlc.key)\n"
     "  secret encrypt               read a secret on stdin, print its enc:v1: form\n"
     "  config docs                  print docs/configuration.md\n";

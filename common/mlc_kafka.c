@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 struct mlc_kafka_producer {
@@ -796,23 +797,20 @@ mlc_rc mlc_kafka_wait_destroyed(int timeout_ms, struct mlc_err *err)
 bool mlc_kafka_parse_err(const char *s, rd_kafka_resp_err_t *out)
 {
     const struct rd_kafka_err_desc *descs;
+    bool by_number;
     size_t n;
-    long v;
+    long v = 0;
 
     if (!s || !*s)
         return false;
-    if (mlc_parse_long(s, -200, 10000, &v)) {
-        if (!strcmp(rd_kafka_err2name((rd_kafka_resp_err_t)v), "") ||
-            strstr(rd_kafka_err2str((rd_kafka_resp_err_t)v), "Unknown"))
-            return false;
-        *out = (rd_kafka_resp_err_t)v;
-        return true;
-    }
-    if (!strncasecmp(s, "RD_KAFKA_RESP_ERR_", 18))
+    by_number = mlc_parse_long(s, -1000, 100000, &v);
+    if (!by_number && !strncasecmp(s, "RD_KAFKA_RESP_ERR_", 18))
         s += 18;
     rd_kafka_get_err_descs(&descs, &n);
     for (size_t i = 0; i < n; i++) {
-        if (descs[i].name && !strcasecmp(descs[i].name, s)) {
+        if (!descs[i].name)
+            continue;
+        if (by_number ? (long)descs[i].code == v : !strcasecmp(descs[i].name, s)) {
             *out = descs[i].code;
             return true;
         }
