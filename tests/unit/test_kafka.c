@@ -146,6 +146,37 @@ static void injected_produce_errors_fail_reports(void **state)
     mlc_config_free(&cfg);
 }
 
+static void full_queue_is_polled_then_reported(void **state)
+{
+    const char *extra[] = {"MLC_RDKAFKA_QUEUE_BUFFERING_MAX_MESSAGES=5", NULL};
+    struct mlc_config cfg = {0};
+    struct mlc_kafka_producer *p = NULL;
+    struct mlc_err err = {0};
+    struct reports r;
+    mlc_rc rc = MLC_OK;
+    int queued = 0;
+
+    load_cfg(&cfg, NULL, extra);
+    /* a queue of 5 drains by polling: all 40 go through */
+    assert_int_equal(produce_all(&cfg, "t.produce", &r, 10000), MLC_OK);
+    assert_int_equal(r.ok, N_MSG);
+    /* with the broker down it cannot drain: MLC_RETRY after the wait */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mlc_kafka_producer_new(&cfg, on_dr, &r, &p, &err), MLC_OK);
+    assert_int_equal(rd_kafka_mock_broker_set_down(mock, 1), 0);
+    while (queued < N_MSG && (rc = mlc_kafka_produce(p, "t.produce", "k", 1, "v", 1, NULL, 0,
+                                                     &ids[queued], 300, &err)) == MLC_OK)
+        queued++;
+    assert_int_equal(rc, MLC_RETRY);
+    assert_int_equal(queued, 5);
+    assert_non_null(strstr(err.msg, "queue"));
+    assert_int_equal(rd_kafka_mock_broker_set_up(mock, 1), 0);
+    assert_int_equal(mlc_kafka_producer_flush(p, 10000, NULL, &err), MLC_OK);
+    assert_int_equal(r.ok, 5);
+    mlc_kafka_producer_free(p);
+    mlc_config_free(&cfg);
+}
+
 static void fatal_error_surfaces_as_fatal(void **state)
 {
     struct mlc_config cfg = {0};
@@ -338,6 +369,7 @@ static void reset_offsets_replays_and_watermarks_drain(void **state)
 
 static void pause_stops_delivery_until_resume(void **state)
 {
+    const char *coop[] = {"MLC_RDKAFKA_PARTITION_ASSIGNMENT_STRATEGY=cooperative-sticky", NULL};
     struct mlc_config cfg = {0};
     struct mlc_kafka_consumer *c = NULL;
     rd_kafka_topic_partition_list_t *high = NULL;
@@ -348,7 +380,8 @@ static void pause_stops_delivery_until_resume(void **state)
     int got = 0, polls = 0;
     bool drained = false;
 
-    load_cfg(&cfg, "g.pause", NULL);
+    /* cooperative protocol: assignment goes through rd_kafka_incremental_assign */
+    load_cfg(&cfg, "g.pause", coop);
     assert_int_equal(produce_all(&cfg, "t.pause", &r, 10000), MLC_OK);
     assert_int_equal(mlc_kafka_consumer_new(&cfg, topics, 1, on_rebalance, &s, &c, &err), MLC_OK);
     assert_int_equal(mlc_kafka_consumer_high_watermarks(c, "t.pause", 5000, &high, &err), MLC_OK);
@@ -366,6 +399,7 @@ static void pause_stops_delivery_until_resume(void **state)
     }
     assert_true(s.assigned > 0);
     assert_int_equal(got, 0);
+    assert_string_equal(rd_kafka_rebalance_protocol(mlc_kafka_consumer_handle(c)), "COOPERATIVE");
     assert_int_equal(mlc_kafka_consumer_resume(c, &err), MLC_OK);
     for (polls = 0; got < N_MSG && polls < 200; polls++) {
         rd_kafka_message_t *m = NULL;
@@ -433,6 +467,7 @@ int main(void)
         cmocka_unit_test(bad_rdkafka_setting_is_named),
         cmocka_unit_test(produce_gets_one_report_per_message),
         cmocka_unit_test(injected_produce_errors_fail_reports),
+        cmocka_unit_test(full_queue_is_polled_then_reported),
         cmocka_unit_test(fatal_error_surfaces_as_fatal),
         cmocka_unit_test(group_keeps_key_order_and_stores_offsets_only_after_done),
         cmocka_unit_test(reset_offsets_replays_and_watermarks_drain),
