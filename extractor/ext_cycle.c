@@ -8,6 +8,8 @@
 #include "sage_customer.h"
 #include "sage_query.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,14 +47,28 @@ struct cycle {
 void ext_on_delivery(const struct mlc_kafka_dr *dr, void *ctx)
 {
     struct ext_ctx *x = ctx;
+    uintptr_t slot = (uintptr_t)dr->opaque;
 
+    /* opaque is 1 + the page slot; anything else is not ours to count. */
+    if (slot < 1 || slot > EXT_SLOTS)
+        return;
+    slot--;
     if (dr->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        x->dr_ok++;
+        x->dr_ok[slot]++;
         return;
     }
-    if (!x->dr_failed)
-        mlc_strlcpy(x->dr_error, dr->errstr ? dr->errstr : "unknown error", sizeof(x->dr_error));
-    x->dr_failed++;
+    if (!x->dr_failed[slot])
+        mlc_strlcpy(x->dr_error[slot], dr->errstr ? dr->errstr : "unknown error",
+                    sizeof(x->dr_error[slot]));
+    x->dr_failed[slot]++;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 static void today_utc(char out[11])
@@ -88,9 +104,10 @@ static mlc_rc load_terms(struct cycle *c, struct mlc_err *err)
         rc = sage_client_get_page(c->x->sage, u, mlc_buf_str(&res), &page, err);
         if (rc != MLC_OK)
             goto out;
-        for (size_t i = 0; i < page.count; i++) {
-            const cJSON *rec = cJSON_GetArrayItem(page.records, (int)i);
+        const cJSON *rec;
 
+        cJSON_ArrayForEach(rec, page.records)
+        {
             rc = sage_terms_add_record(c->terms, rec, &e);
             if (rc == MLC_FATAL) {
                 *err = e;
@@ -118,7 +135,7 @@ out:
 }
 
 /* Queues one event; MLC_PERM means this record cannot be published. */
-static mlc_rc publish(struct cycle *c, const char *number, const cJSON *customer,
+static mlc_rc publish(struct cycle *c, unsigned slot, const char *number, const cJSON *customer,
                       const char *last_maintained, time_t read_at, char hash[65],
                       struct mlc_err *err)
 {
@@ -129,16 +146,25 @@ static mlc_rc publish(struct cycle *c, const char *number, const cJSON *customer
     const cJSON *h;
     mlc_rc rc;
 
+    /* mlc_event_build validates the event with the loader's rules, so the
+     * canonical form is written directly (mlc_event_encode would validate
+     * the same tree a second time); only the size limit is left to check. */
+    mlc_buf_reset(&c->value);
     if ((rc = mlc_event_key(c->company, number, key, sizeof(key), err)) != MLC_OK ||
         (rc = mlc_event_build(c->company, number, customer, &src, time(NULL), &ev, err)) !=
             MLC_OK ||
-        (rc = mlc_event_encode(ev, &c->value, err)) != MLC_OK)
+        (rc = mlc_event_canonical(ev, &c->value, err)) != MLC_OK)
         goto out;
+    if (c->value.len > MLC_EVENT_MAX_BYTES) {
+        rc = mlc_err_set(err, MLC_PERM, "event: encoded size %zu bytes exceeds %d", c->value.len,
+                         MLC_EVENT_MAX_BYTES);
+        goto out;
+    }
     h = cJSON_GetObjectItemCaseSensitive(ev, "content_hash");
     if (hash && cJSON_IsString(h))
         mlc_strlcpy(hash, h->valuestring, MLC_EVENT_HASH_HEX + 1);
     rc = mlc_kafka_produce(c->x->producer, c->x->topic, key, strlen(key), c->value.data,
-                           c->value.len, NULL, 0, NULL, 30000, err);
+                           c->value.len, NULL, 0, (void *)(uintptr_t)(slot + 1), 30000, err);
     if (rc == MLC_PERM)
         mlc_err_prefix(err, "kafka refused the event");
 out:
@@ -146,27 +172,47 @@ out:
     return rc;
 }
 
-/* Waits until every report of the page's n events arrived and succeeded. */
-static mlc_rc wait_delivery(struct cycle *c, long n, struct mlc_err *err)
+/* Waits until every report of the n events queued in slot arrived; MLC_OK
+ * only when all succeeded. Serves reports of the other slot meanwhile. */
+static mlc_rc wait_delivery(struct cycle *c, unsigned slot, long n, long page_no,
+                            struct mlc_err *err)
 {
     struct ext_ctx *x = c->x;
-    int left = 0;
-    mlc_rc rc;
+    long deadline = now_ms() + x->flush_timeout_ms;
 
-    if (n == 0)
-        return MLC_OK;
-    rc = mlc_kafka_producer_flush(x->producer, x->flush_timeout_ms, &left, err);
-    if (rc == MLC_FATAL)
-        return mlc_err_prefix(err, "kafka");
-    if (x->dr_failed)
+    while (x->dr_ok[slot] + x->dr_failed[slot] < n) {
+        if (now_ms() > deadline)
+            return mlc_err_set(err, MLC_RETRY,
+                               "kafka: %ld of %ld events of page %ld not acknowledged within "
+                               "%d ms",
+                               n - x->dr_ok[slot], n, page_no, x->flush_timeout_ms);
+        if (mlc_kafka_producer_poll(x->producer, 20, err) == MLC_FATAL)
+            return mlc_err_prefix(err, "kafka");
+    }
+    if (x->dr_failed[slot])
         return mlc_err_set(err, MLC_RETRY,
                            "kafka: %ld of %ld events of page %ld not acknowledged: %s",
-                           x->dr_failed, n, c->st.pages, x->dr_error);
-    if (left > 0 || x->dr_ok != n)
-        return mlc_err_set(err, MLC_RETRY,
-                           "kafka: %ld of %ld events of page %ld not acknowledged within %d ms",
-                           n - x->dr_ok, n, c->st.pages, x->flush_timeout_ms);
+                           x->dr_failed[slot], n, page_no, x->dr_error[slot]);
     return MLC_OK;
+}
+
+/* Serves every outstanding report before a cycle ends, so that no report of
+ * this cycle is counted in the next one. */
+static void drain_reports(struct cycle *c)
+{
+    int left = 0;
+
+    if (mlc_kafka_producer_outstanding(c->x->producer) > 0)
+        mlc_kafka_producer_flush(c->x->producer, c->x->flush_timeout_ms, &left, NULL);
+    if (left > 0)
+        mlc_warn("%s: %d events still unacknowledged; their pages were not committed", c->company,
+                 left);
+}
+
+static void slot_reset(struct ext_ctx *x, unsigned slot)
+{
+    x->dr_ok[slot] = x->dr_failed[slot] = 0;
+    x->dr_error[slot][0] = '\0';
 }
 
 static void maybe_crash(struct ext_ctx *x)
@@ -212,55 +258,82 @@ static mlc_rc commit_page(struct cycle *c, const struct pending *p, size_t n, ti
     return mlc_store_commit(store, err);
 }
 
-/* Handles one page of customers: publish, wait, commit. */
-static mlc_rc process_page(struct cycle *c, const struct sage_page *page, time_t read_at,
-                           struct mlc_err *err)
+/* A page whose events are queued and whose commit waits for their reports. */
+struct inflight {
+    bool used;
+    unsigned slot;     /* delivery counters of ext_ctx */
+    long page_no;      /* 1-based, for messages */
+    struct pending *p; /* one per record */
+    size_t n;
+    long produced;
+    time_t read_at;
+    long t_prepared; /* ms, for the debug line */
+};
+
+static void inflight_free(struct inflight *f)
+{
+    free(f->p);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Normalises, hashes and compares every record of page and queues the
+ * changed ones (delivery counters of slot). Fills f; the page may be freed
+ * afterwards. */
+static mlc_rc page_prepare(struct cycle *c, const struct sage_page *page, time_t read_at,
+                           unsigned slot, struct inflight *f, struct mlc_err *err)
 {
     struct ext_ctx *x = c->x;
-    struct pending *p = NULL;
-    long produced = 0;
+    long t0 = now_ms();
+    size_t i = 0;
     mlc_rc rc = MLC_OK;
 
+    memset(f, 0, sizeof(*f));
     c->st.pages++;
+    f->used = true;
+    f->slot = slot;
+    f->page_no = c->st.pages;
+    f->read_at = read_at;
+    slot_reset(x, slot);
     if (page->count == 0)
         return MLC_OK;
-    p = calloc(page->count, sizeof(*p));
-    if (!p)
+    f->p = calloc(page->count, sizeof(*f->p));
+    if (!f->p)
         return mlc_err_set(err, MLC_FATAL, "out of memory");
-    x->dr_ok = x->dr_failed = 0;
-    x->dr_error[0] = '\0';
-    for (size_t i = 0; i < page->count; i++) {
-        const cJSON *rec = cJSON_GetArrayItem(page->records, (int)i);
+    /* Walk the list: cJSON_GetArrayItem(i) is O(i), quadratic per page. */
+    for (const cJSON *rec = page->records ? page->records->child : NULL; rec && i < page->count;
+         rec = rec->next, i++) {
         struct sage_customer cu = {0};
         struct ext_known known;
         struct mlc_err e = {0};
-        struct pending *r = &p[i];
+        struct pending *r = &f->p[i];
 
+        f->n++;
         c->st.records++;
         rc = sage_customer_normalize(rec, c->terms, &cu, &e);
         if (cu.number[0]) {
             r->has_number = true;
             mlc_strlcpy(r->number, cu.number, sizeof(r->number));
-            mlc_strlcpy(c->last, cu.number, sizeof(c->last));
-            c->has_last = true;
         }
         if (rc == MLC_OK) {
             mlc_strlcpy(r->last_maintained, cu.last_maintained, sizeof(r->last_maintained));
-            rc = mlc_event_content_hash(cu.customer, r->hash, &e);
-        }
-        if (rc == MLC_OK)
             rc = ext_state_customer_get(x->state, c->company, cu.number, &known, &e);
+        }
+        /* Hash only what must be compared; publish() takes the hash from the
+         * event it builds (new, missing or forced customers). */
+        if (rc == MLC_OK && !c->force && known.has_hash && !known.missing)
+            rc = mlc_event_content_hash(cu.customer, r->hash, &e);
         if (rc == MLC_OK) {
             if (cu.last_maintained[0] && strcmp(cu.last_maintained, c->max_lm) > 0)
                 mlc_strlcpy(c->max_lm, cu.last_maintained, sizeof(c->max_lm));
-            if (!c->force && known.has_hash && !known.missing && !strcmp(known.hash, r->hash)) {
+            if (r->hash[0] && !strcmp(known.hash, r->hash)) {
                 r->outcome = OUT_UNCHANGED;
                 c->st.unchanged++;
             } else {
-                rc = publish(c, cu.number, cu.customer, cu.last_maintained, read_at, NULL, &e);
+                rc = publish(c, slot, cu.number, cu.customer, cu.last_maintained, read_at, r->hash,
+                             &e);
                 if (rc == MLC_OK) {
                     r->outcome = OUT_PUBLISHED;
-                    produced++;
+                    f->produced++;
                     mlc_kafka_producer_poll(x->producer, 0, NULL);
                 }
             }
@@ -273,24 +346,42 @@ static mlc_rc process_page(struct cycle *c, const struct sage_page *page, time_t
             mlc_strlcpy(r->reason, e.msg, sizeof(r->reason));
             c->st.skipped++;
             mlc_warn("%s: skipping customer %s (record %ld of page %ld): %s", c->company,
-                     r->has_number ? r->number : "(no CustomerNumber)", (long)i + 1, c->st.pages,
+                     r->has_number ? r->number : "(no CustomerNumber)", (long)i + 1, f->page_no,
                      e.msg);
             rc = MLC_OK;
             continue;
         }
         if (rc != MLC_OK) {
             *err = e;
-            goto out;
+            return rc;
         }
     }
-    if ((rc = wait_delivery(c, produced, err)) != MLC_OK)
+    f->t_prepared = now_ms() - t0;
+    return MLC_OK;
+}
+
+/* Waits for every report of f's events, then commits f's customers and
+ * audit rows in one transaction; frees f either way. */
+static mlc_rc page_settle(struct cycle *c, struct inflight *f, struct mlc_err *err)
+{
+    long t1 = now_ms(), t2;
+    mlc_rc rc;
+
+    if (!f->used)
+        return MLC_OK;
+    if ((rc = wait_delivery(c, f->slot, f->produced, f->page_no, err)) != MLC_OK)
         goto out;
-    maybe_crash(x);
-    if ((rc = commit_page(c, p, page->count, read_at, err)) != MLC_OK)
+    if (f->n > 0)
+        maybe_crash(c->x);
+    t2 = now_ms();
+    if ((rc = commit_page(c, f->p, f->n, f->read_at, err)) != MLC_OK)
         goto out;
-    c->st.published += produced;
+    c->st.published += f->produced;
+    mlc_debug("%s: page %ld: %zu records, %ld published: prepared in %ld ms, acknowledged %ld ms "
+              "later, committed in %ld ms",
+              c->company, f->page_no, f->n, f->produced, f->t_prepared, t2 - t1, now_ms() - t2);
 out:
-    free(p);
+    inflight_free(f);
     return rc;
 }
 
@@ -314,14 +405,14 @@ static mlc_rc report_missing(struct cycle *c, struct mlc_err *err)
         rc = ext_state_unseen(c->x->state, c->company, c->id, max, numbers, &n, err);
         if (rc != MLC_OK || n == 0)
             goto out;
-        c->x->dr_ok = c->x->dr_failed = 0;
+        slot_reset(c->x, 0);
         memset(p, 0, max * sizeof(*p));
         for (size_t i = 0; i < n; i++) {
             p[i].outcome = OUT_MISSING;
             p[i].has_number = true;
             mlc_strlcpy(p[i].number, numbers[i], sizeof(p[i].number));
             mlc_strlcpy(p[i].reason, "not returned by a full scan", sizeof(p[i].reason));
-            rc = publish(c, numbers[i], NULL, NULL, time(NULL), p[i].hash, err);
+            rc = publish(c, 0, numbers[i], NULL, NULL, time(NULL), p[i].hash, err);
             if (rc != MLC_OK) {
                 mlc_err_prefix(err, "missing event of customer %s", numbers[i]);
                 /* Whatever was queued is resent by the next full scan. */
@@ -331,7 +422,7 @@ static mlc_rc report_missing(struct cycle *c, struct mlc_err *err)
             }
             mlc_kafka_producer_poll(c->x->producer, 0, NULL);
         }
-        if ((rc = wait_delivery(c, (long)n, err)) != MLC_OK ||
+        if ((rc = wait_delivery(c, 0, (long)n, c->st.pages, err)) != MLC_OK ||
             (rc = commit_page(c, p, n, time(NULL), err)) != MLC_OK)
             goto out;
         c->st.missing += (long)n;
@@ -343,66 +434,173 @@ out:
     return rc;
 }
 
-/* Reads every page of the scan. */
-static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
+/* A page fetched on a helper thread while the previous one is published:
+ * the Sage round trip overlaps the Kafka and SQLite work, and memory stays
+ * bounded by two pages. The helper thread is the only user of the Sage
+ * client while it runs. */
+struct fetch {
+    pthread_t tid;
+    bool running;
+    struct sage_client *sage;
+    const char *resource;
+    char *url; /* owned */
+    struct sage_page page;
+    struct mlc_err err;
+    mlc_rc rc;
+    time_t read_at;
+};
+
+static void *fetch_main(void *arg)
 {
+    struct fetch *f = arg;
+
+    f->rc = sage_client_get_page(f->sage, f->url, f->resource, &f->page, &f->err);
+    f->read_at = time(NULL);
+    return NULL;
+}
+
+/* Starts fetching url (taken over); falls back to fetching inline. */
+static void fetch_start(struct fetch *f, char *url)
+{
+    free(f->url);
+    f->url = url;
+    mlc_err_clear(&f->err);
+    sage_page_free(&f->page);
+    if (pthread_create(&f->tid, NULL, fetch_main, f) == 0)
+        f->running = true;
+    else
+        fetch_main(f);
+}
+
+static void fetch_join(struct fetch *f)
+{
+    if (f->running)
+        pthread_join(f->tid, NULL);
+    f->running = false;
+}
+
+/* Remembers the page's last valid CustomerNumber in c->last (keyset). */
+static void note_last_number(struct cycle *c, const struct sage_page *page)
+{
+    const cJSON *rec;
+
+    cJSON_ArrayForEach(rec, page->records)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(rec, "CustomerNumber");
+
+        if (cJSON_IsString(n) && mlc_event_number_valid(n->valuestring) &&
+            mlc_strlcpy(c->last, n->valuestring, sizeof(c->last)))
+            c->has_last = true;
+    }
+}
+
+/* The first request of a keyset window after c->last (or of the scan). */
+static mlc_rc window_url(struct cycle *c, const char *since, char **out, struct mlc_err *err)
+{
+    struct sage_query q = {.base_url = c->x->base_url,
+                           .company = c->company,
+                           .since = since,
+                           .after = c->has_last ? c->last : NULL,
+                           .top = c->x->top};
     struct mlc_buf url;
-    struct sage_page page = {0};
-    char *next = NULL;
-    char prev[MLC_EVENT_MAX_NUMBER + 1];
-    mlc_rc rc = MLC_OK;
+    mlc_rc rc;
 
     mlc_buf_init(&url, 16384);
-    for (;;) {
-        struct sage_query q = {.base_url = c->x->base_url,
-                               .company = c->company,
-                               .since = since,
-                               .after = c->has_last ? c->last : NULL,
-                               .top = c->x->top};
-        size_t window = 0;
-        bool had_last = c->has_last;
+    rc = sage_query_customers_url(&q, &url, err);
+    if (rc == MLC_OK) {
+        *out = strdup(mlc_buf_str(&url));
+        if (!*out)
+            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    mlc_buf_free(&url);
+    return rc;
+}
 
-        mlc_strlcpy(prev, c->last, sizeof(prev));
-        if ((rc = sage_query_customers_url(&q, &url, err)) != MLC_OK)
+/* Reads every page of the scan: keyset windows, each the first page and the
+ * nextLinks it leads to; the scan ends only on an empty window. */
+static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
+{
+    struct fetch f = {.sage = c->x->sage, .resource = c->resource};
+    struct sage_page page = {0};
+    struct inflight cur = {0}, prev = {0};
+    char last_window[MLC_EVENT_MAX_NUMBER + 1] = "";
+    bool had_window = false, end = false;
+    size_t window = 0;
+    unsigned seq = 0;
+    char *url = NULL;
+    mlc_rc rc;
+
+    /* Pipeline: while page N is prepared (normalised, hashed, queued), page
+     * N+1 is fetched and page N-1's delivery reports arrive; page N-1 is
+     * committed only once all of its reports succeeded. */
+    if ((rc = window_url(c, since, &url, err)) != MLC_OK)
+        goto out;
+    fetch_start(&f, url);
+    url = NULL;
+    while (!end) {
+        fetch_join(&f);
+        if (f.rc != MLC_OK) {
+            rc = f.rc;
+            if (err)
+                *err = f.err;
             goto out;
-        /* One keyset window: the first page and the nextLinks it leads to. */
-        for (const char *u = mlc_buf_str(&url);;) {
-            time_t read_at;
-
-            rc = sage_client_get_page(c->x->sage, u, c->resource, &page, err);
-            if (rc != MLC_OK)
-                goto out;
-            read_at = time(NULL);
-            window += page.count;
-            rc = process_page(c, &page, read_at, err);
-            if (rc != MLC_OK)
-                goto out;
-            free(next);
-            next = page.next_url;
-            page.next_url = NULL;
-            sage_page_free(&page);
-            if (c->x->stop && *c->x->stop) {
-                rc = mlc_err_set(err, MLC_RETRY, "interrupted after page %ld", c->st.pages);
-                goto out;
-            }
-            if (!next)
-                break;
-            u = next;
         }
-        if (window == 0)
-            break; /* the only end: an empty keyset page */
-        if (!c->has_last || (had_last && !strcmp(prev, c->last))) {
+        page = f.page;
+        memset(&f.page, 0, sizeof(f.page));
+        window += page.count;
+        note_last_number(c, &page);
+        if (page.next_url) {
+            url = page.next_url; /* the server truncated the window */
+            page.next_url = NULL;
+        } else if (window == 0) {
+            end = true; /* the only end: an empty keyset window */
+        } else if (!c->has_last || (had_window && !strcmp(last_window, c->last))) {
             rc = mlc_err_set(err, MLC_RETRY,
-                             "sage %s: a keyset page made no progress (no readable "
+                             "sage %s: a keyset window made no progress (no readable "
                              "CustomerNumber after '%s'); stopping to avoid a loop",
-                             c->company, had_last ? prev : "");
+                             c->company, had_window ? last_window : "");
+            goto out;
+        } else {
+            mlc_strlcpy(last_window, c->last, sizeof(last_window));
+            had_window = true;
+            window = 0;
+            if ((rc = window_url(c, since, &url, err)) != MLC_OK)
+                goto out;
+        }
+        if (url && !(c->x->stop && *c->x->stop)) {
+            fetch_start(&f, url);
+            url = NULL;
+        }
+        rc = page_prepare(c, &page, f.read_at, seq++ % EXT_SLOTS, &cur, err);
+        sage_page_free(&page);
+        if (rc != MLC_OK)
+            goto out;
+        if ((rc = page_settle(c, &prev, err)) != MLC_OK)
+            goto out;
+        prev = cur;
+        memset(&cur, 0, sizeof(cur));
+        if (!end && c->x->stop && *c->x->stop) {
+            if ((rc = page_settle(c, &prev, err)) == MLC_OK)
+                rc = mlc_err_set(err, MLC_RETRY, "interrupted after page %ld", c->st.pages);
             goto out;
         }
     }
+    rc = page_settle(c, &prev, err);
 out:
-    free(next);
+    fetch_join(&f);
+    if (rc != MLC_OK && rc != MLC_FATAL && prev.used) {
+        /* The failure came after prev was queued: commit it if delivered. */
+        struct mlc_err e2 = {0};
+
+        if (page_settle(c, &prev, &e2) != MLC_OK)
+            mlc_warn("%s: page %ld not committed: %s", c->company, c->st.pages - 1, e2.msg);
+    }
+    inflight_free(&prev);
+    inflight_free(&cur);
+    free(url);
+    free(f.url);
+    sage_page_free(&f.page);
     sage_page_free(&page);
-    mlc_buf_free(&url);
     return rc;
 }
 
@@ -473,6 +671,8 @@ out:
                  c.st.records, c.st.published, c.st.unchanged, c.st.skipped, c.st.missing,
                  rc == MLC_OK ? (new_wm[0] ? new_wm : "none") : (has_wm ? wm : "none"));
     }
+    if (rc != MLC_OK)
+        drain_reports(&c);
     if (stats)
         *stats = c.st;
     if (rc != MLC_OK && err)

@@ -24,7 +24,13 @@
  * (delivered and committed) and the cycle ends "interrupted" (MLC_RETRY)
  * without moving the watermark.
  *
- * Memory: one page (its parsed tree and one pending row per record) at a time.
+ * Pipelining: page N+1 is fetched (on a helper thread) and page N-1's delivery
+ * reports arrive while page N is prepared; each page is still committed only
+ * after all of its own reports succeeded, in page order. A crash therefore
+ * re-sends at most the two pages in flight.
+ *
+ * Memory: bounded by the page size (at most two parsed pages and two pages of
+ * pending rows at a time), whatever the number of customers.
  */
 #ifndef EXT_CYCLE_H
 #define EXT_CYCLE_H
@@ -34,6 +40,8 @@
 #include "sage_client.h"
 #include <signal.h>
 #include <stdbool.h>
+
+#define EXT_SLOTS 2 /* pages in flight between queueing and commit */
 
 /* Everything a cycle needs; all pointers borrowed. */
 struct ext_ctx {
@@ -50,9 +58,10 @@ struct ext_ctx {
      * page's deliveries were acknowledged and before its commit; 0 = off. */
     long crash_after_pages;
     long pages_delivered;
-    /* Delivery reports of the page in hand (set by ext_on_delivery). */
-    long dr_ok, dr_failed;
-    char dr_error[200];
+    /* Delivery reports per page slot (set by ext_on_delivery): the page being
+     * prepared and the page waiting for its reports use different slots. */
+    long dr_ok[EXT_SLOTS], dr_failed[EXT_SLOTS];
+    char dr_error[EXT_SLOTS][200];
 };
 
 /* The producer's delivery-report callback; ctx is the struct ext_ctx. */

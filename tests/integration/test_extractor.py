@@ -240,16 +240,17 @@ class Extractor(mlctest.TestCase):
         self.start(customers=250, sim_page=100, top=100)
         cp = self.ext("once", env={"MLC_TEST_CRASH_AFTER_DELIVERY": "2"})
         self.assertEqual(cp.returncode, 99, cp.stderr[-2000:])
-        # page 1 committed, page 2 delivered but not committed, no watermark
+        # page 1 committed, page 2 delivered but not committed (page 3 may be
+        # queued too: two pages are in flight), no watermark
         self.assertEqual(self.query("SELECT count(*) FROM customer WHERE hash IS NOT NULL")[0][0], 100)
         self.assertIsNone(self.watermark())
-        self.assertEqual(len(self.events()), 200)
+        self.assertGreaterEqual(len(self.events()), 200)
         cp = self.ok("once")
         evs = self.events()
         keys = self.sage_keys()
         self.assertEqual({k for k, _ in evs}, {f"SAMINC:{k}" for k in keys})
-        # at most the unacknowledged page is sent twice
-        self.assertLessEqual(len(evs), 250 + 100)
+        # at most the two pages in flight are sent twice
+        self.assertLessEqual(len(evs), 250 + 150)
         self.assertEqual(self.query("SELECT count(*) FROM customer WHERE hash IS NOT NULL")[0][0], 250)
         self.assertEqual(self.watermark(), self.max_date())
 
