@@ -95,8 +95,8 @@ def main():
     try:
         sim, base = start_server([os.path.join(args.build, "mlc-sage-sim"), "--port", "0",
                                   "--customers", str(args.customers), "--page-size",
-                                  str(args.page_size), "--log-capacity", "10000",
-                                  "--log-level", "error"], workdir, "sim")
+                                  str(args.page_size), "--log-capacity", "10000"],
+                                 workdir, "sim")
         procs.append(sim)
         broker, boot = start_server([os.path.join(args.build, "mlc"), "devbroker", "--partitions", "3"],
                                     workdir, "broker")

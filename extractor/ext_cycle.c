@@ -228,10 +228,10 @@ static void maybe_crash(struct ext_ctx *x)
 }
 
 /* Commits the page's customers and audit rows in one transaction. */
-static mlc_rc commit_page(struct cycle *c, const struct pending *p, size_t n, time_t at,
-                          struct mlc_err *err)
+static mlc_rc commit_page(struct cycle *c, struct ext_state *st, const struct pending *p, size_t n,
+                          time_t at, struct mlc_err *err)
 {
-    struct mlc_store *store = ext_state_store(c->x->state);
+    struct mlc_store *store = ext_state_store(st);
     mlc_rc rc;
 
     if ((rc = mlc_store_begin(store, err)) != MLC_OK)
@@ -240,14 +240,14 @@ static mlc_rc commit_page(struct cycle *c, const struct pending *p, size_t n, ti
         const struct pending *r = &p[i];
 
         if (r->has_number && r->outcome != OUT_MISSING) {
-            rc = ext_state_customer_seen(c->x->state, c->company, r->number,
+            rc = ext_state_customer_seen(st, c->company, r->number,
                                          r->outcome == OUT_PUBLISHED ? r->hash : NULL,
                                          r->last_maintained, c->full ? c->id : 0, err);
         } else if (r->outcome == OUT_MISSING) {
-            rc = ext_state_customer_missing(c->x->state, c->company, r->number, err);
+            rc = ext_state_customer_missing(st, c->company, r->number, err);
         }
         if (rc == MLC_OK)
-            rc = ext_state_audit(c->x->state, c->id, c->company, r->has_number ? r->number : NULL,
+            rc = ext_state_audit(st, c->id, c->company, r->has_number ? r->number : NULL,
                                  r->hash[0] ? r->hash : NULL, outcome_names[r->outcome],
                                  r->reason[0] ? r->reason : NULL, at, err);
         if (rc != MLC_OK) {
@@ -360,29 +360,111 @@ static mlc_rc page_prepare(struct cycle *c, const struct sage_page *page, time_t
     return MLC_OK;
 }
 
-/* Waits for every report of f's events, then commits f's customers and
- * audit rows in one transaction; frees f either way. */
-static mlc_rc page_settle(struct cycle *c, struct inflight *f, struct mlc_err *err)
+/* Commits pages on a helper thread with its own SQLite connection
+ * (ext_ctx.commit_state), one page at a time and in page order, so the
+ * commit's fsync overlaps the next page's work. Without commit_state the
+ * commit runs inline. Only the committer writes while a scan runs; the main
+ * thread only reads (WAL readers never block the writer). */
+struct committer {
+    pthread_t tid;
+    bool running, has_job;
+    struct cycle *c;
+    struct inflight job;
+    long t_acked; /* ms between queueing and the last report, for the debug line */
+    long ms;      /* commit duration */
+    mlc_rc rc;
+    struct mlc_err err;
+};
+
+static void *commit_main(void *arg)
 {
-    long t1 = now_ms(), t2;
+    struct committer *k = arg;
+    long t0 = now_ms();
+
+    k->rc = commit_page(k->c, k->c->x->commit_state, k->job.p, k->job.n, k->job.read_at, &k->err);
+    k->ms = now_ms() - t0;
+    return NULL;
+}
+
+/* Waits for the page being committed; counts it when it committed. */
+static mlc_rc committer_join(struct committer *k, struct mlc_err *err)
+{
+    struct cycle *c = k->c;
+    mlc_rc rc;
+
+    if (k->running)
+        pthread_join(k->tid, NULL);
+    k->running = false;
+    if (!k->has_job)
+        return MLC_OK;
+    rc = k->rc;
+    if (rc == MLC_OK) {
+        c->st.published += k->job.produced;
+        mlc_debug("%s: page %ld: %zu records, %ld published: prepared in %ld ms, acknowledged "
+                  "%ld ms later, committed in %ld ms",
+                  c->company, k->job.page_no, k->job.n, k->job.produced, k->job.t_prepared,
+                  k->t_acked, k->ms);
+    } else if (err) {
+        *err = k->err;
+    }
+    inflight_free(&k->job);
+    k->has_job = false;
+    return rc;
+}
+
+/* Hands f (taken over) to the committer once the previous page committed. */
+static mlc_rc committer_start(struct committer *k, struct inflight *f, long t_acked,
+                              struct mlc_err *err)
+{
+    mlc_rc rc = committer_join(k, err);
+
+    if (rc != MLC_OK) {
+        inflight_free(f);
+        return rc;
+    }
+    k->job = *f;
+    memset(f, 0, sizeof(*f));
+    k->has_job = true;
+    k->t_acked = t_acked;
+    mlc_err_clear(&k->err);
+    if (k->c->x->commit_state && pthread_create(&k->tid, NULL, commit_main, k) == 0) {
+        k->running = true;
+        return MLC_OK;
+    }
+    /* Inline: no second connection, or no thread. */
+    {
+        long t0 = now_ms();
+
+        k->rc = commit_page(k->c, k->c->x->commit_state ? k->c->x->commit_state : k->c->x->state,
+                            k->job.p, k->job.n, k->job.read_at, &k->err);
+        k->ms = now_ms() - t0;
+    }
+    return committer_join(k, err);
+}
+
+/* Waits for every report of f's events, then has f's customers and audit
+ * rows committed in one transaction; f is taken over either way. */
+static mlc_rc page_settle(struct cycle *c, struct committer *k, struct inflight *f,
+                          struct mlc_err *err)
+{
+    long t1 = now_ms();
     mlc_rc rc;
 
     if (!f->used)
         return MLC_OK;
-    if ((rc = wait_delivery(c, f->slot, f->produced, f->page_no, err)) != MLC_OK)
-        goto out;
-    if (f->n > 0)
+    if ((rc = wait_delivery(c, f->slot, f->produced, f->page_no, err)) != MLC_OK) {
+        inflight_free(f);
+        return rc;
+    }
+    if (f->n > 0) {
+        /* The test hook dies with every earlier page committed. */
+        if (c->x->crash_after_pages > 0 && (rc = committer_join(k, err)) != MLC_OK) {
+            inflight_free(f);
+            return rc;
+        }
         maybe_crash(c->x);
-    t2 = now_ms();
-    if ((rc = commit_page(c, f->p, f->n, f->read_at, err)) != MLC_OK)
-        goto out;
-    c->st.published += f->produced;
-    mlc_debug("%s: page %ld: %zu records, %ld published: prepared in %ld ms, acknowledged %ld ms "
-              "later, committed in %ld ms",
-              c->company, f->page_no, f->n, f->produced, f->t_prepared, t2 - t1, now_ms() - t2);
-out:
-    inflight_free(f);
-    return rc;
+    }
+    return committer_start(k, f, now_ms() - t1, err);
 }
 
 /* Full scan epilogue: one missing event per known customer not seen. */
@@ -423,7 +505,7 @@ static mlc_rc report_missing(struct cycle *c, struct mlc_err *err)
             mlc_kafka_producer_poll(c->x->producer, 0, NULL);
         }
         if ((rc = wait_delivery(c, 0, (long)n, c->st.pages, err)) != MLC_OK ||
-            (rc = commit_page(c, p, n, time(NULL), err)) != MLC_OK)
+            (rc = commit_page(c, c->x->state, p, n, time(NULL), err)) != MLC_OK)
             goto out;
         c->st.missing += (long)n;
         mlc_info("%s: %zu customers gone from Sage reported missing", c->company, n);
@@ -523,6 +605,7 @@ static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
     struct fetch f = {.sage = c->x->sage, .resource = c->resource};
     struct sage_page page = {0};
     struct inflight cur = {0}, prev = {0};
+    struct committer k = {.c = c};
     char last_window[MLC_EVENT_MAX_NUMBER + 1] = "";
     bool had_window = false, end = false;
     size_t window = 0;
@@ -575,25 +658,41 @@ static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
         sage_page_free(&page);
         if (rc != MLC_OK)
             goto out;
-        if ((rc = page_settle(c, &prev, err)) != MLC_OK)
+        if ((rc = page_settle(c, &k, &prev, err)) != MLC_OK)
             goto out;
         prev = cur;
         memset(&cur, 0, sizeof(cur));
         if (!end && c->x->stop && *c->x->stop) {
-            if ((rc = page_settle(c, &prev, err)) == MLC_OK)
+            if ((rc = page_settle(c, &k, &prev, err)) == MLC_OK &&
+                (rc = committer_join(&k, err)) == MLC_OK)
                 rc = mlc_err_set(err, MLC_RETRY, "interrupted after page %ld", c->st.pages);
             goto out;
         }
     }
-    rc = page_settle(c, &prev, err);
+    if ((rc = page_settle(c, &k, &prev, err)) == MLC_OK)
+        rc = committer_join(&k, err);
 out:
     fetch_join(&f);
     if (rc != MLC_OK && rc != MLC_FATAL && prev.used) {
         /* The failure came after prev was queued: commit it if delivered. */
         struct mlc_err e2 = {0};
 
-        if (page_settle(c, &prev, &e2) != MLC_OK)
+        if (page_settle(c, &k, &prev, &e2) != MLC_OK)
             mlc_warn("%s: page %ld not committed: %s", c->company, c->st.pages - 1, e2.msg);
+    }
+    {
+        /* Always wait for the committer; a failure it reports fails the scan. */
+        struct mlc_err e2 = {0};
+
+        if (committer_join(&k, &e2) != MLC_OK) {
+            if (rc == MLC_OK) {
+                rc = e2.rc;
+                if (err)
+                    *err = e2;
+            } else {
+                mlc_warn("%s: a page was not committed: %s", c->company, e2.msg);
+            }
+        }
     }
     inflight_free(&prev);
     inflight_free(&cur);

@@ -48,6 +48,9 @@ struct ext_ctx {
     struct sage_client *sage;
     struct mlc_kafka_producer *producer;
     struct ext_state *state;
+    /* Nullable: a second connection to the same state file, used by the
+     * committer thread so page commits overlap the next page's work. */
+    struct ext_state *commit_state;
     const char *base_url; /* MLC_SAGE_URL */
     const char *topic;    /* MLC_TOPIC */
     long top;             /* MLC_SAGE_PAGE_SIZE */

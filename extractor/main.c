@@ -253,7 +253,7 @@ static int cmd_cycles(struct mlc_app *app, const struct opts *o, char **companie
                       size_t n_companies)
 {
     struct ext_ctx x = {0};
-    struct ext_state *state = NULL;
+    struct ext_state *state = NULL, *commit_state = NULL;
     struct sage_client *sage = NULL;
     struct mlc_kafka_producer *prod = NULL;
     rd_kafka_topic_t *topic = NULL;
@@ -267,15 +267,17 @@ static int cmd_cycles(struct mlc_app *app, const struct opts *o, char **companie
         (rc = delivery_timeout(&app->cfg, &timeout_ms, &err)) != MLC_OK ||
         (rc = sage_client_new(&app->cfg, &stop_flag, &sage, &err)) != MLC_OK ||
         (rc = ext_state_open(mlc_cfg_str(&app->cfg, MLC_CFG_STATE_DB), &state, &err)) != MLC_OK ||
+        (rc = ext_state_open(mlc_cfg_str(&app->cfg, MLC_CFG_STATE_DB), &commit_state, &err)) !=
+            MLC_OK ||
         (rc = mlc_kafka_producer_new(&app->cfg, ext_on_delivery, &x, &prod, &err)) != MLC_OK) {
         mlc_app_fail(app, &err);
-        worst = rc == MLC_OK ? MLC_FATAL : rc;
-        worst = worst == MLC_RETRY ? MLC_RETRY : MLC_FATAL;
+        worst = rc == MLC_RETRY ? MLC_RETRY : MLC_FATAL;
         goto out;
     }
     x.sage = sage;
     x.producer = prod;
     x.state = state;
+    x.commit_state = commit_state;
     x.base_url = mlc_cfg_str(&app->cfg, MLC_CFG_SAGE_URL);
     x.topic = mlc_cfg_str(&app->cfg, MLC_CFG_TOPIC);
     x.top = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_PAGE_SIZE);
@@ -335,6 +337,7 @@ out:
     if (topic)
         rd_kafka_topic_destroy(topic);
     mlc_kafka_producer_free(prod);
+    ext_state_close(commit_state);
     ext_state_close(state);
     sage_client_free(sage);
     mlc_kafka_wait_destroyed(5000, NULL);

@@ -9,7 +9,9 @@
 
 #include "ext_state.h"
 #include "mlc_log.h"
+#include "mlc_str.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +173,59 @@ static void test_cycles_audit_and_redaction(void **state)
     assert_int_equal(ext_state_open(f->path, &f->st, &err), MLC_OK);
 }
 
+/* In another program (the sqlite3 shell, which opens the file, counts the
+ * watermark rows and closes it as its last connection): the count, -1 on
+ * error, -2 when the shell is not installed. A forked child would not do:
+ * it inherits SQLite's in-memory lock bookkeeping of this process. */
+static int count_in_other_process(const char *path)
+{
+    char cmd[256];
+    char line[64];
+    FILE *p;
+    long n = -1;
+
+    if (access("/usr/bin/sqlite3", X_OK) != 0)
+        return -2;
+    snprintf(cmd, sizeof(cmd), "/usr/bin/sqlite3 '%s' 'SELECT count(*) FROM watermark'", path);
+    p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    if (!fgets(line, sizeof(line), p) || !mlc_parse_long(line, 0, 1000000, &n))
+        n = -1;
+    pclose(p);
+    return (int)n;
+}
+
+/* The extractor opens a second connection (the committer's) on the same
+ * file. Opening it must not drop the first connection's locks: otherwise
+ * another process closing the file checkpoints and deletes the -wal under
+ * us and later commits vanish (a bug mlc_store's header check had). */
+static void test_second_connection_keeps_commits_visible(void **state)
+{
+    struct fx *f = *state;
+    struct ext_state *second = NULL;
+    struct mlc_err err = {0};
+
+    if (count_in_other_process(f->path) == -2)
+        skip();
+    assert_int_equal(ext_state_watermark_set(f->st, "CO1", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(ext_state_open(f->path, &second, &err), MLC_OK);
+    assert_int_equal(count_in_other_process(f->path), 1);
+    assert_int_equal(ext_state_watermark_set(f->st, "CO2", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(ext_state_watermark_set(second, "CO3", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(count_in_other_process(f->path), 3);
+    ext_state_close(second);
+    assert_int_equal(count_in_other_process(f->path), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_watermark_never_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_hash_missing_and_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycles_audit_and_redaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_connection_keeps_commits_visible, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
