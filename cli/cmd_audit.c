@@ -58,6 +58,32 @@ static bool has_table(sqlite3 *db, const char *name)
     return found;
 }
 
+/* Prints v as is when it is a plain token, else double-quoted with \" and
+ * \\ escaped and control bytes as \xNN, so that customer numbers with blanks
+ * and reasons stay one unambiguous field. */
+static void print_value(const char *v)
+{
+    bool plain = *v != '\0';
+
+    for (const char *p = v; *p && plain; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '=')
+            plain = false;
+    if (plain) {
+        fputs(v, stdout);
+        return;
+    }
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < ' ' || *p == 0x7f)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
 /* Prints one section as text ("name" header, then "col=value" per row) or
  * adds it to json. Returns false on an SQLite error. */
 static bool print_section(sqlite3 *db, const struct audit_section *sec, const char *customer,
@@ -98,7 +124,8 @@ static bool print_section(sqlite3 *db, const struct audit_section *sec, const ch
                 else
                     cJSON_AddStringToObject(obj, name, (const char *)sqlite3_column_text(s, i));
             } else if (t != SQLITE_NULL) {
-                printf("%s%s=%s", i ? " " : "", name, (const char *)sqlite3_column_text(s, i));
+                printf("%s%s=", i ? " " : "", name);
+                print_value((const char *)sqlite3_column_text(s, i));
             }
         }
         if (!json)

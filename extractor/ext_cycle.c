@@ -299,6 +299,8 @@ static mlc_rc page_prepare(struct cycle *c, const struct sage_page *page, time_t
     f->p = calloc(page->count, sizeof(*f->p));
     if (!f->p)
         return mlc_err_set(err, MLC_FATAL, "out of memory");
+    if ((rc = ext_state_read_begin(x->state, err)) != MLC_OK)
+        return rc;
     /* Walk the list: cJSON_GetArrayItem(i) is O(i), quadratic per page. */
     for (const cJSON *rec = page->records ? page->records->child : NULL; rec && i < page->count;
          rec = rec->next, i++) {
@@ -333,8 +335,9 @@ static mlc_rc page_prepare(struct cycle *c, const struct sage_page *page, time_t
                              &e);
                 if (rc == MLC_OK) {
                     r->outcome = OUT_PUBLISHED;
-                    f->produced++;
-                    mlc_kafka_producer_poll(x->producer, 0, NULL);
+                    /* Serve reports now and then; produce() does when full. */
+                    if (++f->produced % 128 == 0)
+                        mlc_kafka_producer_poll(x->producer, 0, NULL);
                 }
             }
         }
@@ -353,11 +356,12 @@ static mlc_rc page_prepare(struct cycle *c, const struct sage_page *page, time_t
         }
         if (rc != MLC_OK) {
             *err = e;
-            return rc;
+            break;
         }
     }
+    ext_state_read_end(x->state);
     f->t_prepared = now_ms() - t0;
-    return MLC_OK;
+    return rc;
 }
 
 /* Commits pages on a helper thread with its own SQLite connection

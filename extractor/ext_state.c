@@ -98,6 +98,17 @@ void ext_state_close(struct ext_state *st)
     free(st);
 }
 
+mlc_rc ext_state_read_begin(struct ext_state *st, struct mlc_err *err)
+{
+    /* Deferred: takes no lock until the first read, and only a read lock. */
+    return mlc_store_exec(st->store, "BEGIN DEFERRED", err);
+}
+
+void ext_state_read_end(struct ext_state *st)
+{
+    mlc_store_exec(st->store, "COMMIT", NULL);
+}
+
 struct mlc_store *ext_state_store(struct ext_state *st)
 {
     return st->store;

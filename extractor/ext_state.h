@@ -39,6 +39,12 @@ mlc_rc ext_state_open(const char *path, struct ext_state **out, struct mlc_err *
 void ext_state_close(struct ext_state *st);
 struct mlc_store *ext_state_store(struct ext_state *st);
 
+/* A read-only snapshot around many lookups (ext_state_customer_get of one
+ * page): one lock round trip instead of one per query. No write may happen
+ * on this connection until ext_state_read_end. */
+mlc_rc ext_state_read_begin(struct ext_state *st, struct mlc_err *err);
+void ext_state_read_end(struct ext_state *st);
+
 /* "YYYY-MM-DDTHH:MM:SSZ" of t into out. */
 void ext_state_iso_time(time_t t, char out[21]);
 
