@@ -117,7 +117,8 @@ bool sagesim_company_delete(struct sagesim_company *co, const char *key);
  * realistic and awkward values (apostrophes, ampersands, non-ASCII names and
  * cities, empty address lines, null dates, maximum-length fields, keys with
  * spaces, ', &, / and #), DateLastMaintained spread over the two years
- * before st->today. false on OOM. */
+ * before st->today. Keys already in co are skipped, never replaced. false on
+ * OOM or when the key space (index 999,999) is exhausted. */
 bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long n, uint64_t seed);
 
 /* Loads {"CO":[customer, ...], ...} into the store (companies created as

@@ -164,6 +164,23 @@ static void test_store_order_and_generator(void **state)
     sagesim_store_free(&st2);
 }
 
+static void test_generator_never_replaces_loaded_records(void **state)
+{
+    char msg[256];
+    struct sagesim_store st;
+    sagesim_store_init(&st, sagesim_days_from_civil(2024, 3, 18));
+    struct sagesim_company *co = sagesim_store_add_company(&st, "SAMINC");
+    /* index 1 would generate key 100001 */
+    struct sagesim_customer *c =
+        from("{\"CustomerNumber\":\"100001\",\"CustomerName\":\"Loaded\"}", msg, sizeof msg);
+    assert_true(sagesim_company_put(co, c));
+    assert_true(sagesim_generate(&st, co, 5, 1));
+    assert_int_equal(co->n, 6);
+    assert_string_equal(
+        sagesim_company_find(co, "100001")->v[sagesim_field_index("CustomerName")].s, "Loaded");
+    sagesim_store_free(&st);
+}
+
 static void test_metadata_lists_every_property(void **state)
 {
     struct mlc_buf b;
@@ -187,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_merge_and_render),
         cmocka_unit_test(test_merge_refuses_bad_input),
         cmocka_unit_test(test_store_order_and_generator),
+        cmocka_unit_test(test_generator_never_replaces_loaded_records),
         cmocka_unit_test(test_metadata_lists_every_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
