@@ -14,6 +14,12 @@
  *   - round trip: mlc_event_encode of the decoded tree succeeds, decoding
  *     that canonical form succeeds with the same key, and encoding again
  *     gives the same bytes (the canonical form is a fixed point).
+ *   - producer side: because almost every mutation of a customer breaks the
+ *     content hash, the value's "company", "customer_number" and "customer"
+ *     (when it parses as JSON at all) are also handed to mlc_event_build, as
+ *     the extractor would; whatever it builds must encode, and the encoding
+ *     must decode (with its key) to the same content_hash: the extractor
+ *     never emits what the loader refuses.
  */
 #include "fuzz_common.h"
 
@@ -44,6 +50,60 @@ static void check_decoded(const struct mlc_event *ev, const char *key, size_t ke
     }
 }
 
+static void check_build(const char *value, size_t len)
+{
+    static const struct mlc_event_source src = {"https://erp.example/Sage300WebApi/v1.0/-/",
+                                                "2024-03-18", 1795851612};
+    char key[MLC_EVENT_MAX_KEY + 1];
+    struct mlc_err err = {0};
+    struct mlc_event ev;
+    struct mlc_buf b;
+    const cJSON *company, *number, *customer;
+    cJSON *root, *built = NULL;
+    mlc_rc rc;
+
+    root = cJSON_ParseWithLength(value, len);
+    if (!root)
+        return;
+    company = cJSON_GetObjectItemCaseSensitive(root, "company");
+    number = cJSON_GetObjectItemCaseSensitive(root, "customer_number");
+    customer = cJSON_GetObjectItemCaseSensitive(root, "customer");
+    if (!cJSON_IsString(company) || !cJSON_IsString(number) ||
+        (customer && !cJSON_IsObject(customer)))
+        goto out;
+    rc = mlc_event_build(company->valuestring, number->valuestring, customer, &src, 1795851613,
+                         &built, &err);
+    fuzz_report("build", rc, err.msg);
+    FUZZ_CHECK(rc == MLC_OK || rc == MLC_PERM, "build rc %d: %s", (int)rc, err.msg);
+    if (rc != MLC_OK) {
+        FUZZ_CHECK(!built && err.msg[0], "failed build left a tree or no message");
+        goto out;
+    }
+    FUZZ_CHECK(mlc_event_key(company->valuestring, number->valuestring, key, sizeof(key), &err) ==
+                   MLC_OK,
+               "built an event whose key is refused: %s", err.msg);
+    mlc_buf_init(&b, MLC_EVENT_MAX_BYTES + 1);
+    rc = mlc_event_encode(built, &b, &err);
+    /* Too big to send is a refusal the extractor handles (MLC_PERM). */
+    FUZZ_CHECK(rc == MLC_OK || rc == MLC_PERM, "encode rc %d: %s", (int)rc, err.msg);
+    if (rc == MLC_OK) {
+        rc = mlc_event_decode(key, strlen(key), mlc_buf_str(&b), b.len, &ev, &err);
+        FUZZ_CHECK(rc == MLC_OK, "loader refuses what the extractor built: %s (%s)", err.msg,
+                   mlc_buf_str(&b));
+        FUZZ_CHECK(strcmp(ev.content_hash,
+                          cJSON_GetObjectItemCaseSensitive(built, "content_hash")->valuestring) ==
+                       0,
+                   "content_hash changed on the wire");
+        mlc_event_free(&ev);
+    } else {
+        FUZZ_CHECK(strstr(err.msg, "bytes") != NULL, "built event refused by encode: %s", err.msg);
+    }
+    mlc_buf_free(&b);
+out:
+    cJSON_Delete(built);
+    cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct mlc_event ev, ev2;
@@ -64,6 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data++;
         size--;
     }
+
+    check_build((const char *)data, size);
 
     rc = mlc_event_decode(key, key_len, (const char *)data, size, &ev, &err);
     fuzz_report("event", rc, err.msg);
