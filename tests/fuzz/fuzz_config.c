@@ -15,14 +15,15 @@
  * environment at the default path).
  *
  * Properties: MLC_OK or MLC_FATAL with a one-line message; on success every
- * value is a string, INT values are within their declared range and BOOL
- * values are 0 or 1.
+ * value is a string, INT values are within their declared range, BOOL
+ * values are 0 or 1 and LIST values split into trimmed, non-empty items.
  */
 #include "fuzz_common.h"
 
 #include "mlc_config.h"
 #include "mlc_log.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -41,6 +42,22 @@ static void check_loaded(const struct mlc_config *cfg)
                        d->name, cfg->num[i]);
         if (d->type == MLC_CFGT_BOOL)
             FUZZ_CHECK(cfg->num[i] == 0 || cfg->num[i] == 1, "%s = %ld", d->name, cfg->num[i]);
+    }
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        char **items = NULL;
+        size_t n = 0;
+
+        if (mlc_cfg_defs[i].type != MLC_CFGT_LIST)
+            continue;
+        FUZZ_CHECK(mlc_config_list(cfg, (enum mlc_cfg_id)i, &items, &n, NULL) == MLC_OK,
+                   "%s does not split", mlc_cfg_defs[i].name);
+        for (size_t k = 0; k < n; k++) {
+            size_t len = strlen(items[k]);
+            FUZZ_CHECK(len > 0 && !isspace((unsigned char)items[k][0]) &&
+                           !isspace((unsigned char)items[k][len - 1]) && !strchr(items[k], ','),
+                       "%s item \"%s\" not trimmed or empty", mlc_cfg_defs[i].name, items[k]);
+        }
+        mlc_config_free_list(items, n);
     }
     for (size_t i = 0; i < cfg->n_rdkafka; i++)
         FUZZ_CHECK(cfg->rdkafka[i].key && cfg->rdkafka[i].value, "rdkafka entry %zu", i);
