@@ -181,24 +181,50 @@ static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, con
     return set_value(cfg, id, v, where, err);
 }
 
+/* Reads one line, '\n' included when present, into line (size > 1) and
+ * NUL-terminates it; *len counts every byte read, so a NUL byte inside the
+ * line stays detectable (fgets hides it and the value would be cut there).
+ * Returns 1 for a line, 0 at end of file, -1 when the line does not fit. */
+static int read_line(FILE *f, char *line, size_t size, size_t *len)
+{
+    size_t n = 0;
+    int c = EOF;
+
+    while (n + 1 < size && (c = getc(f)) != EOF) {
+        line[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    line[n] = '\0';
+    *len = n;
+    if (n + 1 == size && c != '\n' && (c = getc(f)) != EOF) /* full, and more follows */
+        return -1;
+    return n > 0 ? 1 : 0;
+}
+
 static mlc_rc load_file(struct mlc_config *cfg, const char *path, struct mlc_err *err)
 {
     FILE *f = fopen(path, "r");
     char line[4096], where[96];
-    int lineno = 0;
+    size_t len;
+    int lineno = 0, got;
     mlc_rc rc = MLC_OK;
 
     if (!f)
         return mlc_err_set(err, MLC_FATAL, "--config %s: cannot open: %s", path, strerror(errno));
-    while (rc == MLC_OK && fgets(line, sizeof(line), f)) {
+    while (rc == MLC_OK && (got = read_line(f, line, sizeof(line), &len)) != 0) {
         char *s, *eq, *name, *v;
         size_t vlen;
 
         lineno++;
         snprintf(where, sizeof(where), "%.80s:%d", path, lineno);
-        if (!strchr(line, '\n') && !feof(f)) {
+        if (got < 0) {
             rc = mlc_err_set(err, MLC_FATAL, "%s: line longer than %zu bytes", where,
                              sizeof(line) - 2);
+            break;
+        }
+        if (memchr(line, '\0', len)) {
+            rc = mlc_err_set(err, MLC_FATAL, "%s: line holds a nul byte", where);
             break;
         }
         s = mlc_str_trim(line);
