@@ -69,6 +69,19 @@ __attribute__((format(printf, 2, 3))) static void add_warning(struct mlc_config 
         cfg->n_warnings++;
 }
 
+/* True when the authority part of an http(s) URL has a user[:password]@. */
+static bool url_has_userinfo(const char *url)
+{
+    const char *auth = strstr(url, "://");
+    size_t len;
+
+    if (!auth)
+        return false;
+    auth += 3;
+    len = strcspn(auth, "/?#");
+    return memchr(auth, '@', len) != NULL;
+}
+
 /* Validates and stores one value. where is "environment" or "file:line". */
 static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const char *where,
                         struct mlc_err *err)
@@ -99,9 +112,18 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
                                d->choices);
         break;
     case MLC_CFGT_URL:
+        /* The value is never echoed: a URL may carry user:password@. */
         if (*v && !mlc_str_startswith(v, "http://") && !mlc_str_startswith(v, "https://"))
-            return mlc_err_set(err, MLC_FATAL, "%s%s: '%.60s' is not an http:// or https:// URL",
-                               at, d->name, v);
+            return mlc_err_set(err, MLC_FATAL, "%s%s: not an http:// or https:// URL", at, d->name);
+        if (*v && url_has_userinfo(v))
+            return mlc_err_set(err, MLC_FATAL,
+                               "%s%s: credentials in the URL are not accepted; use the user, "
+                               "password or token settings",
+                               at, d->name);
+        for (const char *p = v; *p; p++)
+            if ((unsigned char)*p <= ' ' || *p == 0x7f)
+                return mlc_err_set(err, MLC_FATAL, "%s%s: URL contains a blank or control character",
+                                   at, d->name);
         break;
     case MLC_CFGT_SECRET:
         if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))

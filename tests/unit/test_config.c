@@ -187,6 +187,27 @@ static void bad_values_name_the_setting(void **state)
     expect_env_error("MLC_LOG_LEVEL=loud", "MLC_LOG_LEVEL", "error|warn|info|debug");
     expect_env_error("MLC_SAGE_URL=ftp://erp.example/", "MLC_SAGE_URL", "http:// or https://");
     expect_env_error("MLC_SAGE_PASSWORD=enc:v9:AAAA", "MLC_SAGE_PASSWORD", "enc:v1:");
+    expect_env_error("MLC_SAGE_URL=https://erp.example/ a", "MLC_SAGE_URL", "blank");
+}
+
+/* Credentials belong in their own (secret) settings: a URL carrying them is
+ * refused, and the error never echoes the URL, which would print them. */
+static void urls_with_credentials_are_refused_without_echo(void **state)
+{
+    char *bad[] = {"MLC_SAGE_URL=https://webapi:S3cr3tPw@erp.example/Sage300WebApi/v1.0/-/",
+                   "MLC_PIPEDRIVE_URL=ftp://u:S3cr3tPw@example/", NULL};
+
+    for (char **v = bad; *v; v++) {
+        struct mlc_config cfg;
+        struct mlc_err err = {0};
+        char *env[] = {*v, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER | MLC_PROG_EXTRACTOR, NULL, env, &err),
+                         MLC_FATAL);
+        assert_one_line(&err);
+        assert_null(strstr(err.msg, "S3cr3tPw"));
+        mlc_config_free(&cfg);
+    }
 }
 
 static void bad_file_values_name_file_and_line(void **state)
@@ -506,6 +527,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(environment_wins_and_empty_means_unset, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_values_name_the_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_file_values_name_file_and_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(urls_with_credentials_are_refused_without_echo, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(nul_bytes_and_long_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_names_only_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(rdkafka_properties_pass_through, setup, teardown),
