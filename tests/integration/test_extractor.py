@@ -444,9 +444,13 @@ class Extractor(mlctest.TestCase):
         self.start(customers=50)
         env = dict(self.env, MLC_POLL_INTERVAL="1")
         proc = self.procs.start([mlctest.binary("mlc-extractor"), "run"], env=env, name="run")
-        mlctest.wait_for(lambda: os.path.exists(self.db) and
-                         self.query("SELECT count(*) FROM cycle WHERE result = 'ok'")[0][0] >= 3,
-                         timeout=60, what="three cycles")
+        def ok_cycles():
+            try:
+                return self.query("SELECT count(*) FROM cycle WHERE result = 'ok'")[0][0]
+            except sqlite3.OperationalError:  # not created or not migrated yet
+                return 0
+
+        mlctest.wait_for(lambda: ok_cycles() >= 3, timeout=60, what="three cycles")
         proc.signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=30), 0, proc.stderr()[-2000:])
         kinds = [r[0] for r in self.query("SELECT kind FROM cycle ORDER BY id")]
