@@ -445,6 +445,8 @@ class Extractor(mlctest.TestCase):
         env = dict(self.env, MLC_POLL_INTERVAL="1")
         proc = self.procs.start([mlctest.binary("mlc-extractor"), "run"], env=env, name="run")
         def ok_cycles():
+            if not os.path.exists(self.db):  # sqlite3.connect would create it
+                return 0
             try:
                 return self.query("SELECT count(*) FROM cycle WHERE result = 'ok'")[0][0]
             except sqlite3.OperationalError:  # not created or not migrated yet
