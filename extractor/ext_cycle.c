@@ -625,6 +625,8 @@ static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
     fetch_start(&f, url);
     url = NULL;
     while (!end) {
+        time_t read_at;
+
         fetch_join(&f);
         if (f.rc != MLC_OK) {
             rc = f.rc;
@@ -634,6 +636,7 @@ static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
         }
         page = f.page;
         memset(&f.page, 0, sizeof(f.page));
+        read_at = f.read_at; /* before the helper thread is reused */
         window += page.count;
         note_last_number(c, &page);
         if (page.next_url) {
@@ -658,7 +661,7 @@ static mlc_rc scan(struct cycle *c, const char *since, struct mlc_err *err)
             fetch_start(&f, url);
             url = NULL;
         }
-        rc = page_prepare(c, &page, f.read_at, seq++ % EXT_SLOTS, &cur, err);
+        rc = page_prepare(c, &page, read_at, seq++ % EXT_SLOTS, &cur, err);
         sage_page_free(&page);
         if (rc != MLC_OK)
             goto out;
