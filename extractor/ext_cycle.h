@@ -29,6 +29,12 @@
  * after all of its own reports succeeded, in page order. A crash therefore
  * re-sends at most the two pages in flight.
  *
+ * Modules: ext_cycle (this: terms, the cycle, the missing report, the
+ * watermark), ext_scan (keyset scan loop), ext_fetch (prefetch thread),
+ * ext_page (prepare a page), ext_publish (produce, delivery reports per
+ * slot), ext_commit (settle a page, committer thread); ext_run.h holds the
+ * state they share.
+ *
  * Memory: bounded by the page size (at most two parsed pages and two pages of
  * pending rows at a time), whatever the number of customers.
  */
@@ -61,14 +67,12 @@ struct ext_ctx {
      * page's deliveries were acknowledged and before its commit; 0 = off. */
     long crash_after_pages;
     long pages_delivered;
-    /* Delivery reports per page slot (set by ext_on_delivery): the page being
+    /* Delivery reports per page slot (set by ext_on_delivery, ext_publish.h;
+     * the producer's report callback takes this struct as its ctx): the page being
      * prepared and the page waiting for its reports use different slots. */
     long dr_ok[EXT_SLOTS], dr_failed[EXT_SLOTS];
     char dr_error[EXT_SLOTS][200];
 };
-
-/* The producer's delivery-report callback; ctx is the struct ext_ctx. */
-void ext_on_delivery(const struct mlc_kafka_dr *dr, void *ctx);
 
 /* Runs one cycle for company. stats (nullable) receives the counts. */
 mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, bool full, bool force,

@@ -1,0 +1,193 @@
+/* ext_loop.c - the `once` and `run` commands (see ext_loop.h). */
+#include "ext_loop.h"
+
+#include "ext_cycle.h"
+#include "ext_publish.h"
+#include "ext_state.h"
+#include "mlc_backoff.h"
+#include "mlc_kafka.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+#include "sage_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* message.timeout.ms defaults to MLC_KAFKA_DELIVERY_TIMEOUT unless an
+ * MLC_RDKAFKA_MESSAGE_TIMEOUT_MS passthrough sets it; returns it in ms. */
+static mlc_rc delivery_timeout(struct mlc_config *cfg, long *ms, struct mlc_err *err)
+{
+    struct mlc_kv *grown;
+    char buf[32];
+
+    for (size_t i = 0; i < cfg->n_rdkafka; i++) {
+        if (!strcmp(cfg->rdkafka[i].key, "message.timeout.ms")) {
+            if (!mlc_parse_long(cfg->rdkafka[i].value, 1, 86400000L, ms))
+                return mlc_err_set(err, MLC_FATAL,
+                                   "MLC_RDKAFKA_MESSAGE_TIMEOUT_MS must be 1..86400000");
+            return MLC_OK;
+        }
+    }
+    *ms = mlc_cfg_int(cfg, MLC_CFG_KAFKA_DELIVERY_TIMEOUT) * 1000L;
+    snprintf(buf, sizeof(buf), "%ld", *ms);
+    grown = realloc(cfg->rdkafka, (cfg->n_rdkafka + 1) * sizeof(*grown));
+    if (!grown)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    cfg->rdkafka = grown;
+    grown[cfg->n_rdkafka].key = strdup("message.timeout.ms");
+    grown[cfg->n_rdkafka].value = strdup(buf);
+    cfg->n_rdkafka++;
+    if (!grown[cfg->n_rdkafka - 1].key || !grown[cfg->n_rdkafka - 1].value)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    return MLC_OK;
+}
+
+/* Reads MLC_TEST_CRASH_AFTER_DELIVERY (a test hook, see docs/extractor.md). */
+static long crash_hook(void)
+{
+    const char *v = getenv("MLC_TEST_CRASH_AFTER_DELIVERY");
+    long n = 0;
+
+    if (v && *v && mlc_parse_long(v, 0, 1000000000L, &n) && n > 0)
+        mlc_warn("MLC_TEST_CRASH_AFTER_DELIVERY=%ld: test hook active, the process will exit "
+                 "after the deliveries of page %ld",
+                 n, n);
+    return n;
+}
+
+/* Looks the topic up once at start. librdkafka otherwise learns a new local
+ * topic's partitions only on its next periodic metadata scan (about 1 s),
+ * which would delay the first page's delivery reports. The handle is kept
+ * (the caller destroys it before the producer) so the metadata stays. */
+static rd_kafka_topic_t *warm_up_topic(struct mlc_kafka_producer *prod, const char *topic)
+{
+    rd_kafka_t *rk = mlc_kafka_producer_handle(prod);
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t ke;
+
+    if (!t)
+        return NULL;
+    ke = rd_kafka_metadata(rk, 0, t, &md, 10000);
+    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    else
+        mlc_warn("kafka: no metadata for topic %s yet: %s", topic, rd_kafka_err2str(ke));
+    return t;
+}
+
+/* Sleeps s seconds unless stopped; false when stopped. */
+static bool nap(long s, volatile sig_atomic_t *stop)
+{
+    return mlc_backoff_sleep_ms(s * 1000L, stop) && !*stop;
+}
+
+/* One cycle per company (full when asked, or for run when the last full scan
+ * is MLC_FULL_SCAN_INTERVAL old); returns the worst result, MLC_FATAL after
+ * reporting a fatal failure (the caller stops). */
+static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool want_full, bool force,
+                       char **companies, size_t n_companies)
+{
+    long full_every = mlc_cfg_int(&app->cfg, MLC_CFG_FULL_SCAN_INTERVAL);
+    struct mlc_err err = {0};
+    mlc_rc worst = MLC_OK, rc;
+
+    for (size_t i = 0; i < n_companies && !*x->stop; i++) {
+        bool full = want_full;
+
+        if (run && !full && full_every > 0) {
+            time_t last = 0;
+            bool has = false;
+
+            if (ext_state_last_full_scan(x->state, companies[i], &last, &has, &err) != MLC_OK) {
+                mlc_app_fail(app, &err);
+                return MLC_FATAL;
+            }
+            full = !has || time(NULL) - last >= full_every;
+        }
+        mlc_err_clear(&err);
+        rc = ext_cycle_run(x, companies[i], full, force, NULL, &err);
+        if (rc == MLC_OK)
+            continue;
+        if (*x->stop && rc == MLC_RETRY && run)
+            break; /* interrupted between pages: a clean stop */
+        if (run && rc != MLC_FATAL) {
+            mlc_error("%s (retried next cycle)", err.msg);
+        } else {
+            mlc_app_fail(app, &err);
+        }
+        if (rc > worst)
+            worst = rc;
+        if (rc == MLC_FATAL)
+            break;
+    }
+    return worst;
+}
+
+int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile sig_atomic_t *stop,
+             char **companies, size_t n_companies)
+{
+    struct ext_ctx x = {0};
+    struct ext_state *state = NULL, *commit_state = NULL;
+    struct sage_client *sage = NULL;
+    struct mlc_kafka_producer *prod = NULL;
+    rd_kafka_topic_t *topic = NULL;
+    struct mlc_err err = {0};
+    long timeout_ms = 0;
+    mlc_rc worst = MLC_OK, rc;
+    int code;
+
+    if ((rc = mlc_config_require(&app->cfg, MLC_CFG_KAFKA_BROKERS, &err)) != MLC_OK ||
+        (rc = delivery_timeout(&app->cfg, &timeout_ms, &err)) != MLC_OK ||
+        (rc = sage_client_new(&app->cfg, stop, &sage, &err)) != MLC_OK ||
+        (rc = ext_state_open(mlc_cfg_str(&app->cfg, MLC_CFG_STATE_DB), &state, &err)) != MLC_OK ||
+        (rc = ext_state_open(mlc_cfg_str(&app->cfg, MLC_CFG_STATE_DB), &commit_state, &err)) !=
+            MLC_OK ||
+        (rc = mlc_kafka_producer_new(&app->cfg, ext_on_delivery, &x, &prod, &err)) != MLC_OK) {
+        mlc_app_fail(app, &err);
+        worst = rc == MLC_RETRY ? MLC_RETRY : MLC_FATAL;
+        goto out;
+    }
+    x.sage = sage;
+    x.producer = prod;
+    x.state = state;
+    x.commit_state = commit_state;
+    x.base_url = mlc_cfg_str(&app->cfg, MLC_CFG_SAGE_URL);
+    x.topic = mlc_cfg_str(&app->cfg, MLC_CFG_TOPIC);
+    x.top = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_PAGE_SIZE);
+    x.lookback_days = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_LOOKBACK_DAYS);
+    x.flush_timeout_ms = (int)(timeout_ms + 10000);
+    x.stop = stop;
+    x.crash_after_pages = crash_hook();
+    topic = warm_up_topic(prod, x.topic);
+
+    do {
+        if ((worst = one_pass(app, &x, run, want_full, force, companies, n_companies)) == MLC_FATAL)
+            goto out;
+    } while (run && !*stop && nap(mlc_cfg_int(&app->cfg, MLC_CFG_POLL_INTERVAL), stop));
+    if (run)
+        worst = MLC_OK;
+    else if (*stop && worst == MLC_OK && n_companies > 0)
+        worst = MLC_RETRY;
+out:
+    if (prod) {
+        int left = 0;
+
+        mlc_kafka_producer_flush(prod, (int)timeout_ms, &left, NULL);
+        if (left > 0)
+            mlc_warn("%d events not acknowledged at exit; their pages were not committed and "
+                     "are sent again by the next cycle",
+                     left);
+    }
+    if (topic)
+        rd_kafka_topic_destroy(topic);
+    mlc_kafka_producer_free(prod);
+    ext_state_close(commit_state);
+    ext_state_close(state);
+    sage_client_free(sage);
+    mlc_kafka_wait_destroyed(5000, NULL);
+    code = mlc_app_exit_code(worst);
+    return code;
+}

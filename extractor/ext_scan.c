@@ -1,0 +1,175 @@
+/* ext_scan.c - the keyset scan of one cycle (see ext_scan.h). */
+#include "ext_scan.h"
+
+#include "ext_commit.h"
+#include "ext_fetch.h"
+#include "ext_page.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+#include "sage_query.h"
+
+/* Remembers the page's last valid CustomerNumber in c->last (keyset). */
+static void note_last_number(struct ext_run *c, const struct sage_page *page)
+{
+    const cJSON *rec;
+
+    cJSON_ArrayForEach(rec, page->records)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(rec, "CustomerNumber");
+
+        if (cJSON_IsString(n) && mlc_event_number_valid(n->valuestring) &&
+            mlc_strlcpy(c->last, n->valuestring, sizeof(c->last)))
+            c->has_last = true;
+    }
+}
+
+/* The first request of a keyset window after c->last (or of the scan). */
+static mlc_rc window_url(struct ext_run *c, const char *since, char **out, struct mlc_err *err)
+{
+    struct sage_query q = {.base_url = c->x->base_url,
+                           .company = c->company,
+                           .since = since,
+                           .after = c->has_last ? c->last : NULL,
+                           .top = c->x->top};
+    struct mlc_buf url;
+    mlc_rc rc;
+
+    mlc_buf_init(&url, 16384);
+    rc = sage_query_customers_url(&q, &url, err);
+    if (rc == MLC_OK) {
+        *out = strdup(mlc_buf_str(&url));
+        if (!*out)
+            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    mlc_buf_free(&url);
+    return rc;
+}
+
+/* Where the keyset scan stands between windows. */
+struct keyset {
+    char last_window[MLC_EVENT_MAX_NUMBER + 1]; /* c->last when the last window ended */
+    bool had_window;
+    size_t window; /* records read in the current window */
+};
+
+/* After page (fetched) arrived: the next URL to fetch into *url (the
+ * nextLink, or the next window's first request), or *end on an empty
+ * window; MLC_RETRY when a window made no progress. */
+static mlc_rc advance(struct ext_run *c, struct keyset *ks, struct sage_page *page,
+                      const char *since, char **url, bool *end, struct mlc_err *err)
+{
+    ks->window += page->count;
+    note_last_number(c, page);
+    if (page->next_url) {
+        *url = page->next_url; /* the server truncated the window */
+        page->next_url = NULL;
+    } else if (ks->window == 0) {
+        *end = true; /* the only end: an empty keyset window */
+    } else if (!c->has_last || (ks->had_window && !strcmp(ks->last_window, c->last))) {
+        return mlc_err_set(err, MLC_RETRY,
+                           "sage %s: a keyset window made no progress (no readable "
+                           "CustomerNumber after '%s'); stopping to avoid a loop",
+                           c->company, ks->had_window ? ks->last_window : "");
+    } else {
+        mlc_strlcpy(ks->last_window, c->last, sizeof(ks->last_window));
+        ks->had_window = true;
+        ks->window = 0;
+        return window_url(c, since, url, err);
+    }
+    return MLC_OK;
+}
+
+/* The end of a scan that ended with rc: settles prev when the failure came
+ * after it was queued, and always waits for the committer (a failure it
+ * reports fails the scan). Returns the scan's result. */
+static mlc_rc scan_finish(struct ext_run *c, struct ext_committer *k, struct ext_inflight *prev,
+                          mlc_rc rc, struct mlc_err *err)
+{
+    struct mlc_err e2 = {0};
+
+    if (rc != MLC_OK && rc != MLC_FATAL && prev->used) {
+        /* The failure came after prev was queued: commit it if delivered. */
+        if (ext_page_settle(c, k, prev, &e2) != MLC_OK)
+            mlc_warn("%s: page %ld not committed: %s", c->company, c->st.pages - 1, e2.msg);
+        mlc_err_clear(&e2);
+    }
+    if (ext_committer_join(k, &e2) != MLC_OK) {
+        if (rc == MLC_OK) {
+            rc = e2.rc;
+            if (err)
+                *err = e2;
+        } else {
+            mlc_warn("%s: a page was not committed: %s", c->company, e2.msg);
+        }
+    }
+    return rc;
+}
+
+/* Reads every page of the scan: keyset windows, each the first page and the
+ * nextLinks it leads to; the scan ends only on an empty window. */
+mlc_rc ext_scan(struct ext_run *c, const char *since, struct mlc_err *err)
+{
+    struct ext_fetch f = {.sage = c->x->sage, .resource = c->resource};
+    struct sage_page page = {0};
+    struct ext_inflight cur = {0}, prev = {0};
+    struct ext_committer k = {.c = c};
+    struct keyset ks = {0};
+    bool end = false;
+    unsigned seq = 0;
+    char *url = NULL;
+    mlc_rc rc;
+
+    /* Pipeline: while page N is prepared (normalised, hashed, queued), page
+     * N+1 is fetched and page N-1's delivery reports arrive; page N-1 is
+     * committed only once all of its reports succeeded. */
+    if ((rc = window_url(c, since, &url, err)) != MLC_OK)
+        goto out;
+    ext_fetch_start(&f, url);
+    url = NULL;
+    while (!end) {
+        time_t read_at;
+
+        ext_fetch_join(&f);
+        if (f.rc != MLC_OK) {
+            rc = f.rc;
+            if (err)
+                *err = f.err;
+            goto out;
+        }
+        page = f.page;
+        memset(&f.page, 0, sizeof(f.page));
+        read_at = f.read_at; /* before the helper thread is reused */
+        if ((rc = advance(c, &ks, &page, since, &url, &end, err)) != MLC_OK)
+            goto out;
+        if (url && !(c->x->stop && *c->x->stop)) {
+            ext_fetch_start(&f, url);
+            url = NULL;
+        }
+        rc = ext_page_prepare(c, &page, read_at, seq++ % EXT_SLOTS, &cur, err);
+        sage_page_free(&page);
+        if (rc != MLC_OK)
+            goto out;
+        if ((rc = ext_page_settle(c, &k, &prev, err)) != MLC_OK)
+            goto out;
+        prev = cur;
+        memset(&cur, 0, sizeof(cur));
+        if (!end && c->x->stop && *c->x->stop) {
+            if ((rc = ext_page_settle(c, &k, &prev, err)) == MLC_OK &&
+                (rc = ext_committer_join(&k, err)) == MLC_OK)
+                rc = mlc_err_set(err, MLC_RETRY, "interrupted after page %ld", c->st.pages);
+            goto out;
+        }
+    }
+    if ((rc = ext_page_settle(c, &k, &prev, err)) == MLC_OK)
+        rc = ext_committer_join(&k, err);
+out:
+    ext_fetch_join(&f);
+    rc = scan_finish(c, &k, &prev, rc, err);
+    ext_inflight_free(&prev);
+    ext_inflight_free(&cur);
+    free(url);
+    free(f.url);
+    sage_page_free(&f.page);
+    sage_page_free(&page);
+    return rc;
+}
