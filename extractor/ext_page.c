@@ -96,7 +96,8 @@ mlc_rc ext_page_prepare(struct ext_run *c, const struct sage_page *page, time_t 
             continue;
         }
         if (rc != MLC_OK) {
-            *err = e;
+            if (err)
+                *err = e;
             break;
         }
     }

@@ -20,7 +20,7 @@ import urllib.request
 
 SRCDIR = os.environ.get("MLC_TEST_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-BINDIR = os.environ.get("MLC_TEST_BINDIR", os.path.join(SRCDIR, "build"))
+BINDIR = os.path.abspath(os.environ.get("MLC_TEST_BINDIR", os.path.join(SRCDIR, "build")))
 SHARED = os.path.abspath(os.path.join(SRCDIR, "..", "shared"))
 
 
