@@ -249,8 +249,17 @@ static cJSON *snapshot_of(const cJSON *org)
         d = cJSON_Duplicate(v, 1);
         if (!d)
             continue;
-        if (!strcmp(keys[i], "address") && cJSON_IsObject(d))
+        if (!strcmp(keys[i], "address") && cJSON_IsObject(d)) {
+            /* a null subfield is an absent one (the body never sends nulls) */
+            cJSON *sub = d->child, *nx;
+
             cJSON_DeleteItemFromObjectCaseSensitive(d, "formatted_address");
+            for (sub = d->child; sub; sub = nx) {
+                nx = sub->next;
+                if (cJSON_IsNull(sub))
+                    cJSON_Delete(cJSON_DetachItemViaPointer(d, sub));
+            }
+        }
         cJSON_AddItemToObject(s, keys[i], d);
     }
     return s;

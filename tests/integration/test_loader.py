@@ -165,11 +165,33 @@ class LoaderCase(mlctest.TestCase):
         return out
 
     def op_count(self, op):
-        ops = self.stats().get("operations", self.stats())
-        for k, v in (ops.items() if isinstance(ops, dict) else []):
-            if k == op:
-                return v.get("count", 0)
-        return 0
+        return self.stats()["operations"].get(op, {}).get("count", 0)
+
+    def fault(self, **f):
+        status, _, body = http_json("POST", self.url + "/_sim/faults", f)
+        self.assertIn(status, (200, 201), body)
+
+    def setup_fields(self):
+        cp = self.loader("setup")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return cp
+
+    def seed_orgs(self, orgs):
+        """Adds organizations (v2 objects) to the sandbox's company."""
+        doc = self.state()
+        comp = doc["companies"][0]
+        next_id = max([o["id"] for o in comp["organizations"]] + [0]) + 1
+        for o in orgs:
+            o = dict(o)
+            o.setdefault("id", next_id)
+            next_id = max(next_id, o["id"]) + 1
+            o.setdefault("add_time", "2026-01-01T00:00:00Z")
+            o.setdefault("update_time", "2026-01-01T00:00:00Z")
+            o.setdefault("is_deleted", False)
+            o.setdefault("visible_to", 3)
+            o.setdefault("owner_id", comp["user"]["id"])
+            comp["organizations"].append(o)
+        self.put_state(doc)
 
     def audit(self, sql, *args):
         con = sqlite3.connect(self.db)
@@ -233,6 +255,169 @@ class LoaderBasics(LoaderCase):
                          opts["Missing in Sage 300"])
         self.assertEqual(org["name"], "Customer 4")
         self.assert_one_each({("SAMINC", str(1000 + i)) for i in range(6)})
+
+    def test_adoption_foreign_and_lost_state_file(self):
+        self.setup_fields()
+        keys = self.field_keys()
+        kn, kc, kp = keys["Sage 300 Customer ID"], keys["Sage 300 Company"], keys["Phone"]
+        foreign = [{"id": 501, "name": "Customer 2", "custom_fields": {}},  # same name, no IDs
+                   {"id": 502, "name": "Half ours", "custom_fields": {kn: "1002"}},  # one ID
+                   {"id": 503, "name": "Other company",
+                    "custom_fields": {kn: "1003", kc: "SAMLTD"}}]
+        pre = {"name": "Customer 1 (old name)", "custom_fields": {kn: "1001", kc: "SAMINC",
+                                                                  kp: "(000)000-0000"}}
+        self.seed_orgs(foreign + [pre])
+        before = {o["id"]: o for o in self.orgs()}
+        pre_id = [o["id"] for o in self.orgs() if o["name"] == "Customer 1 (old name)"][0]
+
+        custs = {("SAMINC", str(1000 + i)): customer(i) for i in range(5)}
+        self.produce([event(c, n, v) for (c, n), v in custs.items()])
+        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        ours = self.ours()
+        # the pre-existing organization was adopted, not duplicated
+        self.assertEqual([o["id"] for o in ours[("SAMINC", "1001")]], [pre_id])
+        adopted = ours[("SAMINC", "1001")][0]
+        self.assertEqual(adopted["name"], "Customer 1")
+        self.assertEqual(adopted["custom_fields"][kp], "(619)555-0100")
+        patch = [b for m, p, b in bodies(cp.stderr) if m == "PATCH"]
+        self.assertEqual(len(patch), 1)
+        self.assertNotIn(kn, patch[0].get("custom_fields", {}))  # only what differed
+        self.assertEqual(self.audit("SELECT outcome FROM event_audit WHERE customer = '1001'"),
+                         [("adopted",)])
+        # foreign organizations are untouched, byte for byte
+        after = {o["id"]: o for o in self.orgs()}
+        for f in foreign:
+            self.assertEqual(after[f["id"]], before[f["id"]])
+        # the cold map cost one list page, not a search per customer
+        self.assertEqual(self.op_count("organizations.search"), 0)
+        self.assertEqual(self.op_count("itemSearch.field") if "itemSearch.field" in
+                         self.stats()["operations"] else 0, 0)
+        self.assertEqual(self.op_count("organizations.list"), 1)
+        self.assertEqual(self.op_count("organizations.create"), 4)
+
+        # the state file is lost: a replay with changes adopts, never duplicates
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db + suffix):
+                os.unlink(self.db + suffix)
+        http_json("DELETE", self.url + "/_sim/stats")
+        custs[("SAMINC", "1004")] = customer(4, email="new@example.com")
+        self.produce([event(c, n, v) for (c, n), v in custs.items()])
+        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        if os.environ.get("DEBUG_BODIES"):
+            print([b for b in bodies(cp.stderr)], file=sys.stderr)
+        st = self.stats()
+        self.assertEqual(self.op_count("organizations.create"), 0, st)
+        self.assertEqual(self.op_count("organizations.update"), 1, st)  # only the changed one
+        self.assertEqual(self.op_count("organizations.list"), 1, st)
+        self.assert_one_each(set(custs) | {("SAMLTD", "1003")})
+        after2 = {o["id"]: o for o in self.orgs()}
+        for f in foreign:
+            self.assertEqual(after2[f["id"]], before[f["id"]])
+        rows = dict(self.audit("SELECT outcome, count(*) FROM event_audit GROUP BY outcome"))
+        self.assertEqual(rows, {"adopted": 5})
+
+    def test_duplicate_ids_change_nothing(self):
+        self.setup_fields()
+        keys = self.field_keys()
+        kn, kc = keys["Sage 300 Customer ID"], keys["Sage 300 Company"]
+        self.seed_orgs([{"name": "Dup A", "custom_fields": {kn: "1000", kc: "SAMINC"}},
+                        {"name": "Dup B", "custom_fields": {kn: "1000", kc: "SAMINC"}}])
+        before = self.orgs()
+        self.produce([event("SAMINC", "1000", customer(0))])
+        self.drain()
+        self.assertEqual(self.orgs(), before)
+        self.assertEqual(self.audit("SELECT outcome FROM event_audit"), [("duplicate",)])
+
+    def test_deleted_in_crm_skip_and_recreate(self):
+        self.produce([event("SAMINC", "1000", customer(0)), event("SAMINC", "1001", customer(1))])
+        self.drain()
+        ids = {k: v[0]["id"] for k, v in self.ours().items()}
+        for oid in ids.values():
+            status, _, _ = http_json("DELETE", f"{self.url}/api/v2/organizations/{oid}",
+                                     headers={"x-api-token": TOKEN})
+            self.assertEqual(status, 200)
+        self.produce([event("SAMINC", "1000", customer(0, phone="1")),
+                      event("SAMINC", "1001", customer(1, phone="1"))])
+        self.drain()
+        self.assertEqual(self.ours(), {})  # left deleted, nothing recreated
+        rows = self.audit("SELECT customer, outcome FROM event_audit WHERE outcome <> 'created' "
+                          "ORDER BY customer")
+        self.assertEqual(rows, [("1000", "deleted_in_crm"), ("1001", "deleted_in_crm")])
+        # a later event stays skipped without a call
+        http_json("DELETE", self.url + "/_sim/stats")
+        self.produce([event("SAMINC", "1000", customer(0, phone="2"))])
+        self.drain()
+        self.assertEqual(self.op_count("organizations.update"), 0)
+        # recreate: one new organization, the deleted one stays deleted
+        self.produce([event("SAMINC", "1001", customer(1, phone="3"))])
+        self.drain(env={"MLC_ON_CRM_DELETED": "recreate"})
+        ours = self.ours()
+        self.assertEqual(list(ours), [("SAMINC", "1001")])
+        self.assertNotEqual(ours[("SAMINC", "1001")][0]["id"], ids[("SAMINC", "1001")])
+        self.assertEqual(len(self.orgs(deleted=True)), 3)
+
+    def test_dead_letters(self):
+        self.produce([("SAMINC:1", "this is not json")], headers=["trace=abc"])
+        long_phone = "5" * 300  # valid event, refused by Pipedrive (phone <= 255): a 400
+        self.produce([event("SAMINC", "1000", customer(0, phone=long_phone)),
+                      event("SAMINC", "1001", customer(1))])
+        cp = self.drain()
+        self.assert_one_each({("SAMINC", "1001")})
+        dl = self.read_topic(DLQ)
+        self.assertEqual(len(dl), 2, dl)
+        by_key = {m["key"]: m for m in dl}
+        bad = by_key["SAMINC:1"]
+        self.assertEqual(bad["payload"], "this is not json")
+        hdrs = dict(zip(bad["headers"][0::2], bad["headers"][1::2]))
+        self.assertEqual(hdrs["trace"], "abc")
+        self.assertEqual(hdrs["mlc.original.topic"], TOPIC)
+        self.assertEqual(int(hdrs["mlc.original.partition"]), bad_part(self, "SAMINC:1"))
+        self.assertEqual(hdrs["mlc.error.class"], "invalid_event")
+        self.assertIn("event", hdrs["mlc.error"])
+        self.assertIn("mlc.original.offset", hdrs)
+        self.assertIn("mlc.failed.at", hdrs)
+        v400 = by_key["SAMINC:1000"]
+        hdrs = dict(zip(v400["headers"][0::2], v400["headers"][1::2]))
+        self.assertEqual(hdrs["mlc.error.class"], "validation")
+        self.assertIn("400", hdrs["mlc.error"])
+        rows = dict(self.audit("SELECT outcome, count(*) FROM event_audit GROUP BY outcome"))
+        self.assertEqual(rows, {"dlq": 2, "created": 1})
+        self.assertIn("dead-letter", cp.stderr)
+
+    def test_5xx_and_timeouts_retry_without_loss(self):
+        self.fault(kind="status", status=503, count=3, method="POST",
+                   path="/api/v2/organizations")
+        self.fault(kind="status", status=502, count=2, method="PATCH")
+        custs = [("SAMINC", str(1000 + i)) for i in range(5)]
+        self.produce([event(c, n, customer(i)) for i, (c, n) in enumerate(custs)])
+        self.drain()
+        self.assert_one_each(set(custs))
+        self.produce([event(c, n, customer(i, phone="2")) for i, (c, n) in enumerate(custs)])
+        self.drain()
+        keys = self.field_keys()
+        for k, v in self.ours().items():
+            self.assertEqual(v[0]["custom_fields"][keys["Phone"]], "2")
+        rows = dict(self.audit("SELECT outcome, count(*) FROM event_audit GROUP BY outcome"))
+        self.assertEqual(rows, {"created": 5, "updated": 5})
+        statuses = [r[0] for r in self.audit("SELECT status FROM call_audit")]
+        self.assertEqual(statuses.count(503), 3)
+        self.assertEqual(statuses.count(502), 2)
+
+    def test_lost_post_answer_is_looked_up_not_repeated(self):
+        # the POST is applied but the answer never arrives (connection reset
+        # after the handler ran is not injectable; a hang past the timeout is)
+        self.fault(kind="hang", delay_ms=4000, count=1, method="POST",
+                   path="/api/v2/organizations")
+        self.produce([event("SAMINC", "1000", customer(0))])
+        self.drain(env={"MLC_PIPEDRIVE_TIMEOUT": "1500"})
+        self.assert_one_each({("SAMINC", "1000")})
+
+
+def bad_part(case, key):
+    for m in case.read_topic(TOPIC):
+        if m["key"] == key:
+            return m["partition"]
+    return -1
 
 
 if __name__ == "__main__":
