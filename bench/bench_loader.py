@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Loader benchmarks (issue 6), against mlc-pipedrive-sim and mlc devbroker.
+
+  bench_loader.py throughput [--events N] [--concurrency C]
+      (a) limits off (sandbox --no-limits, MLC_PIPEDRIVE_PACING=false): upserts
+      per second of `mlc-loader drain` over N new customers (POSTs), timed
+      from the first create to the end of the drain (start-up excluded).
+  bench_loader.py paced [--seconds S]
+      (b) Growth limits (40 requests / 2 s) with pacing on: requests per second
+      over S seconds of steady state against the 20/s permitted, and the 429
+      count (must be 0).
+  bench_loader.py tokens [--customers N] [--existing M] [--preexisting K]
+      (c) tokens of an initial load of N customers into a Pipedrive holding M
+      organizations, K of them already carrying customers' IDs (half of those
+      with stale values), against a naive search-then-write strategy (one
+      20-token search per customer, then a 5-token create or update) computed
+      on the same data; the bound is 5*N + 10*ceil(M/500) + field set-up.
+
+Build first (RelWithDebInfo): cmake -S . -B build && cmake --build build -j2.
+Prints one result line per run; exit 1 when a target is missed.
+"""
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+os.environ.setdefault("MLC_TEST_SRCDIR", SRC)
+os.environ.setdefault("MLC_TEST_BINDIR", os.path.join(SRC, "build"))
+
+import mlctest  # noqa: E402
+from mlctest import http_json  # noqa: E402
+from test_loader import TOKEN, customer, event  # noqa: E402
+
+
+class Env:
+    def __init__(self, sim_args, partitions=3):
+        self.dir = tempfile.mkdtemp(prefix="mlc-bench-loader-")
+        self.procs = mlctest.Procs(self.dir)
+        self.sim = self.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--token",
+                                            TOKEN, *sim_args], name="pdsim")
+        self.url = self.sim.first_line
+        broker = self.procs.start_server([mlctest.binary("mlc"), "devbroker", "--partitions",
+                                          str(partitions)], name="devbroker")
+        self.bootstrap = broker.first_line
+        self.env = {"MLC_KAFKA_BROKERS": self.bootstrap, "MLC_KAFKA_GROUP": "bench",
+                    "MLC_PIPEDRIVE_URL": self.url, "MLC_PIPEDRIVE_TOKEN": TOKEN,
+                    "MLC_STATE_DB": os.path.join(self.dir, "loader.db"),
+                    "MLC_LOG_LEVEL": "warn"}
+
+    def produce(self, events):
+        data = "".join(f"{k}\t{v}\n" for k, v in events).encode()
+        subprocess.run(["kcat", "-b", self.bootstrap, "-P", "-t", "sage300.customers.v1", "-K",
+                        "\t", "-z", "none"], input=data, check=True, timeout=300)
+
+    def stats(self):
+        return http_json("GET", self.url + "/_sim/stats")[2]
+
+    def state(self):
+        return http_json("GET", self.url + "/_sim/state")[2]
+
+    def loader(self, *args, env=None, wait=True):
+        full = dict(self.env)
+        full.update(env or {})
+        p = self.procs.start([mlctest.binary("mlc-loader"), *args], env=full, name="loader")
+        if wait:
+            p.wait(timeout=3600)
+        return p
+
+    def close(self):
+        self.procs.stop_all()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def count(stats, op):
+    return stats["operations"].get(op, {}).get("count", 0)
+
+
+def throughput(a):
+    e = Env(["--no-limits"])
+    try:
+        e.produce([event("SAMINC", str(100000 + i), customer(i)) for i in range(a.events)])
+        env = {"MLC_PIPEDRIVE_PACING": "false", "MLC_PIPEDRIVE_CONCURRENCY": str(a.concurrency)}
+        p = e.loader("drain", env=env, wait=False)
+        t_first = None
+        while p.alive():
+            if t_first is None and count(e.stats(), "organizations.create") > 0:
+                t_first = time.monotonic()
+            time.sleep(0.01)
+        t_end = time.monotonic()
+        if p.popen.returncode != 0:
+            print(p.stderr()[-3000:], file=sys.stderr)
+            return 1
+        created = count(e.stats(), "organizations.create")
+        rate = created / (t_end - t_first)
+        ok = created == a.events and rate >= 2000
+        print(f"throughput: {created} creates in {t_end - t_first:.2f} s = {rate:.0f} upserts/s "
+              f"(concurrency {a.concurrency}; target >= 2000) {'OK' if ok else 'MISSED'}")
+        return 0 if ok else 1
+    finally:
+        e.close()
+
+
+def paced(a):
+    e = Env(["--plan", "growth"])
+    try:
+        n = int(a.seconds * 20 * 1.3) + 200
+        e.produce([event("SAMINC", str(100000 + i), customer(i)) for i in range(n)])
+        p = e.loader("run", env={"MLC_PIPEDRIVE_PLAN": "growth"}, wait=False)
+        while count(e.stats(), "organizations.create") == 0:
+            time.sleep(0.05)
+        time.sleep(2)  # past the start-up (fields, scan): steady state
+        s0, t0 = e.stats(), time.monotonic()
+        time.sleep(a.seconds)
+        s1, t1 = e.stats(), time.monotonic()
+        p.signal(signal.SIGTERM)
+        p.wait(60)
+        reqs = sum(v["count"] for v in s1["operations"].values()) - \
+            sum(v["count"] for v in s0["operations"].values())
+        rate = reqs / (t1 - t0)
+        n429 = s1["rate_limited_429"]["total"]
+        pct = 100.0 * rate / 20.0
+        ok = pct >= 95.0 and n429 == 0
+        print(f"paced: {reqs} requests in {t1 - t0:.1f} s = {rate:.2f}/s = {pct:.1f}% of the "
+              f"permitted 20/s; 429s: {n429} (target >= 95%, 0) {'OK' if ok else 'MISSED'}")
+        return 0 if ok else 1
+    finally:
+        e.close()
+
+
+def tokens(a):
+    e = Env(["--no-limits"])
+    try:
+        # fields first so that pre-existing organizations can carry the IDs
+        e.loader("setup")
+        st = e.stats()
+        setup_tokens = st["tokens_spent"]
+        doc = e.state()
+        comp = doc["companies"][0]
+        keys = {f["name"]: f["key"] for f in comp["fields"]}
+        kn, kc, kp = keys["Sage 300 Customer ID"], keys["Sage 300 Company"], keys["Phone"]
+        orgs = []
+        for i in range(a.existing):
+            o = {"id": i + 1, "name": f"Foreign {i}", "owner_id": comp["user"]["id"],
+                 "add_time": "2026-01-01T00:00:00Z", "update_time": "2026-01-01T00:00:00Z",
+                 "is_deleted": False, "visible_to": 3, "custom_fields": {}}
+            orgs.append(o)
+        # K of them are customers already (created by an earlier system or a
+        # lost state file); half hold stale values
+        for j in range(a.preexisting):
+            o = orgs[j]
+            o["name"] = f"Customer {j}"
+            o["custom_fields"] = {kn: str(100000 + j), kc: "SAMINC",
+                                  kp: "(619)555-0100" if j % 2 else "stale"}
+        comp["organizations"] = orgs
+        http_json("PUT", e.url + "/_sim/state", doc)
+        http_json("DELETE", e.url + "/_sim/stats")
+        e.produce([event("SAMINC", str(100000 + i), customer(i)) for i in range(a.customers)])
+        p = e.loader("drain", env={"MLC_PIPEDRIVE_PACING": "false"})
+        if p.popen.returncode != 0:
+            print(p.stderr()[-3000:], file=sys.stderr)
+            return 1
+        st = e.stats()
+        spent = st["tokens_spent"] + setup_tokens
+        n, m = a.customers, a.existing
+        bound = 5 * n + 10 * math.ceil(m / 500) + setup_tokens
+        # naive: a 20-token search per customer, then a 5-token create or
+        # update (it cannot tell unchanged values without reading them)
+        naive = 25 * n + setup_tokens
+        ops = {k: v["count"] for k, v in st["operations"].items() if v["count"]}
+        ok = spent <= bound
+        print(f"tokens: N={n} M={m} K={a.preexisting}: loader {spent} tokens "
+              f"(set-up {setup_tokens}, ops {json.dumps(ops)}), bound {bound}, naive {naive} "
+              f"({100.0 * spent / naive:.0f}% of naive) {'OK' if ok else 'MISSED'}")
+        return 0 if ok else 1
+    finally:
+        e.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--events", type=int, default=20000)
+    t.add_argument("--concurrency", type=int, default=16)
+    p = sub.add_parser("paced")
+    p.add_argument("--seconds", type=float, default=120)
+    k = sub.add_parser("tokens")
+    k.add_argument("--customers", type=int, default=2000)
+    k.add_argument("--existing", type=int, default=5000)
+    k.add_argument("--preexisting", type=int, default=200)
+    a = ap.parse_args()
+    return {"throughput": throughput, "paced": paced, "tokens": tokens}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
