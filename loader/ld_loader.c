@@ -448,7 +448,8 @@ static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan
     mlc_rc rc;
     char ms[32];
 
-    qsort(f, n, sizeof(*f), found_cmp);
+    if (n > 1)
+        qsort(f, n, sizeof(*f), found_cmp);
     if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
         return rc;
     for (size_t i = 0; i < n && rc == MLC_OK;) {
@@ -1505,14 +1506,14 @@ out:
     for (size_t i = 0; i < ld->n_carry; i++)
         mlc_kafka_message_free(ld->carry[i].msg);
     ld->n_carry = 0;
+    if (high)
+        rd_kafka_topic_partition_list_destroy(high);
+    mlc_kafka_consumer_close(ld->cons); /* may call on_rebalance (revoke) */
+    ld->cons = NULL;
     if (ld->revoked) {
         rd_kafka_topic_partition_list_destroy(ld->revoked);
         ld->revoked = NULL;
     }
-    if (high)
-        rd_kafka_topic_partition_list_destroy(high);
-    mlc_kafka_consumer_close(ld->cons);
-    ld->cons = NULL;
     mlc_info("%s: created %ld, updated %ld, adopted %ld, unchanged %ld, dead-lettered %ld, "
              "deleted in pipedrive %ld, duplicates %ld",
              ld->o->command, ld->n_created, ld->n_updated, ld->n_adopted, ld->n_unchanged,
