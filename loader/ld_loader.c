@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ROUND_MAX     64
+#define ROUND_MAX     256
 #define CARRY_MAX     2048
 #define SCAN_PAGE     500
 #define MAX_SCAN_KEYS 15 /* custom_fields selection limit of the list */
