@@ -267,6 +267,9 @@ mlc_rc pd_client_run(struct pd_client *c, struct pd_call *calls, size_t n, struc
                                  "MLC_PIPEDRIVE_CONCURRENCY");
                 goto out;
             }
+            if (delay > 500)
+                mlc_debug("pipedrive: pacing waits %lld ms before %s", (long long)delay,
+                          pd_op_name(call->op));
             if (delay > 0) {
                 if (k > 0)
                     break;
@@ -303,6 +306,10 @@ mlc_rc pd_client_run(struct pd_client *c, struct pd_call *calls, size_t n, struc
 
             fill_info(&ri, &resps[j]);
             oc = pd_limits_on_response(&c->limits, pd_now_ms(), &ri);
+            if (ri.has_remaining && ri.remaining <= 0)
+                mlc_debug("pipedrive: burst window full (x-ratelimit-remaining 0, reset %ld s, "
+                          "%zu of our sends in the window)",
+                          ri.reset_s, c->limits.n_sends);
             if (resps[j].status != 0 || rcs[j] != MLC_OK)
                 audit(c, call, resps[j].status, resps[j].total_s);
             attempts[sel[j]]++;
