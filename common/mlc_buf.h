@@ -34,7 +34,8 @@ mlc_rc mlc_buf_append(struct mlc_buf *b, const void *p, size_t n);
 mlc_rc mlc_buf_puts(struct mlc_buf *b, const char *s);
 mlc_rc mlc_buf_printf(struct mlc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-mlc_rc mlc_buf_vprintf(struct mlc_buf *b, const char *fmt, va_list ap);
+mlc_rc mlc_buf_vprintf(struct mlc_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Never NULL: "" for an empty buffer. Borrowed; valid until the next change. */
 const char *mlc_buf_str(const struct mlc_buf *b);

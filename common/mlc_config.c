@@ -69,6 +69,19 @@ __attribute__((format(printf, 2, 3))) static void add_warning(struct mlc_config 
         cfg->n_warnings++;
 }
 
+/* True when the authority part of an http(s) URL has a user[:password]@. */
+static bool url_has_userinfo(const char *url)
+{
+    const char *auth = strstr(url, "://");
+    size_t len;
+
+    if (!auth)
+        return false;
+    auth += 3;
+    len = strcspn(auth, "/?#");
+    return memchr(auth, '@', len) != NULL;
+}
+
 /* Validates and stores one value. where is "environment" or "file:line". */
 static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const char *where,
                         struct mlc_err *err)
@@ -99,9 +112,18 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
                                d->choices);
         break;
     case MLC_CFGT_URL:
+        /* The value is never echoed: a URL may carry user:password@. */
         if (*v && !mlc_str_startswith(v, "http://") && !mlc_str_startswith(v, "https://"))
-            return mlc_err_set(err, MLC_FATAL, "%s%s: '%.60s' is not an http:// or https:// URL",
-                               at, d->name, v);
+            return mlc_err_set(err, MLC_FATAL, "%s%s: not an http:// or https:// URL", at, d->name);
+        if (*v && url_has_userinfo(v))
+            return mlc_err_set(err, MLC_FATAL,
+                               "%s%s: credentials in the URL are not accepted; use the user, "
+                               "password or token settings",
+                               at, d->name);
+        for (const char *p = v; *p; p++)
+            if ((unsigned char)*p <= ' ' || *p == 0x7f)
+                return mlc_err_set(err, MLC_FATAL, "%s%s: URL contains a blank or control character",
+                                   at, d->name);
         break;
     case MLC_CFGT_SECRET:
         if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))
@@ -181,24 +203,50 @@ static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, con
     return set_value(cfg, id, v, where, err);
 }
 
+/* Reads one line, '\n' included when present, into line (size > 1) and
+ * NUL-terminates it; *len counts every byte read, so a NUL byte inside the
+ * line stays detectable (fgets hides it and the value would be cut there).
+ * Returns 1 for a line, 0 at end of file, -1 when the line does not fit. */
+static int read_line(FILE *f, char *line, size_t size, size_t *len)
+{
+    size_t n = 0;
+    int c = EOF;
+
+    while (n + 1 < size && (c = getc(f)) != EOF) {
+        line[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    line[n] = '\0';
+    *len = n;
+    if (n + 1 == size && c != '\n' && (c = getc(f)) != EOF) /* full, and more follows */
+        return -1;
+    return n > 0 ? 1 : 0;
+}
+
 static mlc_rc load_file(struct mlc_config *cfg, const char *path, struct mlc_err *err)
 {
     FILE *f = fopen(path, "r");
     char line[4096], where[96];
-    int lineno = 0;
+    size_t len;
+    int lineno = 0, got;
     mlc_rc rc = MLC_OK;
 
     if (!f)
         return mlc_err_set(err, MLC_FATAL, "--config %s: cannot open: %s", path, strerror(errno));
-    while (rc == MLC_OK && fgets(line, sizeof(line), f)) {
+    while (rc == MLC_OK && (got = read_line(f, line, sizeof(line), &len)) != 0) {
         char *s, *eq, *name, *v;
         size_t vlen;
 
         lineno++;
         snprintf(where, sizeof(where), "%.80s:%d", path, lineno);
-        if (!strchr(line, '\n') && !feof(f)) {
+        if (got < 0) {
             rc = mlc_err_set(err, MLC_FATAL, "%s: line longer than %zu bytes", where,
                              sizeof(line) - 2);
+            break;
+        }
+        if (memchr(line, '\0', len)) {
+            rc = mlc_err_set(err, MLC_FATAL, "%s: line holds a nul byte", where);
             break;
         }
         s = mlc_str_trim(line);

@@ -73,6 +73,12 @@ MLC_SETTING(PIPEDRIVE_CONCURRENCY, INT, "4", 1, 16, NULL, LOADER,
 MLC_SETTING(ON_CRM_DELETED, ENUM, "skip", 0, 0, "skip|recreate", LOADER,
             "What to do when a mapped organization was deleted in Pipedrive: skip (leave it "
             "deleted, audit it) or recreate it")
+MLC_SETTING(METRICS_PORT, INT, "0", 0, 65535, NULL, EXTRACTOR | LOADER,
+            "TCP port serving Prometheus /metrics and /healthz (HTTP); 0 = off. The compose stack "
+            "uses 9464")
+MLC_SETTING(METRICS_BIND, STRING, "0.0.0.0", 0, 0, NULL, EXTRACTOR | LOADER,
+            "IPv4 or IPv6 literal the metrics port binds to; 0.0.0.0 (every interface) suits a "
+            "container, 127.0.0.1 keeps it local on a host")
 MLC_SETTING(PIPEDRIVE_TIMEOUT, INT, "30000", 1000, 600000, NULL, LOADER,
             "Milliseconds one Pipedrive request may take before it counts as timed out (a POST "
             "that timed out is looked up before it is ever sent again)")

@@ -263,7 +263,8 @@ static mlc_rc canon(const cJSON *it, struct mlc_buf *out, int depth, struct mlc_
             return mlc_err_set(err, MLC_FATAL, "canonical json: out of memory");
         i = 0;
         cJSON_ArrayForEach(c, it) kids[i++] = c;
-        qsort(kids, n, sizeof(*kids), cmp_keys);
+        if (n > 1) /* kids is NULL for an empty object: qsort must not see it */
+            qsort(kids, n, sizeof(*kids), cmp_keys);
         if ((rc = mlc_buf_puts(out, "{")) != MLC_OK)
             goto out;
         for (i = 0; i < n; i++) {

@@ -1046,7 +1046,7 @@ static void on_stop_signal(int sig)
     sim_stop_flag = 1;
 }
 
-int sim_run_until_signal(const char *first_line)
+void sim_signals_install(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -1055,6 +1055,16 @@ int sim_run_until_signal(const char *first_line)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+bool sim_stop_requested(void)
+{
+    return sim_stop_flag != 0;
+}
+
+int sim_run_until_signal(const char *first_line)
+{
+    sim_signals_install();
     printf("%s\n", first_line);
     fflush(stdout);
     while (!sim_stop_flag) {

@@ -170,8 +170,16 @@ bool sim_fault_add_json(struct sim_server *srv, const cJSON *obj, char *msg, siz
 void sim_fault_clear(struct sim_server *srv);
 
 /* Base-URL-printing main loop for sandbox programs: prints `first_line` and a
- * newline on stdout, flushes, then blocks until SIGTERM or SIGINT. Returns 0. */
+ * newline on stdout, flushes, then blocks until SIGTERM or SIGINT. Returns 0.
+ * Installs the handlers itself (see sim_signals_install). */
 int sim_run_until_signal(const char *first_line);
+/* Installs the SIGTERM/SIGINT handlers (and ignores SIGPIPE) early, e.g. at
+ * the top of main before a slow start-up, so a stop request that arrives
+ * before sim_run_until_signal still ends the program with status 0.
+ * Idempotent. */
+void sim_signals_install(void);
+/* True once SIGTERM or SIGINT arrived (after sim_signals_install). */
+bool sim_stop_requested(void);
 
 /* Percent-decodes src (n bytes) into a new string; plus_is_space turns '+'
  * into ' ' (query strings). Invalid escapes are kept literally. Caller frees. */

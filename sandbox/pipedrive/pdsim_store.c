@@ -14,7 +14,7 @@ static const char *const field_types[] = {
     "timerange", "set",          "enum", "user",   "org",      "people", "phone",     "address",
 };
 
-static const char *const address_subfields[] = {
+const char *const pdsim_address_subfields[PDSIM_ADDRESS_SUBFIELDS] = {
     "value",
     "street_number",
     "route",
@@ -384,9 +384,9 @@ static void set_time(cJSON *doc, const char *name, long long t)
 static cJSON *full_address(const cJSON *given)
 {
     cJSON *a = cJSON_CreateObject();
-    for (size_t i = 0; a && i < sizeof(address_subfields) / sizeof(address_subfields[0]); i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(given, address_subfields[i]);
-        cJSON_AddItemToObject(a, address_subfields[i],
+    for (size_t i = 0; a && i < PDSIM_ADDRESS_SUBFIELDS; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(given, pdsim_address_subfields[i]);
+        cJSON_AddItemToObject(a, pdsim_address_subfields[i],
                               cJSON_IsString(v) ? cJSON_CreateString(v->valuestring)
                                                 : cJSON_CreateNull());
     }
@@ -573,9 +573,9 @@ cJSON *pdsim_field_render_v2(const struct pdsim_field *f)
                           f->options ? cJSON_Duplicate(f->options, true) : cJSON_CreateNull());
     if (strcmp(f->type, "address") == 0) {
         cJSON *subs = cJSON_AddArrayToObject(o, "subfields");
-        for (size_t i = 0; i <= sizeof(address_subfields) / sizeof(address_subfields[0]); i++) {
-            const char *code = i < sizeof(address_subfields) / sizeof(address_subfields[0])
-                                   ? address_subfields[i]
+        for (size_t i = 0; i <= PDSIM_ADDRESS_SUBFIELDS; i++) {
+            const char *code = i < PDSIM_ADDRESS_SUBFIELDS
+                                   ? pdsim_address_subfields[i]
                                    : "formatted_address";
             char name[96];
             cJSON *s = cJSON_CreateObject();

@@ -86,6 +86,10 @@ struct pdsim_store {
 void pdsim_store_init(struct pdsim_store *st);
 void pdsim_store_free(struct pdsim_store *st);
 
+/* The subfields of the v2 address object, in Pipedrive's order. */
+#define PDSIM_ADDRESS_SUBFIELDS 10
+extern const char *const pdsim_address_subfields[PDSIM_ADDRESS_SUBFIELDS];
+
 /* Adds a company with the system fields; returns it (owned by st) or NULL. */
 struct pdsim_company *pdsim_store_add_company(struct pdsim_store *st, long id, const char *name,
                                               const char *domain, struct mlc_err *err);

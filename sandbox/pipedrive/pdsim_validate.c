@@ -43,19 +43,6 @@ bool pdsim_looks_like_hash(const char *s)
     return i == PDSIM_KEY_HEX;
 }
 
-static const char *const address_subfields[] = {
-    "value",
-    "street_number",
-    "route",
-    "subpremise",
-    "sublocality",
-    "locality",
-    "admin_area_level_1",
-    "admin_area_level_2",
-    "country",
-    "postal_code",
-};
-
 static bool is_date(const char *s)
 {
     int y, m, d;
@@ -92,8 +79,8 @@ static bool check_address(const char *where, const cJSON *v, char *msg, size_t m
     cJSON_ArrayForEach(m, v)
     {
         bool known = false;
-        for (size_t i = 0; i < sizeof(address_subfields) / sizeof(address_subfields[0]); i++)
-            if (strcmp(m->string, address_subfields[i]) == 0)
+        for (size_t i = 0; i < PDSIM_ADDRESS_SUBFIELDS; i++)
+            if (strcmp(m->string, pdsim_address_subfields[i]) == 0)
                 known = true;
         if (!known)
             return fail(msg, msgsz, "Validation failed: %s: Parameter '%s' is not allowed", where,

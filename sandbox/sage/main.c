@@ -81,6 +81,7 @@ int main(int argc, char **argv)
     int64_t today;
     int rc = 0, c;
 
+    sim_signals_install(); /* a stop during a long start-up still exits 0 */
     mlc_log_setup("mlc-sage-sim", MLC_LOG_INFO, MLC_LOG_TEXT);
     {
         time_t now = time(NULL);

@@ -836,9 +836,11 @@ bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long
         idx_delivery = fi("DeliveryMethod");
         idx_ratetype = fi("RateType");
     }
-    long start = (long)co->n;
-    for (long k = 0; k < n; k++) {
-        long i = start + k;
+    long i = (long)co->n - 1;
+    for (long added = 0; added < n;) {
+        i++;
+        if (i > 999999)
+            return false; /* keys would outgrow CustomerNumber's 12 characters */
         g.used = 0;
         g.s = mix(seed ^ mix(cohash) ^ mix((uint64_t)i * 0x2545F4914F6CDD1DULL));
         sagesim_customer_defaults(cells);
@@ -866,6 +868,9 @@ bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long
             key = gs(&g, "%ld", 100000 + i);
             break;
         }
+        if (sagesim_company_find(co, key))
+            continue; /* taken by a loaded record: never replace it */
+        added++;
         cells[SAGESIM_F_CUSTOMERNUMBER].s = key;
         bool maxlen = i % 25 == 7;
         const char *base = PICK(&g, names);

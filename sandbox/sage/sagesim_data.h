@@ -99,7 +99,9 @@ void sagesim_store_init(struct sagesim_store *st, int64_t today);
 void sagesim_store_free(struct sagesim_store *st);
 /* Finds a company (case-insensitive code), or NULL. */
 struct sagesim_company *sagesim_store_company(struct sagesim_store *st, const char *code);
-/* Adds a company (upper-cased) unless it exists; returns it, NULL on OOM or bad code. */
+/* Adds a company (upper-cased) unless it exists; returns it, NULL on OOM or bad code.
+ * Adding a company may move the others: earlier company pointers are invalid
+ * afterwards (look them up again). */
 struct sagesim_company *sagesim_store_add_company(struct sagesim_store *st, const char *code);
 
 /* First index whose key is >= key (or > key when !incl). */
@@ -115,7 +117,8 @@ bool sagesim_company_delete(struct sagesim_company *co, const char *key);
  * realistic and awkward values (apostrophes, ampersands, non-ASCII names and
  * cities, empty address lines, null dates, maximum-length fields, keys with
  * spaces, ', &, / and #), DateLastMaintained spread over the two years
- * before st->today. false on OOM. */
+ * before st->today. Keys already in co are skipped, never replaced. false on
+ * OOM or when the key space (index 999,999) is exhausted. */
 bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long n, uint64_t seed);
 
 /* Loads {"CO":[customer, ...], ...} into the store (companies created as

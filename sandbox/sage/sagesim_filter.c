@@ -177,6 +177,8 @@ struct parser {
     char *msg;
     size_t msgsz;
     bool failed;
+    size_t nodes; /* created so far, against SAGESIM_FILTER_MAX_NODES */
+    int depth;    /* recursion depth of parse_or/parse_unary */
 };
 
 __attribute__((format(printf, 2, 3))) static void fail(struct parser *p, const char *fmt, ...)
@@ -325,6 +327,13 @@ static bool tok_is(const struct parser *p, const char *word)
 
 static struct node *new_node(struct parser *p, enum node_kind k)
 {
+    if (++p->nodes > SAGESIM_FILTER_MAX_NODES) {
+        fail(p,
+             "The node count limit of '%d' has been exceeded. To increase the limit, set the "
+             "'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings.",
+             SAGESIM_FILTER_MAX_NODES);
+        return NULL;
+    }
     struct node *n = calloc(1, sizeof *n);
     if (!n)
         fail(p, "out of memory%s%s", "", "");
@@ -624,9 +633,16 @@ static struct node *parse_primary(struct parser *p)
 static struct node *parse_unary(struct parser *p)
 {
     if (tok_is(p, "not")) {
+        if (p->depth + 1 > SAGESIM_FILTER_MAX_DEPTH) {
+            fail(p, "The query is nested too deeply (more than %d levels).",
+                 SAGESIM_FILTER_MAX_DEPTH);
+            return NULL;
+        }
         size_t pos = p->tstart;
         next(p);
+        p->depth++;
         struct node *a = parse_unary(p);
+        p->depth--;
         if (!a)
             return NULL;
         if (a->type != T_BOOL && a->type != T_NULL) {
@@ -767,7 +783,13 @@ static struct node *parse_logic(struct parser *p, bool is_or)
 
 static struct node *parse_or(struct parser *p)
 {
-    return parse_logic(p, true);
+    if (++p->depth > SAGESIM_FILTER_MAX_DEPTH) {
+        fail(p, "The query is nested too deeply (more than %d levels).", SAGESIM_FILTER_MAX_DEPTH);
+        return NULL;
+    }
+    struct node *n = parse_logic(p, true);
+    p->depth--;
+    return n;
 }
 
 int sagesim_filter_parse(const char *text, const struct sagesim_schema *schema,

@@ -28,6 +28,11 @@
  * eq/ne is false; eq null is true only for null; functions of null are false
  * (length(null) is null).
  *
+ * Limits: at most SAGESIM_FILTER_MAX_NODES tree nodes (ASP.NET OData's
+ * default MaxNodeCount is 100; Sage's setting is unknown, inferred) and
+ * SAGESIM_FILTER_MAX_DEPTH levels of parentheses and `not`, so hostile input
+ * cannot exhaust the stack.
+ *
  * Ownership: sagesim_filter_parse returns a tree the caller frees with
  * sagesim_filter_free. The schema must outlive the tree. Evaluation is
  * read-only and thread-safe.
@@ -38,6 +43,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define SAGESIM_FILTER_MAX_NODES 100
+#define SAGESIM_FILTER_MAX_DEPTH 64
 
 enum sagesim_ftype {
     SAGESIM_FT_STRING,

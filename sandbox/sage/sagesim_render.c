@@ -2,6 +2,7 @@
 #include "sagesim_render.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,38 +61,91 @@ mlc_rc sagesim_json_string(struct mlc_buf *b, const char *s)
     return rc;
 }
 
+/* Writes the decimal digits of v (no sign) ending at end; returns the start. */
+static char *utoa_rev(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static void two(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
 mlc_rc sagesim_json_date(struct mlc_buf *b, int64_t days)
 {
     int y, m, d;
     if (days == SAGESIM_NULL_DATE)
         return mlc_buf_append(b, "null", 4);
     sagesim_civil_from_days(days, &y, &m, &d);
-    char s[40];
-    int n = snprintf(s, sizeof s, "\"%04d-%02d-%02dT00:00:00Z\"", y, m, d);
-    return mlc_buf_append(b, s, (size_t)n);
+    if (y < 0 || y > 9999)
+        y = 0;
+    char s[] = "\"YYYY-MM-DDT00:00:00Z\"";
+    two(s + 1, y / 100);
+    two(s + 3, y % 100);
+    two(s + 6, m);
+    two(s + 9, d);
+    return mlc_buf_append(b, s, sizeof s - 1);
 }
 
+/* v is scaled by 10^5; writes it with `scale` digits after the point. */
 static mlc_rc put_decimal(struct mlc_buf *b, int64_t v, int scale)
 {
     char s[48];
+    char *end = s + sizeof s, *p;
     uint64_t a = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
     uint64_t ip = a / SAGESIM_DEC_SCALE, fp = a % SAGESIM_DEC_SCALE;
-    int n;
-    if (scale <= 0) {
-        n = snprintf(s, sizeof s, "%s%" PRIu64, v < 0 ? "-" : "", ip);
-    } else {
-        /* fp has 5 digits; keep the first `scale` */
-        char f[8];
-        snprintf(f, sizeof f, "%05" PRIu64, fp);
-        n = snprintf(s, sizeof s, "%s%" PRIu64 ".%.*s", v < 0 ? "-" : "", ip, scale > 5 ? 5 : scale,
-                     f);
+    if (scale > 5)
+        scale = 5;
+    p = end;
+    if (scale > 0) {
+        for (int i = 5; i > scale; i--)
+            fp /= 10;
+        for (int i = 0; i < scale; i++) {
+            *--p = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        *--p = '.';
     }
-    return mlc_buf_append(b, s, (size_t)n);
+    p = utoa_rev(ip, p);
+    if (v < 0)
+        *--p = '-';
+    return mlc_buf_append(b, p, (size_t)(end - p));
+}
+
+static mlc_rc put_int(struct mlc_buf *b, int64_t v)
+{
+    char s[32];
+    char *end = s + sizeof s;
+    uint64_t a = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+    char *p = utoa_rev(a, end);
+    if (v < 0)
+        *--p = '-';
+    return mlc_buf_append(b, p, (size_t)(end - p));
+}
+
+/* ,"Name": for every field, built once (the first field's comma is skipped). */
+static char heads[SAGESIM_NFIELDS][64];
+static size_t head_len[SAGESIM_NFIELDS];
+static pthread_once_t heads_once = PTHREAD_ONCE_INIT;
+
+static void build_heads(void)
+{
+    for (int i = 0; i < SAGESIM_NFIELDS; i++) {
+        int n = snprintf(heads[i], sizeof heads[i], ",\"%s\":", sagesim_fields[i].name);
+        head_len[i] = (size_t)n;
+    }
 }
 
 mlc_rc sagesim_render_customer(struct mlc_buf *b, const struct sagesim_customer *c,
                                const bool *select, const char *prefix)
 {
+    pthread_once(&heads_once, build_heads);
     mlc_rc rc = mlc_buf_append(b, "{", 1);
     bool first = true;
     if (rc == MLC_OK && prefix)
@@ -100,10 +154,8 @@ mlc_rc sagesim_render_customer(struct mlc_buf *b, const struct sagesim_customer 
         if (select && !select[i])
             continue;
         const struct sagesim_field *f = &sagesim_fields[i];
-        char head[80];
-        int hn = snprintf(head, sizeof head, "%s\"%s\":", first ? "" : ",", f->name);
+        rc = mlc_buf_append(b, heads[i] + first, head_len[i] - first);
         first = false;
-        rc = mlc_buf_append(b, head, (size_t)hn);
         if (rc != MLC_OK)
             break;
         const union sagesim_cell *v = &c->v[i];
@@ -115,12 +167,9 @@ mlc_rc sagesim_render_customer(struct mlc_buf *b, const struct sagesim_customer 
             rc = put_decimal(b, v->i, f->scale);
             break;
         case SAGESIM_FT_INT32:
-        case SAGESIM_FT_INT64: {
-            char s[32];
-            int n = snprintf(s, sizeof s, "%" PRId64, v->i);
-            rc = mlc_buf_append(b, s, (size_t)n);
+        case SAGESIM_FT_INT64:
+            rc = put_int(b, v->i);
             break;
-        }
         case SAGESIM_FT_BOOL:
             rc = v->i ? mlc_buf_append(b, "true", 4) : mlc_buf_append(b, "false", 5);
             break;

@@ -251,12 +251,38 @@ static int check_auth(const struct sagesim_app *app, const struct sim_request *r
     return 0;
 }
 
+/* Appends url with the bytes that could break a JSON string or are not
+ * allowed in a URL (", \\, controls, space, non-ASCII) percent-encoded, so
+ * echoed request paths are always safe inside JSON. */
+static mlc_rc put_safe_url(struct mlc_buf *b, const char *url)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    mlc_rc rc = MLC_OK;
+    for (const unsigned char *p = (const unsigned char *)url; rc == MLC_OK && *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            rc = mlc_buf_append(b, e, 3);
+        } else {
+            rc = mlc_buf_append(b, p, 1);
+        }
+    }
+    return rc;
+}
+
+static bool host_ok(const char *h)
+{
+    for (const unsigned char *p = (const unsigned char *)h; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("\"<>\\^`{|}/?#@", *p))
+            return false;
+    return *h != '\0';
+}
+
 /* "http://HOST" of the request (Host header, else the bound address). */
 static void origin(const struct sagesim_app *app, const struct sim_request *req, char *out,
                    size_t outsz)
 {
     const char *host = sim_request_header(req, "Host");
-    if (host && *host && !strpbrk(host, " \"<>\\^`{|}"))
+    if (host && host_ok(host))
         snprintf(out, outsz, "http://%s", host);
     else
         snprintf(out, outsz, "%s", app->srv ? sim_server_base_url(app->srv) : "http://127.0.0.1");
@@ -350,7 +376,7 @@ static mlc_rc next_link(struct mlc_buf *b, const char *org, const struct sim_req
     long skip = page_size;
     mlc_rc rc = mlc_buf_puts(b, org);
     if (rc == MLC_OK)
-        rc = mlc_buf_puts(b, req->raw_path);
+        rc = put_safe_url(b, req->raw_path);
     if (rc == MLC_OK)
         rc = mlc_buf_puts(b, "?");
     for (size_t i = 0; rc == MLC_OK && i < req->nparams; i++) {
@@ -658,7 +684,19 @@ void sagesim_handle(void *ctx, const struct sim_request *req, struct sim_respons
         goto out;
     }
     char ctxbase[400];
-    snprintf(ctxbase, sizeof ctxbase, "/%s/%s/-/%s/%s/", s.raw[0], s.raw[1], s.raw[3], s.raw[4]);
+    {
+        struct mlc_buf cb;
+        mlc_buf_init(&cb, sizeof ctxbase - 1);
+        for (int i = 0; i < 5; i++) {
+            if (i == 2)
+                continue;
+            (void)mlc_buf_puts(&cb, i == 3 ? "/-/" : "/");
+            (void)put_safe_url(&cb, s.raw[i]);
+        }
+        (void)mlc_buf_puts(&cb, "/");
+        mlc_strlcpy(ctxbase, mlc_buf_str(&cb), sizeof ctxbase);
+        mlc_buf_free(&cb);
+    }
     const char *r = s.dec[5];
     const char *entity = NULL, *keytext = NULL;
     if (strncmp(r, "ARCustomers", 11) == 0 && (r[11] == '\0' || r[11] == '(')) {

@@ -187,6 +187,27 @@ static void bad_values_name_the_setting(void **state)
     expect_env_error("MLC_LOG_LEVEL=loud", "MLC_LOG_LEVEL", "error|warn|info|debug");
     expect_env_error("MLC_SAGE_URL=ftp://erp.example/", "MLC_SAGE_URL", "http:// or https://");
     expect_env_error("MLC_SAGE_PASSWORD=enc:v9:AAAA", "MLC_SAGE_PASSWORD", "enc:v1:");
+    expect_env_error("MLC_SAGE_URL=https://erp.example/ a", "MLC_SAGE_URL", "blank");
+}
+
+/* Credentials belong in their own (secret) settings: a URL carrying them is
+ * refused, and the error never echoes the URL, which would print them. */
+static void urls_with_credentials_are_refused_without_echo(void **state)
+{
+    char *bad[] = {"MLC_SAGE_URL=https://webapi:S3cr3tPw@erp.example/Sage300WebApi/v1.0/-/",
+                   "MLC_PIPEDRIVE_URL=ftp://u:S3cr3tPw@example/", NULL};
+
+    for (char **v = bad; *v; v++) {
+        struct mlc_config cfg;
+        struct mlc_err err = {0};
+        char *env[] = {*v, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER | MLC_PROG_EXTRACTOR, NULL, env, &err),
+                         MLC_FATAL);
+        assert_one_line(&err);
+        assert_null(strstr(err.msg, "S3cr3tPw"));
+        mlc_config_free(&cfg);
+    }
 }
 
 static void bad_file_values_name_file_and_line(void **state)
@@ -212,6 +233,61 @@ static void bad_file_values_name_file_and_line(void **state)
     assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, f->conf, NULL, &err), MLC_FATAL);
     assert_one_line(&err);
     assert_non_null(strstr(err.msg, f->conf));
+}
+
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+    FILE *fp;
+
+    unlink(path);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, n, fp), n);
+    fclose(fp);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* Found by fuzzing (tests/fuzz/fuzz_config.c): fgets hid NUL bytes, so
+ * "MLC_SAGE_PASSWORD=abc\0def" on a last line silently loaded "abc", and a
+ * NUL mid-file was reported as a line longer than 4094 bytes. */
+static void nul_bytes_and_long_lines(void **state)
+{
+    static const char nul_mid[] = "MLC_TOPIC=a\0b\nMLC_LOG_LEVEL=debug\n";
+    static const char nul_last[] = "MLC_TOPIC=t\nMLC_SAGE_PASSWORD=abc\0def";
+    struct fx *f = *state;
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char want[160], *text;
+
+    write_bytes(f->conf, nul_mid, sizeof(nul_mid) - 1);
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, f->conf, NULL, &err), MLC_FATAL);
+    snprintf(want, sizeof(want), "%s:1: line holds a nul byte", f->conf);
+    assert_string_equal(err.msg, want);
+
+    write_bytes(f->conf, nul_last, sizeof(nul_last) - 1);
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, f->conf, NULL, &err), MLC_FATAL);
+    snprintf(want, sizeof(want), "%s:2: line holds a nul byte", f->conf);
+    assert_string_equal(err.msg, want);
+
+    /* The limit: 4094 bytes and a newline load, one byte more does not. */
+    text = malloc(4200);
+    assert_non_null(text);
+    memcpy(text, "MLC_TOPIC=", 10);
+    memset(text + 10, 'a', 4084);
+    memcpy(text + 4094, "\nMLC_POLL_INTERVAL=60\n", 23);
+    write_file(f->conf, text, 0600);
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, f->conf, NULL, &err), MLC_OK);
+    assert_int_equal(strlen(mlc_cfg_str(&cfg, MLC_CFG_TOPIC)), 4084);
+    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_POLL_INTERVAL), 60);
+    mlc_config_free(&cfg);
+
+    memset(text + 10, 'a', 4085);
+    memcpy(text + 4095, "\nMLC_POLL_INTERVAL=60\n", 23);
+    write_file(f->conf, text, 0600);
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, f->conf, NULL, &err), MLC_FATAL);
+    snprintf(want, sizeof(want), "%s:1: line longer than 4094 bytes", f->conf);
+    assert_string_equal(err.msg, want);
+    free(text);
 }
 
 static void unknown_names_only_warn(void **state)
@@ -451,6 +527,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(environment_wins_and_empty_means_unset, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_values_name_the_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_file_values_name_file_and_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(urls_with_credentials_are_refused_without_echo, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(nul_bytes_and_long_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_names_only_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(rdkafka_properties_pass_through, setup, teardown),
         cmocka_unit_test_setup_teardown(encrypted_secret_needs_private_key_file, setup, teardown),

@@ -105,6 +105,35 @@ static void canonical_refuses_duplicates_and_huge_numbers(void **state)
     cJSON_Delete(big);
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_event.c): an empty object, e.g. an
+ * empty customer handed to mlc_event_build, made canon() call qsort with a
+ * NULL array (undefined behaviour, UBSan: nonnull argument). */
+static void canonical_empty_objects(void **state)
+{
+    struct mlc_event_source src = {BASE, "2024-03-18", T_READ};
+    struct mlc_err err = {0};
+    struct mlc_buf b;
+    cJSON *j = parse("{\"a\":{},\"b\":[{}],\"c\":[]}"), *empty = parse("{}"), *e = NULL;
+    char h[MLC_EVENT_HASH_HEX + 1];
+
+    mlc_buf_init(&b, 4096);
+    assert_int_equal(mlc_event_canonical(j, &b, NULL), MLC_OK);
+    assert_string_equal(mlc_buf_str(&b), "{\"a\":{},\"b\":[{}],\"c\":[]}");
+    mlc_buf_reset(&b);
+    assert_int_equal(mlc_event_canonical(empty, &b, NULL), MLC_OK);
+    assert_string_equal(mlc_buf_str(&b), "{}");
+    /* sha256("{}") */
+    assert_int_equal(mlc_event_content_hash(empty, h, NULL), MLC_OK);
+    assert_string_equal(h, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+    /* an empty customer is refused by the rules, not by a crash */
+    assert_int_equal(mlc_event_build("SAMINC", "1", empty, &src, T_EMIT, &e, &err), MLC_PERM);
+    assert_null(e);
+    assert_true(strncmp(err.msg, "event: customer", 15) == 0);
+    mlc_buf_free(&b);
+    cJSON_Delete(j);
+    cJSON_Delete(empty);
+}
+
 static void hashes_match_independent_sha256(void **state)
 {
     /* expected values computed with python's hashlib from the documented rules */
@@ -460,6 +489,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(canonical_sorts_keys_escapes_and_fixes_numbers),
         cmocka_unit_test(canonical_refuses_duplicates_and_huge_numbers),
+        cmocka_unit_test(canonical_empty_objects),
         cmocka_unit_test(hashes_match_independent_sha256),
         cmocka_unit_test(key_rules),
         cmocka_unit_test(upsert_round_trip),

@@ -263,6 +263,34 @@ static void test_errors(void **state)
     expect_error("N eq 1 # 2", "Syntax error");
 }
 
+static void test_limits(void **state)
+{
+    char buf[8192];
+    struct rec r = obrien();
+    /* 30 comparisons joined by or: 30*3 + 29 = 119 nodes > 100 */
+    size_t o = 0;
+    for (int i = 0; i < 30; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%sN eq %d", i ? " or " : "", i);
+    expect_error(buf, "node count limit of '100' has been exceeded");
+    /* 20 comparisons fit (79 nodes) */
+    o = 0;
+    for (int i = 0; i < 20; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%sN eq %d", i ? " or " : "", i);
+    assert_true(eval_on(buf, &r));
+    /* deep nesting is refused, not a stack overflow */
+    o = 0;
+    for (int i = 0; i < 3000; i++)
+        buf[o++] = '(';
+    memcpy(buf + o, "Flag", 5);
+    expect_error(buf, "nested too deeply");
+    o = 0;
+    for (int i = 0; i < 1000; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "not ");
+    snprintf(buf + o, sizeof buf - o, "Flag");
+    expect_error(buf, "nested too deeply");
+    assert_true(eval_on("((((((((((Flag))))))))))", &r));
+}
+
 static void test_key_range(void **state)
 {
     struct sagesim_filter *f;
@@ -333,7 +361,8 @@ int main(void)
         cmocka_unit_test(test_comparisons),      cmocka_unit_test(test_dates),
         cmocka_unit_test(test_null_and_strings), cmocka_unit_test(test_functions),
         cmocka_unit_test(test_precedence),       cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_key_range),        cmocka_unit_test(test_customer_schema),
+        cmocka_unit_test(test_key_range),        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_customer_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

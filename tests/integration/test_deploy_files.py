@@ -1,0 +1,431 @@
+"""Deployment files checked without a Docker engine (issue 8).
+
+compose/docker-compose.yml is parsed with PyYAML and the Dockerfile line by
+line: services, pinned images, volumes, healthchecks, the kafka-init topic
+policies, the scalable loader, a non-root multi-stage image whose runtime
+stage has no compiler and no -dev package and installs the package of every
+library the built programs load. compose/.env.example must be what
+compose/gen-env-example.py makes from `mlc config docs` (so every MLC_
+setting is in it and nothing else), and the image's healthcheck script is
+run against a real HTTP server. `docker compose config` runs only where the
+compose plugin is installed.
+"""
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import yaml
+
+import mlctest
+
+SRC = mlctest.SRCDIR
+COMPOSE = os.path.join(SRC, "compose", "docker-compose.yml")
+DOCKERFILE = os.path.join(SRC, "Dockerfile")
+ENV_EXAMPLE = os.path.join(SRC, "compose", ".env.example")
+GEN = os.path.join(SRC, "compose", "gen-env-example.py")
+HEALTHCHECK = os.path.join(SRC, "compose", "image", "mlc-healthcheck")
+
+COMPILERS = {"gcc", "g++", "cc", "clang", "cpp", "make", "cmake", "build-essential",
+             "pkg-config", "libc6-dev", "ninja-build"}
+RUNTIME_LIBS = {"libcurl4", "librdkafka1", "libcjson1", "libsqlite3-0", "libssl3",
+                "libmicrohttpd12", "ca-certificates"}
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def config_docs():
+    out = subprocess.run([mlctest.binary("mlc"), "config", "docs"], capture_output=True,
+                         text=True, check=True, timeout=60)
+    return out.stdout
+
+
+def table_settings(docs):
+    """{name: default} from `mlc config docs`."""
+    settings = {}
+    for line in docs.splitlines():
+        m = re.match(r"^\| `(MLC_[A-Z0-9_]+)` \|(?:[^|]|\\\|)*?\| (`([^`]*)`)? *\|", line)
+        if m:
+            settings[m.group(1)] = m.group(3) or ""
+    return settings
+
+
+def project_version():
+    m = re.search(r"project\(ml_connector VERSION ([0-9.]+)", read(os.path.join(SRC,
+                                                                              "CMakeLists.txt")))
+    return m.group(1)
+
+
+def interpolation_default(value, var):
+    """The default of ${var:-default} inside value, or None."""
+    m = re.search(r"\$\{" + re.escape(var) + r":-([^}]*)\}", str(value))
+    return m.group(1) if m else None
+
+
+class Dockerfile:
+    """FROM stages of a Dockerfile with their instructions (continuations joined)."""
+
+    def __init__(self, text):
+        self.args = {}
+        self.stages = []
+        joined = re.sub(r"\\\n", " ", text)
+        for raw in joined.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            word, _, rest = line.partition(" ")
+            word = word.upper()
+            if word == "ARG" and not self.stages:
+                name, _, default = rest.partition("=")
+                self.args[name.strip()] = default.strip()
+            elif word == "FROM":
+                m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
+                image = re.sub(r"\$\{(\w+)\}", lambda v: self.args.get(v.group(1), ""),
+                               m.group(1))
+                self.stages.append({"image": image, "name": m.group(2), "lines": []})
+            elif self.stages:
+                self.stages[-1]["lines"].append((word, rest))
+
+    def stage(self, name):
+        return next(s for s in self.stages if s["name"] == name)
+
+    @staticmethod
+    def installed(stage):
+        pkgs = []
+        for word, rest in stage["lines"]:
+            if word != "RUN":
+                continue
+            for m in re.finditer(r"apt-get install ([^&;|]*)", rest):
+                pkgs += [p for p in m.group(1).split() if not p.startswith("-")]
+        return pkgs
+
+
+class ComposeFileTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.doc = yaml.safe_load(read(COMPOSE))
+        cls.services = cls.doc["services"]
+
+    def test_services(self):
+        self.assertTrue({"kafka", "kafka-init", "extractor", "loader", "kafka-ui"}
+                        <= set(self.services))
+        self.assertEqual(self.services["extractor"]["command"], ["mlc-extractor", "run"])
+        self.assertEqual(self.services["loader"]["command"], ["mlc-loader", "run"])
+        self.assertEqual(self.services["kafka-ui"].get("profiles"), ["ui"])
+        for name in ("extractor", "loader"):
+            deps = self.services[name]["depends_on"]
+            self.assertEqual(deps["kafka-init"]["condition"], "service_completed_successfully")
+            self.assertEqual(deps["kafka"]["condition"], "service_healthy")
+
+    def test_every_image_is_pinned_to_a_version(self):
+        for name, svc in self.services.items():
+            image = svc.get("image")
+            self.assertIsNotNone(image, f"{name}: no image")
+            self.assertNotIn("${", image, f"{name}: image must not come from a variable")
+            repo, sep, tag = image.rpartition(":")
+            self.assertTrue(sep and repo and "/" not in tag, f"{name}: {image} has no tag")
+            self.assertNotEqual(tag, "latest", f"{name}: {image}")
+            self.assertRegex(tag, r"^v?\d+\.\d+\.\d+$", f"{name}: {image} is not an exact version")
+        self.assertTrue(self.services["kafka"]["image"].startswith("apache/kafka:"))
+        self.assertEqual(self.services["kafka-init"]["image"], self.services["kafka"]["image"])
+        for name in ("extractor", "loader", "mlc"):
+            self.assertEqual(self.services[name]["image"], f"ml-connector:{project_version()}",
+                             f"{name}: image tag must follow CMakeLists.txt's project version")
+
+    def test_kafka_runs_kraft(self):
+        env = self.services["kafka"]["environment"]
+        self.assertEqual(set(env["KAFKA_PROCESS_ROLES"].split(",")), {"broker", "controller"})
+        node = str(env["KAFKA_NODE_ID"])
+        self.assertRegex(env["KAFKA_CONTROLLER_QUORUM_VOTERS"], rf"^{node}@kafka:\d+$")
+        self.assertIn("CONTROLLER", env["KAFKA_CONTROLLER_LISTENER_NAMES"])
+        self.assertIn("PLAINTEXT://kafka:9092", env["KAFKA_ADVERTISED_LISTENERS"])
+        self.assertEqual(str(env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]), "false")
+        self.assertFalse([k for k in env if "ZOOKEEPER" in k])
+
+    def test_named_volumes_are_declared_and_hold_the_state(self):
+        declared = set(self.doc.get("volumes") or {})
+        used = set()
+        for name, svc in self.services.items():
+            for v in svc.get("volumes", []):
+                source = v.split(":")[0] if isinstance(v, str) else v.get("source")
+                if source and not source.startswith(("/", ".")) and ":" in str(v):
+                    used.add(source)
+        self.assertEqual(used, declared, "named volumes used vs declared")
+        self.assertIn("kafka-data:/var/lib/kafka/data", self.services["kafka"]["volumes"])
+        self.assertIn("extractor-state:/var/lib/mlc", self.services["extractor"]["volumes"])
+
+    def test_long_running_services_have_healthchecks(self):
+        for name in ("kafka", "extractor", "loader", "kafka-ui"):
+            hc = self.services[name].get("healthcheck")
+            self.assertTrue(hc and hc.get("test") and not hc.get("disable"), name)
+        for name in ("extractor", "loader"):
+            self.assertEqual(self.services[name]["healthcheck"]["test"],
+                             ["CMD", "/usr/local/bin/mlc-healthcheck"])
+
+    def init_blocks(self):
+        init = self.services["kafka-init"]
+        script = "\n".join(init["command"]) if isinstance(init["command"], list) \
+            else init["command"]
+        # One block per kafka-topics.sh --create call, continuation lines joined.
+        script = script.replace("\\\n", " ")
+        return init, [line for line in script.splitlines() if "--create" in line]
+
+    def test_kafka_init_creates_both_topics_with_their_policies(self):
+        init, creates = self.init_blocks()
+        self.assertEqual(init.get("restart"), "no")
+        self.assertEqual(init["depends_on"]["kafka"]["condition"], "service_healthy")
+        self.assertEqual(len(creates), 2)
+        events, dlq = creates
+        for block in creates:
+            self.assertIn("--if-not-exists", block)
+        self.assertIn('--topic "$$TOPIC"', events)
+        self.assertIn('--partitions "$$PARTITIONS"', events)
+        self.assertIn("cleanup.policy=compact,delete", events)
+        self.assertIn('retention.ms="$$EVENTS_RETENTION_MS"', events)
+        self.assertIn('--topic "$$DLQ_TOPIC"', dlq)
+        self.assertIn("cleanup.policy=delete", dlq)
+        self.assertNotIn("compact", dlq)
+        self.assertIn('retention.ms="$$DLQ_RETENTION_MS"', dlq)
+
+        env = init["environment"]
+        table = table_settings(config_docs())
+        self.assertEqual(interpolation_default(env["TOPIC"], "MLC_TOPIC"), table["MLC_TOPIC"])
+        self.assertEqual(interpolation_default(env["DLQ_TOPIC"], "MLC_DLQ_TOPIC"),
+                         table["MLC_DLQ_TOPIC"])
+        self.assertEqual(interpolation_default(env["PARTITIONS"], "STACK_TOPIC_PARTITIONS"), "6")
+        events_ms = int(interpolation_default(env["EVENTS_RETENTION_MS"],
+                                              "STACK_EVENTS_RETENTION_MS"))
+        dlq_ms = int(interpolation_default(env["DLQ_RETENTION_MS"], "STACK_DLQ_RETENTION_MS"))
+        day = 86400 * 1000
+        # Replay rebuilds every customer only if the monthly full republish
+        # lands well inside the retention; the DLQ must outlive a holiday.
+        self.assertGreaterEqual(events_ms, 365 * day)
+        self.assertGreaterEqual(dlq_ms, 30 * day)
+
+    def test_loader_scales(self):
+        loader = self.services["loader"]
+        self.assertNotIn("container_name", loader)
+        self.assertNotIn("ports", loader)
+        self.assertNotIn("hostname", loader)
+        # A named volume would be shared by every replica: state must be
+        # per replica (the image's anonymous VOLUME) or none.
+        for v in loader.get("volumes", []):
+            source = v.split(":")[0] if isinstance(v, str) else v.get("source")
+            self.assertTrue(":" not in str(v) or source.startswith(("/", ".")),
+                            f"loader mounts shared volume {v}")
+        self.assertNotIn("replicas", loader.get("deploy", {}))
+
+    def test_secrets_stay_out_of_the_file_and_out_of_git(self):
+        for name in ("extractor", "loader"):
+            svc = self.services[name]
+            self.assertEqual(svc["env_file"], ".env")
+            self.assertIn("mlc_master_key", svc["secrets"])
+            self.assertEqual(svc["environment"]["MLC_MASTER_KEY_FILE"],
+                             "/run/secrets/mlc_master_key")
+            for key in svc["environment"]:
+                self.assertNotIn(key, ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN"))
+        key_file = interpolation_default(self.doc["secrets"]["mlc_master_key"]["file"],
+                                         "STACK_MASTER_KEY_FILE")
+        if shutil.which("git") and os.path.exists(os.path.join(SRC, ".git")):
+            for path in ("compose/.env", os.path.normpath(os.path.join("compose", key_file))):
+                r = subprocess.run(["git", "-C", SRC, "check-ignore", "-q", path])
+                self.assertEqual(r.returncode, 0, f"{path} is not git-ignored")
+
+    def test_docker_compose_config(self):
+        try:
+            r = subprocess.run(["docker", "compose", "version"], capture_output=True,
+                               timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            raise unittest.SkipTest("docker client not installed")
+        if r.returncode != 0:
+            raise unittest.SkipTest("docker compose plugin not installed: "
+                                    "`docker compose config` not run")
+        # A scratch project directory holds the .env and the key file that
+        # an operator would create, so nothing is written into the checkout.
+        work = tempfile.mkdtemp(prefix="mlc-compose-")
+        self.addCleanup(shutil.rmtree, work, True)
+        key = os.path.join(work, "mlc.key")
+        with open(key, "w") as f:
+            f.write("x\n")
+        shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
+        env = dict(os.environ, STACK_MASTER_KEY_FILE=key)
+        r = subprocess.run(["docker", "compose", "-f", COMPOSE, "--project-directory", work,
+                            "config", "-q"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class DockerfileTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.df = Dockerfile(read(DOCKERFILE))
+
+    def test_multi_stage_on_pinned_debian_12(self):
+        self.assertGreaterEqual(len(self.df.stages), 2)
+        for stage in self.df.stages:
+            self.assertRegex(stage["image"], r"^debian:12\.\d+-slim(@sha256:[0-9a-f]{64})?$")
+        self.assertEqual([s["name"] for s in self.df.stages], ["build", "runtime"])
+        build = self.df.stage("build")
+        self.assertTrue(any(w == "RUN" and "-DCMAKE_BUILD_TYPE=Release" in r
+                            for w, r in build["lines"]))
+        runs = " ".join(r for w, r in build["lines"] if w == "RUN")
+        for prog in ("mlc-extractor", "mlc-loader", "mlc"):
+            self.assertRegex(runs, rf"--target [^&]*\b{prog}\b")
+
+    def test_runtime_stage_has_libraries_but_no_toolchain(self):
+        runtime = self.df.stages[-1]
+        pkgs = Dockerfile.installed(runtime)
+        self.assertTrue(RUNTIME_LIBS <= set(pkgs), RUNTIME_LIBS - set(pkgs))
+        self.assertFalse([p for p in pkgs if p.endswith("-dev")], pkgs)
+        self.assertFalse(COMPILERS & set(pkgs), pkgs)
+        self.assertTrue(any(w == "COPY" and r.startswith("--from=build") for w, r in
+                            runtime["lines"]))
+        build_pkgs = Dockerfile.installed(self.df.stage("build"))
+        self.assertIn("gcc", build_pkgs)
+
+    def test_runtime_installs_the_package_of_every_needed_library(self):
+        """NEEDED sonames of the built programs -> Debian packages (readelf, dpkg -S)."""
+        if not (shutil.which("readelf") and shutil.which("dpkg")):
+            raise unittest.SkipTest("readelf or dpkg missing")
+        pkgs = set(Dockerfile.installed(self.df.stages[-1])) | {"libc6"}
+        checked = 0
+        for prog in ("mlc-extractor", "mlc-loader", "mlc"):
+            out = subprocess.run(["readelf", "-d", mlctest.binary(prog)], capture_output=True,
+                                 text=True, check=True).stdout
+            for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out):
+                if soname.startswith(("libasan", "libubsan")):
+                    continue  # sanitizer builds
+                owner = subprocess.run(["dpkg", "-S", f"*/{soname}"], capture_output=True,
+                                       text=True)
+                if owner.returncode != 0:
+                    continue
+                pkg = owner.stdout.split(":")[0].strip()
+                self.assertIn(pkg, pkgs, f"{prog} needs {soname} from {pkg}")
+                checked += 1
+        self.assertGreater(checked, 0)
+
+    def test_runs_as_non_root_with_healthcheck_and_state_volume(self):
+        runtime = self.df.stages[-1]
+        words = [w for w, _ in runtime["lines"]]
+        users = [r.strip() for w, r in runtime["lines"] if w == "USER"]
+        self.assertTrue(users, "no USER")
+        uid = users[-1].split(":")[0]
+        self.assertNotIn(uid, ("root", "0"))
+        self.assertRegex(uid, r"^\d+$", "a fixed numeric uid, so host files can be chowned")
+        self.assertIn(f"--uid {uid}", " ".join(r for w, r in runtime["lines"] if w == "RUN"))
+        hc = [r for w, r in runtime["lines"] if w == "HEALTHCHECK"]
+        self.assertEqual(len(hc), 1)
+        self.assertIn("/usr/local/bin/mlc-healthcheck", hc[0])
+        self.assertIn("VOLUME", words)
+        self.assertIn('["/var/lib/mlc"]', [r for w, r in runtime["lines"] if w == "VOLUME"])
+        self.assertIn("/var/lib/mlc", [r for w, r in runtime["lines"] if w == "WORKDIR"])
+        self.assertIn("CMD", words)
+
+    def test_dockerignore_is_an_allow_list_without_secrets(self):
+        lines = [ln.strip() for ln in read(os.path.join(SRC, ".dockerignore")).splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+        self.assertEqual(lines[0], "*")
+        for pattern in ("**/*.key", "**/.env", "**/*.db"):
+            self.assertIn(pattern, lines)
+        # Everything the build copies is allowed in.
+        for path in ("CMakeLists.txt", "common/", "tests/", "schemas/", "compose/image/"):
+            self.assertIn("!" + path, lines)
+
+
+class EnvExampleTest(unittest.TestCase):
+
+    def test_env_example_is_generated_from_the_table(self):
+        docs = config_docs()
+        gen = subprocess.run(["/usr/bin/python3", GEN], input=docs, capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(gen.returncode, 0, gen.stderr)
+        self.assertEqual(read(ENV_EXAMPLE), gen.stdout,
+                         "compose/.env.example is stale: run `build/mlc config docs | "
+                         "compose/gen-env-example.py > compose/.env.example`")
+
+    def test_every_setting_is_listed_and_nothing_else(self):
+        table = table_settings(config_docs())
+        self.assertGreater(len(table), 20)
+        listed = re.findall(r"^#?(MLC_[A-Z0-9_]+)=", read(ENV_EXAMPLE), re.M)
+        self.assertEqual(len(listed), len(set(listed)), "a setting is listed twice")
+        self.assertEqual(set(listed) - set(table), set(), "listed but not in the table")
+        self.assertEqual(set(table) - set(listed), set(), "in the table but not listed")
+        self.assertIn("MLC_KAFKA_BROKERS=kafka:9092", read(ENV_EXAMPLE).splitlines())
+
+    def test_stack_variables_match_the_compose_file(self):
+        compose = read(COMPOSE)
+        used = dict(re.findall(r"\$\{(STACK_[A-Z0-9_]+):-([^}]*)\}", compose))
+        listed = dict(re.findall(r"^#?(STACK_[A-Z0-9_]+)=(.*)$", read(ENV_EXAMPLE), re.M))
+        self.assertEqual(set(used), set(listed))
+        for name, default in used.items():
+            self.assertEqual(listed[name].strip('"'), default, name)
+        # Every MLC_ variable compose interpolates is a real setting.
+        table = table_settings(config_docs())
+        for name in re.findall(r"\$\{(MLC_[A-Z0-9_]+)", compose):
+            self.assertIn(name, table)
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        body = b"ok\n" if self.status == 200 else b"last cycle failed\n"
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class HealthcheckScriptTest(unittest.TestCase):
+
+    def run_script(self, env):
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("MLC_METRICS")}
+        clean.update(env)
+        return subprocess.run(["/bin/sh", HEALTHCHECK], env=clean, capture_output=True,
+                              text=True, timeout=30)
+
+    def test_script_is_executable_posix_sh(self):
+        self.assertTrue(os.access(HEALTHCHECK, os.X_OK))
+        self.assertEqual(subprocess.run(["/bin/sh", "-n", HEALTHCHECK]).returncode, 0)
+
+    def test_port_off_is_healthy(self):
+        r = self.run_script({"MLC_METRICS_PORT": "0"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_status_decides_and_refused_is_unhealthy(self):
+        if not shutil.which("curl"):
+            raise unittest.SkipTest("curl missing")
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        port = str(srv.server_address[1])
+        for bind in ("0.0.0.0", "127.0.0.1"):
+            _Health.status = 200
+            r = self.run_script({"MLC_METRICS_PORT": port, "MLC_METRICS_BIND": bind})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "ok\n")
+            _Health.status = 503
+            r = self.run_script({"MLC_METRICS_PORT": port, "MLC_METRICS_BIND": bind})
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("last cycle failed", r.stdout)
+        _Health.status = 200
+        r = self.run_script({"MLC_METRICS_PORT": str(mlctest.free_port())})
+        self.assertEqual(r.returncode, 1)
+
+
+if __name__ == "__main__":
+    mlctest.main()
