@@ -11,6 +11,7 @@ static const struct {
     {"devbroker", mlc_cmd_devbroker},
     {"secret", mlc_cmd_secret},
     {"config", mlc_cmd_config},
+    {"audit", mlc_cmd_audit},
 };
 
 static const char usage[] =
@@ -27,7 +28,11 @@ static const char usage[] =
     "  secret encrypt               read a secret on stdin (one trailing newline dropped,\n"
     "                               no echo on a terminal), print its enc:v1: form sealed\n"
     "                               with MLC_MASTER_KEY_FILE\n"
-    "  config docs                  print docs/configuration.md\n";
+    "  config docs                  print docs/configuration.md\n"
+    "  audit --db FILE [--customer ID] [--company CO] [--limit N] [--json]\n"
+    "                               print the audit trail of a state database (the\n"
+    "                               extractor's cycles and one row per customer read),\n"
+    "                               newest N rows (default 1000), read-only\n";
 
 int main(int argc, char **argv)
 {

@@ -14,5 +14,6 @@ typedef int (*mlc_cmd_fn)(struct mlc_app *app);
 int mlc_cmd_devbroker(struct mlc_app *app);
 int mlc_cmd_secret(struct mlc_app *app);
 int mlc_cmd_config(struct mlc_app *app);
+int mlc_cmd_audit(struct mlc_app *app);
 
 #endif

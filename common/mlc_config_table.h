@@ -32,6 +32,27 @@ MLC_SETTING(SAGE_INSECURE, BOOL, "false", 0, 0, NULL, EXTRACTOR,
             "Skip TLS certificate verification towards Sage (never in production; logs a warning)")
 MLC_SETTING(POLL_INTERVAL, INT, "300", 1, 604800, NULL, EXTRACTOR,
             "Seconds between poll cycles in `run` mode")
+MLC_SETTING(SAGE_LOOKBACK_DAYS, INT, "1", 0, 365, NULL, EXTRACTOR,
+            "Days re-read before the watermark each cycle (DateLastMaintained is a date, possibly "
+            "the Sage session date); unchanged customers cost nothing thanks to the content hash")
+MLC_SETTING(FULL_SCAN_INTERVAL, INT, "86400", 0, 31536000, NULL, EXTRACTOR,
+            "Seconds between full keyset scans in `run` mode (catch back-dated stamps and report "
+            "customers gone from Sage as `missing`); 0 = never (use `once --full`)")
+MLC_SETTING(SAGE_TIMEOUT, INT, "120", 1, 3600, NULL, EXTRACTOR,
+            "Seconds one Sage request may take in total (IIS cold start, DateLastMaintained table "
+            "scans)")
+MLC_SETTING(SAGE_CONNECT_TIMEOUT, INT, "30", 1, 600, NULL, EXTRACTOR,
+            "Seconds to establish the connection to Sage")
+MLC_SETTING(SAGE_RETRIES, INT, "5", 0, 100, NULL, EXTRACTOR,
+            "Retries (with exponential backoff) of a Sage request that failed transiently (5xx, "
+            "429, timeout, transport error, malformed or truncated page) before the cycle fails")
+MLC_SETTING(SAGE_NEXTLINK_REBASE, BOOL, "true", 0, 0, NULL, EXTRACTOR,
+            "Follow @odata.nextLink on the configured MLC_SAGE_URL (keep only its query), since IIS "
+            "behind a proxy names an internal host; false: refuse a link to another scheme/host")
+MLC_SETTING(KAFKA_DELIVERY_TIMEOUT, INT, "60", 1, 3600, NULL, EXTRACTOR,
+            "Seconds librdkafka may try to deliver a message (message.timeout.ms, unless "
+            "MLC_RDKAFKA_MESSAGE_TIMEOUT_MS is set); a page not acknowledged in time fails the cycle "
+            "and is resent by the next one")
 MLC_SETTING(KAFKA_BROKERS, STRING, "", 0, 0, NULL, EXTRACTOR | LOADER | CLI,
             "Kafka bootstrap servers, host:port[,host:port...]")
 MLC_SETTING(TOPIC, STRING, "sage300.customers.v1", 0, 0, NULL, EXTRACTOR | LOADER | CLI,

@@ -62,31 +62,57 @@ mlc_rc mlc_store_error(struct mlc_store *st, int sqlite_rc, const char *what, st
 }
 
 /* Refuses a file that exists, is not empty and does not start with the
- * SQLite header, before SQLite gets to touch it. */
+ * SQLite header, before SQLite writes anything to it.
+ *
+ * The header is read through a read-only SQLite connection, never with a
+ * plain open()/close(): closing any descriptor of a file drops every POSIX
+ * lock this process holds on it, so a second store opened on a file that is
+ * already open here would silently release the first connection's locks.
+ * Another process could then checkpoint and delete the -wal file under it
+ * and its later commits would be lost. SQLite's own VFS keeps such
+ * descriptors open while the inode is locked. */
 static mlc_rc check_header(const char *path, bool *is_new, struct mlc_err *err)
 {
-    char head[16];
-    ssize_t got;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    unsigned char head[16];
+    struct stat sb;
+    sqlite3 *db = NULL;
+    sqlite3_file *fp = NULL;
+    mlc_rc mrc = MLC_OK;
+    int rc;
 
     *is_new = false;
-    if (fd < 0) {
+    if (stat(path, &sb) != 0) {
         if (errno == ENOENT) {
             *is_new = true;
             return MLC_OK;
         }
         return mlc_err_set(err, MLC_FATAL, "state db %s: cannot open: %s", path, strerror(errno));
     }
-    got = read(fd, head, sizeof(head));
-    close(fd);
-    if (got < 0)
-        return mlc_err_set(err, MLC_FATAL, "state db %s: cannot read: %s", path, strerror(errno));
-    if (got == 0)
+    if (S_ISREG(sb.st_mode) && sb.st_size == 0)
         return MLC_OK; /* empty file: SQLite makes it a new database */
-    if ((size_t)got < sizeof(head) || memcmp(head, SQLITE_MAGIC, sizeof(SQLITE_MAGIC)) != 0)
+    if (!S_ISREG(sb.st_mode) || sb.st_size < (off_t)sizeof(head))
         return mlc_err_set(err, MLC_FATAL,
                            "state db %s: not an SQLite database (wrong MLC_STATE_DB?)", path);
-    return MLC_OK;
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &fp);
+    if (rc != SQLITE_OK || !fp || !fp->pMethods) {
+        mrc = mlc_err_set(err, MLC_FATAL, "state db %s: cannot open: %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
+        goto out;
+    }
+    rc = fp->pMethods->xRead(fp, head, (int)sizeof(head), 0);
+    if (rc != SQLITE_OK) {
+        mrc = mlc_err_set(err, MLC_FATAL, "state db %s: cannot read: %s", path,
+                          sqlite3_errstr(rc));
+        goto out;
+    }
+    if (memcmp(head, SQLITE_MAGIC, sizeof(SQLITE_MAGIC)) != 0)
+        mrc = mlc_err_set(err, MLC_FATAL,
+                          "state db %s: not an SQLite database (wrong MLC_STATE_DB?)", path);
+out:
+    sqlite3_close(db);
+    return mrc;
 }
 
 static mlc_rc exec(struct mlc_store *st, const char *sql, const char *what, struct mlc_err *err)

@@ -1,0 +1,77 @@
+/* ext_cycle.h - one poll cycle of one company: Sage pages -> Kafka -> state.
+ *
+ * The cycle (docs/extractor.md, sync-practice §2 and §5):
+ *   1. read ARTerms (all pages) once;
+ *   2. incremental: $filter DateLastMaintained ge (watermark - lookback days)
+ *      (no watermark yet, or --full: no date filter); keyset paging ordered by
+ *      CustomerNumber with $top = MLC_SAGE_PAGE_SIZE, following the (re-based)
+ *      @odata.nextLink when the server truncates; the scan ends only on an
+ *      empty keyset page;
+ *   3. per page: normalise and hash every record, publish those whose hash
+ *      differs from the last delivered one (all with force; customers
+ *      reported missing are published again), wait for every delivery
+ *      report, then commit the page's hashes and audit rows in ONE
+ *      transaction. A failed or timed-out report commits nothing of the page
+ *      and fails the cycle. A bad record is audited as skipped and logged;
+ *   4. --full only, after the last page: every known customer the scan did
+ *      not see gets one `missing` event (once; delivered, then flagged);
+ *   5. the watermark moves to the largest DateLastMaintained seen, capped at
+ *      today (UTC), never backwards - only when every step succeeded.
+ * A page failure that persists through the retries (5xx, timeout, malformed
+ * page) ends the cycle with MLC_RETRY and the watermark where it was; the
+ * pages committed before stay committed (they were delivered). 401/403 give
+ * MLC_FATAL. When *stop becomes non-zero the page in hand is finished
+ * (delivered and committed) and the cycle ends "interrupted" (MLC_RETRY)
+ * without moving the watermark.
+ *
+ * Pipelining: page N+1 is fetched (on a helper thread) and page N-1's delivery
+ * reports arrive while page N is prepared; each page is still committed only
+ * after all of its own reports succeeded, in page order. A crash therefore
+ * re-sends at most the two pages in flight.
+ *
+ * Memory: bounded by the page size (at most two parsed pages and two pages of
+ * pending rows at a time), whatever the number of customers.
+ */
+#ifndef EXT_CYCLE_H
+#define EXT_CYCLE_H
+#include "ext_state.h"
+#include "mlc_err.h"
+#include "mlc_kafka.h"
+#include "sage_client.h"
+#include <signal.h>
+#include <stdbool.h>
+
+#define EXT_SLOTS 2 /* pages in flight between queueing and commit */
+
+/* Everything a cycle needs; all pointers borrowed. */
+struct ext_ctx {
+    struct sage_client *sage;
+    struct mlc_kafka_producer *producer;
+    struct ext_state *state;
+    /* Nullable: a second connection to the same state file, used by the
+     * committer thread so page commits overlap the next page's work. */
+    struct ext_state *commit_state;
+    const char *base_url; /* MLC_SAGE_URL */
+    const char *topic;    /* MLC_TOPIC */
+    long top;             /* MLC_SAGE_PAGE_SIZE */
+    long lookback_days;   /* MLC_SAGE_LOOKBACK_DAYS */
+    int flush_timeout_ms; /* how long to wait for a page's delivery reports */
+    volatile sig_atomic_t *stop;
+    /* Test hook (MLC_TEST_CRASH_AFTER_DELIVERY): _exit(99) right after the nth
+     * page's deliveries were acknowledged and before its commit; 0 = off. */
+    long crash_after_pages;
+    long pages_delivered;
+    /* Delivery reports per page slot (set by ext_on_delivery): the page being
+     * prepared and the page waiting for its reports use different slots. */
+    long dr_ok[EXT_SLOTS], dr_failed[EXT_SLOTS];
+    char dr_error[EXT_SLOTS][200];
+};
+
+/* The producer's delivery-report callback; ctx is the struct ext_ctx. */
+void ext_on_delivery(const struct mlc_kafka_dr *dr, void *ctx);
+
+/* Runs one cycle for company. stats (nullable) receives the counts. */
+mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, bool full, bool force,
+                     struct ext_cycle_stats *stats, struct mlc_err *err);
+
+#endif

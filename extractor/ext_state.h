@@ -1,0 +1,103 @@
+/* ext_state.h - the extractor's SQLite state (schema and queries).
+ *
+ * Tables (migrations via mlc_store; never any credential, URL user info or
+ * header in any column):
+ *   watermark(company PK, day 'YYYY-MM-DD', updated_at)
+ *       the calendar date the next incremental cycle starts from (minus the
+ *       lookback); moved only at the end of a successful cycle, never back.
+ *   customer(company, number, hash, last_maintained, seen_scan, missing,
+ *            updated_at; PK (company, number))
+ *       hash: content_hash last DELIVERED (acknowledged by Kafka) for the
+ *       customer, NULL when never delivered (only skipped so far);
+ *       seen_scan: id of the last full-scan cycle that read it;
+ *       missing: 1 after its `missing` event was delivered, 0 once seen again.
+ *   cycle(id PK, company, kind 'incremental'|'full', started_at, finished_at,
+ *         pages, records, published, unchanged, skipped, missing, duration_ms,
+ *         result 'running'|'ok'|'failed'|'interrupted', error,
+ *         watermark_before, watermark_after)
+ *   audit(id PK, cycle_id, company, customer, hash, outcome
+ *         'published'|'unchanged'|'skipped'|'missing', reason, at)
+ *       one row per customer read (and per missing event delivered).
+ * Times are UTC "YYYY-MM-DDTHH:MM:SSZ".
+ *
+ * Callers group writes of one page into one transaction (mlc_store_begin /
+ * mlc_store_commit on ext_state_store()). Strings passed in are borrowed.
+ */
+#ifndef EXT_STATE_H
+#define EXT_STATE_H
+#include "mlc_err.h"
+#include "mlc_event.h"
+#include "mlc_store.h"
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct ext_state;
+
+/* Opens (creating) the state file; MLC_FATAL naming the file on failure. */
+mlc_rc ext_state_open(const char *path, struct ext_state **out, struct mlc_err *err);
+void ext_state_close(struct ext_state *st);
+struct mlc_store *ext_state_store(struct ext_state *st);
+
+/* A read-only snapshot around many lookups (ext_state_customer_get of one
+ * page): one lock round trip instead of one per query. No write may happen
+ * on this connection until ext_state_read_end. */
+mlc_rc ext_state_read_begin(struct ext_state *st, struct mlc_err *err);
+void ext_state_read_end(struct ext_state *st);
+
+/* "YYYY-MM-DDTHH:MM:SSZ" of t into out. */
+void ext_state_iso_time(time_t t, char out[21]);
+
+/* *has false when the company has no watermark yet. */
+mlc_rc ext_state_watermark_get(struct ext_state *st, const char *company, char day[11], bool *has,
+                               struct mlc_err *err);
+/* Stores day unless the stored one is later (never moves backwards). */
+mlc_rc ext_state_watermark_set(struct ext_state *st, const char *company, const char *day,
+                               struct mlc_err *err);
+
+struct ext_known {
+    bool known;                        /* a row exists */
+    bool has_hash;                     /* hash holds the last delivered content hash */
+    bool missing;                      /* reported missing and not seen since */
+    char hash[MLC_EVENT_HASH_HEX + 1]; /* "" when none */
+};
+mlc_rc ext_state_customer_get(struct ext_state *st, const char *company, const char *number,
+                              struct ext_known *out, struct mlc_err *err);
+/* Records a customer read in this cycle: hash (NULL keeps the stored one),
+ * last_maintained ("" or NULL: null), seen_scan (0 keeps the stored one),
+ * and clears the missing flag. */
+mlc_rc ext_state_customer_seen(struct ext_state *st, const char *company, const char *number,
+                               const char *hash, const char *last_maintained, int64_t seen_scan,
+                               struct mlc_err *err);
+/* Marks a customer reported missing (its missing event was delivered). */
+mlc_rc ext_state_customer_missing(struct ext_state *st, const char *company, const char *number,
+                                  struct mlc_err *err);
+/* Up to max customers of company with a delivered hash, not flagged missing
+ * and not seen by full scan scan_id, ordered by number, written to
+ * numbers[i] (each MLC_EVENT_MAX_NUMBER + 1 bytes); *n receives the count. */
+mlc_rc ext_state_unseen(struct ext_state *st, const char *company, int64_t scan_id, size_t max,
+                        char (*numbers)[MLC_EVENT_MAX_NUMBER + 1], size_t *n, struct mlc_err *err);
+
+/* outcome: "published", "unchanged", "skipped" or "missing". number, hash and
+ * reason may be NULL. reason is redacted before it is stored. */
+mlc_rc ext_state_audit(struct ext_state *st, int64_t cycle_id, const char *company,
+                       const char *number, const char *hash, const char *outcome,
+                       const char *reason, time_t at, struct mlc_err *err);
+
+struct ext_cycle_stats {
+    long pages, records, published, unchanged, skipped, missing;
+};
+/* Inserts a 'running' cycle row; *id receives its id. */
+mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool full,
+                             const char *watermark_before, time_t started, int64_t *id,
+                             struct mlc_err *err);
+/* Finishes it: result "ok" | "failed" | "interrupted"; error (nullable) is
+ * redacted; watermark_after nullable. */
+mlc_rc ext_state_cycle_finish(struct ext_state *st, int64_t id, const struct ext_cycle_stats *s,
+                              const char *result, const char *error, const char *watermark_after,
+                              long duration_ms, struct mlc_err *err);
+/* When the last successful full scan of company finished (*has false: never). */
+mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_t *at, bool *has,
+                                struct mlc_err *err);
+
+#endif

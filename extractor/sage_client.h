@@ -1,0 +1,70 @@
+/* sage_client.h - the Sage 300 Web API client of the extractor (GET only).
+ *
+ * Every request carries HTTP Basic (user ID upper-cased, password per
+ * MLC_SAGE_PASSWORD_CASE, see sage_query.h), "Accept: application/json" and
+ * "Content-Type: application/json" (Sage answers 500 without it). TLS is
+ * verified unless MLC_SAGE_INSECURE=true (then a loud warning is logged once),
+ * MLC_SAGE_CA_FILE replaces the system CAs, and MLC_SAGE_TIMEOUT /
+ * MLC_SAGE_CONNECT_TIMEOUT bound each try. The password, the upper-cased
+ * password and the base64 Basic header value are registered with the
+ * logger's redaction (mlc_http does it when the client is created).
+ *
+ * Outcomes of sage_client_get_page (one page, parsed and checked):
+ *   MLC_OK     *page filled (caller frees with sage_page_free)
+ *   MLC_RETRY  a 5xx/408/429, a timeout or transport error, or a malformed
+ *              page persisted through 1 + MLC_SAGE_RETRIES tries (exponential
+ *              backoff with full jitter, at least Retry-After), or *stop
+ *              became non-zero ("interrupted")
+ *   MLC_PERM   another 4xx (e.g. 400 InvalidParameters, 404): a bug or a
+ *              configuration mistake; the cycle fails
+ *   MLC_FATAL  401/403 (message says what to check: the upper-case rule and
+ *              MLC_SAGE_PASSWORD_CASE, the Web API security right per module,
+ *              ADMIN blocked unless AllowWebApiAccessForAdmin), a nextLink
+ *              that must not be followed, or out of memory
+ * Messages read "sage GET <url without query>: HTTP 500: InternalServerError:
+ * <Sage's message>" (Sage error bodies {"error":{"code","message":{"value"}}}
+ * are decoded), never with credentials, always redacted.
+ *
+ * Ownership: sage_client_new returns a client freed by sage_client_free. The
+ * client copies what it needs from the configuration. Not thread-safe.
+ */
+#ifndef SAGE_CLIENT_H
+#define SAGE_CLIENT_H
+#include "mlc_config.h"
+#include "mlc_err.h"
+#include "mlc_http.h"
+#include "sage_page.h"
+#include <signal.h>
+#include <stdbool.h>
+
+struct sage_client;
+
+/* Reads MLC_SAGE_URL, MLC_SAGE_USER, MLC_SAGE_PASSWORD(_CASE), MLC_SAGE_CA_FILE,
+ * MLC_SAGE_INSECURE, MLC_SAGE_TIMEOUT, MLC_SAGE_CONNECT_TIMEOUT,
+ * MLC_SAGE_RETRIES, MLC_SAGE_PAGE_SIZE (body cap) and MLC_SAGE_NEXTLINK_REBASE.
+ * stop (nullable, borrowed) interrupts backoff sleeps. MLC_FATAL on missing
+ * or unusable settings. */
+mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop,
+                       struct sage_client **out, struct mlc_err *err);
+void sage_client_free(struct sage_client *c);
+
+/* Overrides the number of retries (ping uses 0) and the backoff base (tests). */
+void sage_client_set_retries(struct sage_client *c, unsigned retries);
+
+/* GETs url (borrowed) and parses it as a page of resource_url (the resource
+ * without query, for nextLink re-basing and loop detection). Outcomes above.
+ * On success *page owns its tree and next_url. */
+mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *resource_url,
+                            struct sage_page *page, struct mlc_err *err);
+
+/* The status of the last response (0 when none). */
+long sage_client_last_status(const struct sage_client *c);
+
+/* Decodes a Sage error body into "Code: message" (into out, size outsz);
+ * false when body is not Sage's error shape. Exposed for tests. */
+bool sage_error_decode(const char *body, size_t len, char *out, size_t outsz);
+
+/* The operator hint for a 401 or 403 (static text). */
+const char *sage_auth_hint(long status);
+
+#endif

@@ -1,0 +1,473 @@
+"""mlc-extractor end to end against mlc-sage-sim and `mlc devbroker` (issue 5).
+
+Every test starts its own simulator and broker on free ports, runs the real
+mlc-extractor binary and reads the topic back with kcat: initial load,
+incremental cycles (same-day edits, new customers, nothing for unchanged
+ones), keyset paging while customers are inserted mid-scan, a crash between
+delivery and commit, Sage faults, `missing` detection, schema validation with
+python3-jsonschema, both password modes, no credential in logs or the state
+database, nextLink refusal, bad records, `run` with SIGTERM and `mlc audit`.
+"""
+import base64
+import collections
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+import unittest
+import urllib.parse
+
+import jsonschema
+
+import mlctest
+from mlctest import http_json
+
+SCHEMA = json.load(open(os.path.join(mlctest.SRCDIR, "schemas", "customer-change.v1.json")))
+TOPIC = "sage300.customers.v1"
+TODAY = "2024-03-18"
+
+
+class Extractor(mlctest.TestCase):
+    def start(self, customers=250, sim_page=100, top=100, sim_args=(), env=None):
+        if not shutil.which("kcat"):
+            raise unittest.SkipTest("kcat is not installed")
+        argv = [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
+                "--customers", str(customers), "--seed", "3", "--today", TODAY,
+                "--page-size", str(sim_page), "--log-capacity", "5000", *sim_args]
+        self.sim = self.procs.start_server(argv, name="sage-sim")
+        self.base = self.sim.first_line
+        self.root = self.base.split("/Sage300WebApi/")[0]
+        self.broker, self.bootstrap = self.devbroker(partitions=3)
+        self.db = os.path.join(self.workdir, "extractor.db")
+        self.env = {
+            "MLC_SAGE_URL": self.base,
+            "MLC_SAGE_COMPANIES": "SAMINC",
+            "MLC_SAGE_USER": "webapi",
+            "MLC_SAGE_PASSWORD": "webapi",
+            "MLC_SAGE_PAGE_SIZE": str(top),
+            "MLC_KAFKA_BROKERS": self.bootstrap,
+            "MLC_STATE_DB": self.db,
+            "MLC_SAGE_RETRIES": "2",
+            "MLC_SAGE_TIMEOUT": "10",
+            "MLC_KAFKA_DELIVERY_TIMEOUT": "20",
+        }
+        self.env.update(env or {})
+
+    # ---- helpers
+    def ext(self, *args, env=None, timeout=120):
+        full = dict(self.env)
+        full.update(env or {})
+        return self.procs.run([mlctest.binary("mlc-extractor"), *args], env=full, timeout=timeout)
+
+    def ok(self, *args, env=None):
+        cp = self.ext(*args, env=env)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        return cp
+
+    def ctl(self, method, path, body=None):
+        return http_json(method, self.root + path, body=body)
+
+    def fault(self, **kw):
+        status, _, doc = self.ctl("POST", "/_sim/faults", kw)
+        self.assertEqual(status, 201, doc)
+
+    def sage_keys(self, company="SAMINC"):
+        status, _, doc = self.ctl("GET", f"/_sim/companies")
+        self.assertEqual(status, 200, doc)
+        keys, after = [], None
+        hdrs = {"Authorization": "Basic " + base64.b64encode(b"WEBAPI:WEBAPI").decode(),
+                "Content-Type": "application/json"}
+        while True:
+            q = "$select=CustomerNumber&$orderby=CustomerNumber&$top=100"
+            if after is not None:
+                q += "&$filter=" + urllib.parse.quote("CustomerNumber gt '%s'" % after.replace("'", "''"), safe="")
+            status, _, doc = http_json("GET", f"{self.base}{company}/AR/ARCustomers?{q}", headers=hdrs)
+            self.assertEqual(status, 200, doc)
+            if not doc["value"]:
+                return keys
+            keys += [r["CustomerNumber"] for r in doc["value"]]
+            after = keys[-1]
+
+    def events(self):
+        """Every message on the topic as (key, value dict), in no particular order."""
+        cp = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", TOPIC, "-o", "beginning",
+                             "-e", "-q", "-f", "%k\\t%s\\n"], capture_output=True, text=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        out = []
+        for line in cp.stdout.splitlines():
+            if not line:
+                continue
+            key, value = line.split("\t", 1)
+            out.append((key, json.loads(value)))
+        return out
+
+    def query(self, sql, *args):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def max_date(self):
+        """The largest DateLastMaintained in the simulator (what the watermark must become)."""
+        hdrs = {"Authorization": "Basic " + base64.b64encode(b"WEBAPI:WEBAPI").decode(),
+                "Content-Type": "application/json"}
+        q = "$select=DateLastMaintained&$orderby=DateLastMaintained%20desc&$top=1"
+        status, _, doc = http_json("GET", f"{self.base}SAMINC/AR/ARCustomers?{q}", headers=hdrs)
+        self.assertEqual(status, 200, doc)
+        return doc["value"][0]["DateLastMaintained"][:10]
+
+    def watermark(self):
+        rows = self.query("SELECT day FROM watermark WHERE company = 'SAMINC'")
+        return rows[0][0] if rows else None
+
+    def last_cycle(self):
+        con = sqlite3.connect(self.db)
+        con.row_factory = sqlite3.Row
+        try:
+            return dict(con.execute("SELECT * FROM cycle ORDER BY id DESC LIMIT 1").fetchone())
+        finally:
+            con.close()
+
+    def validate(self, events):
+        for key, ev in events:
+            jsonschema.validate(ev, SCHEMA, cls=jsonschema.Draft202012Validator)
+            self.assertEqual(key, f"{ev['company']}:{ev['customer_number']}")
+
+    def set_today(self, day):
+        self.assertEqual(self.ctl("PUT", "/_sim/today", {"today": day})[0], 200)
+
+    def patch(self, number, body):
+        path = "/_sim/companies/SAMINC/customers/" + urllib.parse.quote(number, safe="")
+        status, _, doc = self.ctl("PATCH", path, body)
+        self.assertEqual(status, 200, doc)
+
+    def add(self, number, name="New Customer"):
+        status, _, doc = self.ctl("POST", "/_sim/companies/SAMINC/customers",
+                                  {"CustomerNumber": number, "CustomerName": name, "Terms": "N30"})
+        self.assertEqual(status, 201, doc)
+
+    # ---- tests
+    def test_initial_load_then_incremental_catches_same_day_edits(self):
+        # $top 120 over a server page of 50: every window follows nextLinks.
+        self.start(customers=250, sim_page=50, top=120)
+        cp = self.ok("once")
+        self.assertIn("published=250", cp.stderr)
+        evs = self.events()
+        self.validate(evs)
+        keys = self.sage_keys()
+        self.assertEqual(sorted(k for k, _ in evs), sorted(f"SAMINC:{k}" for k in keys))
+        self.assertTrue(all(e["op"] == "upsert" for _, e in evs))
+        self.assertTrue(any(e["customer"].get("terms_description") for _, e in evs))
+        self.assertEqual(self.watermark(), self.max_date())
+        self.assertEqual(self.query("SELECT count(*) FROM audit WHERE outcome = 'published'")[0][0], 250)
+        # nextLinks were followed (server page 50 < $top 120)
+        status, _, log = self.ctl("GET", "/_sim/requests")
+        self.assertTrue(any("$skip=" in r["target"] for r in log["requests"]), "no nextLink followed")
+
+        # nothing changed: nothing published, watermark kept
+        cp = self.ok("once")
+        self.assertIn("published=0", cp.stderr)
+        self.assertEqual(len(self.events()), 250)
+        cyc = self.last_cycle()
+        self.assertEqual((cyc["result"], cyc["published"], cyc["kind"]), ("ok", 0, "incremental"))
+        self.assertGreater(cyc["unchanged"], 0)
+
+        # same-day edit + a new customer, both stamped with the watermark day
+        self.set_today(self.watermark())
+        self.patch(keys[10], {"CustomerName": "Renamed Today"})
+        self.add("ZZ-NEW-1")
+        cp = self.ok("once")
+        self.assertIn("published=2", cp.stderr)
+        evs = self.events()
+        self.validate(evs)
+        self.assertEqual(len(evs), 252)
+        # partitions interleave in kcat's output, but one key's events keep their order
+        counts = collections.Counter(k for k, _ in evs)
+        self.assertEqual({k for k, n in counts.items() if n > 1}, {f"SAMINC:{keys[10]}"})
+        self.assertEqual(counts["SAMINC:ZZ-NEW-1"], 1)
+        latest = dict(evs)
+        self.assertEqual(latest[f"SAMINC:{keys[10]}"]["customer"]["name"], "Renamed Today")
+        self.assertTrue(latest["SAMINC:ZZ-NEW-1"]["customer"]["terms_description"])
+
+        # --force publishes everything again; the next plain cycle nothing
+        cp = self.ok("once", "--force")
+        self.assertEqual(len(self.events()), 252 + self.last_cycle()["records"])
+        # mlc audit prints the customer's rows
+        cp = self.procs.run([mlctest.binary("mlc"), "audit", "--db", self.db, "--customer", keys[10], "--json"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        doc = json.loads(cp.stdout)
+        outcomes = [r["outcome"] for r in doc["audit"]]
+        # initial load, the same-day edit, --force (cycle 2 did not read it: older than the lookback)
+        self.assertEqual(outcomes, ["published", "published", "published"])
+        self.assertTrue(all(r["customer"] == keys[10] for r in doc["audit"]))
+        cp = self.procs.run([mlctest.binary("mlc"), "audit", "--db", self.db, "--company", "SAMINC"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("== cycles", cp.stdout)
+        self.assertIn("result=ok", cp.stdout)
+
+    def test_keyset_paging_while_customers_are_inserted_mid_scan(self):
+        self.start(customers=300, sim_page=100, top=100)
+        keys = self.sage_keys()
+        # every ARCustomers request takes 0.7 s, so the scan is slow enough to insert into
+        self.fault(kind="delay", delay_ms=700, count=-1, path="*/ARCustomers")
+        self.assertEqual(self.ctl("DELETE", "/_sim/requests")[0], 200)
+        proc = self.procs.start([mlctest.binary("mlc-extractor"), "once"], env=self.env,
+                                name="extractor")
+
+        def first_page_served():
+            _, _, log = self.ctl("GET", "/_sim/requests")
+            # the second request has started (page 1 is read, whenever the log records it)
+            return sum(1 for r in log["requests"] if "/ARCustomers?" in r["target"]) >= 2
+
+        mlctest.wait_for(first_page_served, timeout=30, what="first page")
+        before = "!" + "0" * 3  # sorts before every generated key: behind the keyset position
+        self.assertLess(before, keys[0])
+        self.add(before)
+        self.add("~~LAST")     # ahead of the position: must be read by this very scan
+        self.assertEqual(proc.wait(timeout=120), 0, proc.stderr()[-3000:])
+        got = [k for k, _ in self.events()]
+        self.assertEqual(len(got), len(set(got)), "a customer was published twice in one scan")
+        self.assertEqual(set(got), {f"SAMINC:{k}" for k in keys + ["~~LAST"]})
+        # the one inserted behind the position is caught by the next cycle
+        self.ctl("DELETE", "/_sim/faults")
+        cp = self.ok("once")
+        self.assertIn("published=1", cp.stderr)
+        self.assertEqual({k for k, _ in self.events()},
+                         {f"SAMINC:{k}" for k in keys + ["~~LAST", before]})
+
+    def test_crash_between_delivery_and_commit_loses_nothing(self):
+        self.start(customers=250, sim_page=100, top=100)
+        cp = self.ext("once", env={"MLC_TEST_CRASH_AFTER_DELIVERY": "2"})
+        self.assertEqual(cp.returncode, 99, cp.stderr[-2000:])
+        # page 1 committed, page 2 delivered but not committed (page 3 may be
+        # queued too: two pages are in flight), no watermark
+        self.assertEqual(self.query("SELECT count(*) FROM customer WHERE hash IS NOT NULL")[0][0], 100)
+        self.assertIsNone(self.watermark())
+        self.assertGreaterEqual(len(self.events()), 200)
+        cp = self.ok("once")
+        evs = self.events()
+        keys = self.sage_keys()
+        self.assertEqual({k for k, _ in evs}, {f"SAMINC:{k}" for k in keys})
+        # at most the two pages in flight are sent twice
+        self.assertLessEqual(len(evs), 250 + 150)
+        self.assertEqual(self.query("SELECT count(*) FROM customer WHERE hash IS NOT NULL")[0][0], 250)
+        self.assertEqual(self.watermark(), self.max_date())
+
+    def test_kill9_at_random_then_rerun_loses_nothing(self):
+        self.start(customers=300, sim_page=50, top=50)
+        self.fault(kind="delay", delay_ms=150, count=-1, path="*/ARCustomers")
+        for delay in (0.6, 1.3):
+            proc = self.procs.start([mlctest.binary("mlc-extractor"), "once"], env=self.env,
+                                    name="extractor")
+            time.sleep(delay)
+            proc.kill9()
+        self.ctl("DELETE", "/_sim/faults")
+        self.ok("once")
+        self.assertEqual({k for k, _ in self.events()}, {f"SAMINC:{k}" for k in self.sage_keys()})
+
+    def test_sage_faults_end_the_cycle_without_moving_the_watermark(self):
+        self.start(customers=120, sim_page=50, top=50, env={"MLC_SAGE_RETRIES": "1", "MLC_SAGE_TIMEOUT": "2"})
+        self.ok("once")
+        wm = self.max_date()
+        self.assertEqual(self.watermark(), wm)
+        self.set_today("2024-03-19")
+        status, _, doc = self.ctl("POST", "/_sim/companies/SAMINC/touch", {"count": 5, "set": {"City": "Zug"}})
+        self.assertEqual(status, 200, doc)
+        cases = [
+            ({"kind": "status", "status": 500, "count": -1, "path": "*/ARCustomers"}, "HTTP 500"),
+            ({"kind": "hang", "delay_ms": 4000, "count": -1, "path": "*/ARCustomers"}, "timed out"),
+            ({"kind": "truncate", "count": -1, "path": "*/ARCustomers"}, "SAMINC"),
+            ({"kind": "malformed", "count": -1, "path": "*/ARCustomers"}, "SAMINC"),
+            # the second page fails: the first page's hashes stay committed
+            ({"kind": "status", "status": 503, "count": -1, "after": 1, "path": "*/ARCustomers"}, "HTTP 503"),
+        ]
+        for fault, text in cases:
+            with self.subTest(fault=fault["kind"]):
+                self.ctl("DELETE", "/_sim/faults")
+                self.fault(**fault)
+                cp = self.ext("once")
+                self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
+                lines = [l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]
+                self.assertEqual(len(lines), 1, cp.stderr[-2000:])
+                self.assertIn(text, lines[0])
+                self.assertEqual(self.watermark(), wm)
+                self.assertEqual(self.last_cycle()["result"], "failed")
+        # a transient fault is retried and the cycle completes
+        self.ctl("DELETE", "/_sim/faults")
+        self.fault(kind="status", status=500, count=1, path="*/ARCustomers")
+        cp = self.ok("once")
+        self.assertIn("retry 1 of 1", cp.stderr)
+        self.assertEqual(self.watermark(), "2024-03-19")
+        touched = [k for k, e in self.events() if e["customer"].get("city") == "Zug"]
+        self.assertEqual(len(set(touched)), 5)
+
+    def test_missing_detection(self):
+        self.start(customers=60, sim_page=100, top=25)
+        self.ok("once")
+        keys = self.sage_keys()
+        gone = [keys[3], keys[40]]
+        for k in gone:
+            path = "/_sim/companies/SAMINC/customers/" + urllib.parse.quote(k, safe="")
+            self.assertEqual(self.ctl("DELETE", path)[0], 200)
+        cp = self.ok("once", "--full")
+        self.assertIn("missing=2", cp.stderr)
+        evs = self.events()
+        self.validate(evs)
+        missing = [(k, e) for k, e in evs if e["op"] == "missing"]
+        self.assertEqual(sorted(k for k, _ in missing), sorted(f"SAMINC:{k}" for k in gone))
+        self.assertTrue(all("customer" not in e for _, e in missing))
+        # not re-emitted while still missing
+        cp = self.ok("once", "--full")
+        self.assertIn("missing=0", cp.stderr)
+        self.assertEqual(len([1 for _, e in self.events() if e["op"] == "missing"]), 2)
+        # a re-appearing customer is published again
+        self.add(gone[0], name="Back Again")
+        cp = self.ok("once")
+        back = [e for k, e in self.events() if k == f"SAMINC:{gone[0]}"]
+        self.assertEqual([e["op"] for e in back], ["upsert", "missing", "upsert"])
+        self.assertEqual(back[-1]["customer"]["name"], "Back Again")
+        self.assertEqual(self.query("SELECT count(*) FROM audit WHERE outcome = 'missing'")[0][0], 2)
+
+    def test_password_modes_and_uppercase_rule(self):
+        # legacy: stored upper-case; we send "webapi"/"secret1" upper-cased
+        self.start(customers=5, sim_args=("--user", "webapi", "--password", "SECRET1",
+                                          "--password-mode", "upper"),
+                   env={"MLC_SAGE_PASSWORD": "secret1"})
+        self.ok("once")
+        # exact mode sandbox with a mixed-case password
+        self.sim.stop()
+        self.sim = self.procs.start_server(
+            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--customers", "5", "--today", TODAY,
+             "--password", "Secret1!", "--password-mode", "exact"], name="sage-sim-exact")
+        self.env["MLC_SAGE_URL"] = self.sim.first_line
+        self.env["MLC_SAGE_PASSWORD"] = "Secret1!"
+        cp = self.ext("once")  # upper-cased by default: refused
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        line = [l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]
+        self.assertEqual(len(line), 1, cp.stderr)
+        self.assertIn("401", line[0])
+        self.assertIn("MLC_SAGE_PASSWORD_CASE", line[0])
+        cp = self.ext("ping")
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("FAIL credentials", cp.stdout)
+        self.assertIn("AllowWebApiAccessForAdmin", cp.stdout)
+        self.assertIn("ok   kafka", cp.stdout)
+        self.ok("once", env={"MLC_SAGE_PASSWORD_CASE": "exact"})
+        cp = self.ok("ping", env={"MLC_SAGE_PASSWORD_CASE": "exact"})
+        self.assertIn("ok   sage SAMINC", cp.stdout)
+        self.assertIn("ok   credentials", cp.stdout)
+
+    def test_admin_forbidden_names_the_right(self):
+        self.start(customers=5, sim_args=("--user", "ADMIN", "--password", "ADMIN"),
+                   env={"MLC_SAGE_USER": "admin", "MLC_SAGE_PASSWORD": "admin"})
+        cp = self.ext("once")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn("403", cp.stderr)
+        self.assertIn("AllowWebApiAccessForAdmin", cp.stderr)
+
+    def test_no_credential_in_logs_or_database(self):
+        pw = "Sup3r-Secret-pw"
+        self.start(customers=30, sim_args=("--password", pw, "--password-mode", "exact"),
+                   env={"MLC_SAGE_PASSWORD": pw, "MLC_SAGE_PASSWORD_CASE": "exact",
+                        "MLC_LOG_LEVEL": "debug", "MLC_SAGE_RETRIES": "1"})
+        outs = []
+        self.fault(kind="status", status=500, count=1, path="*/ARCustomers")
+        outs.append(self.ok("once"))
+        outs.append(self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "upper"}))  # 401
+        self.assertEqual(outs[-1].returncode, 2)
+        outs.append(self.ext("ping"))
+        self.fault(kind="status", status=500, count=-1, path="*/ARCustomers")
+        outs.append(self.ext("once", "--full"))
+        forbidden = [pw, pw.upper(),
+                     base64.b64encode(f"WEBAPI:{pw}".encode()).decode(),
+                     base64.b64encode(f"WEBAPI:{pw.upper()}".encode()).decode()]
+        for cp in outs:
+            for s in forbidden:
+                self.assertNotIn(s, cp.stderr + cp.stdout)
+        for name in os.listdir(self.workdir):
+            if name.startswith("extractor.db"):
+                with open(os.path.join(self.workdir, name), "rb") as f:
+                    raw = f.read()
+                for s in forbidden:
+                    self.assertNotIn(s.encode(), raw, name)
+        self.assertGreater(os.path.getsize(self.db), 0)
+
+    def test_nextlink_to_another_host_is_refused(self):
+        self.start(customers=10, env={"MLC_SAGE_NEXTLINK_REBASE": "false"})
+        page = {"@odata.context": "x", "value": [],
+                "@odata.nextLink": "http://evil.example/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?$top=1&$skip=1"}
+        page["value"] = [{"CustomerNumber": "!A", "CustomerName": "A", "Status": "Active", "OnHold": "No",
+                          "CreditLimitCustomerCurrency": 0}]
+        self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
+        cp = self.ext("once")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn("evil.example", cp.stderr + "evil.example")
+        self.assertNotIn("GET http://evil", cp.stderr)
+        self.assertIsNone(self.watermark())
+        # credentials in a link are refused even with re-basing on
+        page["@odata.nextLink"] = "http://u:p@127.0.0.1/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?$skip=1"
+        self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
+        cp = self.ext("once", env={"MLC_SAGE_NEXTLINK_REBASE": "true"})
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        # nothing reached the evil host: every request went to the simulator
+        self.assertEqual(len([l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]), 1)
+
+    def test_bad_records_are_skipped_with_an_audit_row(self):
+        self.start(customers=40)
+        good = {"CustomerNumber": "!GOOD", "CustomerName": "Good", "Status": "Active", "OnHold": "No",
+                "CreditLimitCustomerCurrency": 10, "DateLastMaintained": TODAY + "T00:00:00Z"}
+        page = {"@odata.context": "x", "value": [
+            {"CustomerName": "no number", "Status": "Active"},
+            {"CustomerNumber": "!BAD", "CustomerName": "Bad", "Status": "Active", "OnHold": "No",
+             "CreditLimitCustomerCurrency": "lots"},
+            good]}
+        self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
+        cp = self.ok("once")
+        self.assertIn("skipped=2", cp.stderr)
+        self.assertIn("CreditLimitCustomerCurrency", cp.stderr)
+        rows = self.query("SELECT customer, reason FROM audit WHERE outcome = 'skipped' ORDER BY id")
+        self.assertEqual(len(rows), 2)
+        self.assertIsNone(rows[0][0])
+        self.assertEqual(rows[1][0], "!BAD")
+        self.assertIn("CreditLimitCustomerCurrency", rows[1][1])
+        keys = {k for k, _ in self.events()}
+        self.assertIn("SAMINC:!GOOD", keys)
+        self.assertNotIn("SAMINC:!BAD", keys)
+        self.assertEqual(keys - {"SAMINC:!GOOD"}, {f"SAMINC:{k}" for k in self.sage_keys()})
+
+    def test_run_loop_full_scan_first_and_sigterm(self):
+        self.start(customers=50)
+        env = dict(self.env, MLC_POLL_INTERVAL="1")
+        proc = self.procs.start([mlctest.binary("mlc-extractor"), "run"], env=env, name="run")
+        def ok_cycles():
+            if not os.path.exists(self.db):  # sqlite3.connect would create it
+                return 0
+            try:
+                return self.query("SELECT count(*) FROM cycle WHERE result = 'ok'")[0][0]
+            except sqlite3.OperationalError:  # not created or not migrated yet
+                return 0
+
+        mlctest.wait_for(lambda: ok_cycles() >= 3, timeout=60, what="three cycles")
+        proc.signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0, proc.stderr()[-2000:])
+        kinds = [r[0] for r in self.query("SELECT kind FROM cycle ORDER BY id")]
+        self.assertEqual(kinds[0], "full")
+        self.assertEqual(set(kinds[1:]), {"incremental"})
+        self.assertEqual(len(self.events()), 50)
+
+    def test_bad_usage_and_config_exit_2(self):
+        self.start(customers=1)
+        cp = self.ext("twice")
+        self.assertEqual(cp.returncode, 2)
+        cp = self.ext("once", env={"MLC_SAGE_COMPANIES": "BAD:CO"})
+        self.assertEqual(cp.returncode, 2)
+        self.assertEqual(len(cp.stderr.strip().splitlines()), 1, cp.stderr)
+
+
+if __name__ == "__main__":
+    mlctest.main()

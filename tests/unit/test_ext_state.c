@@ -1,0 +1,232 @@
+/* Unit tests of ext_state: watermark never moves backwards, the customer
+ * hash / missing / seen bookkeeping, audit and cycle rows, and redaction of
+ * secrets from every text column. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+/* cmocka needs the three above first */
+#include <cmocka.h>
+
+#include "ext_state.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct ext_state *st;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct mlc_err err = {0};
+
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/mlc-test-ext-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/ext.db", f->dir);
+    if (ext_state_open(f->path, &f->st, &err) != MLC_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[160];
+
+    ext_state_close(f->st);
+    unlink(f->path);
+    snprintf(p, sizeof(p), "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", f->path);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    mlc_log_clear_secrets();
+    return 0;
+}
+
+static void test_watermark_never_backwards(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_err err = {0};
+    char day[11];
+    bool has = true;
+
+    assert_int_equal(ext_state_watermark_get(f->st, "SAMINC", day, &has, &err), MLC_OK);
+    assert_false(has);
+    assert_int_equal(ext_state_watermark_set(f->st, "SAMINC", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(ext_state_watermark_set(f->st, "SAMINC", "2024-03-10", &err), MLC_OK);
+    assert_int_equal(ext_state_watermark_get(f->st, "SAMINC", day, &has, &err), MLC_OK);
+    assert_true(has);
+    assert_string_equal(day, "2024-03-18");
+    assert_int_equal(ext_state_watermark_set(f->st, "SAMINC", "2024-03-19", &err), MLC_OK);
+    assert_int_equal(ext_state_watermark_get(f->st, "SAMINC", day, &has, &err), MLC_OK);
+    assert_string_equal(day, "2024-03-19");
+    /* per company */
+    assert_int_equal(ext_state_watermark_get(f->st, "SAMLTD", day, &has, &err), MLC_OK);
+    assert_false(has);
+    /* not a date: refused */
+    assert_int_equal(ext_state_watermark_set(f->st, "SAMINC", "2024-3-1", &err), MLC_FATAL);
+}
+
+static void test_customer_hash_missing_and_unseen(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_err err = {0};
+    struct ext_known k;
+    char nums[4][MLC_EVENT_MAX_NUMBER + 1];
+    const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    size_t n = 0;
+
+    assert_int_equal(ext_state_customer_get(f->st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_false(k.known);
+    /* skipped customer: row without hash, not a missing candidate */
+    assert_int_equal(ext_state_customer_seen(f->st, "SAMINC", "BAD", NULL, NULL, 0, &err), MLC_OK);
+    assert_int_equal(ext_state_customer_get(f->st, "SAMINC", "BAD", &k, &err), MLC_OK);
+    assert_true(k.known);
+    assert_false(k.has_hash);
+    assert_int_equal(ext_state_customer_seen(f->st, "SAMINC", "1100", h1, "2024-03-18", 0, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_customer_seen(f->st, "SAMINC", "1200", h1, "2024-03-18", 7, &err),
+                     MLC_OK);
+    /* an unchanged read (hash NULL) keeps the delivered hash */
+    assert_int_equal(ext_state_customer_seen(f->st, "SAMINC", "1100", NULL, NULL, 0, &err), MLC_OK);
+    assert_int_equal(ext_state_customer_get(f->st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_true(k.has_hash);
+    assert_string_equal(k.hash, h1);
+    /* full scan 7 saw 1200 only: 1100 is unseen; BAD (no hash) is not */
+    assert_int_equal(ext_state_unseen(f->st, "SAMINC", 7, 4, nums, &n, &err), MLC_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(nums[0], "1100");
+    assert_int_equal(ext_state_customer_missing(f->st, "SAMINC", "1100", &err), MLC_OK);
+    assert_int_equal(ext_state_unseen(f->st, "SAMINC", 7, 4, nums, &n, &err), MLC_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ext_state_customer_get(f->st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_true(k.missing);
+    /* seen again: no longer missing */
+    assert_int_equal(ext_state_customer_seen(f->st, "SAMINC", "1100", NULL, NULL, 8, &err), MLC_OK);
+    assert_int_equal(ext_state_customer_get(f->st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_false(k.missing);
+    /* another company is separate */
+    assert_int_equal(ext_state_unseen(f->st, "SAMLTD", 7, 4, nums, &n, &err), MLC_OK);
+    assert_int_equal(n, 0);
+}
+
+static void test_cycles_audit_and_redaction(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_err err = {0};
+    struct ext_cycle_stats s = {.pages = 2, .records = 3, .published = 1, .skipped = 1};
+    int64_t id = 0;
+    time_t at = 0;
+    bool has = true;
+    FILE *fp;
+    char buf[65536];
+    size_t n;
+
+    mlc_log_add_secret("hunter2-secret");
+    assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
+    assert_false(has);
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", true, NULL, time(NULL), &id, &err),
+                     MLC_OK);
+    assert_true(id > 0);
+    assert_int_equal(ext_state_audit(f->st, id, "SAMINC", "1100", NULL, "skipped",
+                                     "bad value hunter2-secret", time(NULL), &err),
+                     MLC_OK);
+    assert_int_equal(
+        ext_state_audit(f->st, id, "SAMINC", NULL, NULL, "bogus", NULL, time(NULL), &err),
+        MLC_PERM);
+    assert_int_equal(ext_state_cycle_finish(f->st, id, &s, "failed",
+                                            "GET failed for hunter2-secret", NULL, 12, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
+    assert_false(has); /* failed full scans do not count */
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", true, NULL, time(NULL), &id, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_cycle_finish(f->st, id, &s, "ok", NULL, "2024-03-18", 5, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
+    assert_true(has);
+    assert_true(at > 0);
+    /* the secret never reaches the file */
+    ext_state_close(f->st);
+    f->st = NULL;
+    fp = fopen(f->path, "rb");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    assert_true(n > 0);
+    assert_null(memmem(buf, n, "hunter2", 7));
+    assert_non_null(memmem(buf, n, "[REDACTED]", 10));
+    assert_int_equal(ext_state_open(f->path, &f->st, &err), MLC_OK);
+}
+
+/* In another program (the sqlite3 shell, which opens the file, counts the
+ * watermark rows and closes it as its last connection): the count, -1 on
+ * error, -2 when the shell is not installed. A forked child would not do:
+ * it inherits SQLite's in-memory lock bookkeeping of this process. */
+static int count_in_other_process(const char *path)
+{
+    char cmd[256];
+    char line[64];
+    FILE *p;
+    long n = -1;
+
+    if (access("/usr/bin/sqlite3", X_OK) != 0)
+        return -2;
+    snprintf(cmd, sizeof(cmd), "/usr/bin/sqlite3 '%s' 'SELECT count(*) FROM watermark'", path);
+    p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    if (!fgets(line, sizeof(line), p) || !mlc_parse_long(line, 0, 1000000, &n))
+        n = -1;
+    pclose(p);
+    return (int)n;
+}
+
+/* The extractor opens a second connection (the committer's) on the same
+ * file. Opening it must not drop the first connection's locks: otherwise
+ * another process closing the file checkpoints and deletes the -wal under
+ * us and later commits vanish (a bug mlc_store's header check had). */
+static void test_second_connection_keeps_commits_visible(void **state)
+{
+    struct fx *f = *state;
+    struct ext_state *second = NULL;
+    struct mlc_err err = {0};
+
+    if (count_in_other_process(f->path) == -2)
+        skip();
+    assert_int_equal(ext_state_watermark_set(f->st, "CO1", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(ext_state_open(f->path, &second, &err), MLC_OK);
+    assert_int_equal(count_in_other_process(f->path), 1);
+    assert_int_equal(ext_state_watermark_set(f->st, "CO2", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(ext_state_watermark_set(second, "CO3", "2024-03-18", &err), MLC_OK);
+    assert_int_equal(count_in_other_process(f->path), 3);
+    ext_state_close(second);
+    assert_int_equal(count_in_other_process(f->path), 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_watermark_never_backwards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_hash_missing_and_unseen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cycles_audit_and_redaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_connection_keeps_commits_visible, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
