@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct audit_section {
@@ -25,6 +26,10 @@ struct audit_source {
     const char *kind;        /* "extractor" */
     const char *proof_table; /* a table only this kind has */
     struct audit_section sections[4];
+    /* one customer's rows for the merged history (--customer with several
+     * --db): columns at, source, what, company, customer, outcome, detail,
+     * reason; ?1 customer, ?2 company (NULL = any) */
+    const char *history_sql[3];
 };
 
 static const struct audit_source sources[] = {
@@ -39,11 +44,42 @@ static const struct audit_source sources[] = {
        "SELECT * FROM (SELECT id, cycle_id, at, company, customer, outcome, hash, reason "
        "FROM audit WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR company = ?2) "
        "ORDER BY id DESC LIMIT ?3) ORDER BY id"},
-      {NULL, false, NULL}}},
+      {NULL, false, NULL}},
+     {"SELECT at, 'extractor' AS source, 'sage read' AS what, company, customer, outcome, "
+      "'hash ' || hash AS detail, reason FROM audit WHERE customer = ?1 AND "
+      "(?2 IS NULL OR company = ?2)",
+      NULL}},
+    {"loader",
+     "idmap",
+     {{"idmap", true,
+       "SELECT company, customer, org_id, state, hash, remote, create_pending_ms FROM idmap "
+       "WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR company = ?2) "
+       "ORDER BY company, customer LIMIT ?3"},
+      {"events", true,
+       "SELECT * FROM (SELECT id, at, topic, partition, offset, company, customer, event_id, "
+       "outcome, org_id, reason FROM event_audit WHERE (?1 IS NULL OR customer = ?1) AND "
+       "(?2 IS NULL OR company = ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id"},
+      {"calls", true,
+       "SELECT * FROM (SELECT id, at, method, path, status, tokens, duration_ms, company, "
+       "customer FROM call_audit WHERE (?1 IS NULL OR customer = ?1) AND "
+       "(?2 IS NULL OR company = ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id"},
+      {NULL, false, NULL}},
+     {"SELECT at, 'loader' AS source, 'event ' || topic || ':' || partition || ':' || offset "
+      "AS what, company, customer, outcome, CASE WHEN org_id IS NULL THEN NULL ELSE "
+      "'organization ' || org_id END AS detail, reason FROM event_audit WHERE customer = ?1 "
+      "AND (?2 IS NULL OR company = ?2)",
+      "SELECT at, 'loader' AS source, 'pipedrive ' || method || ' ' || path AS what, company, "
+      "customer, 'HTTP ' || status AS outcome, tokens || ' tokens, ' || duration_ms || ' ms' "
+      "AS detail, NULL AS reason FROM call_audit WHERE customer = ?1 AND "
+      "(?2 IS NULL OR company = ?2)",
+      NULL}},
 };
 
 static const char usage[] =
-    "mlc: usage: mlc audit --db FILE [--customer ID] [--company CO] [--limit N] [--json]\n";
+    "mlc: usage: mlc audit --db FILE [--db FILE] [--customer ID] [--company CO] [--limit N] "
+    "[--json]\n"
+    "  Several --db (the extractor's and the loader's state files) with --customer also print\n"
+    "  the customer's whole history, from the Sage read to the Pipedrive write, in time order.\n";
 
 static bool has_table(sqlite3 *db, const char *name)
 {
@@ -144,14 +180,129 @@ fail:
     return false;
 }
 
+#define MAX_DBS 4
+
+/* Compares two history rows by time: ISO 8601 UTC texts, with or without
+ * fractional seconds ("...:13Z" and "...:13.250Z" are ordered correctly). */
+static int at_cmp(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "at"));
+    const char *q = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "at"));
+    int c;
+
+    p = p ? p : "";
+    q = q ? q : "";
+    c = strncmp(p, q, 19);
+    if (c)
+        return c;
+    p += strnlen(p, 19);
+    q += strnlen(q, 19);
+    c = strcmp(*p == '.' ? p : ".000", *q == '.' ? q : ".000");
+    if (c)
+        return c;
+    /* same time: keep the order of collection (extractor before loader) */
+    return (int)(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "seq")) -
+                 cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(y, "seq")));
+}
+
+/* Appends the customer's rows of one database to hist. */
+static bool collect_history(sqlite3 *db, const struct audit_source *src, const char *customer,
+                            const char *company, cJSON *hist)
+{
+    for (size_t k = 0; k < 3 && src->history_sql[k]; k++) {
+        sqlite3_stmt *s = NULL;
+        int rc;
+
+        if (sqlite3_prepare_v2(db, src->history_sql[k], -1, &s, NULL) != SQLITE_OK) {
+            fprintf(stderr, "mlc audit: history: %s\n", sqlite3_errmsg(db));
+            return false;
+        }
+        sqlite3_bind_text(s, 1, customer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, company, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            cJSON *o = cJSON_CreateObject();
+
+            if (!o || !cJSON_AddItemToArray(hist, o)) {
+                cJSON_Delete(o);
+                sqlite3_finalize(s);
+                return false;
+            }
+            cJSON_AddNumberToObject(o, "seq", cJSON_GetArraySize(hist));
+            for (int i = 0; i < sqlite3_column_count(s); i++) {
+                if (sqlite3_column_type(s, i) == SQLITE_NULL)
+                    cJSON_AddNullToObject(o, sqlite3_column_name(s, i));
+                else
+                    cJSON_AddStringToObject(o, sqlite3_column_name(s, i),
+                                            (const char *)sqlite3_column_text(s, i));
+            }
+        }
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE) {
+            fprintf(stderr, "mlc audit: history: %s\n", sqlite3_errmsg(db));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Sorts hist by time and prints it (text) or leaves it in json. */
+static bool print_history(cJSON *hist, cJSON *json)
+{
+    int n = cJSON_GetArraySize(hist);
+    cJSON **rows = n > 0 ? calloc((size_t)n, sizeof(*rows)) : NULL;
+    int i = 0;
+    cJSON *it;
+
+    if (n > 0 && !rows)
+        return false;
+    cJSON_ArrayForEach(it, hist) rows[i++] = it;
+    if (n > 1)
+        qsort(rows, (size_t)n, sizeof(*rows), at_cmp);
+    if (json) {
+        cJSON *arr = cJSON_AddArrayToObject(json, "history");
+
+        for (i = 0; arr && i < n; i++) {
+            cJSON *d = cJSON_Duplicate(rows[i], 1);
+
+            cJSON_DeleteItemFromObjectCaseSensitive(d, "seq");
+            cJSON_AddItemToArray(arr, d);
+        }
+    } else {
+        static const char *const cols[] = {"at",       "source",  "what",   "company",
+                                           "customer", "outcome", "detail", "reason"};
+
+        puts("== history");
+        for (i = 0; i < n; i++) {
+            bool first = true;
+
+            for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+                const char *v =
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rows[i], cols[c]));
+
+                if (!v)
+                    continue;
+                printf("%s%s=", first ? "" : " ", cols[c]);
+                print_value(v);
+                first = false;
+            }
+            putchar('\n');
+        }
+        if (n == 0)
+            puts("(none)");
+    }
+    free(rows);
+    return true;
+}
+
 int mlc_cmd_audit(struct mlc_app *app)
 {
-    const char *path = NULL, *customer = NULL, *company = NULL;
-    const struct audit_source *src = NULL;
+    const char *paths[MAX_DBS] = {NULL}, *customer = NULL, *company = NULL;
+    size_t n_paths = 0;
     bool as_json = false;
     long limit = 1000;
     sqlite3 *db = NULL;
-    cJSON *json = NULL;
+    cJSON *json = NULL, *hist = NULL, *dbs = NULL;
     int code = 2;
 
     for (int i = 1; i < app->argc; i++) {
@@ -160,8 +311,8 @@ int mlc_cmd_audit(struct mlc_app *app)
 
         if (!strcmp(a, "--json")) {
             as_json = true;
-        } else if (!strcmp(a, "--db") && v) {
-            path = v;
+        } else if (!strcmp(a, "--db") && v && n_paths < MAX_DBS) {
+            paths[n_paths++] = v;
             i++;
         } else if (!strcmp(a, "--customer") && v) {
             customer = v;
@@ -176,36 +327,69 @@ int mlc_cmd_audit(struct mlc_app *app)
             return 2;
         }
     }
-    if (!path) {
+    if (n_paths == 0) {
         fputs(usage, stderr);
         return 2;
     }
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(stderr, "mlc audit: %s: %s\n", path, db ? sqlite3_errmsg(db) : "cannot open");
-        goto out;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && !src; i++)
-        if (has_table(db, sources[i].proof_table))
-            src = &sources[i];
-    if (!src) {
-        fprintf(stderr, "mlc audit: %s: not an ml-connector state database (%s)\n", path,
-                sqlite3_errmsg(db));
-        goto out;
-    }
-    if (as_json) {
-        json = cJSON_CreateObject();
-        if (!json || !cJSON_AddStringToObject(json, "kind", src->kind))
+    if (n_paths > 1 && customer) {
+        hist = cJSON_CreateArray();
+        if (!hist)
             goto out;
     }
-    code = 0;
-    for (const struct audit_section *sec = src->sections; sec->name; sec++) {
-        if (customer && !sec->per_customer)
-            continue;
-        if (!print_section(db, sec, customer, company, limit, json)) {
+    if (as_json && n_paths > 1) {
+        json = cJSON_CreateObject();
+        dbs = json ? cJSON_AddArrayToObject(json, "databases") : NULL;
+        if (!dbs)
+            goto out;
+    }
+    for (size_t d = 0; d < n_paths; d++) {
+        const struct audit_source *src = NULL;
+        cJSON *dj = NULL;
+
+        if (sqlite3_open_v2(paths[d], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+            fprintf(stderr, "mlc audit: %s: %s\n", paths[d],
+                    db ? sqlite3_errmsg(db) : "cannot open");
+            code = 2;
+            goto out;
+        }
+        sqlite3_busy_timeout(db, 5000);
+        for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && !src; i++)
+            if (has_table(db, sources[i].proof_table))
+                src = &sources[i];
+        if (!src) {
+            fprintf(stderr, "mlc audit: %s: not an ml-connector state database (%s)\n", paths[d],
+                    sqlite3_errmsg(db));
+            code = 2;
+            goto out;
+        }
+        if (as_json) {
+            dj = dbs ? cJSON_CreateObject() : (json = cJSON_CreateObject());
+            if (!dj || (dbs && !cJSON_AddItemToArray(dbs, dj)) ||
+                !cJSON_AddStringToObject(dj, "kind", src->kind) ||
+                (dbs && !cJSON_AddStringToObject(dj, "path", paths[d])))
+                goto out;
+        } else if (n_paths > 1) {
+            printf("# %s (%s)\n", paths[d], src->kind);
+        }
+        code = 0;
+        for (const struct audit_section *sec = src->sections; sec->name; sec++) {
+            if (customer && !sec->per_customer)
+                continue;
+            if (!print_section(db, sec, customer, company, limit, dj)) {
+                code = 1;
+                goto out;
+            }
+        }
+        if (hist && !collect_history(db, src, customer, company, hist)) {
             code = 1;
             goto out;
         }
+        sqlite3_close(db);
+        db = NULL;
+    }
+    if (hist && !print_history(hist, json)) {
+        code = 1;
+        goto out;
     }
     if (json) {
         char *text = cJSON_PrintUnformatted(json);
@@ -218,6 +402,7 @@ int mlc_cmd_audit(struct mlc_app *app)
         cJSON_free(text);
     }
 out:
+    cJSON_Delete(hist);
     cJSON_Delete(json);
     sqlite3_close(db);
     return code;

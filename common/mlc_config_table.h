@@ -100,3 +100,18 @@ MLC_SETTING(METRICS_PORT, INT, "0", 0, 65535, NULL, EXTRACTOR | LOADER,
 MLC_SETTING(METRICS_BIND, STRING, "0.0.0.0", 0, 0, NULL, EXTRACTOR | LOADER,
             "IPv4 or IPv6 literal the metrics port binds to; 0.0.0.0 (every interface) suits a "
             "container, 127.0.0.1 keeps it local on a host")
+MLC_SETTING(PIPEDRIVE_TIMEOUT, INT, "30000", 1000, 600000, NULL, LOADER,
+            "Milliseconds one Pipedrive request may take before it counts as timed out (a POST "
+            "that timed out is looked up before it is ever sent again)")
+MLC_SETTING(PIPEDRIVE_RESET_AT, STRING, "00:00", 0, 0, NULL, LOADER,
+            "UTC time HH:MM at which the daily token budget resets [inferred: Pipedrive says "
+            "midnight in the server's time zone]; the loader resumes after a budget pause then")
+MLC_SETTING(PIPEDRIVE_PACING, BOOL, "true", 0, 0, NULL, LOADER,
+            "Pace requests from the plan and the x-ratelimit-* headers so that no 429 is needed; "
+            "false only for sandboxes and benchmarks with limits off (429s are still honoured)")
+MLC_SETTING(PIPEDRIVE_SCAN_MARGIN, INT, "300", 0, 86400, NULL, LOADER,
+            "Seconds subtracted from the last organization scan time when the id map is "
+            "refreshed with updated_since (clock skew between loaders and Pipedrive)")
+MLC_SETTING(PIPEDRIVE_PAUSE_PROBE, INT, "600", 1, 86400, NULL, LOADER,
+            "While paused for the daily budget, seconds between cheap probes (GET /v1/users/me, "
+            "2 tokens) that read the budget headers, so that an early reset ends the pause")

@@ -1,9 +1,13 @@
 /* mlc-loader: consumes customer-change events and upserts Pipedrive
- * organizations. This file only parses the command line; the work is in the
- * loader's modules. */
+ * organizations. This file only parses the command line and installs the
+ * signal handlers; the work is in ld_loader.c. */
+#include "ld_loader.h"
 #include "mlc_app.h"
+#include "mlc_http.h"
+#include "mlc_kafka.h"
 #include "mlc_log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,14 +23,36 @@ static const char usage[] =
     "Commands:\n"
     "  run     consume until SIGTERM/SIGINT\n"
     "  drain   consume up to the end offsets seen at start, commit, exit\n"
-    "  ping    check the Pipedrive token and the brokers\n"
-    "  setup   create the custom fields the mapping needs and print their keys\n";
+    "  ping    check the Pipedrive token (GET /v1/users/me) and the brokers\n"
+    "  setup   create the custom fields the mapping needs and print their keys\n"
+    "\n"
+    "Options:\n"
+    "  --dry-run        print per event what would happen (create, update with\n"
+    "                   a field-by-field diff, adopt, skip) and write nothing:\n"
+    "                   no POST/PATCH, no state file change, no offset commit\n"
+    "  --reset-offsets  move the group's offsets to earliest, latest or the\n"
+    "                   first message at or after an ISO 8601 time before\n"
+    "                   consuming (stop the other loaders of the group first)\n"
+    "\n"
+    "Exit status: 0 done, 1 stopped early or a retryable failure (run again),\n"
+    "2 fatal (configuration, token refused, blocked, state file).\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
 
 int main(int argc, char **argv)
 {
     struct mlc_app app = {.name = "mlc-loader", .prog = MLC_PROG_LOADER, .usage = usage};
+    struct ld_opts o = {.stop = &stop_flag, .out = stdout};
     struct mlc_err err = {0};
+    struct sigaction sa;
     int code = 2;
+    mlc_rc rc;
 
     switch (mlc_app_start(&app, argc, argv)) {
     case MLC_APP_EXIT:
@@ -40,8 +66,36 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         goto out;
     }
-    mlc_err_set(&err, MLC_FATAL, "command '%s' is not implemented yet", app.argv[0]);
-    mlc_app_fail(&app, &err);
+    o.command = app.argv[0];
+    for (int i = 1; i < app.argc; i++) {
+        if (!strcmp(app.argv[i], "--dry-run")) {
+            o.dry_run = true;
+        } else if (!strcmp(app.argv[i], "--reset-offsets") && i + 1 < app.argc) {
+            o.reset_offsets = app.argv[++i];
+        } else if (!strncmp(app.argv[i], "--reset-offsets=", 16)) {
+            o.reset_offsets = app.argv[i] + 16;
+        } else {
+            mlc_err_set(&err, MLC_FATAL, "unknown argument '%s' (see --help)", app.argv[i]);
+            mlc_app_fail(&app, &err);
+            goto out;
+        }
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = mlc_http_global_init(&err)) != MLC_OK) {
+        mlc_app_fail(&app, &err);
+        goto out;
+    }
+    rc = ld_main(&app.cfg, &o, &err);
+    if (rc != MLC_OK)
+        mlc_app_fail(&app, &err);
+    code = mlc_app_exit_code(rc);
+    mlc_http_global_cleanup();
+    mlc_kafka_wait_destroyed(5000, NULL);
 out:
     mlc_app_free(&app);
     return code;

@@ -257,6 +257,11 @@ static void ring_push(int64_t *ring, size_t cap, size_t *n, size_t *head, int64_
         (*n)++;
 }
 
+/* Added to our own window when it shortens a wait the server's whole-second
+ * x-ratelimit-reset would impose (network jitter between our clock and the
+ * server's). */
+#define HDR_SLACK_MS 25
+
 static int64_t max64(int64_t a, int64_t b)
 {
     return a > b ? a : b;
@@ -391,6 +396,22 @@ struct pd_outcome pd_limits_on_response(struct pd_limits *l, int64_t now_ms,
         l->hdr_burst = true;
         l->hdr_remaining = r->remaining;
         l->hdr_reset_at_ms = now_ms + (int64_t)(r->reset_s > 0 ? r->reset_s : 0) * 1000;
+        if (r->remaining <= 0 && r->status != 429) {
+            /* x-ratelimit-reset has whole seconds, so it overstates the wait
+             * by up to a second: when our own sends fill the window, the
+             * oldest of them leaving it frees the next slot (a 429 caused by
+             * other clients of the token is still honoured) */
+            const size_t cap = PD_LIMITS_MAX_WINDOW_SENDS;
+
+            ring_expire(l->sends, cap, &l->n_sends, &l->head, now_ms, l->window_ms);
+            if (l->n_sends > 0) {
+                int64_t free_at = ring_nth_oldest(l->sends, cap, l->n_sends, l->head, 0) +
+                                  l->window_ms + HDR_SLACK_MS;
+
+                if (free_at < l->hdr_reset_at_ms)
+                    l->hdr_reset_at_ms = free_at;
+            }
+        }
         /* a reset clearly longer than the window means a longer window;
          * one second more is only the header's rounding up */
         if (r->status != 429 && r->reset_s * 1000 > l->window_ms + 1000 && r->reset_s <= 60)

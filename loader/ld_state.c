@@ -1,0 +1,410 @@
+/* ld_state.c - the loader's SQLite state (see ld_state.h). */
+#include "ld_state.h"
+
+#include "mlc_log.h"
+#include "mlc_str.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const migrations[] = {
+    /* 1: id map, audit, meta */
+    "CREATE TABLE idmap ("
+    "  company TEXT NOT NULL,"
+    "  customer TEXT NOT NULL,"
+    "  org_id INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'active'"
+    "    CHECK (state IN ('active', 'deleted_in_crm', 'duplicate')),"
+    "  hash TEXT NOT NULL DEFAULT '',"
+    "  payload TEXT,"
+    "  remote INTEGER NOT NULL DEFAULT 0,"
+    "  create_pending_ms INTEGER NOT NULL DEFAULT 0,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (company, customer)"
+    ");"
+    "CREATE INDEX idmap_org ON idmap(org_id);"
+    "CREATE TABLE event_audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  offset INTEGER NOT NULL,"
+    "  company TEXT,"
+    "  customer TEXT,"
+    "  event_id TEXT,"
+    "  outcome TEXT NOT NULL CHECK (outcome IN ('created', 'updated', 'unchanged', 'adopted',"
+    "    'skipped_foreign', 'deleted_in_crm', 'dlq', 'duplicate', 'dry_run')),"
+    "  org_id INTEGER,"
+    "  reason TEXT"
+    ");"
+    "CREATE INDEX event_audit_customer ON event_audit(company, customer);"
+    "CREATE TABLE call_audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  tokens INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  company TEXT,"
+    "  customer TEXT"
+    ");"
+    "CREATE INDEX call_audit_customer ON call_audit(company, customer);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+struct ld_state {
+    struct mlc_store *store;
+    char *tmpdir; /* dry-run copy: removed at close */
+    char *tmpfile;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void iso_ms(int64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+mlc_rc ld_state_open(const char *path, struct ld_state **out, struct mlc_err *err)
+{
+    struct ld_state *st = calloc(1, sizeof(*st));
+    mlc_rc rc;
+
+    *out = NULL;
+    if (!st)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    rc = mlc_store_open(&st->store, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
+                        NULL, err);
+    if (rc != MLC_OK) {
+        free(st);
+        return rc;
+    }
+    *out = st;
+    return MLC_OK;
+}
+
+/* Copies the database at src into the new file dst with SQLite's backup API
+ * (a consistent snapshot even while a loader writes src). */
+static mlc_rc copy_db(const char *src, const char *dst, struct mlc_err *err)
+{
+    sqlite3 *s = NULL, *d = NULL;
+    sqlite3_backup *b;
+    mlc_rc rc = MLC_OK;
+
+    if (sqlite3_open_v2(src, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_open_v2(dst, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        rc = mlc_err_set(err, MLC_FATAL, "state db %s: cannot open for a dry-run copy: %s", src,
+                         sqlite3_errmsg(s ? s : d));
+        goto out;
+    }
+    b = sqlite3_backup_init(d, "main", s, "main");
+    if (!b) {
+        rc = mlc_err_set(err, MLC_FATAL, "state db %s: dry-run copy: %s", src, sqlite3_errmsg(d));
+        goto out;
+    }
+    sqlite3_backup_step(b, -1);
+    if (sqlite3_backup_finish(b) != SQLITE_OK)
+        rc = mlc_err_set(err, MLC_FATAL, "state db %s: dry-run copy: %s", src, sqlite3_errmsg(d));
+out:
+    sqlite3_close(s);
+    sqlite3_close(d);
+    return rc;
+}
+
+mlc_rc ld_state_open_copy(const char *path, struct ld_state **out, struct mlc_err *err)
+{
+    struct ld_state *st = calloc(1, sizeof(*st));
+    char tmpl[] = "/tmp/mlc-loader-dry-XXXXXX";
+    struct stat sb;
+    size_t n;
+    mlc_rc rc = MLC_FATAL;
+
+    *out = NULL;
+    if (!st)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    if (!mkdtemp(tmpl)) {
+        mlc_err_set(err, MLC_FATAL, "dry-run: mkdtemp: %s", strerror(errno));
+        goto fail;
+    }
+    st->tmpdir = strdup(tmpl);
+    n = strlen(tmpl) + sizeof("/state.db");
+    st->tmpfile = malloc(n);
+    if (!st->tmpdir || !st->tmpfile) {
+        mlc_err_set(err, MLC_FATAL, "out of memory");
+        goto fail;
+    }
+    snprintf(st->tmpfile, n, "%s/state.db", tmpl);
+    if (stat(path, &sb) == 0 && sb.st_size > 0 && (rc = copy_db(path, st->tmpfile, err)) != MLC_OK)
+        goto fail;
+    rc = mlc_store_open(&st->store, st->tmpfile, migrations,
+                        sizeof(migrations) / sizeof(migrations[0]), NULL, err);
+    if (rc != MLC_OK)
+        goto fail;
+    *out = st;
+    return MLC_OK;
+fail:
+    ld_state_close(st);
+    return rc;
+}
+
+void ld_state_close(struct ld_state *st)
+{
+    if (!st)
+        return;
+    mlc_store_close(st->store);
+    if (st->tmpfile) {
+        char p[512];
+
+        unlink(st->tmpfile);
+        snprintf(p, sizeof(p), "%s-wal", st->tmpfile);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s-shm", st->tmpfile);
+        unlink(p);
+    }
+    if (st->tmpdir)
+        rmdir(st->tmpdir);
+    free(st->tmpfile);
+    free(st->tmpdir);
+    free(st);
+}
+
+struct mlc_store *ld_state_store(struct ld_state *st)
+{
+    return st->store;
+}
+
+mlc_rc ld_state_begin(struct ld_state *st, struct mlc_err *err)
+{
+    return mlc_store_begin(st->store, err);
+}
+
+mlc_rc ld_state_commit(struct ld_state *st, struct mlc_err *err)
+{
+    return mlc_store_commit(st->store, err);
+}
+
+void ld_state_rollback(struct ld_state *st)
+{
+    if (mlc_store_in_tx(st->store))
+        mlc_store_rollback(st->store, NULL);
+}
+
+void ld_map_row_free(struct ld_map_row *r)
+{
+    free(r->payload);
+    memset(r, 0, sizeof(*r));
+}
+
+static const char sql_map_get[] = "SELECT org_id, state, hash, payload, remote, create_pending_ms "
+                                  "FROM idmap WHERE company = ?1 AND customer = ?2";
+
+mlc_rc ld_state_map_get(struct ld_state *st, const char *company, const char *customer,
+                        struct ld_map_row *row, bool *found, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    bool r = false;
+    mlc_rc rc;
+
+    memset(row, 0, sizeof(*row));
+    *found = false;
+    if ((rc = mlc_store_prepare(st->store, sql_map_get, &s, err)) ||
+        (rc = mlc_store_bind_text(st->store, s, 1, company, err)) ||
+        (rc = mlc_store_bind_text(st->store, s, 2, customer, err)) ||
+        (rc = mlc_store_step(st->store, s, &r, err)))
+        return rc;
+    if (!r)
+        return MLC_OK;
+    row->org_id = sqlite3_column_int64(s, 0);
+    mlc_strlcpy(row->state, (const char *)sqlite3_column_text(s, 1), sizeof(row->state));
+    mlc_strlcpy(row->hash, (const char *)sqlite3_column_text(s, 2), sizeof(row->hash));
+    if (sqlite3_column_type(s, 3) != SQLITE_NULL) {
+        row->payload = strdup((const char *)sqlite3_column_text(s, 3));
+        if (!row->payload) {
+            mlc_store_reset(s);
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        }
+    }
+    row->remote = sqlite3_column_int(s, 4) != 0;
+    row->create_pending_ms = sqlite3_column_int64(s, 5);
+    mlc_store_reset(s);
+    *found = true;
+    return MLC_OK;
+}
+
+static const char sql_map_put[] =
+    "INSERT INTO idmap (company, customer, org_id, state, hash, payload, remote, "
+    "create_pending_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "ON CONFLICT (company, customer) DO UPDATE SET org_id = ?3, state = ?4, hash = ?5, "
+    "payload = ?6, remote = ?7, create_pending_ms = ?8, updated_ms = ?9";
+
+mlc_rc ld_state_map_put(struct ld_state *st, const char *company, const char *customer,
+                        const struct ld_map_row *row, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    struct mlc_store *db = st->store;
+    mlc_rc rc;
+
+    if ((rc = mlc_store_prepare(db, sql_map_put, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, company, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, customer, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 3, row->org_id, err)) ||
+        (rc = mlc_store_bind_text(db, s, 4, row->state[0] ? row->state : "active", err)) ||
+        (rc = mlc_store_bind_text(db, s, 5, row->hash, err)) ||
+        (rc = mlc_store_bind_text(db, s, 6, row->payload, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 7, row->remote ? 1 : 0, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 8, row->create_pending_ms, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 9, now_ms(), err)))
+        return rc;
+    return mlc_store_step(db, s, NULL, err);
+}
+
+static const char sql_map_pending[] =
+    "INSERT INTO idmap (company, customer, create_pending_ms, updated_ms) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (company, customer) DO UPDATE SET create_pending_ms = ?3, updated_ms = ?4";
+
+mlc_rc ld_state_map_pending(struct ld_state *st, const char *company, const char *customer,
+                            int64_t ms, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    struct mlc_store *db = st->store;
+    mlc_rc rc;
+
+    if ((rc = mlc_store_prepare(db, sql_map_pending, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, company, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, customer, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 3, ms, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 4, now_ms(), err)))
+        return rc;
+    return mlc_store_step(db, s, NULL, err);
+}
+
+static const char sql_map_count[] = "SELECT count(*) FROM idmap WHERE org_id <> 0";
+
+mlc_rc ld_state_map_count(struct ld_state *st, int64_t *n, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    bool r = false;
+    mlc_rc rc;
+
+    *n = 0;
+    if ((rc = mlc_store_prepare(st->store, sql_map_count, &s, err)) ||
+        (rc = mlc_store_step(st->store, s, &r, err)))
+        return rc;
+    if (r)
+        *n = sqlite3_column_int64(s, 0);
+    mlc_store_reset(s);
+    return MLC_OK;
+}
+
+static const char sql_event_audit[] =
+    "INSERT INTO event_audit (at, topic, partition, offset, company, customer, event_id, outcome, "
+    "org_id, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+mlc_rc ld_state_audit_event(struct ld_state *st, const struct ld_event_audit *a,
+                            struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    struct mlc_store *db = st->store;
+    char at[32], reason[512];
+    mlc_rc rc;
+
+    iso_ms(now_ms(), at);
+    if (a->reason)
+        mlc_redact(a->reason, reason, sizeof(reason));
+    if ((rc = mlc_store_prepare(db, sql_event_audit, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, at, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, a->topic, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 3, a->partition, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 4, a->offset, err)) ||
+        (rc = mlc_store_bind_text(db, s, 5, a->company, err)) ||
+        (rc = mlc_store_bind_text(db, s, 6, a->customer, err)) ||
+        (rc = mlc_store_bind_text(db, s, 7, a->event_id, err)) ||
+        (rc = mlc_store_bind_text(db, s, 8, a->outcome, err)) ||
+        (rc = a->org_id ? mlc_store_bind_int64(db, s, 9, a->org_id, err)
+                        : mlc_store_bind_null(db, s, 9, err)) ||
+        (rc = mlc_store_bind_text(db, s, 10, a->reason ? reason : NULL, err)))
+        return rc;
+    return mlc_store_step(db, s, NULL, err);
+}
+
+static const char sql_call_audit[] =
+    "INSERT INTO call_audit (at, method, path, status, tokens, duration_ms, company, customer) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+mlc_rc ld_state_audit_call(struct ld_state *st, const char *method, const char *path, long status,
+                           int tokens, long duration_ms, const char *company, const char *customer,
+                           int64_t at_ms, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    struct mlc_store *db = st->store;
+    char at[32], clean[1024];
+    mlc_rc rc;
+
+    iso_ms(at_ms ? at_ms : now_ms(), at);
+    mlc_redact(path, clean, sizeof(clean));
+    if ((rc = mlc_store_prepare(db, sql_call_audit, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, at, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, method, err)) ||
+        (rc = mlc_store_bind_text(db, s, 3, clean, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 4, status, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 5, tokens, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 6, duration_ms, err)) ||
+        (rc = mlc_store_bind_text(db, s, 7, company, err)) ||
+        (rc = mlc_store_bind_text(db, s, 8, customer, err)))
+        return rc;
+    return mlc_store_step(db, s, NULL, err);
+}
+
+static const char sql_meta_get[] = "SELECT value FROM meta WHERE key = ?1";
+static const char sql_meta_set[] =
+    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2";
+
+mlc_rc ld_state_meta_get(struct ld_state *st, const char *key, char **value, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    bool r = false;
+    mlc_rc rc;
+
+    *value = NULL;
+    if ((rc = mlc_store_prepare(st->store, sql_meta_get, &s, err)) ||
+        (rc = mlc_store_bind_text(st->store, s, 1, key, err)) ||
+        (rc = mlc_store_step(st->store, s, &r, err)))
+        return rc;
+    if (r) {
+        *value = strdup((const char *)sqlite3_column_text(s, 0));
+        mlc_store_reset(s);
+        if (!*value)
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    return MLC_OK;
+}
+
+mlc_rc ld_state_meta_set(struct ld_state *st, const char *key, const char *value,
+                         struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    mlc_rc rc;
+
+    if ((rc = mlc_store_prepare(st->store, sql_meta_set, &s, err)) ||
+        (rc = mlc_store_bind_text(st->store, s, 1, key, err)) ||
+        (rc = mlc_store_bind_text(st->store, s, 2, value, err)))
+        return rc;
+    return mlc_store_step(st->store, s, NULL, err);
+}

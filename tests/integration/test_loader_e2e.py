@@ -1,0 +1,76 @@
+"""Sage 300 -> Kafka -> Pipedrive end to end: mlc-sage-sim, mlc-extractor,
+mlc devbroker, mlc-loader, mlc-pipedrive-sim; then `mlc audit` with both
+state files shows one customer's history from the Sage read to the Pipedrive
+write in time order."""
+import json
+import os
+import shutil
+import sqlite3
+import unittest
+
+import mlctest
+from test_loader import TOKEN
+
+
+class EndToEnd(mlctest.TestCase):
+    def test_sage_to_pipedrive_and_audit_history(self):
+        if not shutil.which("kcat"):
+            raise unittest.SkipTest("kcat is not installed")
+        sage = self.procs.start_server(
+            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
+             "--customers", "25", "--seed", "3", "--today", "2024-03-18"], name="sage-sim")
+        pd = self.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--token", TOKEN],
+                                     name="pdsim")
+        _, bootstrap = self.devbroker(partitions=3)
+        ext_db = os.path.join(self.workdir, "extractor.db")
+        ld_db = os.path.join(self.workdir, "loader.db")
+        common = {"MLC_KAFKA_BROKERS": bootstrap, "MLC_RDKAFKA_SESSION_TIMEOUT_MS": "6000"}
+        cp = self.procs.run([mlctest.binary("mlc-extractor"), "once"], env=dict(
+            common, MLC_SAGE_URL=sage.first_line, MLC_SAGE_COMPANIES="SAMINC",
+            MLC_SAGE_USER="webapi", MLC_SAGE_PASSWORD="webapi", MLC_STATE_DB=ext_db))
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        cp = self.procs.run([mlctest.binary("mlc-loader"), "drain"], env=dict(
+            common, MLC_PIPEDRIVE_URL=pd.first_line, MLC_PIPEDRIVE_TOKEN=TOKEN,
+            MLC_PIPEDRIVE_PLAN="ultimate", MLC_STATE_DB=ld_db), timeout=300)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        con = sqlite3.connect(ld_db)
+        created = con.execute("SELECT count(*) FROM event_audit WHERE outcome = 'created'")
+        self.assertEqual(created.fetchone()[0], 25)
+        customer = con.execute("SELECT customer FROM event_audit ORDER BY id LIMIT 1").fetchone()[0]
+        con.close()
+
+        cp = self.procs.run([mlctest.binary("mlc"), "audit", "--db", ext_db, "--db", ld_db,
+                             "--customer", customer, "--json"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        doc = json.loads(cp.stdout)
+        self.assertEqual([d["kind"] for d in doc["databases"]], ["extractor", "loader"])
+        hist = doc["history"]
+        self.assertEqual({h["customer"] for h in hist}, {customer})
+        sources = [h["source"] for h in hist]
+        self.assertEqual(sources[0], "extractor")  # the Sage read comes first
+        self.assertIn("loader", sources)
+        whats = [h["what"] for h in hist]
+        self.assertTrue(any(w.startswith("pipedrive POST /api/v2/organizations") for w in whats),
+                        whats)
+        self.assertEqual([h["outcome"] for h in hist if h["what"].startswith("event ")],
+                         ["created"])
+        self.assertEqual([h["at"] for h in hist], sorted(h["at"] for h in hist))
+        # text form
+        cp = self.procs.run([mlctest.binary("mlc"), "audit", "--db", ext_db, "--db", ld_db,
+                             "--customer", customer])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("== history", cp.stdout)
+        self.assertIn("source=extractor what=\"sage read\"", cp.stdout)
+        self.assertIn("outcome=created", cp.stdout)
+        # the loader database alone
+        cp = self.procs.run([mlctest.binary("mlc"), "audit", "--db", ld_db, "--json"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        doc = json.loads(cp.stdout)
+        self.assertEqual(doc["kind"], "loader")
+        self.assertEqual(len(doc["idmap"]), 25)
+        self.assertEqual(len(doc["events"]), 25)
+        self.assertNotIn(TOKEN, cp.stdout)
+
+
+if __name__ == "__main__":
+    mlctest.main()
