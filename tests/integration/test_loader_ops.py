@@ -36,17 +36,31 @@ class KillAndRerun(LoaderCase):
 
 
 class Budget(LoaderCase):
-    # a 400-token day of 25 s: set-up and the first customers fit in day one,
-    # the rest after the rollover
-    sim_args = ("--daily-budget", "400", "--day-length", "25")
+    # A 400-token budget in an hour-long sandbox day: set-up and the first
+    # customers fit, then the loader must pause. The test rolls the day over
+    # itself once the loader says it paused, so nothing depends on how fast
+    # a loaded machine gets there.
+    sim_args = ("--daily-budget", "400", "--day-length", "3600")
+
+    def drain_across_rollover(self, wait_text, env):
+        p = self.start_loader("drain", env=dict(env, MLC_PIPEDRIVE_PAUSE_PROBE="1"))
+        wait_for(lambda: wait_text in p.stderr() or not p.alive(), timeout=120,
+                 what=f"the loader to say '{wait_text}'")
+        self.assertTrue(p.alive(), f"loader exited before '{wait_text}': {p.stderr()[-3000:]}")
+        ours_before = len(self.ours())
+        status, _, _ = http_json("POST", self.url + "/_sim/rollover", {})
+        self.assertEqual(status, 200)
+        self.assertEqual(p.wait(timeout=120), 0, p.stderr()[-3000:])
+        return ours_before, p.stderr()
 
     def test_reserve_pause_and_resume_after_rollover(self):
         custs = customers(60)
         self.produce([event(c, n, customer(i)) for i, (c, n) in enumerate(custs)])
-        cp = self.drain(env={"MLC_PIPEDRIVE_RESERVE_PCT": "20", "MLC_PIPEDRIVE_PAUSE_PROBE": "2"})
+        before, stderr = self.drain_across_rollover(
+            "paused", {"MLC_PIPEDRIVE_RESERVE_PCT": "20"})
+        self.assertLess(before, 60, "the budget should not fit every customer in day one")
         self.assert_one_each(set(custs))
-        self.assertIn("paused", cp.stderr)
-        self.assertIn("resuming", cp.stderr)
+        self.assertIn("resuming", stderr)
         st = self.stats()
         self.assertEqual(st["rate_limited_429"]["daily"], 0, st["rate_limited_429"])
 
@@ -56,16 +70,17 @@ class Budget(LoaderCase):
         self.sim.stop()
         self.sim = self.procs.start_server(
             [mlctest.binary("mlc-pipedrive-sim"), "--token", TOKEN, "--daily-budget", "300",
-             "--day-length", "20", "--omit-header", "x-daily-ratelimit-token-limit",
+             "--day-length", "3600", "--omit-header", "x-daily-ratelimit-token-limit",
              "--omit-header", "x-daily-ratelimit-token-remaining"], name="pdsim2")
         self.url = self.sim.first_line
         self.env["MLC_PIPEDRIVE_URL"] = self.url
         custs = customers(60)
         self.produce([event(c, n, customer(i)) for i, (c, n) in enumerate(custs)])
-        cp = self.drain(env={"MLC_PIPEDRIVE_RESERVE_PCT": "0"})
+        before, _ = self.drain_across_rollover("daily token budget exhausted",
+                                               {"MLC_PIPEDRIVE_RESERVE_PCT": "0"})
+        self.assertLess(before, 60)
         self.assert_one_each(set(custs))
         self.assertGreaterEqual(self.stats()["rate_limited_429"]["daily"], 1)
-        self.assertIn("daily token budget exhausted", cp.stderr)
 
 
 class Limits(LoaderCase):
