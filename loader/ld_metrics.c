@@ -14,7 +14,7 @@ struct ld_metrics {
     struct mlc_metrics *reg;
     struct mlc_metrics_server *srv;
     struct mlc_metric *consumed, *outcomes, *calls, *tokens, *daily_remaining, *burst_remaining,
-        *r429, *blocks, *lag, *dlq, *paused, *paused_reason;
+        *r429, *blocks, *lag, *dlq, *paused, *paused_reason, *assigned;
     pthread_mutex_t mu;
     rd_kafka_t *rk;
     int64_t last_poll_ms; /* 0: not consuming */
@@ -41,6 +41,7 @@ static void collect(struct mlc_metrics *reg, void *ctx)
     (void)reg;
     pthread_mutex_lock(&m->mu);
     if (m->rk && rd_kafka_assignment(m->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        mlc_metrics_set(m->assigned, NULL, parts->cnt);
         rd_kafka_position(m->rk, parts);
         for (int i = 0; i < parts->cnt; i++) {
             int64_t lo = 0, hi = 0;
@@ -125,7 +126,10 @@ mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, str
                                 NULL, &m->paused, err)) != MLC_OK ||
         (rc = mlc_metrics_gauge(m->reg, "mlc_loader_paused_reason",
                                 "1 for the reason of the current pause (budget, blocked).",
-                                "reason", &m->paused_reason, err)) != MLC_OK)
+                                "reason", &m->paused_reason, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_partitions_assigned",
+                                "Partitions of the topic assigned to this loader now.", NULL,
+                                &m->assigned, err)) != MLC_OK)
         goto out;
     mlc_metrics_set(m->daily_remaining, NULL, -1);
     mlc_metrics_set(m->burst_remaining, NULL, -1);
@@ -168,6 +172,8 @@ void ld_metrics_consumer(struct ld_metrics *m, rd_kafka_t *rk)
     m->rk = rk;
     m->last_poll_ms = rk ? now_ms() : 0;
     pthread_mutex_unlock(&m->mu);
+    if (!rk)
+        mlc_metrics_set(m->assigned, NULL, 0);
 }
 
 void ld_metrics_polled(struct ld_metrics *m, int n)
@@ -194,12 +200,16 @@ void ld_metrics_call(struct ld_metrics *m, const char *method, const char *op, l
                      int tokens, bool daily429, bool blocked, long daily_remaining,
                      long burst_remaining)
 {
-    char s[24];
+    char s[24], o[64];
 
     if (!m)
         return;
     snprintf(s, sizeof(s), "%ld", status);
-    mlc_metrics_inc(m->calls, (const char *[]){method, op, s});
+    mlc_strlcpy(o, op, sizeof(o));
+    for (char *p = o; *p; p++) /* "create organization" -> "create_organization" */
+        if (*p == ' ')
+            *p = '_';
+    mlc_metrics_inc(m->calls, (const char *[]){method, o, s});
     mlc_metrics_add(m->tokens, NULL, tokens > 0 ? tokens : 0);
     if (status == 429)
         mlc_metrics_inc(m->r429, (const char *[]){daily429 ? "daily" : "burst"});
