@@ -10,6 +10,7 @@ import os
 import re
 import urllib.error
 import shutil
+import subprocess
 import unittest
 import urllib.request
 
@@ -19,6 +20,7 @@ from test_loader import TOKEN
 
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NOPROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -181,6 +183,10 @@ class MetricsScrape(mlctest.TestCase):
         self.assertIn("503", reason)
         self.assertNotIn("webapi", reason)  # no credentials
         self.assertTrue(ext.alive())
+        # the image's HEALTHCHECK script agrees, and prints the reason
+        hc = self.healthcheck(ep)
+        self.assertEqual(hc.returncode, 1, hc.stdout + hc.stderr)
+        self.assertIn("last cycle of company SAMINC failed", hc.stdout)
         es = scrape(ep)
         self.assertGreaterEqual(metric(es, "mlc_extractor_cycles_total", company="SAMINC",
                                        result="failed"), 1)
@@ -190,10 +196,25 @@ class MetricsScrape(mlctest.TestCase):
         wait_for(lambda: get(ep, "/healthz")[0] == 200 or not ext.alive(), timeout=120,
                  what="extractor healthy again")
         self.assertEqual(get(ep, "/healthz"), (200, "ok\n"))
+        hc = self.healthcheck(ep)
+        self.assertEqual(hc.returncode, 0, hc.stdout + hc.stderr)
         self.assertEqual(ext.stop(timeout=60), 0, ext.stderr()[-3000:])
 
         self.assertEqual(get(lp, "/healthz"), (200, "ok\n"))
         self.assertEqual(ld.stop(timeout=60), 0, ld.stderr()[-3000:])
+
+    def healthcheck(self, port):
+        """Runs compose/image/mlc-healthcheck (the image's HEALTHCHECK) against
+        a worker on 127.0.0.1:port, with a proxy set that must not be used."""
+        script = os.path.join(SRC, "compose", "image", "mlc-healthcheck")
+        if not shutil.which("curl"):
+            raise unittest.SkipTest("curl is not installed")
+        env = dict(os.environ, MLC_METRICS_PORT=str(port), MLC_METRICS_BIND="0.0.0.0",
+                   http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+        env.pop("no_proxy", None)
+        env.pop("NO_PROXY", None)
+        return subprocess.run(["/bin/sh", script], env=env, capture_output=True, text=True,
+                              timeout=30)
 
 
 if __name__ == "__main__":
