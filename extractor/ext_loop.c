@@ -96,7 +96,9 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
     mlc_rc worst = MLC_OK, rc;
 
     for (size_t i = 0; i < n_companies && !*x->stop; i++) {
+        struct ext_cycle_stats st = {0};
         bool full = want_full;
+        long t0;
 
         if (run && !full && full_every > 0) {
             time_t last = 0;
@@ -108,9 +110,7 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
             }
             full = !has || time(NULL) - last >= full_every;
         }
-        struct ext_cycle_stats st = {0};
-        long t0 = ext_now_ms();
-
+        t0 = ext_now_ms();
         mlc_err_clear(&err);
         rc = ext_cycle_run(x, companies[i], full, force, &st, &err);
         ext_metrics_cycle(x->metrics, companies[i],

@@ -14,8 +14,8 @@
  *   store offsets in order per partition, up to the first unfinished message
  */
 #include "ld_loader.h"
-#include "ld_metrics.h"
 
+#include "ld_metrics.h"
 #include "ld_offsets.h"
 #include "ld_state.h"
 #include "mlc_backoff.h"
