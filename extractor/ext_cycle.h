@@ -40,6 +40,7 @@
  */
 #ifndef EXT_CYCLE_H
 #define EXT_CYCLE_H
+#include "ext_metrics.h"
 #include "ext_state.h"
 #include "mlc_err.h"
 #include "mlc_kafka.h"
@@ -67,6 +68,7 @@ struct ext_ctx {
      * page's deliveries were acknowledged and before its commit; 0 = off. */
     long crash_after_pages;
     long pages_delivered;
+    struct ext_metrics *metrics; /* nullable (ext_metrics.h) */
     /* Delivery reports per page slot (set by ext_on_delivery, ext_publish.h;
      * the producer's report callback takes this struct as its ctx): the page being
      * prepared and the page waiting for its reports use different slots. */

@@ -3,6 +3,7 @@
 
 #include "ext_cycle.h"
 #include "ext_publish.h"
+#include "ext_run.h"
 #include "ext_state.h"
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
@@ -95,7 +96,9 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
     mlc_rc worst = MLC_OK, rc;
 
     for (size_t i = 0; i < n_companies && !*x->stop; i++) {
+        struct ext_cycle_stats st = {0};
         bool full = want_full;
+        long t0;
 
         if (run && !full && full_every > 0) {
             time_t last = 0;
@@ -107,8 +110,14 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
             }
             full = !has || time(NULL) - last >= full_every;
         }
+        t0 = ext_now_ms();
         mlc_err_clear(&err);
-        rc = ext_cycle_run(x, companies[i], full, force, NULL, &err);
+        rc = ext_cycle_run(x, companies[i], full, force, &st, &err);
+        ext_metrics_cycle(x->metrics, companies[i],
+                          rc == MLC_OK                    ? "ok"
+                          : (*x->stop && rc == MLC_RETRY) ? "interrupted"
+                                                          : "failed",
+                          &st, (double)(ext_now_ms() - t0) / 1000.0, err.msg);
         if (rc == MLC_OK)
             continue;
         if (*x->stop && rc == MLC_RETRY && run)
@@ -130,6 +139,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
              char **companies, size_t n_companies)
 {
     struct ext_ctx x = {0};
+    struct ext_metrics *metrics = NULL;
     struct ext_state *state = NULL, *commit_state = NULL;
     struct sage_client *sage = NULL;
     struct mlc_kafka_producer *prod = NULL;
@@ -145,12 +155,15 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
         (rc = ext_state_open(mlc_cfg_str(&app->cfg, MLC_CFG_STATE_DB), &state, &err)) != MLC_OK ||
         (rc = ext_state_open(mlc_cfg_str(&app->cfg, MLC_CFG_STATE_DB), &commit_state, &err)) !=
             MLC_OK ||
-        (rc = mlc_kafka_producer_new(&app->cfg, ext_on_delivery, &x, &prod, &err)) != MLC_OK) {
+        (rc = mlc_kafka_producer_new(&app->cfg, ext_on_delivery, &x, &prod, &err)) != MLC_OK ||
+        (rc = ext_metrics_new(&app->cfg, &metrics, &err)) != MLC_OK) {
         mlc_app_fail(app, &err);
         worst = rc == MLC_RETRY ? MLC_RETRY : MLC_FATAL;
         goto out;
     }
     x.sage = sage;
+    x.metrics = metrics;
+    sage_client_set_observer(sage, ext_metrics_sage_response, metrics);
     x.producer = prod;
     x.state = state;
     x.commit_state = commit_state;
@@ -187,6 +200,7 @@ out:
     ext_state_close(commit_state);
     ext_state_close(state);
     sage_client_free(sage);
+    ext_metrics_free(metrics);
     mlc_kafka_wait_destroyed(5000, NULL);
     code = mlc_app_exit_code(worst);
     return code;

@@ -3,6 +3,9 @@
  * (ext_cycle_run) once, or for run every MLC_POLL_INTERVAL seconds (a full
  * scan when the last one is MLC_FULL_SCAN_INTERVAL old) until *stop.
  *
+ * Serves /metrics and /healthz (ext_metrics.h) while it runs when
+ * MLC_METRICS_PORT is set; every cycle's result is recorded there.
+ *
  * Reads MLC_TEST_CRASH_AFTER_DELIVERY (test hook, see docs/extractor.md).
  * message.timeout.ms defaults to MLC_KAFKA_DELIVERY_TIMEOUT unless an
  * MLC_RDKAFKA_MESSAGE_TIMEOUT_MS passthrough sets it (app->cfg grows a row).

@@ -25,6 +25,7 @@ void ext_on_delivery(const struct mlc_kafka_dr *dr, void *ctx)
         mlc_strlcpy(x->dr_error[slot], dr->errstr ? dr->errstr : "unknown error",
                     sizeof(x->dr_error[slot]));
     x->dr_failed[slot]++;
+    ext_metrics_delivery_failed(x->metrics);
 }
 
 void ext_publish_slot_reset(struct ext_ctx *x, unsigned slot)

@@ -19,6 +19,8 @@ struct sage_client {
     unsigned retries;
     bool no_rebase;
     long last_status;
+    void (*observe)(void *ctx, long status);
+    void *observe_ctx;
 };
 
 static const char *const sage_headers[] = {
@@ -147,6 +149,12 @@ void sage_client_set_retries(struct sage_client *c, unsigned retries)
     c->retries = retries;
 }
 
+void sage_client_set_observer(struct sage_client *c, void (*fn)(void *ctx, long status), void *ctx)
+{
+    c->observe = fn;
+    c->observe_ctx = ctx;
+}
+
 long sage_client_last_status(const struct sage_client *c)
 {
     return c->last_status;
@@ -206,6 +214,8 @@ mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *
         mlc_err_clear(&e);
         rc = mlc_http_perform(c->http, &req, &c->resp, &e);
         c->last_status = c->resp.status;
+        if (c->observe)
+            c->observe(c->observe_ctx, c->resp.status);
         if (rc == MLC_OK) {
             rc = sage_page_parse(c->resp.body.data, c->resp.body.len, &po, page, &e);
             if (rc != MLC_OK)

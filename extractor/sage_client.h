@@ -57,6 +57,10 @@ void sage_client_set_retries(struct sage_client *c, unsigned retries);
 mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *resource_url,
                             struct sage_page *page, struct mlc_err *err);
 
+/* Calls fn(ctx, status) after every HTTP attempt (status 0: no response),
+ * from the calling thread; for metrics. fn NULL: none. */
+void sage_client_set_observer(struct sage_client *c, void (*fn)(void *ctx, long status), void *ctx);
+
 /* The status of the last response (0 when none). */
 long sage_client_last_status(const struct sage_client *c);
 

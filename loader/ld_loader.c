@@ -15,6 +15,7 @@
  */
 #include "ld_loader.h"
 
+#include "ld_metrics.h"
 #include "ld_offsets.h"
 #include "ld_state.h"
 #include "mlc_backoff.h"
@@ -102,6 +103,7 @@ struct ld {
     unsigned retry_attempt;
     int64_t retry_at_ms;
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
+    struct ld_metrics *metrics; /* nullable */
 };
 
 /* ------------------------------------------------------------------ audit */
@@ -110,7 +112,12 @@ static void on_call(void *ctx, const struct pd_call *call, long status, int toke
 {
     struct ld *ld = ctx;
     const struct work *w = call->tag;
+    struct pd_limits *l = pd_client_limits(ld->pd);
     struct call_row *r;
+
+    ld_metrics_call(ld->metrics, mlc_http_method_name(call->method), pd_op_name(call->op), status,
+                    tokens, status == 429 && l->daily_paused, status == 403 && pd_limits_blocked(l),
+                    pd_limits_daily_remaining(l), l->hdr_burst ? l->hdr_remaining : -1);
 
     if (ld->n_calls == ld->cap_calls) {
         size_t cap = ld->cap_calls ? ld->cap_calls * 2 : 64;
@@ -1231,6 +1238,7 @@ static mlc_rc run_round(struct ld *ld, struct item **items, size_t n, bool *retr
         if (ws[i].finished) {
             ws[i].it->done = true;
             count(ld, ws[i].outcome);
+            ld_metrics_outcome(ld->metrics, ws[i].outcome);
             mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
                       (long long)ws[i].it->msg->offset, ws[i].outcome);
         }
@@ -1390,6 +1398,7 @@ static mlc_rc consume(struct ld *ld, bool drain, struct mlc_err *err)
     rc = mlc_kafka_consumer_new(ld->cfg, topics, 1, on_rebalance, ld, &ld->cons, err);
     if (rc != MLC_OK)
         return rc;
+    ld_metrics_consumer(ld->metrics, mlc_kafka_consumer_handle(ld->cons));
     if (drain &&
         (rc = mlc_kafka_consumer_high_watermarks(ld->cons, ld->topic, 10000, &high, err)) != MLC_OK)
         goto out;
@@ -1430,6 +1439,8 @@ static mlc_rc consume(struct ld *ld, bool drain, struct mlc_err *err)
                          tm.tm_sec);
                 if ((rc = mlc_kafka_consumer_pause(ld->cons, err)) != MLC_OK)
                     goto out;
+                ld_metrics_paused(ld->metrics, true, "daily token budget below the reserve",
+                                  resume);
                 next_probe = now + ld->probe_ms;
             }
             if (now >= next_probe) {
@@ -1441,6 +1452,7 @@ static mlc_rc consume(struct ld *ld, bool drain, struct mlc_err *err)
                      pd_limits_daily_remaining(pd_client_limits(ld->pd)));
             if ((rc = mlc_kafka_consumer_resume(ld->cons, err)) != MLC_OK)
                 goto out;
+            ld_metrics_paused(ld->metrics, false, NULL, 0);
         }
         /* fill the carry; stay in the group while paused or waiting */
         for (int k = 0; k < ROUND_MAX && ld->n_carry < CARRY_MAX; k++) {
@@ -1451,6 +1463,7 @@ static mlc_rc consume(struct ld *ld, bool drain, struct mlc_err *err)
             rc = mlc_kafka_consumer_poll(ld->cons, k == 0 && idle ? 200 : 0, &m, err);
             if (rc != MLC_OK)
                 goto out;
+            ld_metrics_polled(ld->metrics, m ? 1 : 0);
             purge_revoked(ld);
             if (!m)
                 break;
@@ -1508,6 +1521,7 @@ out:
     ld->n_carry = 0;
     if (high)
         rd_kafka_topic_partition_list_destroy(high);
+    ld_metrics_consumer(ld->metrics, NULL);
     mlc_kafka_consumer_close(ld->cons); /* may call on_rebalance (revoke) */
     ld->cons = NULL;
     if (ld->revoked) {
@@ -1662,6 +1676,8 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     if (o->reset_offsets &&
         (rc = ld_offsets_reset(cfg, ld.topic, o->reset_offsets, ld.out, err)) != MLC_OK)
         goto out;
+    if ((rc = ld_metrics_new(cfg, &ld.metrics, err)) != MLC_OK)
+        goto out;
     if ((rc = prepare_fields(&ld, !o->dry_run && mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_CREATE_FIELDS),
                              err)) != MLC_OK)
         goto out;
@@ -1677,5 +1693,6 @@ out:
     ld_state_close(ld.st);
     pd_mapping_free(ld.map);
     pd_client_free(ld.pd);
+    ld_metrics_free(ld.metrics);
     return rc;
 }

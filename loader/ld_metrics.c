@@ -1,0 +1,264 @@
+/* ld_metrics.c - the loader's metrics and health (see ld_metrics.h). */
+#include "ld_metrics.h"
+
+#include "mlc_log.h"
+#include "mlc_str.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ld_metrics {
+    struct mlc_metrics *reg;
+    struct mlc_metrics_server *srv;
+    struct mlc_metric *consumed, *outcomes, *calls, *tokens, *daily_remaining, *burst_remaining,
+        *r429, *blocks, *lag, *dlq, *paused, *paused_reason, *assigned;
+    pthread_mutex_t mu;
+    rd_kafka_t *rk;
+    int64_t last_poll_ms; /* 0: not consuming */
+    int64_t max_poll_ms;
+    bool is_paused, blocked;
+    int64_t resume_ms;
+    char reason[120];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lag per assigned partition, from the handle's cached watermarks. */
+static void collect(struct mlc_metrics *reg, void *ctx)
+{
+    struct ld_metrics *m = ctx;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+
+    (void)reg;
+    pthread_mutex_lock(&m->mu);
+    if (m->rk && rd_kafka_assignment(m->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        mlc_metrics_set(m->assigned, NULL, parts->cnt);
+        rd_kafka_position(m->rk, parts);
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t lo = 0, hi = 0;
+            char p[16];
+
+            if (rd_kafka_get_watermark_offsets(m->rk, parts->elems[i].topic,
+                                               parts->elems[i].partition, &lo,
+                                               &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                hi < 0)
+                continue;
+            snprintf(p, sizeof(p), "%d", (int)parts->elems[i].partition);
+            /* no position yet: nothing consumed in this process, all of the
+             * partition above its low watermark may be pending */
+            mlc_metrics_set(
+                m->lag, (const char *[]){parts->elems[i].topic, p},
+                (double)(hi - (parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo)));
+        }
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    pthread_mutex_unlock(&m->mu);
+}
+
+mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, struct mlc_err *err)
+{
+    struct ld_metrics *m = calloc(1, sizeof(*m));
+    struct mlc_metrics_http_cfg hc = {0};
+    mlc_rc rc = MLC_FATAL;
+    long v;
+
+    *out = NULL;
+    if (!m)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    m->max_poll_ms = 300000;
+    for (size_t i = 0; i < cfg->n_rdkafka; i++)
+        if (!strcmp(cfg->rdkafka[i].key, "max.poll.interval.ms") &&
+            mlc_parse_long(cfg->rdkafka[i].value, 1, 86400000L, &v))
+            m->max_poll_ms = v;
+    if (!(m->reg = mlc_metrics_new())) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        goto out;
+    }
+    if ((rc = mlc_metrics_counter(m->reg, "mlc_loader_events_consumed_total",
+                                  "Events polled from the topic (a replay after a rebalance "
+                                  "counts again).",
+                                  NULL, &m->consumed, err)) != MLC_OK ||
+        (rc = mlc_metrics_counter(m->reg, "mlc_loader_events_total",
+                                  "Events handled, by outcome (created, updated, unchanged, "
+                                  "adopted, dlq, deleted_in_crm, duplicate, ...).",
+                                  "outcome", &m->outcomes, err)) != MLC_OK ||
+        (rc = mlc_metrics_counter(m->reg, "mlc_loader_pipedrive_calls_total",
+                                  "Pipedrive HTTP responses by method, operation and status "
+                                  "(0: no response); every attempt counted.",
+                                  "method,op,status", &m->calls, err)) != MLC_OK ||
+        (rc = mlc_metrics_counter(m->reg, "mlc_loader_pipedrive_tokens_total",
+                                  "Pipedrive tokens charged, by the operation cost table.", NULL,
+                                  &m->tokens, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_pipedrive_daily_budget_remaining",
+                                "Daily tokens left as last known (headers or estimate); -1 "
+                                "unknown.",
+                                NULL, &m->daily_remaining, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_pipedrive_burst_remaining",
+                                "x-ratelimit-remaining of the last response (requests left in "
+                                "the burst window); -1 unknown.",
+                                NULL, &m->burst_remaining, err)) != MLC_OK ||
+        (rc = mlc_metrics_counter(m->reg, "mlc_loader_pipedrive_429_total",
+                                  "429 responses by kind (burst, daily).", "kind", &m->r429,
+                                  err)) != MLC_OK ||
+        (rc = mlc_metrics_counter(m->reg, "mlc_loader_pipedrive_blocked_total",
+                                  "403 block pages (Cloudflare) seen.", NULL, &m->blocks, err)) !=
+            MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_consumer_lag",
+                                "Messages not yet consumed per assigned partition (high "
+                                "watermark - position).",
+                                "topic,partition", &m->lag, err)) != MLC_OK ||
+        (rc = mlc_metrics_counter(m->reg, "mlc_loader_dlq_total",
+                                  "Events sent to the dead-letter topic.", NULL, &m->dlq, err)) !=
+            MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_paused",
+                                "1 while consumption is paused for the daily budget or a block.",
+                                NULL, &m->paused, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_paused_reason",
+                                "1 for the reason of the current pause (budget, blocked).",
+                                "reason", &m->paused_reason, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_partitions_assigned",
+                                "Partitions of the topic assigned to this loader now.", NULL,
+                                &m->assigned, err)) != MLC_OK)
+        goto out;
+    mlc_metrics_set(m->daily_remaining, NULL, -1);
+    mlc_metrics_set(m->burst_remaining, NULL, -1);
+    mlc_metrics_on_collect(m->reg, collect, m);
+    hc.bind = mlc_cfg_str(cfg, MLC_CFG_METRICS_BIND);
+    hc.port = (int)mlc_cfg_int(cfg, MLC_CFG_METRICS_PORT);
+    hc.health = ld_metrics_healthy;
+    hc.health_ctx = m;
+    if ((rc = mlc_metrics_server_start(m->reg, &hc, &m->srv, err)) != MLC_OK)
+        goto out;
+    if (m->srv)
+        mlc_info("metrics: /metrics and /healthz on port %d", mlc_metrics_server_port(m->srv));
+    *out = m;
+    m = NULL;
+out:
+    ld_metrics_free(m);
+    return rc;
+}
+
+void ld_metrics_free(struct ld_metrics *m)
+{
+    if (!m)
+        return;
+    mlc_metrics_server_stop(m->srv);
+    mlc_metrics_free(m->reg);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+struct mlc_metrics *ld_metrics_registry(struct ld_metrics *m)
+{
+    return m ? m->reg : NULL;
+}
+
+void ld_metrics_consumer(struct ld_metrics *m, rd_kafka_t *rk)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->rk = rk;
+    m->last_poll_ms = rk ? now_ms() : 0;
+    pthread_mutex_unlock(&m->mu);
+    if (!rk)
+        mlc_metrics_set(m->assigned, NULL, 0);
+}
+
+void ld_metrics_polled(struct ld_metrics *m, int n)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->last_poll_ms = now_ms();
+    pthread_mutex_unlock(&m->mu);
+    if (n > 0)
+        mlc_metrics_add(m->consumed, NULL, n);
+}
+
+void ld_metrics_outcome(struct ld_metrics *m, const char *outcome)
+{
+    if (!m || !outcome)
+        return;
+    mlc_metrics_inc(m->outcomes, (const char *[]){outcome});
+    if (!strcmp(outcome, "dlq"))
+        mlc_metrics_inc(m->dlq, NULL);
+}
+
+void ld_metrics_call(struct ld_metrics *m, const char *method, const char *op, long status,
+                     int tokens, bool daily429, bool blocked, long daily_remaining,
+                     long burst_remaining)
+{
+    char s[24], o[64];
+
+    if (!m)
+        return;
+    snprintf(s, sizeof(s), "%ld", status);
+    mlc_strlcpy(o, op, sizeof(o));
+    for (char *p = o; *p; p++) /* "create organization" -> "create_organization" */
+        if (*p == ' ')
+            *p = '_';
+    mlc_metrics_inc(m->calls, (const char *[]){method, o, s});
+    mlc_metrics_add(m->tokens, NULL, tokens > 0 ? tokens : 0);
+    if (status == 429)
+        mlc_metrics_inc(m->r429, (const char *[]){daily429 ? "daily" : "burst"});
+    if (blocked) {
+        mlc_metrics_inc(m->blocks, NULL);
+        pthread_mutex_lock(&m->mu);
+        m->blocked = true;
+        pthread_mutex_unlock(&m->mu);
+        mlc_metrics_set(m->paused, NULL, 1);
+        mlc_metrics_set(m->paused_reason, (const char *[]){"blocked"}, 1);
+    }
+    mlc_metrics_set(m->daily_remaining, NULL, (double)daily_remaining);
+    mlc_metrics_set(m->burst_remaining, NULL, (double)burst_remaining);
+}
+
+void ld_metrics_paused(struct ld_metrics *m, bool paused, const char *reason, int64_t resume_ms)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->is_paused = paused;
+    m->resume_ms = resume_ms;
+    mlc_strlcpy(m->reason, paused && reason ? reason : "", sizeof(m->reason));
+    pthread_mutex_unlock(&m->mu);
+    mlc_metrics_set(m->paused, NULL, paused ? 1 : 0);
+    mlc_metrics_set(m->paused_reason, (const char *[]){"budget"}, paused ? 1 : 0);
+}
+
+bool ld_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
+{
+    struct ld_metrics *m = ctx;
+    int64_t now = now_ms();
+    bool ok = true;
+
+    pthread_mutex_lock(&m->mu);
+    if (m->blocked) {
+        snprintf(reason, reasonsz, "pipedrive blocked this token (403 block page)");
+        ok = false;
+    } else if (m->is_paused && now > m->resume_ms + LD_METRICS_PAUSE_GRACE_S * 1000LL) {
+        snprintf(reason, reasonsz,
+                 "paused for the daily budget for %lld s past the announced resume (%s)",
+                 (long long)((now - m->resume_ms) / 1000), m->reason);
+        ok = false;
+    } else if (m->rk && m->last_poll_ms > 0 && now - m->last_poll_ms > m->max_poll_ms) {
+        snprintf(reason, reasonsz,
+                 "consumer has not polled for %lld ms (max.poll.interval.ms %lld)",
+                 (long long)(now - m->last_poll_ms), (long long)m->max_poll_ms);
+        ok = false;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return ok;
+}
