@@ -1,0 +1,67 @@
+"""scripts/demo.py end to end with a small customer count: the real binaries,
+non-interactive (plain progress lines), and the summary numbers it reports
+checked against what must hold: one organization created per live customer,
+the second pass moved only the edited customers, the full scan reported the
+deleted one as missing, zero 429s, tokens
+accounted for, and the foreign organizations untouched."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+import mlctest
+
+
+class Demo(mlctest.TestCase):
+    def test_demo_runs_to_its_summary(self):
+        for b in ("mlc", "mlc-extractor", "mlc-loader", "mlc-sage-sim", "mlc-pipedrive-sim"):
+            mlctest.binary(b)
+        out = os.path.join(self.workdir, "summary.json")
+        env = dict(os.environ, BUILD_DIR=mlctest.BINDIR, MLC_DEMO_CUSTOMERS="41",
+                   MLC_DEMO_SUMMARY_JSON=out)
+        p = subprocess.Popen(["/usr/bin/python3", os.path.join(mlctest.SRCDIR, "scripts", "demo.py")],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        try:
+            stdout, stderr = p.communicate(timeout=240)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, 9)
+                p.wait()
+        self.assertEqual(p.returncode, 0, stdout[-3000:] + stderr[-3000:])
+        with open(out) as f:
+            s = json.load(f)
+        first, second, full = s["first"], s["second"], s["full"]
+        # first sync: every customer read, published and created, nothing else
+        self.assertEqual(first["read"], 41)
+        self.assertEqual(first["published"], 41)
+        self.assertEqual(first["created"], 41)
+        self.assertEqual(first["outcomes"], {"created": 41})
+        # after the edits: exactly the 4 edited live customers moved
+        self.assertEqual(second["published"], 4)
+        self.assertEqual(second["outcomes"], {"updated": 4})
+        self.assertEqual(len(s["edited"]), 4)
+        # the deletion is seen only by the full scan
+        self.assertEqual(second["missing"], 0)
+        self.assertEqual(full["missing"], 1)
+        self.assertEqual(full["published"], 0)
+        self.assertEqual(full["outcomes"], {"updated": 1})
+        self.assertEqual(full["read"], 40)
+        spent = 0
+        for step in (first, second, full):
+            self.assertEqual(step["n429"], 0)
+            self.assertGreater(step["tokens_spent"], 0)
+            spent += step["tokens_spent"]
+            self.assertEqual(step["tokens_left"], step["daily_budget"] - spent)
+        self.assertTrue(s["foreign_untouched"])
+        self.assertEqual(s["organizations"], 41 + s["foreign"])
+        # the summary table and the kcat command are printed
+        self.assertIn("== summary", stdout)
+        self.assertIn("kcat -b 127.0.0.1:", stdout)
+        self.assertIn("loader: 41/41 events", stdout)
+        self.assertNotIn("demo-pipedrive-token", stdout + stderr)
+
+
+if __name__ == "__main__":
+    mlctest.main()
