@@ -8,10 +8,8 @@ static const struct {
     const char *name;
     mlc_cmd_fn fn;
 } commands[] = {
-    {"devbroker", mlc_cmd_devbroker},
-    {"secret", mlc_cmd_secret},
-    {"config", mlc_cmd_config},
-    {"audit", mlc_cmd_audit},
+    {"devbroker", mlc_cmd_devbroker}, {"secret", mlc_cmd_secret}, {"config", mlc_cmd_config},
+    {"audit", mlc_cmd_audit},         {"status", mlc_cmd_status},
 };
 
 static const char usage[] =
@@ -32,7 +30,11 @@ static const char usage[] =
     "  audit --db FILE [--customer ID] [--company CO] [--limit N] [--json]\n"
     "                               print the audit trail of a state database (the\n"
     "                               extractor's cycles and one row per customer read),\n"
-    "                               newest N rows (default 1000), read-only\n";
+    "                               newest N rows (default 1000), read-only\n"
+    "  status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
+    "                               watermarks and last cycles, the loader group's\n"
+    "                               committed offsets and lag, last Pipedrive budget,\n"
+    "                               outcomes of the last 24 h, DLQ count; read-only\n";
 
 int main(int argc, char **argv)
 {
