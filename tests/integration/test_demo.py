@@ -6,6 +6,7 @@ deleted one as missing, zero 429s, tokens
 accounted for, and the foreign organizations untouched."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import unittest
@@ -61,6 +62,56 @@ class Demo(mlctest.TestCase):
         self.assertIn("kcat -b 127.0.0.1:", stdout)
         self.assertIn("loader: 41/41 events", stdout)
         self.assertNotIn("demo-pipedrive-token", stdout + stderr)
+
+
+    def test_ctrl_c_stops_everything_it_started(self):
+        for b in ("mlc", "mlc-extractor", "mlc-loader", "mlc-sage-sim", "mlc-pipedrive-sim"):
+            mlctest.binary(b)
+        env = dict(os.environ, BUILD_DIR=mlctest.BINDIR, MLC_DEMO_CUSTOMERS="400")
+        log = os.path.join(self.workdir, "demo.out")
+        with open(log, "w") as out:
+            p = subprocess.Popen(["/usr/bin/python3",
+                                  os.path.join(mlctest.SRCDIR, "scripts", "demo.py")],
+                                 env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                 start_new_session=True)
+        children = set()
+        try:
+            def loading():
+                with open(log) as f:
+                    return "loader:" in f.read()
+            mlctest.wait_for(loading, timeout=60, interval=0.2, what="the loader's progress")
+            children = {pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                        if _ppid(pid) == p.pid}
+            # devbroker, both sandboxes and the running loader
+            self.assertGreaterEqual(len(children), 4, children)
+            os.kill(p.pid, signal.SIGINT)
+            rc = p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        with open(log) as f:
+            text = f.read()
+        self.assertEqual(rc, 130, text[-3000:])
+        self.assertIn("interrupted, stopping everything it started", text)
+        left = {pid for pid in children if _alive(pid)}
+        self.assertEqual(left, set())
+
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":
