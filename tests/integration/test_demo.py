@@ -60,7 +60,7 @@ class Demo(mlctest.TestCase):
         # the summary table and the kcat command are printed
         self.assertIn("== summary", stdout)
         self.assertIn("kcat -b 127.0.0.1:", stdout)
-        self.assertIn("loader: 41/41 events", stdout)
+        self.assertIn("loader: 41/41 events committed, pipedrive: 41 created 0 updated", stdout)
         self.assertNotIn("demo-pipedrive-token", stdout + stderr)
 
 
