@@ -41,6 +41,7 @@ SAGE_PASSWORD = "webapi"
 TOPIC = "sage300.customers.v1"
 GROUP = "mlc-loader"
 TTY = sys.stdout.isatty()
+ADOPT = ["100000", "100001"]  # SAMLTD customers already in Pipedrive
 FOREIGN = [
     {"name": "Northwind Traders (entered by sales)", "address": {"value": "1 Market St, Seattle"}},
     {"name": "Contoso Ltd (trade fair lead)"},
@@ -177,8 +178,23 @@ class Demo:
         p = self.procs.start("pipedrive-sim", [self.bin("mlc-pipedrive-sim"), "--port", "0",
                                                "--token", TOKEN, "--plan", "growth"])
         self.pd = self.procs.first_line(p)
+        self.secrets()
+        # the custom fields, as an operator's `mlc-loader setup` would create them
+        cp = subprocess.run([self.bin("mlc-loader"), "setup"], env=self.env(
+            MLC_PIPEDRIVE_URL=self.pd, MLC_PIPEDRIVE_TOKEN=self.enc_token,
+            MLC_STATE_DB=os.path.join(self.work, "setup.db")), capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise DemoError(f"mlc-loader setup exited {cp.returncode}: {cp.stderr[-2000:]}")
+        keys = dict(line.split(" -> ", 1) for line in cp.stdout.splitlines() if " -> " in line)
+        # organizations already in Pipedrive: some entered by sales (no Sage
+        # IDs: never touched), two from an earlier import of SAMLTD (Sage IDs,
+        # stale values: adopted, not created again)
+        earlier = [{"name": f"{n} (old import)",
+                    "custom_fields": {keys["Sage 300 Customer ID"]: n,
+                                      keys["Sage 300 Company"]: COMPANIES[1]}}
+                   for n in ADOPT]
         state = http_json("GET", self.pd + "/_sim/state")
-        state["companies"][0].setdefault("organizations", []).extend(FOREIGN)
+        state["companies"][0].setdefault("organizations", []).extend(FOREIGN + earlier)
         http_json("PUT", self.pd + "/_sim/state", state)
         state = http_json("GET", self.pd + "/_sim/state")
         self.foreign_before = sorted(json.dumps(o, sort_keys=True)
@@ -187,8 +203,8 @@ class Demo:
         say(f"  Sage 300 sandbox {self.sage}  {self.customers} customers in "
             f"{' and '.join(f'{c} ({n})' for c, n in self.per_company.items())}")
         say(f"  Pipedrive sandbox {self.pd}  Growth plan limits, "
-            f"{len(FOREIGN)} organizations that did not come from Sage")
-        self.secrets()
+            f"{len(FOREIGN)} organizations that did not come from Sage, "
+            f"{len(ADOPT)} from an earlier import of {COMPANIES[1]}")
 
     def secrets(self):
         """A master key and the sandbox secrets sealed with it (enc:v1:)."""

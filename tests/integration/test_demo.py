@@ -1,6 +1,7 @@
 """scripts/demo.py end to end with a small customer count: the real binaries,
 non-interactive (plain progress lines), and the summary numbers it reports
-checked against what must hold: one organization created per live customer,
+checked against what must hold: one organization per live customer (created, or adopted
+when an earlier import left one with its Sage IDs),
 the second pass moved only the edited customers, the full scan reported the
 deleted one as missing, zero 429s, tokens
 accounted for, and the foreign organizations untouched."""
@@ -37,8 +38,10 @@ class Demo(mlctest.TestCase):
         # first sync: every customer read, published and created, nothing else
         self.assertEqual(first["read"], 41)
         self.assertEqual(first["published"], 41)
-        self.assertEqual(first["created"], 41)
-        self.assertEqual(first["outcomes"], {"created": 41})
+        # two SAMLTD customers were in Pipedrive already (an earlier import
+        # with Sage IDs): adopted, not created again
+        self.assertEqual(first["created"], 39)
+        self.assertEqual(first["outcomes"], {"created": 39, "adopted": 2})
         # after the edits: exactly the 4 edited live customers moved
         self.assertEqual(second["published"], 4)
         self.assertEqual(second["outcomes"], {"updated": 4})
@@ -49,18 +52,24 @@ class Demo(mlctest.TestCase):
         self.assertEqual(full["published"], 0)
         self.assertEqual(full["outcomes"], {"updated": 1})
         self.assertEqual(full["read"], 40)
-        spent = 0
+        left = first["daily_budget"]
         for step in (first, second, full):
             self.assertEqual(step["n429"], 0)
             self.assertGreater(step["tokens_spent"], 0)
-            spent += step["tokens_spent"]
-            self.assertEqual(step["tokens_left"], step["daily_budget"] - spent)
+            # the budget left drops by what the step spent (before the first
+            # step, `mlc-loader setup` spent some on the custom fields)
+            self.assertLessEqual(step["tokens_left"], left - step["tokens_spent"])
+            if step is not first:
+                self.assertEqual(step["tokens_left"], left - step["tokens_spent"])
+            left = step["tokens_left"]
+        # updates are cheap: the 4 edits cost far less than the first sync
+        self.assertLess(second["tokens_spent"], first["tokens_spent"] / 3)
         self.assertTrue(s["foreign_untouched"])
         self.assertEqual(s["organizations"], 41 + s["foreign"])
         # the summary table and the kcat command are printed
         self.assertIn("== summary", stdout)
         self.assertIn("kcat -b 127.0.0.1:", stdout)
-        self.assertIn("loader: 41/41 events committed, pipedrive: 41 created 0 updated", stdout)
+        self.assertIn("loader: 41/41 events committed, pipedrive: 39 created 2 updated", stdout)
         self.assertNotIn("demo-pipedrive-token", stdout + stderr)
 
 
