@@ -32,22 +32,33 @@ struct audit_source {
     const char *history_sql[3];
 };
 
+/* ?4 outcome, ?5 since, ?6 until (both "YYYY-MM-DDTHH:MM:SS", UTC, inclusive;
+ * stored times carry optional fractions and a Z, hence the substr). A call's
+ * outcome is its HTTP status: "429" or "HTTP 429". */
+#define TIME_FILTER                                                                                \
+    "(?5 IS NULL OR substr(at, 1, 19) >= ?5) AND (?6 IS NULL OR substr(at, 1, 19) <= ?6)"
+#define AUDIT_FILTER "(?4 IS NULL OR outcome = ?4) AND " TIME_FILTER
+#define CALL_FILTER                                                                                \
+    "(?4 IS NULL OR CAST(status AS TEXT) = ?4 OR 'HTTP ' || status = ?4) AND " TIME_FILTER
+
 static const struct audit_source sources[] = {
     {"extractor",
      "watermark",
      {{"cycles", false,
        "SELECT * FROM (SELECT id, company, kind, started_at, finished_at, result, pages, records, "
        "published, unchanged, skipped, missing, duration_ms, watermark_before, watermark_after, "
-       "error FROM cycle WHERE (?2 IS NULL OR company = ?2) ORDER BY id DESC LIMIT ?3) "
+       "error FROM cycle WHERE (?2 IS NULL OR company = ?2) AND (?4 IS NULL OR result = ?4) "
+       "AND (?5 IS NULL OR substr(started_at, 1, 19) >= ?5) AND (?6 IS NULL OR "
+       "substr(started_at, 1, 19) <= ?6) ORDER BY id DESC LIMIT ?3) "
        "ORDER BY id"},
       {"audit", true,
        "SELECT * FROM (SELECT id, cycle_id, at, company, customer, outcome, hash, reason "
        "FROM audit WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR company = ?2) "
-       "ORDER BY id DESC LIMIT ?3) ORDER BY id"},
+       "AND " AUDIT_FILTER " ORDER BY id DESC LIMIT ?3) ORDER BY id"},
       {NULL, false, NULL}},
      {"SELECT at, 'extractor' AS source, 'sage read' AS what, company, customer, outcome, "
       "'hash ' || hash AS detail, reason FROM audit WHERE customer = ?1 AND "
-      "(?2 IS NULL OR company = ?2)",
+      "(?2 IS NULL OR company = ?2) AND " AUDIT_FILTER,
       NULL}},
     {"loader",
      "idmap",
@@ -58,26 +69,29 @@ static const struct audit_source sources[] = {
       {"events", true,
        "SELECT * FROM (SELECT id, at, topic, partition, offset, company, customer, event_id, "
        "outcome, org_id, reason FROM event_audit WHERE (?1 IS NULL OR customer = ?1) AND "
-       "(?2 IS NULL OR company = ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id"},
+       "(?2 IS NULL OR company = ?2) AND " AUDIT_FILTER " ORDER BY id DESC LIMIT ?3) ORDER BY id"},
       {"calls", true,
        "SELECT * FROM (SELECT id, at, method, path, status, tokens, duration_ms, company, "
        "customer FROM call_audit WHERE (?1 IS NULL OR customer = ?1) AND "
-       "(?2 IS NULL OR company = ?2) ORDER BY id DESC LIMIT ?3) ORDER BY id"},
+       "(?2 IS NULL OR company = ?2) AND " CALL_FILTER " ORDER BY id DESC LIMIT ?3) ORDER BY id"},
       {NULL, false, NULL}},
      {"SELECT at, 'loader' AS source, 'event ' || topic || ':' || partition || ':' || offset "
       "AS what, company, customer, outcome, CASE WHEN org_id IS NULL THEN NULL ELSE "
       "'organization ' || org_id END AS detail, reason FROM event_audit WHERE customer = ?1 "
-      "AND (?2 IS NULL OR company = ?2)",
+      "AND (?2 IS NULL OR company = ?2) AND " AUDIT_FILTER,
       "SELECT at, 'loader' AS source, 'pipedrive ' || method || ' ' || path AS what, company, "
       "customer, 'HTTP ' || status AS outcome, tokens || ' tokens, ' || duration_ms || ' ms' "
       "AS detail, NULL AS reason FROM call_audit WHERE customer = ?1 AND "
-      "(?2 IS NULL OR company = ?2)",
+      "(?2 IS NULL OR company = ?2) AND " CALL_FILTER,
       NULL}},
 };
 
 static const char usage[] =
-    "mlc: usage: mlc audit --db FILE [--db FILE] [--customer ID] [--company CO] [--limit N] "
-    "[--json]\n"
+    "mlc: usage: mlc audit --db FILE [--db FILE] [--customer ID] [--company CO] "
+    "[--outcome O] [--since T] [--until T] [--limit N] [--json]\n"
+    "  --outcome: published, unchanged, missing, created, updated, dlq, ... (a cycle's result,\n"
+    "  a call's HTTP status); --since/--until: ISO 8601 UTC (YYYY-MM-DD[THH:MM[:SS]][Z]),\n"
+    "  inclusive. The loader's idmap (current state) is filtered by customer/company only.\n"
     "  Several --db (the extractor's and the loader's state files) with --customer also print\n"
     "  the customer's whole history, from the Sage read to the Pipedrive write, in time order.\n";
 
@@ -122,8 +136,51 @@ static void print_value(const char *v)
 
 /* Prints one section as text ("name" header, then "col=value" per row) or
  * adds it to json. Returns false on an SQLite error. */
+struct audit_filter {
+    const char *outcome;
+    char since[20], until[20]; /* "" = no bound */
+};
+
+static void bind_filter(sqlite3_stmt *s, const struct audit_filter *f)
+{
+    sqlite3_bind_text(s, 4, f->outcome, -1, SQLITE_STATIC);
+    if (f->since[0])
+        sqlite3_bind_text(s, 5, f->since, -1, SQLITE_STATIC);
+    if (f->until[0])
+        sqlite3_bind_text(s, 6, f->until, -1, SQLITE_STATIC);
+}
+
+/* "YYYY-MM-DD[THH:MM[:SS[.fff]]][Z]" -> "YYYY-MM-DDTHH:MM:SS" (UTC); a bare
+ * date or minute is widened to its first (since) or last (until) second. */
+static bool parse_time(const char *v, bool until, char out[20])
+{
+    static const char tmpl[] = "dddd-dd-ddTdd:dd:dd";
+    size_t n = strlen(v), len;
+
+    if (n && v[n - 1] == 'Z')
+        n--;
+    len = n;
+    if (len > 19 && v[19] == '.') {
+        for (size_t i = 20; i < len; i++)
+            if (v[i] < '0' || v[i] > '9')
+                return false;
+        len = 19;
+    }
+    if (len != 10 && len != 16 && len != 19)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (tmpl[i] == 'd' ? (v[i] < '0' || v[i] > '9') : v[i] != tmpl[i])
+            return false;
+    }
+    memcpy(out, v, len);
+    memcpy(out + len, (until ? "T23:59:59" : "T00:00:00") + (len == 10 ? 0 : len - 10), 19 - len);
+    out[19] = '\0';
+    return true;
+}
+
 static bool print_section(sqlite3 *db, const struct audit_section *sec, const char *customer,
-                          const char *company, long limit, cJSON *json)
+                          const char *company, long limit, const struct audit_filter *f,
+                          cJSON *json)
 {
     sqlite3_stmt *s = NULL;
     cJSON *arr = NULL;
@@ -135,6 +192,7 @@ static bool print_section(sqlite3 *db, const struct audit_section *sec, const ch
     sqlite3_bind_text(s, 1, customer, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, company, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, limit);
+    bind_filter(s, f);
     ncol = sqlite3_column_count(s);
     if (json) {
         arr = cJSON_AddArrayToObject(json, sec->name);
@@ -208,7 +266,7 @@ static int at_cmp(const void *a, const void *b)
 
 /* Appends the customer's rows of one database to hist. */
 static bool collect_history(sqlite3 *db, const struct audit_source *src, const char *customer,
-                            const char *company, cJSON *hist)
+                            const char *company, const struct audit_filter *f, cJSON *hist)
 {
     for (size_t k = 0; k < 3 && src->history_sql[k]; k++) {
         sqlite3_stmt *s = NULL;
@@ -220,6 +278,7 @@ static bool collect_history(sqlite3 *db, const struct audit_source *src, const c
         }
         sqlite3_bind_text(s, 1, customer, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, company, -1, SQLITE_STATIC);
+        bind_filter(s, f);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             cJSON *o = cJSON_CreateObject();
 
@@ -301,6 +360,7 @@ int mlc_cmd_audit(struct mlc_app *app)
     size_t n_paths = 0;
     bool as_json = false;
     long limit = 1000;
+    struct audit_filter filter = {NULL, "", ""};
     sqlite3 *db = NULL;
     cJSON *json = NULL, *hist = NULL, *dbs = NULL;
     int code = 2;
@@ -319,6 +379,13 @@ int mlc_cmd_audit(struct mlc_app *app)
             i++;
         } else if (!strcmp(a, "--company") && v) {
             company = v;
+            i++;
+        } else if (!strcmp(a, "--outcome") && v) {
+            filter.outcome = v;
+            i++;
+        } else if (!strcmp(a, "--since") && v && parse_time(v, false, filter.since)) {
+            i++;
+        } else if (!strcmp(a, "--until") && v && parse_time(v, true, filter.until)) {
             i++;
         } else if (!strcmp(a, "--limit") && v && mlc_parse_long(v, 1, 100000000L, &limit)) {
             i++;
@@ -375,12 +442,12 @@ int mlc_cmd_audit(struct mlc_app *app)
         for (const struct audit_section *sec = src->sections; sec->name; sec++) {
             if (customer && !sec->per_customer)
                 continue;
-            if (!print_section(db, sec, customer, company, limit, dj)) {
+            if (!print_section(db, sec, customer, company, limit, &filter, dj)) {
                 code = 1;
                 goto out;
             }
         }
-        if (hist && !collect_history(db, src, customer, company, hist)) {
+        if (hist && !collect_history(db, src, customer, company, &filter, hist)) {
             code = 1;
             goto out;
         }

@@ -8,10 +8,8 @@ static const struct {
     const char *name;
     mlc_cmd_fn fn;
 } commands[] = {
-    {"devbroker", mlc_cmd_devbroker},
-    {"secret", mlc_cmd_secret},
-    {"config", mlc_cmd_config},
-    {"audit", mlc_cmd_audit},
+    {"devbroker", mlc_cmd_devbroker}, {"secret", mlc_cmd_secret}, {"config", mlc_cmd_config},
+    {"audit", mlc_cmd_audit},         {"status", mlc_cmd_status},
 };
 
 static const char usage[] =
@@ -29,10 +27,16 @@ static const char usage[] =
     "                               no echo on a terminal), print its enc:v1: form sealed\n"
     "                               with MLC_MASTER_KEY_FILE\n"
     "  config docs                  print docs/configuration.md\n"
-    "  audit --db FILE [--customer ID] [--company CO] [--limit N] [--json]\n"
-    "                               print the audit trail of a state database (the\n"
-    "                               extractor's cycles and one row per customer read),\n"
-    "                               newest N rows (default 1000), read-only\n";
+    "  audit --db FILE [--db FILE] [--customer ID] [--company CO] [--outcome O]\n"
+    "        [--since T] [--until T] [--limit N] [--json]\n"
+    "                               print the audit trail of the extractor's and the\n"
+    "                               loader's state files, newest N rows (default 1000);\n"
+    "                               with both files and --customer, the customer's\n"
+    "                               history in time order; T is ISO 8601 UTC; read-only\n"
+    "  status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
+    "                               watermarks and last cycles, the loader group's\n"
+    "                               committed offsets and lag, last Pipedrive budget,\n"
+    "                               outcomes of the last 24 h, DLQ count; read-only\n";
 
 int main(int argc, char **argv)
 {

@@ -15,5 +15,6 @@ int mlc_cmd_devbroker(struct mlc_app *app);
 int mlc_cmd_secret(struct mlc_app *app);
 int mlc_cmd_config(struct mlc_app *app);
 int mlc_cmd_audit(struct mlc_app *app);
+int mlc_cmd_status(struct mlc_app *app);
 
 #endif

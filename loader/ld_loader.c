@@ -1113,6 +1113,13 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         snprintf(v, sizeof(v), "%ld", rem);
         rc = ld_state_meta_set(ld->st, "daily_remaining", v, err);
     }
+    if (rc == MLC_OK) { /* for `mlc status`: the burst window as last seen */
+        const struct pd_limits *l = pd_client_limits(ld->pd);
+        char v[64];
+
+        snprintf(v, sizeof(v), "%ld/%d", l->hdr_burst ? l->hdr_remaining : -1L, l->burst_limit);
+        rc = ld_state_meta_set(ld->st, "burst_remaining", v, err);
+    }
     if (rc == MLC_OK)
         return ld_state_commit(ld->st, err);
     ld_state_rollback(ld->st);

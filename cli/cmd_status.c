@@ -1,0 +1,376 @@
+/* mlc status [--extractor-db FILE] [--loader-db FILE] [--json]
+ *
+ * One look at the pipeline's state: each company's watermark and last cycle
+ * (extractor state file), the loader group's committed offsets and lag per
+ * partition (Kafka: MLC_KAFKA_BROKERS, MLC_TOPIC, MLC_KAFKA_GROUP; the group
+ * is never joined, so live loaders are not rebalanced), the last seen
+ * Pipedrive budget and burst headroom, outcome counts of the last 24 h and
+ * the DLQ count (loader state file). The state files are opened read-only
+ * (SQLITE_OPEN_READONLY), so status never blocks a worker. A missing file or
+ * unreachable brokers are reported and the rest is still printed: exit 0;
+ * 2 only for bad arguments.
+ */
+#include "mlc_cli.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STATUS_KAFKA_TIMEOUT_MS 4000
+
+static const char usage[] =
+    "mlc: usage: mlc status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
+    "  defaults ./mlc-extractor.db and ./mlc-loader.db; Kafka from MLC_KAFKA_BROKERS\n";
+
+/* Opens path read-only; NULL with *why set when it cannot. */
+static sqlite3 *open_ro(const char *path, const char **why)
+{
+    sqlite3 *db = NULL;
+
+    if (access(path, F_OK) != 0) {
+        *why = "missing";
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        *why = db ? sqlite3_errmsg(db) : "cannot open";
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 2000);
+    return db;
+}
+
+/* Runs sql and adds one object per row (columns by name) to arr. */
+static bool rows_to_json(sqlite3 *db, const char *sql, cJSON *arr, const char **why)
+{
+    sqlite3_stmt *s = NULL;
+    int rc, ncol;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        *why = sqlite3_errmsg(db);
+        return false;
+    }
+    ncol = sqlite3_column_count(s);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        cJSON *o = cJSON_CreateObject();
+
+        for (int i = 0; i < ncol; i++) {
+            const char *name = sqlite3_column_name(s, i);
+
+            switch (sqlite3_column_type(s, i)) {
+            case SQLITE_INTEGER:
+            case SQLITE_FLOAT:
+                cJSON_AddNumberToObject(o, name, sqlite3_column_double(s, i));
+                break;
+            case SQLITE_NULL:
+                cJSON_AddNullToObject(o, name);
+                break;
+            default:
+                cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(s, i));
+            }
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (rc != SQLITE_DONE)
+        *why = sqlite3_errmsg(db);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE;
+}
+
+static void extractor_status(const char *path, cJSON *doc)
+{
+    cJSON *x = cJSON_AddObjectToObject(doc, "extractor");
+    const char *why = NULL;
+    sqlite3 *db;
+
+    cJSON_AddStringToObject(x, "db", path);
+    db = open_ro(path, &why);
+    if (!db) {
+        cJSON_AddStringToObject(x, "error", why);
+        return;
+    }
+    if (!rows_to_json(db,
+                      "SELECT c.company, w.day AS watermark, c.id AS cycle, c.kind, c.result, "
+                      "c.started_at, c.finished_at, c.records, c.published, c.unchanged, "
+                      "c.missing, c.duration_ms, c.error FROM cycle c LEFT JOIN watermark w ON "
+                      "w.company = c.company WHERE c.id IN (SELECT max(id) FROM cycle GROUP BY "
+                      "company) UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, NULL, NULL, "
+                      "NULL, NULL, NULL, NULL, NULL, NULL FROM watermark w WHERE NOT EXISTS "
+                      "(SELECT 1 FROM cycle c WHERE c.company = w.company) ORDER BY 1",
+                      cJSON_AddArrayToObject(x, "companies"), &why))
+        cJSON_AddStringToObject(x, "error", why);
+    sqlite3_close(db);
+}
+
+static void loader_status(const char *path, cJSON *doc)
+{
+    cJSON *x = cJSON_AddObjectToObject(doc, "loader");
+    const char *why = NULL;
+    sqlite3 *db;
+    bool ok;
+
+    cJSON_AddStringToObject(x, "db", path);
+    db = open_ro(path, &why);
+    if (!db) {
+        cJSON_AddStringToObject(x, "error", why);
+        return;
+    }
+    ok = rows_to_json(db, "SELECT key, value FROM meta ORDER BY key",
+                      cJSON_AddArrayToObject(x, "meta"), &why) &&
+         rows_to_json(db,
+                      "SELECT outcome, count(*) AS count FROM event_audit WHERE at >= "
+                      "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-1 day') GROUP BY outcome "
+                      "ORDER BY outcome",
+                      cJSON_AddArrayToObject(x, "outcomes_24h"), &why) &&
+         rows_to_json(db,
+                      "SELECT count(*) AS calls, coalesce(sum(tokens), 0) AS tokens, "
+                      "coalesce(sum(status = 429), 0) AS status_429, coalesce(sum(status >= 500), "
+                      "0) AS status_5xx, max(at) AS last_call_at FROM call_audit WHERE at >= "
+                      "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-1 day')",
+                      cJSON_AddArrayToObject(x, "calls_24h"), &why) &&
+         rows_to_json(db,
+                      "SELECT count(*) AS dlq, max(at) AS last_dlq_at FROM event_audit WHERE "
+                      "outcome = 'dlq'",
+                      cJSON_AddArrayToObject(x, "dlq"), &why) &&
+         rows_to_json(db,
+                      "SELECT count(*) AS organizations FROM idmap WHERE org_id <> 0 AND state = "
+                      "'active'",
+                      cJSON_AddArrayToObject(x, "idmap"), &why);
+    if (!ok)
+        cJSON_AddStringToObject(x, "error", why);
+    sqlite3_close(db);
+}
+
+/* Committed offsets of the group and high watermarks, without joining. */
+static void kafka_status(const struct mlc_config *cfg, cJSON *doc)
+{
+    cJSON *k = cJSON_AddObjectToObject(doc, "kafka");
+    const char *brokers = mlc_cfg_str(cfg, MLC_CFG_KAFKA_BROKERS);
+    const char *topic = mlc_cfg_str(cfg, MLC_CFG_TOPIC);
+    const char *group = mlc_cfg_str(cfg, MLC_CFG_KAFKA_GROUP);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_t *rkt = NULL;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_resp_err_t e;
+    char errstr[512] = "";
+    cJSON *arr;
+
+    cJSON_AddStringToObject(k, "brokers", brokers);
+    cJSON_AddStringToObject(k, "topic", topic);
+    cJSON_AddStringToObject(k, "group", group);
+    if (!*brokers) {
+        cJSON_AddStringToObject(k, "error", "MLC_KAFKA_BROKERS is not set");
+        return;
+    }
+    conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr)))
+        goto fail;
+    for (size_t i = 0; i < cfg->n_rdkafka; i++)
+        if (rd_kafka_conf_set(conf, cfg->rdkafka[i].key, cfg->rdkafka[i].value, errstr,
+                              sizeof(errstr)))
+            goto fail;
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!rk)
+        goto fail;
+    conf = NULL; /* owned by rk */
+    rkt = rd_kafka_topic_new(rk, topic, NULL);
+    e = rd_kafka_metadata(rk, 0, rkt, &md, STATUS_KAFKA_TIMEOUT_MS);
+    if (e) {
+        snprintf(errstr, sizeof(errstr), "brokers unreachable within %d ms: %s",
+                 STATUS_KAFKA_TIMEOUT_MS, rd_kafka_err2str(e));
+        goto fail;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err) {
+        snprintf(
+            errstr, sizeof(errstr), "topic %s: %s", topic,
+            rd_kafka_err2str(md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        goto fail;
+    }
+    parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id);
+    e = rd_kafka_committed(rk, parts, STATUS_KAFKA_TIMEOUT_MS);
+    if (e) {
+        snprintf(errstr, sizeof(errstr), "committed offsets of group %s: %s", group,
+                 rd_kafka_err2str(e));
+        goto fail;
+    }
+    arr = cJSON_AddArrayToObject(k, "partitions");
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo = -1, hi = -1;
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddNumberToObject(o, "partition", p->partition);
+        e = rd_kafka_query_watermark_offsets(rk, topic, p->partition, &lo, &hi,
+                                             STATUS_KAFKA_TIMEOUT_MS);
+        if (p->offset >= 0)
+            cJSON_AddNumberToObject(o, "committed", (double)p->offset);
+        else
+            cJSON_AddNullToObject(o, "committed");
+        if (e) {
+            cJSON_AddNullToObject(o, "high");
+            cJSON_AddNullToObject(o, "lag");
+            cJSON_AddStringToObject(o, "error", rd_kafka_err2str(e));
+        } else {
+            cJSON_AddNumberToObject(o, "high", (double)hi);
+            /* nothing committed yet: everything from the low watermark is lag */
+            cJSON_AddNumberToObject(o, "lag", (double)(hi - (p->offset >= 0 ? p->offset : lo)));
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    goto out;
+fail:
+    cJSON_AddStringToObject(k, "error", errstr);
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    if (rk)
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *key, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static void print_text(const cJSON *doc)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(doc, "loader");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
+    const cJSON *it, *first;
+
+    printf("== extractor (%s)\n", jstr(x, "db"));
+    if (jstr(x, "error"))
+        printf("  %s\n", jstr(x, "error"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(x, "companies"))
+    {
+        printf("  %-15s watermark=%s last=%s %s cycle %.0f at %s records=%.0f published=%.0f "
+               "missing=%.0f",
+               jstr(it, "company"), jstr(it, "watermark") ? jstr(it, "watermark") : "-",
+               jstr(it, "kind") ? jstr(it, "kind") : "-",
+               jstr(it, "result") ? jstr(it, "result") : "-", jnum(it, "cycle", 0),
+               jstr(it, "finished_at")  ? jstr(it, "finished_at")
+               : jstr(it, "started_at") ? jstr(it, "started_at")
+                                        : "-",
+               jnum(it, "records", 0), jnum(it, "published", 0), jnum(it, "missing", 0));
+        if (jstr(it, "error"))
+            printf(" error=\"%s\"", jstr(it, "error"));
+        putchar('\n');
+    }
+    printf("== kafka (brokers %s, topic %s, group %s)\n", jstr(k, "brokers"), jstr(k, "topic"),
+           jstr(k, "group"));
+    if (jstr(k, "error"))
+        printf("  %s\n", jstr(k, "error"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(k, "partitions"))
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "committed");
+
+        printf("  partition %-3.0f committed=", jnum(it, "partition", 0));
+        if (cJSON_IsNumber(c))
+            printf("%.0f", c->valuedouble);
+        else
+            fputs("none", stdout);
+        printf(" high=%.0f lag=%.0f\n", jnum(it, "high", -1), jnum(it, "lag", -1));
+    }
+    printf("== loader (%s)\n", jstr(l, "db"));
+    if (jstr(l, "error"))
+        printf("  %s\n", jstr(l, "error"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "meta"))
+    {
+        const char *key = jstr(it, "key");
+
+        if (!strcmp(key, "daily_remaining"))
+            printf("  pipedrive daily budget left (last seen): %s tokens\n", jstr(it, "value"));
+        else if (!strcmp(key, "burst_remaining"))
+            printf("  pipedrive burst headroom (last seen, remaining/limit; -1 = no header): %s\n",
+                   jstr(it, "value"));
+    }
+    first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
+    if (first)
+        printf("  organizations mapped: %.0f\n", jnum(first, "organizations", 0));
+    if (cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h")) {
+        fputs("  outcomes (24 h):", stdout);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h"))
+            printf(" %s=%.0f", jstr(it, "outcome"), jnum(it, "count", 0));
+        putchar('\n');
+    }
+    first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "calls_24h"), 0);
+    if (first)
+        printf("  pipedrive calls (24 h): %.0f, tokens %.0f, 429s %.0f, 5xx %.0f, last at %s\n",
+               jnum(first, "calls", 0), jnum(first, "tokens", 0), jnum(first, "status_429", 0),
+               jnum(first, "status_5xx", 0),
+               jstr(first, "last_call_at") ? jstr(first, "last_call_at") : "-");
+    first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq"), 0);
+    if (first)
+        printf("  dlq: %.0f (last at %s)\n", jnum(first, "dlq", 0),
+               jstr(first, "last_dlq_at") ? jstr(first, "last_dlq_at") : "-");
+}
+
+int mlc_cmd_status(struct mlc_app *app)
+{
+    const char *ext = "./mlc-extractor.db", *ld = "./mlc-loader.db";
+    bool json = false;
+    cJSON *doc = NULL;
+    char *out = NULL;
+    int code = 2;
+
+    for (int i = 1; i < app->argc; i++) {
+        const char *a = app->argv[i];
+
+        if (!strcmp(a, "--json"))
+            json = true;
+        else if (!strcmp(a, "--extractor-db") && i + 1 < app->argc)
+            ext = app->argv[++i];
+        else if (!strcmp(a, "--loader-db") && i + 1 < app->argc)
+            ld = app->argv[++i];
+        else {
+            fputs(usage, stderr);
+            goto out;
+        }
+    }
+    doc = cJSON_CreateObject();
+    extractor_status(ext, doc);
+    kafka_status(&app->cfg, doc);
+    loader_status(ld, doc);
+    if (json) {
+        out = cJSON_PrintUnformatted(doc);
+        if (!out)
+            goto out;
+        puts(out);
+    } else {
+        print_text(doc);
+    }
+    code = 0;
+out:
+    free(out);
+    cJSON_Delete(doc);
+    return code;
+}

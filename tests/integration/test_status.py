@@ -1,0 +1,98 @@
+"""mlc status against real state files from a short pipeline run (sage-sim ->
+extractor -> dev broker -> loader -> pipedrive-sim): watermarks and last
+cycles, committed offsets and lag (lag appears when events are published and
+not yet loaded), the last seen budget, outcomes and DLQ count, as text and
+--json; missing files and unreachable brokers are reported, not fatal."""
+import json
+import os
+import shutil
+import sqlite3
+import time
+import unittest
+
+import mlctest
+from test_loader import TOKEN
+
+
+class Status(mlctest.TestCase):
+    def test_status_of_a_real_pipeline(self):
+        if not shutil.which("kcat"):
+            raise unittest.SkipTest("kcat is not installed")
+        sage = self.procs.start_server(
+            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
+             "--company", "SAMLTD", "--customers", "6", "--seed", "5", "--today", "2024-03-18"],
+            name="sage-sim")
+        pd = self.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--token", TOKEN],
+                                     name="pdsim")
+        _, bootstrap = self.devbroker(partitions=3)
+        ext_db = os.path.join(self.workdir, "extractor.db")
+        ld_db = os.path.join(self.workdir, "loader.db")
+        common = {"MLC_KAFKA_BROKERS": bootstrap, "MLC_RDKAFKA_SESSION_TIMEOUT_MS": "6000"}
+        ext_env = dict(common, MLC_SAGE_URL=sage.first_line, MLC_SAGE_COMPANIES="SAMINC,SAMLTD",
+                       MLC_SAGE_USER="webapi", MLC_SAGE_PASSWORD="webapi", MLC_STATE_DB=ext_db)
+        cp = self.procs.run([mlctest.binary("mlc-extractor"), "once"], env=ext_env)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        cp = self.procs.run([mlctest.binary("mlc-loader"), "drain"], env=dict(
+            common, MLC_PIPEDRIVE_URL=pd.first_line, MLC_PIPEDRIVE_TOKEN=TOKEN,
+            MLC_PIPEDRIVE_PLAN="growth", MLC_STATE_DB=ld_db), timeout=300)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        # 12 more events that no loader has consumed yet: lag 12
+        cp = self.procs.run([mlctest.binary("mlc-extractor"), "once", "--full", "--force"], env=ext_env)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+
+        status = [mlctest.binary("mlc"), "status", "--extractor-db", ext_db, "--loader-db", ld_db]
+        cp = self.procs.run(status + ["--json"], env=common)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        doc = json.loads(cp.stdout)
+        con = sqlite3.connect(ext_db)
+        marks = dict(con.execute("SELECT company, day FROM watermark"))
+        con.close()
+        comps = doc["extractor"]["companies"]
+        self.assertEqual([c["company"] for c in comps], ["SAMINC", "SAMLTD"])
+        for c in comps:
+            self.assertEqual(c["watermark"], marks[c["company"]])
+            self.assertEqual(c["result"], "ok")
+            self.assertEqual(c["published"], 6)  # the forced cycle
+        k = doc["kafka"]
+        self.assertNotIn("error", k)
+        self.assertEqual(len(k["partitions"]), 3)
+        self.assertEqual(sum(p["committed"] for p in k["partitions"]), 12)
+        self.assertEqual(sum(p["high"] for p in k["partitions"]), 24)
+        self.assertEqual(sum(p["lag"] for p in k["partitions"]), 12)
+        ld = doc["loader"]
+        self.assertEqual({o["outcome"]: o["count"] for o in ld["outcomes_24h"]}, {"created": 12})
+        self.assertEqual(ld["dlq"][0]["dlq"], 0)
+        self.assertEqual(ld["idmap"][0]["organizations"], 12)
+        meta = {m["key"]: m["value"] for m in ld["meta"]}
+        _, _, stats = mlctest.http_json("GET", pd.first_line + "/_sim/stats")
+        budget = stats["companies"][0]["daily_budget"] - stats["companies"][0]["tokens_spent_today"]
+        self.assertEqual(int(meta["daily_remaining"]), budget)
+        self.assertIn("burst_remaining", meta)
+        self.assertGreater(ld["calls_24h"][0]["calls"], 12)
+        self.assertNotIn(TOKEN, cp.stdout)
+
+        cp = self.procs.run(status, env=common)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertRegex(cp.stdout, r"SAMINC +watermark=" + marks["SAMINC"] + " last=full ok")
+        self.assertIn("outcomes (24 h): created=12", cp.stdout)
+        self.assertIn(f"pipedrive daily budget left (last seen): {budget} tokens", cp.stdout)
+        self.assertIn("dlq: 0", cp.stdout)
+        self.assertRegex(cp.stdout, r"partition 0 +committed=\d+ high=\d+ lag=\d+")
+
+        # missing files and brokers that do not answer: reported, exit 0, quickly
+        start = time.monotonic()
+        cp = self.procs.run([mlctest.binary("mlc"), "status", "--extractor-db",
+                             os.path.join(self.workdir, "nope.db"), "--loader-db", ld_db,
+                             "--json"], env={"MLC_KAFKA_BROKERS": f"127.0.0.1:{mlctest.free_port()}"})
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertLess(time.monotonic() - start, 30)
+        doc = json.loads(cp.stdout)
+        self.assertEqual(doc["extractor"]["error"], "missing")
+        self.assertIn("unreachable", doc["kafka"]["error"])
+        self.assertIn("outcomes_24h", doc["loader"])
+        cp = self.procs.run([mlctest.binary("mlc"), "status", "--bogus"])
+        self.assertEqual(cp.returncode, 2)
+
+
+if __name__ == "__main__":
+    mlctest.main()
