@@ -328,9 +328,31 @@ class Rig(mlctest.TestCase):
         for fid, snap in self.foreign.items():
             if fid not in byid or canon(byid[fid]) != snap:
                 problems.append(f"foreign organization {fid} changed: {byid.get(fid)}")
+        if problems:
+            print("\n".join(problems), flush=True)
+            print(self.loader_history(problems[0]), flush=True)
         self.assertEqual(problems, [], "\n".join(problems[:40]))
         print(f"[relcheck] {len(custs)} customers, {len(self.foreign)} foreign: ok", flush=True)
         return len(custs)
+
+    def loader_history(self, problem):
+        """The loader's audit of the customer a problem line names (replay aid)."""
+        import sqlite3
+        try:
+            key = eval(problem.split(": ", 1)[0], {})  # "('CO', 'NUM')"
+            con = sqlite3.connect(self.ld_db)
+            con.row_factory = sqlite3.Row
+            rows = []
+            for t in ("event_audit", "pd_call_audit", "call_audit"):
+                try:
+                    rows += [f"{t}: {dict(r)}" for r in con.execute(
+                        f"SELECT * FROM {t} WHERE customer = ?", (key[1],))]
+                except sqlite3.Error:
+                    pass
+            con.close()
+            return "loader audit of %r:\n  %s" % (key, "\n  ".join(rows))
+        except Exception as e:  # diagnostics only
+            return f"(no loader audit: {e})"
 
     # -- Kafka
     def read_topic(self, topic):
