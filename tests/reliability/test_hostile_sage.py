@@ -1,0 +1,133 @@
+"""Reliability: a hostile Sage server (a python http.server stub).
+
+WHAT IT BREAKS: the extractor talks to a stub that answers (a) a customer
+page far past the body cap (MLC_SAGE_PAGE_SIZE x 16 KiB), streamed without
+end; (b) deeply nested JSON (200,000 levels); (c) a page whose
+@odata.nextLink points to another host (a second stub that counts hits).
+WHAT MUST HOLD: (a) and (b) fail the cycle cleanly (no crash, no hang, exit 1)
+and publish nothing; (c) the other host is never contacted: with
+MLC_SAGE_NEXTLINK_REBASE=false the link is refused (cycle fails), with the
+default the link's query is re-based onto MLC_SAGE_URL. Afterwards the real
+pipeline (other topic) still ends with exactly one organization per customer,
+foreign organizations untouched."""
+import http.server
+import json
+import threading
+import urllib.parse
+
+import relcheck
+
+HOSTILE_TOPIC = "hostile.customers.v1"
+
+
+def record(n):
+    return {"CustomerNumber": n, "CustomerName": f"Hostile {n}", "Status": "Active",
+            "OnHold": "No", "CreditLimitCustomerCurrency": 1.0, "CurrencyCode": "USD",
+            "DateLastMaintained": "2024-03-18T00:00:00Z"}
+
+
+class Stub:
+    def __init__(self, mode, evil_url=None):
+        self.mode, self.evil_url, self.hits = mode, evil_url, []
+        stub = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                stub.hits.append(self.path)
+                path = urllib.parse.urlsplit(self.path).path
+                if path.endswith("/ARTerms"):
+                    return self.send(json.dumps({"value": [{"TermsCode": "N30",
+                                                            "Description": "Net 30"}]}))
+                if not path.endswith("/ARCustomers"):
+                    return self.send(json.dumps({"value": []}))
+                if stub.mode == "huge":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(64 << 20))
+                    self.end_headers()
+                    chunk = (json.dumps(record("HUGE")) + ",").encode() * 200
+                    try:
+                        self.wfile.write(b'{"value":[')
+                        for _ in range((64 << 20) // len(chunk)):
+                            self.wfile.write(chunk)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
+                if stub.mode == "nested":
+                    depth = 200000
+                    return self.send('{"value":[' + "[" * depth + "]" * depth + "]}")
+                if stub.mode == "nextlink":
+                    q = urllib.parse.urlsplit(self.path).query
+                    if "gt%20%27NL1%27" in q or "gt 'NL1'" in urllib.parse.unquote(q) \
+                            or "skip" in q:
+                        return self.send(json.dumps({"value": []}))
+                    link = f"{stub.evil_url}Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?{q}" \
+                           "&$skip=1"
+                    return self.send(json.dumps({"value": [record("NL1")],
+                                                 "@odata.nextLink": link}))
+                self.send(json.dumps({"value": []}))
+
+            def send(self, body):
+                raw = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; odata.metadata=minimal")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HostileSage(relcheck.Rig):
+    customers = 20
+
+    def stub(self, mode, evil_url=None):
+        s = Stub(mode, evil_url)
+        self.addCleanup(s.close)
+        return s
+
+    def run_against(self, stub, db, **env):
+        e = {"MLC_SAGE_URL": stub.url + "Sage300WebApi/v1.0/-/", "MLC_SAGE_COMPANIES": "SAMINC",
+             "MLC_STATE_DB": f"{self.workdir}/{db}.db", "MLC_TOPIC": HOSTILE_TOPIC,
+             "MLC_SAGE_RETRIES": "1", "MLC_SAGE_TIMEOUT": "10"}
+        e.update(env)
+        return self.extractor(env=e, timeout=120)
+
+    def test_hostile_server(self):
+        huge = self.stub("huge")
+        cp = self.run_against(huge, "huge")
+        self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
+        nested = self.stub("nested")
+        cp = self.run_against(nested, "nested")
+        self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
+        # nothing of either reached Kafka
+        self.assertNotIn(b"HUGE", self.read_topic(HOSTILE_TOPIC))
+
+        evil = self.stub("evil")
+        nl = self.stub("nextlink", evil_url=evil.url)
+        cp = self.run_against(nl, "nl-refuse", MLC_SAGE_NEXTLINK_REBASE="false")
+        self.assertNotEqual(cp.returncode, 0, cp.stderr[-2000:])
+        self.assertEqual(evil.hits, [])
+        cp = self.run_against(nl, "nl-rebase")
+        self.assertEqual(evil.hits, [], cp.stderr[-2000:])
+        self.assertTrue(any("skip" in h for h in nl.hits), nl.hits)  # re-based onto the stub
+
+        self.settle()
+        self.check_final()
+
+
+if __name__ == "__main__":
+    relcheck.mlctest.main()
