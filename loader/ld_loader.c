@@ -102,6 +102,8 @@ struct ld {
     struct mlc_backoff backoff;
     unsigned retry_attempt;
     int64_t retry_at_ms;
+    int64_t settle_ms;     /* how long an unanswered POST may still land */
+    int64_t defer_until_ms; /* earliest retry of work deferred by plan() */
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
 };
@@ -839,6 +841,21 @@ static mlc_rc plan(struct ld *ld, struct work *w, struct mlc_err *err)
     if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row, &w->row_found,
                                err)) != MLC_OK)
         goto out;
+    if (w->row_found && w->row.create_pending_ms && !w->row.org_id && !ld->o->dry_run &&
+        pd_now_ms() < w->row.create_pending_ms + ld->settle_ms) {
+        /* The unanswered POST may still be queued at Pipedrive: a lookup now
+         * could miss an organization that lands a moment later, and the
+         * create that follows would duplicate it. Wait until it must have
+         * landed or failed (twice the request timeout), then look. */
+        int64_t ready = w->row.create_pending_ms + ld->settle_ms;
+
+        mlc_info("customer %s:%s: an earlier create got no answer; looking it up in %lld ms",
+                 w->ev.company, w->ev.customer_number, (long long)(ready - pd_now_ms()));
+        if (ready > ld->defer_until_ms)
+            ld->defer_until_ms = ready;
+        w->kind = PLAN_WAIT;
+        goto out;
+    }
     if (w->row_found && w->row.create_pending_ms && !w->row.org_id) {
         /* a POST for this customer may have succeeded without us hearing the
          * answer: look at what changed since, never create twice */
@@ -1077,6 +1094,14 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
+        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
+            w->call.status == 0) {
+            /* no answer to this create: the settle time before its lookup
+             * counts from now, when we gave up, not from the round start */
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, pd_now_ms(),
+                                      err);
+            continue;
+        }
         if (!w->finished)
             continue;
         if (w->write_row && (!strcmp(w->outcome, "created") || !strcmp(w->outcome, "updated") ||
@@ -1169,6 +1194,8 @@ static mlc_rc run_round(struct ld *ld, struct item **items, size_t n, bool *retr
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         ws[i].it = items[i];
         rc = plan(ld, &ws[i], err);
+        if (ws[i].kind == PLAN_WAIT)
+            *retry = true; /* deferred: its offset is not stored */
     }
     if (rc != MLC_OK)
         goto out;
@@ -1500,6 +1527,9 @@ static mlc_rc consume(struct ld *ld, bool drain, struct mlc_err *err)
                 long d = mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1);
 
                 ld->retry_at_ms = pd_now_ms() + d;
+                if (ld->defer_until_ms > ld->retry_at_ms)
+                    ld->retry_at_ms = ld->defer_until_ms;
+                ld->defer_until_ms = 0;
             } else {
                 ld->retry_attempt = 0;
                 ld->retry_at_ms = 0;
@@ -1644,6 +1674,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     pc.base_url = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_URL);
     pc.token = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_TOKEN);
     pc.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_TIMEOUT);
+    ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : 30000);
     pc.concurrency = (unsigned)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_CONCURRENCY);
     pc.pacing = mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_PACING);
     pc.max_attempts = 5;

@@ -10,9 +10,7 @@ organization for a customer (a lost POST answer is looked up, not
 repeated); the 403 stops the loader (exit 2) and after the block is lifted
 the next drain finishes; in the end exactly one organization per customer
 with its latest values, foreign organizations untouched."""
-import os
 import time
-import unittest
 
 import relcheck
 from mlctest import http_json
@@ -41,15 +39,13 @@ class PipedriveFaults(relcheck.Rig):
 
 
 class LostPostAnswer(relcheck.Rig):
-    """POST answers lost while every organization is still to be created: the
-    sandbox delays the answer 3.5 s (and creates the organization), the
-    loader gives up after 2 s. KNOWN BUG (docs/reliability.md): the loader's
-    lookup runs before the late create lands, its second POST duplicates the
-    organization and both are then left alone as "duplicate". Opt in with
-    MLC_REL_KNOWN_BUGS=1 until the loader waits for late creates."""
+    """Breaks: POST answers lost while every organization is still to be
+    created: the sandbox delays the answer 3.5 s (and then creates the
+    organization), the loader gives up after 2 s. Must hold: the loader waits
+    until a late create must have landed (twice the request timeout from
+    giving up) before it looks the customer up, and adopts what it finds:
+    one organization per customer, never a second POST that duplicates."""
 
-    @unittest.skipUnless(os.environ.get("MLC_REL_KNOWN_BUGS"),
-                         "known bug: lost POST answer processed late -> duplicate")
     def test_lost_post_answer_creates_once(self):
         self.extract_ok()
         self.pd_fault(kind="delay", delay_ms=3500, count=2, method="POST")
