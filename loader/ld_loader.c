@@ -102,7 +102,7 @@ struct ld {
     struct mlc_backoff backoff;
     unsigned retry_attempt;
     int64_t retry_at_ms;
-    int64_t settle_ms;     /* how long an unanswered POST may still land */
+    int64_t settle_ms;      /* how long an unanswered POST may still land */
     int64_t defer_until_ms; /* earliest retry of work deferred by plan() */
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
