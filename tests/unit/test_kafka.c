@@ -388,7 +388,7 @@ static void pause_stops_delivery_until_resume(void **state)
     /* pausing before the assignment also pauses what gets assigned */
     assert_int_equal(mlc_kafka_consumer_pause(c, &err), MLC_OK);
     assert_true(mlc_kafka_consumer_paused(c));
-    while (polls++ < 30) {
+    while (polls++ < 200) { /* the mock's first join takes ~3 s, more when loaded */
         rd_kafka_message_t *m = NULL;
 
         assert_int_equal(mlc_kafka_consumer_poll(c, 100, &m, &err), MLC_OK);
