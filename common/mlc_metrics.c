@@ -1,6 +1,7 @@
 /* mlc_metrics.c - Prometheus registry, text exposition 0.0.4, /metrics and /healthz. */
 #include "mlc_metrics.h"
 
+#include "mlc_config.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 
@@ -723,4 +724,21 @@ void mlc_metrics_server_stop(struct mlc_metrics_server *s)
         return;
     MHD_stop_daemon(s->daemon);
     free(s);
+}
+
+mlc_rc mlc_metrics_serve_configured(struct mlc_metrics *m, const struct mlc_config *cfg,
+                                    mlc_metrics_health_fn fn, void *ctx,
+                                    struct mlc_metrics_server **out, struct mlc_err *err)
+{
+    struct mlc_metrics_http_cfg hc = {0};
+    mlc_rc rc;
+
+    hc.bind = mlc_cfg_str(cfg, MLC_CFG_METRICS_BIND);
+    hc.port = (int)mlc_cfg_int(cfg, MLC_CFG_METRICS_PORT);
+    hc.health = fn;
+    hc.health_ctx = ctx;
+    rc = mlc_metrics_server_start(m, &hc, out, err);
+    if (rc == MLC_OK && *out)
+        mlc_info("metrics: /metrics and /healthz on port %d", mlc_metrics_server_port(*out));
+    return rc;
 }

@@ -126,6 +126,13 @@ struct mlc_metrics_http_cfg {
  * invalid or the port cannot be bound (the message names both). */
 mlc_rc mlc_metrics_server_start(struct mlc_metrics *m, const struct mlc_metrics_http_cfg *cfg,
                                 struct mlc_metrics_server **out, struct mlc_err *err);
+/* Starts the server a worker runs: address and port from MLC_METRICS_BIND and
+ * MLC_METRICS_PORT (port 0 = off: *out stays NULL), health from fn/ctx, and
+ * logs the port at info. Same errors as mlc_metrics_server_start. */
+struct mlc_config;
+mlc_rc mlc_metrics_serve_configured(struct mlc_metrics *m, const struct mlc_config *cfg,
+                                    mlc_metrics_health_fn fn, void *ctx,
+                                    struct mlc_metrics_server **out, struct mlc_err *err);
 /* The port actually bound. */
 int mlc_metrics_server_port(const struct mlc_metrics_server *s);
 /* Stops the server (waits for requests in flight) and frees it. NULL ignored. */

@@ -47,7 +47,6 @@ static void collect(struct mlc_metrics *reg, void *ctx)
 mlc_rc ext_metrics_new(const struct mlc_config *cfg, struct ext_metrics **out, struct mlc_err *err)
 {
     struct ext_metrics *m = calloc(1, sizeof(*m));
-    struct mlc_metrics_http_cfg hc = {0};
     mlc_rc rc = MLC_FATAL;
 
     *out = NULL;
@@ -89,14 +88,9 @@ mlc_rc ext_metrics_new(const struct mlc_config *cfg, struct ext_metrics **out, s
                                 &m->cycle_seconds, err)) != MLC_OK)
         goto out;
     mlc_metrics_on_collect(m->reg, collect, m);
-    hc.bind = mlc_cfg_str(cfg, MLC_CFG_METRICS_BIND);
-    hc.port = (int)mlc_cfg_int(cfg, MLC_CFG_METRICS_PORT);
-    hc.health = ext_metrics_healthy;
-    hc.health_ctx = m;
-    if ((rc = mlc_metrics_server_start(m->reg, &hc, &m->srv, err)) != MLC_OK)
+    if ((rc = mlc_metrics_serve_configured(m->reg, cfg, ext_metrics_healthy, m, &m->srv, err)) !=
+        MLC_OK)
         goto out;
-    if (m->srv)
-        mlc_info("metrics: /metrics and /healthz on port %d", mlc_metrics_server_port(m->srv));
     *out = m;
     m = NULL;
 out:

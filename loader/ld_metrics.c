@@ -68,7 +68,6 @@ static void collect(struct mlc_metrics *reg, void *ctx)
 mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, struct mlc_err *err)
 {
     struct ld_metrics *m = calloc(1, sizeof(*m));
-    struct mlc_metrics_http_cfg hc = {0};
     mlc_rc rc = MLC_FATAL;
     long v;
 
@@ -134,14 +133,9 @@ mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, str
     mlc_metrics_set(m->daily_remaining, NULL, -1);
     mlc_metrics_set(m->burst_remaining, NULL, -1);
     mlc_metrics_on_collect(m->reg, collect, m);
-    hc.bind = mlc_cfg_str(cfg, MLC_CFG_METRICS_BIND);
-    hc.port = (int)mlc_cfg_int(cfg, MLC_CFG_METRICS_PORT);
-    hc.health = ld_metrics_healthy;
-    hc.health_ctx = m;
-    if ((rc = mlc_metrics_server_start(m->reg, &hc, &m->srv, err)) != MLC_OK)
+    if ((rc = mlc_metrics_serve_configured(m->reg, cfg, ld_metrics_healthy, m, &m->srv, err)) !=
+        MLC_OK)
         goto out;
-    if (m->srv)
-        mlc_info("metrics: /metrics and /healthz on port %d", mlc_metrics_server_port(m->srv));
     *out = m;
     m = NULL;
 out:
