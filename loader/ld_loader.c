@@ -209,6 +209,18 @@ static void url_escape(const char *in, char *out, size_t outsz)
     out[o] = '\0';
 }
 
+/* The escaped next_cursor of a v2 list answer, or "" at the end. */
+static void next_cursor(const cJSON *answer, char *out, size_t outsz)
+{
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(answer, "additional_data"), "next_cursor");
+
+    if (cJSON_IsString(next) && next->valuestring[0])
+        url_escape(next->valuestring, out, outsz);
+    else
+        out[0] = '\0';
+}
+
 static void rfc3339(int64_t ms, char out[32])
 {
     time_t s = (time_t)(ms / 1000);
@@ -315,7 +327,7 @@ static mlc_rc list_fields(struct ld *ld, cJSON **all, struct mlc_err *err)
         return mlc_err_set(err, MLC_FATAL, "out of memory");
     for (;;) {
         struct pd_call call = {.op = PD_OP_LIST_ORG_FIELDS, .method = MLC_HTTP_GET};
-        const cJSON *data, *f, *next;
+        const cJSON *data, *f;
 
         snprintf(call.path, sizeof(call.path), "/api/v2/organizationFields?limit=500%s%s",
                  cursor[0] ? "&cursor=" : "", cursor);
@@ -329,12 +341,7 @@ static mlc_rc list_fields(struct ld *ld, cJSON **all, struct mlc_err *err)
         }
         data = cJSON_GetObjectItemCaseSensitive(call.json, "data");
         cJSON_ArrayForEach(f, data) cJSON_AddItemToArray(*all, cJSON_Duplicate(f, 1));
-        next = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(call.json, "additional_data"), "next_cursor");
-        if (cJSON_IsString(next) && next->valuestring[0])
-            url_escape(next->valuestring, cursor, sizeof(cursor));
-        else
-            cursor[0] = '\0';
+        next_cursor(call.json, cursor, sizeof(cursor));
         pd_call_reset(&call);
         if (!cursor[0])
             break;
@@ -545,7 +552,7 @@ static mlc_rc scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
     }
     for (;;) {
         struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
-        const cJSON *data, *org, *next;
+        const cJSON *data, *org;
 
         snprintf(call.path, sizeof(call.path),
                  "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE,
@@ -594,12 +601,7 @@ static mlc_rc scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
                 goto out;
             }
         }
-        next = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(call.json, "additional_data"), "next_cursor");
-        if (cJSON_IsString(next) && next->valuestring[0])
-            url_escape(next->valuestring, cursor, sizeof(cursor));
-        else
-            cursor[0] = '\0';
+        next_cursor(call.json, cursor, sizeof(cursor));
         pd_call_reset(&call);
         if (!cursor[0])
             break;
