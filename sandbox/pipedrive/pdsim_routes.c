@@ -212,6 +212,7 @@ mlc_rc pdsim_init(struct pdsim *sim, const struct pdsim_options *opt, const char
     memset(sim, 0, sizeof(*sim));
     sim->opt = *opt;
     sim->now_ms = real_now_ms;
+    sim->block_countdown = -1;
     apply_limits_cfg(sim);
     pdsim_store_init(&sim->store);
     sim->cli_tokens = calloc(ntokens + 1, sizeof(char *));
@@ -1005,6 +1006,10 @@ void pdsim_handle(void *ctx, const struct sim_request *req, struct sim_response 
         return;
     }
 
+    if (sim->block_countdown == 0) {
+        tok->limits->blocked_until_ms = sim->now_ms() + sim->block_armed_s * 1000LL;
+        sim->block_countdown = -1;
+    }
     pdsim_limits_check(&sim->limits, tok->limits, &co->daily, info->search, info->cost,
                        sim->now_ms(), &d);
     switch (d.verdict) {
@@ -1053,6 +1058,8 @@ void pdsim_handle(void *ctx, const struct sim_request *req, struct sim_response 
     case PDSIM_ALLOW:
         break;
     }
+    if (sim->block_countdown > 0)
+        sim->block_countdown--;
     sim->ops[r.op].count++;
     sim->ops[r.op].tokens += d.charged;
     sim->tokens_spent += d.charged;
@@ -1220,6 +1227,7 @@ static void ctl_unblock(void *ctx, const struct sim_request *req, struct sim_res
 {
     struct pdsim *sim = ctx;
     (void)req;
+    sim->block_countdown = -1;
     for (size_t c = 0; c < sim->store.ncompanies; c++)
         for (size_t i = 0; i < sim->store.companies[c].ntokens; i++) {
             sim->store.companies[c].tokens[i].limits->blocked_until_ms = 0;
@@ -1230,11 +1238,46 @@ static void ctl_unblock(void *ctx, const struct sim_request *req, struct sim_res
     sim_response_json(res, 200, doc);
 }
 
+/* Reads a whole number in [lo, hi] from obj[name] into *out (kept when absent). */
+static bool body_long(const cJSON *obj, const char *name, long lo, long hi, long *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!it)
+        return true;
+    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble ||
+        it->valuedouble < (double)lo || it->valuedouble > (double)hi)
+        return false;
+    *out = (long)it->valuedouble;
+    return true;
+}
+
+static void ctl_block(void *ctx, const struct sim_request *req, struct sim_response *res)
+{
+    struct pdsim *sim = ctx;
+    long after = 0, seconds = sim->opt.block_s > 0 ? sim->opt.block_s : 60;
+    cJSON *body = req->body_len ? parse_body(req) : cJSON_CreateObject();
+
+    if (!cJSON_IsObject(body) || !body_long(body, "after", 0, 100000000, &after) ||
+        !body_long(body, "seconds", 1, 86400, &seconds)) {
+        cJSON_Delete(body);
+        error_envelope(res, 400, "block: expected {\"after\": 0.., \"seconds\": 1..86400}", NULL);
+        return;
+    }
+    cJSON_Delete(body);
+    sim->block_countdown = after;
+    sim->block_armed_s = seconds;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "after", (double)after);
+    cJSON_AddNumberToObject(doc, "seconds", (double)seconds);
+    sim_response_json(res, 200, doc);
+}
+
 bool pdsim_register_controls(struct pdsim *sim, struct sim_server *srv)
 {
     (void)sim;
     return sim_server_add_control(srv, NULL, "/_sim/state", ctl_state) &&
            sim_server_add_control(srv, NULL, "/_sim/stats", ctl_stats) &&
            sim_server_add_control(srv, "POST", "/_sim/rollover", ctl_rollover) &&
-           sim_server_add_control(srv, "POST", "/_sim/unblock", ctl_unblock);
+           sim_server_add_control(srv, "POST", "/_sim/unblock", ctl_unblock) &&
+           sim_server_add_control(srv, "POST", "/_sim/block", ctl_block);
 }

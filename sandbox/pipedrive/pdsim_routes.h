@@ -15,6 +15,10 @@
  *   DELETE /_sim/stats    zero the statistics
  *   POST /_sim/rollover   start a new "day" now for every company (budgets refill)
  *   POST /_sim/unblock    lift every Cloudflare block and forget 429 streaks
+ *   POST /_sim/block      {"after": N, "seconds": S}: let N more API requests
+ *                         through, then block the token of the next one for S
+ *                         seconds (a Cloudflare block at a known moment, so a
+ *                         test does not depend on provoking 429 streaks)
  *
  * Thread-safety: every function here is called with sim_core's app mutex held
  * (handlers) or before the server starts (init, register).
@@ -67,6 +71,8 @@ struct pdsim {
     struct pdsim_op_stats ops[PDSIM_OP_COUNT];
     long tokens_spent;
     long n429_burst, n429_search, n429_daily, n403, n401, validation_failures;
+    long block_countdown; /* /_sim/block: requests still let through; -1 = none armed */
+    long block_armed_s;   /* how long that block lasts */
 };
 
 /* Default options: growth, 1 seat, limits on, one-day days at 00:00 UTC, 404. */

@@ -757,6 +757,22 @@ class PipedriveSimTest(mlctest.TestCase):
         self.assertEqual(s.ctl("POST", "/_sim/unblock")[0], 200)
         self.assertEqual(s.call("GET", "/api/v2/organizations/1")[0], 200)
 
+    def test_block_on_demand_after_n_requests(self):
+        s = self.sim(state=base_state([{"id": 1, "name": "Org"}]))
+        for bad in ({"after": -1}, {"seconds": 0}, {"after": "2"}, {"after": 1.5}, [1]):
+            self.assertEqual(s.ctl("POST", "/_sim/block", bad)[0], 400, bad)
+        self.assertEqual(s.ctl("POST", "/_sim/block", {"after": 2, "seconds": 30})[0], 200)
+        statuses = [s.call("GET", "/api/v2/organizations/1")[0] for _ in range(4)]
+        self.assertEqual(statuses, [200, 200, 403, 403])
+        self.assertEqual(s.stats()["blocked_403"], 2)
+        self.assertEqual(s.ctl("POST", "/_sim/unblock")[0], 200)
+        self.assertEqual(s.call("GET", "/api/v2/organizations/1")[0], 200)
+        # unblock also disarms a block still waiting for its turn
+        self.assertEqual(s.ctl("POST", "/_sim/block", {"after": 1})[0], 200)
+        self.assertEqual(s.ctl("POST", "/_sim/unblock")[0], 200)
+        statuses = [s.call("GET", "/api/v2/organizations/1")[0] for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 200])
+
     def test_no_limits_and_omitted_headers(self):
         s = self.sim("--no-limits", "--plan", "lite", "--daily-budget", "1",
                      "--omit-header", "x-daily-ratelimit-token-limit",
