@@ -104,6 +104,9 @@ struct ld {
     int64_t retry_at_ms;
     int64_t settle_ms;      /* how long an unanswered POST may still land */
     int64_t defer_until_ms; /* earliest retry of work deferred by plan() */
+    /* the last successful scan: organizations updated from since until started
+     * are in the map (since 0: all of them) */
+    int64_t scan_since_ms, scan_started_ms;
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
 };
@@ -607,6 +610,10 @@ static mlc_rc scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
             break;
     }
     rc = apply_found(ld, f, n, started, since_ms == 0, err);
+    if (rc == MLC_OK) {
+        ld->scan_since_ms = since_ms;
+        ld->scan_started_ms = started;
+    }
     mlc_info("organization scan%s: %zu page(s), %zu organization(s), %zu with Sage 300 IDs",
              since_ms ? " (updated since last scan)" : "", pages, total, n);
 out:
@@ -863,10 +870,17 @@ static mlc_rc plan(struct ld *ld, struct work *w, struct mlc_err *err)
          * answer: look at what changed since, never create twice */
         int64_t since = w->row.create_pending_ms - ld->margin_ms;
 
-        mlc_info("customer %s:%s: an earlier create got no answer; looking it up first",
-                 w->ev.company, w->ev.customer_number);
-        if ((rc = scan(ld, since > 1 ? since : 1, err)) != MLC_OK)
-            goto out;
+        if (since < 1)
+            since = 1;
+        /* one scan serves every lost create it spans (a round often holds
+         * several): each costs list tokens, and the daily budget is finite */
+        if (ld->scan_since_ms > since ||
+            ld->scan_started_ms < w->row.create_pending_ms + ld->settle_ms) {
+            mlc_info("customer %s:%s: an earlier create got no answer; looking it up first",
+                     w->ev.company, w->ev.customer_number);
+            if ((rc = scan(ld, since, err)) != MLC_OK)
+                goto out;
+        }
         ld_map_row_free(&w->row);
         if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row,
                                    &w->row_found, err)) != MLC_OK)
@@ -1096,6 +1110,13 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
+        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
+            (!w->call.sent || w->call.status == 429)) {
+            /* never sent, or refused by the rate limiter before Pipedrive
+             * looked at it: nothing was created, no lookup needed */
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+            continue;
+        }
         if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
             w->call.status == 0) {
             /* no answer to this create: the settle time before its lookup
@@ -1414,10 +1435,7 @@ static void probe_budget(struct ld *ld)
     if (l->blocked)
         return;
     snprintf(call.path, sizeof(call.path), "/v1/users/me");
-    if (l->daily_paused && !l->consecutive_429) {
-        /* a reserve pause (not a daily 429): the headers decide again */
-        l->daily_paused = false;
-    }
+    /* its answer ends the pause or not (pd_limits_on_response) */
     pd_client_call1(ld->pd, &call, &e);
     pd_call_reset(&call);
     flush_calls_tx(ld, NULL);

@@ -36,6 +36,7 @@ void pd_call_reset(struct pd_call *call)
     call->json = NULL;
     call->rc = MLC_OK;
     call->status = 0;
+    call->sent = false;
     mlc_err_clear(&call->err);
 }
 
@@ -278,6 +279,7 @@ mlc_rc pd_client_run(struct pd_client *c, struct pd_call *calls, size_t n, struc
                 continue;
             }
             pd_limits_on_send(&c->limits, now, call->op);
+            call->sent = true;
             if (call->body)
                 mlc_debug("pipedrive body: %s %s %s", mlc_http_method_name(call->method),
                           call->path, call->body);

@@ -53,6 +53,7 @@ struct pd_call {
     /* out */
     mlc_rc rc;
     long status;
+    bool sent;   /* the request went out at least once (else it was refused here) */
     cJSON *json; /* parsed response body (2xx and JSON error bodies), or NULL */
     struct mlc_err err;
 };

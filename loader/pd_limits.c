@@ -280,6 +280,7 @@ static void new_day(struct pd_limits *l, int64_t now_ms)
 {
     l->spent_today = 0;
     l->daily_paused = false;
+    l->paused_by_429 = false;
     if (l->daily_from_hdr) {
         /* assume the budget refilled; the next response corrects it */
         l->daily_remaining_hdr = l->daily_limit;
@@ -309,6 +310,7 @@ bool pd_limits_should_pause(struct pd_limits *l, int64_t now_ms, int64_t *resume
     if (rem >= 0 && l->daily_limit > 0 &&
         (long long)rem * 100 < (long long)l->daily_limit * l->cfg.reserve_pct) {
         l->daily_paused = true;
+        l->paused_by_429 = false;
         l->resume_at_ms = l->day_reset_at_ms;
         if (resume_at_ms)
             *resume_at_ms = l->resume_at_ms;
@@ -432,8 +434,13 @@ struct pd_outcome pd_limits_on_response(struct pd_limits *l, int64_t now_ms,
         return o;
     }
     if (r->status != 429) {
-        if (r->status >= 200 && r->status < 300)
+        if (r->status >= 200 && r->status < 300) {
             l->consecutive_429 = 0;
+            if (l->daily_paused &&
+                !(l->paused_by_429 && r->has_daily_remaining && l->remaining_at_429 >= 0 &&
+                  r->daily_remaining <= l->remaining_at_429))
+                l->daily_paused = false;
+        }
         return o;
     }
     if (pd_limits_classify_429(r) == PD_429_DAILY) {
@@ -441,6 +448,8 @@ struct pd_outcome pd_limits_on_response(struct pd_limits *l, int64_t now_ms,
                              ? now_ms + (int64_t)r->retry_after_s * 1000
                              : next_reset_after(l, now_ms);
         l->daily_paused = true;
+        l->paused_by_429 = true;
+        l->remaining_at_429 = r->has_daily_remaining ? r->daily_remaining : -1;
         l->resume_at_ms = resume;
         o.verdict = PD_V_PAUSE;
         o.resume_at_ms = resume;

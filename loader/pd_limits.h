@@ -131,6 +131,8 @@ struct pd_limits {
     int64_t day_reset_at_ms; /* next reset on the configured clock */
     bool daily_paused;
     int64_t resume_at_ms;
+    bool paused_by_429;    /* the pause came from a daily 429, not the reserve */
+    long remaining_at_429; /* x-daily-ratelimit-token-remaining of that 429; -1 unknown */
     bool blocked;
     uint32_t rng;
 };
@@ -147,7 +149,10 @@ int64_t pd_limits_next_send_delay(struct pd_limits *l, int64_t now_ms, enum pd_o
 /* Records that op was sent at now_ms and charges its cost to the budget. */
 void pd_limits_on_send(struct pd_limits *l, int64_t now_ms, enum pd_op op);
 
-/* Learns from a response (any status) and says what to do. */
+/* Learns from a response (any status) and says what to do. A 2xx answer
+ * (a budget probe) ends a daily pause unless it shows the budget no larger
+ * than at the daily 429 (no new day yet: resuming would only meet the next
+ * 429); pd_limits_should_pause() then applies the reserve again. */
 struct pd_outcome pd_limits_on_response(struct pd_limits *l, int64_t now_ms,
                                         const struct pd_resp_info *r);
 

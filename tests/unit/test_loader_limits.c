@@ -275,6 +275,54 @@ static void daily_429_pauses_until_retry_after(void **state)
     assert_int_equal(o.resume_at_ms, T0 + 86400LL * 1000);
 }
 
+/* A probe's 2xx ends a daily-429 pause only when the budget grew since the
+ * 429 (a new day); the few tokens left over from the old day never do. */
+static void probe_ends_daily_pause_only_when_budget_grew(void **state)
+{
+    struct pd_limits_cfg cfg;
+    struct pd_limits l;
+    struct pd_resp_info r;
+    int64_t now = T0 + 1000;
+    static const char body[] = "{\"success\":false,\"error\":\"daily request budget exceeded\","
+                               "\"errorCode\":429}";
+
+    (void)state;
+    pd_limits_cfg_defaults(&cfg);
+    cfg.reserve_pct = 0;
+    pd_limits_init(&l, &cfg, now);
+    pd_resp_info_init(&r, 429);
+    pd_resp_info_header(&r, "Retry-After", "3000");
+    pd_resp_info_header(&r, "x-daily-ratelimit-token-limit", "120");
+    pd_resp_info_header(&r, "x-daily-ratelimit-token-remaining", "3");
+    pd_resp_info_body(&r, body, sizeof(body) - 1);
+    assert_int_equal(pd_limits_on_response(&l, now, &r).verdict, PD_V_PAUSE);
+
+    /* the probe cost 2 of the 3 left: same day, stay paused */
+    pd_resp_info_init(&r, 200);
+    pd_resp_info_header(&r, "x-daily-ratelimit-token-limit", "120");
+    pd_resp_info_header(&r, "x-daily-ratelimit-token-remaining", "1");
+    pd_limits_on_response(&l, now + 1000, &r);
+    assert_true(pd_limits_should_pause(&l, now + 1000, NULL));
+
+    /* the day rolled over early: resume */
+    pd_resp_info_init(&r, 200);
+    pd_resp_info_header(&r, "x-daily-ratelimit-token-limit", "120");
+    pd_resp_info_header(&r, "x-daily-ratelimit-token-remaining", "118");
+    pd_limits_on_response(&l, now + 2000, &r);
+    assert_false(pd_limits_should_pause(&l, now + 2000, NULL));
+    assert_int_equal(pd_limits_daily_remaining(&l), 118);
+
+    /* no budget headers at all: a 2xx is the only sign, so it resumes */
+    pd_limits_init(&l, &cfg, now);
+    pd_resp_info_init(&r, 429);
+    pd_resp_info_header(&r, "Retry-After", "3000");
+    pd_resp_info_body(&r, body, sizeof(body) - 1);
+    assert_int_equal(pd_limits_on_response(&l, now, &r).verdict, PD_V_PAUSE);
+    pd_resp_info_init(&r, 200);
+    pd_limits_on_response(&l, now + 1000, &r);
+    assert_false(pd_limits_should_pause(&l, now + 1000, NULL));
+}
+
 struct row429 {
     const char *retry_after, *remaining, *reset, *daily_remaining, *body;
     enum pd_429_kind want;
@@ -379,6 +427,7 @@ int main(void)
         cmocka_unit_test(estimated_budget_reserve_pauses_and_resumes),
         cmocka_unit_test(header_budget_overrides_estimate),
         cmocka_unit_test(daily_429_pauses_until_retry_after),
+        cmocka_unit_test(probe_ends_daily_pause_only_when_budget_grew),
         cmocka_unit_test(classify_429_table),
         cmocka_unit_test(burst_429_waits_reset_plus_jitter_and_backs_off),
         cmocka_unit_test(cloudflare_403_blocks),
