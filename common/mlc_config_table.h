@@ -77,6 +77,10 @@ MLC_SETTING(MASTER_KEY_FILE, PATH, "./mlc.key", 0, 0, NULL, EXTRACTOR | LOADER |
             "Only read when a setting is encrypted")
 MLC_SETTING(LOG_FORMAT, ENUM, "text", 0, 0, "text|json", EXTRACTOR | LOADER | CLI,
             "Log line format on stderr")
+MLC_SETTING(AUDIT_RETENTION_DAYS, INT, "90", 0, 36500, NULL, EXTRACTOR | LOADER,
+            "Days of audit rows kept in the state file (the extractor's reads and finished "
+            "cycles, the loader's events and Pipedrive calls); older ones are deleted at start-up "
+            "and hourly. 0 keeps everything")
 MLC_SETTING(LOG_LEVEL, ENUM, "info", 0, 0, "error|warn|info|debug", EXTRACTOR | LOADER | CLI,
             "Least severe level logged; secrets are redacted at every level")
 MLC_SETTING(PIPEDRIVE_DAILY_BUDGET, INT, "0", 0, 2000000000, NULL, LOADER,

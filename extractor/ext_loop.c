@@ -85,6 +85,25 @@ static bool nap(long s, volatile sig_atomic_t *stop)
     return mlc_backoff_sleep_ms(s * 1000L, stop) && !*stop;
 }
 
+/* Deletes audit rows older than MLC_AUDIT_RETENTION_DAYS, at most hourly. A
+ * failure only delays it: the cycle goes on (the audit merely grows). */
+static void prune_audit(struct mlc_app *app, struct ext_ctx *x, time_t *last)
+{
+    long days = mlc_cfg_int(&app->cfg, MLC_CFG_AUDIT_RETENTION_DAYS);
+    time_t now = time(NULL);
+    struct mlc_err err = {0};
+    int64_t n = 0;
+
+    if (days <= 0 || (*last && now - *last < 3600))
+        return;
+    *last = now;
+    if (ext_state_prune(x->state, now - (time_t)days * 86400, &n, &err) != MLC_OK)
+        mlc_warn("%s; pruning the audit again in an hour", err.msg);
+    else if (n > 0)
+        mlc_info("audit: deleted %lld rows older than %ld days (MLC_AUDIT_RETENTION_DAYS)",
+                 (long long)n, days);
+}
+
 /* One cycle per company (full when asked, or for run when the last full scan
  * is MLC_FULL_SCAN_INTERVAL old); returns the worst result, MLC_FATAL after
  * reporting a fatal failure (the caller stops). */
@@ -146,6 +165,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
     rd_kafka_topic_t *topic = NULL;
     struct mlc_err err = {0};
     long timeout_ms = 0;
+    time_t pruned_at = 0;
     mlc_rc worst = MLC_OK, rc;
     int code;
 
@@ -177,6 +197,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
     topic = warm_up_topic(prod, x.topic);
 
     do {
+        prune_audit(app, &x, &pruned_at);
         if ((worst = one_pass(app, &x, run, want_full, force, companies, n_companies)) == MLC_FATAL)
             goto out;
     } while (run && !*stop && nap(mlc_cfg_int(&app->cfg, MLC_CFG_POLL_INTERVAL), stop));

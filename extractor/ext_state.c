@@ -387,3 +387,38 @@ mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_
     }
     return MLC_OK;
 }
+
+static const char sql_prune_audit[] = "DELETE FROM audit WHERE at < ?1";
+static const char sql_prune_cycles[] =
+    "DELETE FROM cycle WHERE started_at < ?1"
+    " AND NOT EXISTS (SELECT 1 FROM audit WHERE audit.cycle_id = cycle.id)"
+    " AND id NOT IN (SELECT max(id) FROM cycle GROUP BY company)"
+    " AND id NOT IN (SELECT max(id) FROM cycle WHERE kind = 'full' AND result = 'ok'"
+    " GROUP BY company)";
+
+mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, struct mlc_err *err)
+{
+    static const char *const sql[] = {sql_prune_audit, sql_prune_cycles};
+    char when[21];
+    int64_t n = 0;
+    mlc_rc rc;
+
+    ext_state_iso_time(cutoff, when);
+    if ((rc = mlc_store_begin(st->store, err)) != MLC_OK)
+        return rc;
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == MLC_OK; i++) {
+        sqlite3_stmt *s;
+
+        if ((rc = mlc_store_prepare(st->store, sql[i], &s, err)) == MLC_OK &&
+            (rc = mlc_store_bind_text(st->store, s, 1, when, err)) == MLC_OK &&
+            (rc = mlc_store_step(st->store, s, NULL, err)) == MLC_OK)
+            n += mlc_store_changes(st->store);
+    }
+    if (rc == MLC_OK)
+        rc = mlc_store_commit(st->store, err);
+    else
+        mlc_store_rollback(st->store, NULL);
+    if (rc == MLC_OK && deleted)
+        *deleted = n;
+    return rc;
+}

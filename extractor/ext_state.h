@@ -96,6 +96,12 @@ mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool ful
 mlc_rc ext_state_cycle_finish(struct ext_state *st, int64_t id, const struct ext_cycle_stats *s,
                               const char *result, const char *error, const char *watermark_after,
                               long duration_ms, struct mlc_err *err);
+/* Deletes, in one transaction, the audit rows older than cutoff and the
+ * cycles that started before it and no longer have audit rows, except each
+ * company's newest cycle and newest successful full scan (the run loop and
+ * `mlc status` read those). *deleted (nullable) gets the rows deleted. */
+mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, struct mlc_err *err);
+
 /* When the last successful full scan of company finished (*has false: never). */
 mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_t *at, bool *has,
                                 struct mlc_err *err);

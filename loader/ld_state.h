@@ -83,6 +83,11 @@ mlc_rc ld_state_audit_call(struct ld_state *st, const char *method, const char *
                            int tokens, long duration_ms, const char *company, const char *customer,
                            int64_t at_ms, struct mlc_err *err);
 
+/* Deletes, in one transaction, the event and call audit rows older than
+ * cutoff_ms (Unix ms); *deleted (nullable) gets how many. */
+mlc_rc ld_state_prune_audit(struct ld_state *st, int64_t cutoff_ms, int64_t *deleted,
+                            struct mlc_err *err);
+
 /* meta: *value is new (free) or NULL when absent. */
 mlc_rc ld_state_meta_get(struct ld_state *st, const char *key, char **value, struct mlc_err *err);
 mlc_rc ld_state_meta_set(struct ld_state *st, const char *key, const char *value,

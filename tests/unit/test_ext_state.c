@@ -173,6 +173,65 @@ static void test_cycles_audit_and_redaction(void **state)
     assert_int_equal(ext_state_open(f->path, &f->st, &err), MLC_OK);
 }
 
+/* Counts rows with sqlite3 directly (the module has no count API). */
+static long count_rows(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    long n = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Pruning keeps what the run loop and mlc status read: recent audit rows,
+ * each company's newest cycle and newest successful full scan. */
+static void test_prune_keeps_recent_and_the_cycles_still_read(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_err err = {0};
+    struct ext_cycle_stats s = {0};
+    time_t now = time(NULL), old = now - 100 * 86400;
+    int64_t full_old, inc_old, inc_old2, recent, deleted = -1;
+
+    /* an old full scan (the newest successful one), two old incrementals */
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", true, NULL, old, &full_old, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_cycle_finish(f->st, full_old, &s, "ok", NULL, NULL, 1, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", false, NULL, old, &inc_old, &err),
+                     MLC_OK);
+    assert_int_equal(
+        ext_state_audit(f->st, inc_old, "SAMINC", "1", NULL, "published", NULL, old, &err), MLC_OK);
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", false, NULL, old, &inc_old2, &err),
+                     MLC_OK);
+    /* a recent cycle with an audit row, and an old-company's only cycle */
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", false, NULL, now, &recent, &err),
+                     MLC_OK);
+    assert_int_equal(
+        ext_state_audit(f->st, recent, "SAMINC", "2", NULL, "published", NULL, now, &err), MLC_OK);
+    int64_t only;
+    assert_int_equal(ext_state_cycle_start(f->st, "SAMLTD", false, NULL, old, &only, &err), MLC_OK);
+
+    assert_int_equal(ext_state_prune(f->st, now - 90 * 86400, &deleted, &err), MLC_OK);
+    /* the old audit row and the two old incrementals of SAMINC */
+    assert_int_equal(deleted, 3);
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM audit"), 1);
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM audit WHERE customer = '2'"), 1);
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM cycle"), 3);
+    time_t at = 0;
+    bool has = false;
+    assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
+    assert_true(has);
+    /* nothing left to prune */
+    assert_int_equal(ext_state_prune(f->st, now - 90 * 86400, &deleted, &err), MLC_OK);
+    assert_int_equal(deleted, 0);
+}
+
 /* In another program (the sqlite3 shell, which opens the file, counts the
  * watermark rows and closes it as its last connection): the count, -1 on
  * error, -2 when the shell is not installed. A forked child would not do:
@@ -224,6 +283,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watermark_never_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_hash_missing_and_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycles_audit_and_redaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_keeps_recent_and_the_cycles_still_read, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_second_connection_keeps_commits_visible, setup,
                                         teardown),
     };

@@ -134,6 +134,54 @@ static void test_audit_redacts_and_checks_outcome(void **state)
     ld_state_close(st);
 }
 
+static long count_rows(struct ld_state *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    long n = -1;
+
+    if (sqlite3_prepare_v2(mlc_store_db(ld_state_store(st)), sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+static void test_prune_audit_keeps_recent_rows(void **state)
+{
+    struct fx *f = *state;
+    struct ld_state *st = NULL;
+    struct mlc_err err = {0};
+    struct ld_event_audit a = {.topic = "t", .company = "SAMINC", .outcome = "created"};
+    const int64_t day = 86400LL * 1000, now = 1790000000000LL;
+    int64_t deleted = -1;
+
+    assert_int_equal(ld_state_open(f->path, &st, &err), MLC_OK);
+    assert_int_equal(ld_state_begin(st, &err), MLC_OK);
+    a.customer = "old";
+    assert_int_equal(ld_state_audit_event(st, &a, &err), MLC_OK);
+    a.customer = "new";
+    assert_int_equal(ld_state_audit_event(st, &a, &err), MLC_OK);
+    assert_int_equal(
+        ld_state_audit_call(st, "GET", "/a", 200, 1, 5, NULL, NULL, now - 100 * day, &err), MLC_OK);
+    assert_int_equal(ld_state_audit_call(st, "GET", "/b", 200, 1, 5, NULL, NULL, now - day, &err),
+                     MLC_OK);
+    assert_int_equal(ld_state_commit(st, &err), MLC_OK);
+    /* events are stamped with the clock: age one by hand */
+    assert_int_equal(sqlite3_exec(mlc_store_db(ld_state_store(st)),
+                                  "UPDATE event_audit SET at = '2026-01-01T00:00:00.000Z' "
+                                  "WHERE customer = 'old'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+
+    assert_int_equal(ld_state_prune_audit(st, now - 90 * day, &deleted, &err), MLC_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(count_rows(st, "SELECT count(*) FROM event_audit WHERE customer = 'new'"), 1);
+    assert_int_equal(count_rows(st, "SELECT count(*) FROM event_audit"), 1);
+    assert_int_equal(count_rows(st, "SELECT count(*) FROM call_audit WHERE path = '/b'"), 1);
+    assert_int_equal(count_rows(st, "SELECT count(*) FROM call_audit"), 1);
+    ld_state_close(st);
+}
+
 static void test_meta_and_dry_copy(void **state)
 {
     struct fx *f = *state;
@@ -202,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_map_round_trip_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_redacts_and_checks_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_audit_keeps_recent_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_and_dry_copy, setup, teardown),
         cmocka_unit_test(test_parse_time),
     };
