@@ -1,0 +1,294 @@
+/* ld_consume.c - the consumption loop: poll into the carry, refresh the id
+ * map after an assignment, pick and run rounds, store offsets in order, pause
+ * on the daily budget.
+ */
+#include "ld_internal.h"
+#include "ld_metrics.h"
+#include "mlc_backoff.h"
+#include "mlc_kafka.h"
+#include "mlc_log.h"
+#include "pd_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROUND_MAX 256
+
+static bool same_tp(const rd_kafka_message_t *m, const rd_kafka_topic_partition_list_t *l)
+{
+    const char *t = rd_kafka_topic_name(m->rkt);
+
+    for (int i = 0; l && i < l->cnt; i++)
+        if (l->elems[i].partition == m->partition && !strcmp(l->elems[i].topic, t))
+            return true;
+    return false;
+}
+
+static void on_rebalance(enum mlc_kafka_rebalance ev, const rd_kafka_topic_partition_list_t *parts,
+                         void *ctx)
+{
+    struct ld *ld = ctx;
+
+    if (ev == MLC_KAFKA_ASSIGNED) {
+        if (parts->cnt > 0) {
+            ld->need_refresh = true;
+            ld->any_assigned = true;
+        }
+        return;
+    }
+    if (!ld->revoked)
+        ld->revoked = rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
+    for (int i = 0; i < parts->cnt; i++)
+        rd_kafka_topic_partition_list_add(ld->revoked, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+}
+
+/* Forgets the messages of partitions given up: their new owner replays them
+ * from the committed offset (side effects done here are found again through
+ * the id map refresh and are idempotent). */
+static void purge_revoked(struct ld *ld)
+{
+    size_t w = 0;
+
+    if (!ld->revoked)
+        return;
+    for (size_t i = 0; i < ld->n_carry; i++) {
+        if (same_tp(ld->carry[i].msg, ld->revoked))
+            mlc_kafka_message_free(ld->carry[i].msg);
+        else
+            ld->carry[w++] = ld->carry[i];
+    }
+    ld->n_carry = w;
+    rd_kafka_topic_partition_list_destroy(ld->revoked);
+    ld->revoked = NULL;
+}
+
+/* Stores the offsets of finished messages, per partition in order, up to
+ * the first unfinished message of that partition. */
+static mlc_rc store_offsets(struct ld *ld, struct mlc_err *err)
+{
+    int32_t blocked[256];
+    size_t nb = 0, w = 0;
+    mlc_rc rc = MLC_OK;
+
+    for (size_t i = 0; i < ld->n_carry; i++) {
+        struct item *it = &ld->carry[i];
+        bool is_blocked = false;
+
+        for (size_t b = 0; b < nb; b++)
+            is_blocked |= blocked[b] == it->msg->partition;
+        if (it->done && !is_blocked) {
+            if (!ld->o->dry_run) {
+                struct mlc_err e = {0};
+                mlc_rc r = mlc_kafka_consumer_done(ld->cons, it->msg, &e);
+
+                if (r == MLC_FATAL) {
+                    *err = e;
+                    rc = r;
+                }
+            }
+            mlc_kafka_message_free(it->msg);
+            continue;
+        }
+        if (!it->done && !is_blocked && nb < sizeof(blocked) / sizeof(blocked[0]))
+            blocked[nb++] = it->msg->partition;
+        ld->carry[w++] = *it;
+    }
+    ld->n_carry = w;
+    return rc;
+}
+
+static bool key_eq(const rd_kafka_message_t *a, const rd_kafka_message_t *b)
+{
+    return a->key_len == b->key_len && (a->key_len == 0 || !memcmp(a->key, b->key, a->key_len));
+}
+
+/* The round: the first unfinished message of each customer, in order. */
+static size_t pick_round(struct ld *ld, struct item **out)
+{
+    size_t n = 0, seen = 0;
+
+    for (size_t i = 0; i < ld->n_carry && n < ROUND_MAX && seen < 512; i++) {
+        struct item *it = &ld->carry[i];
+        bool busy = false;
+
+        if (it->done)
+            continue;
+        seen++;
+        for (size_t j = 0; j < i && !busy; j++)
+            busy = !ld->carry[j].done && key_eq(ld->carry[j].msg, it->msg);
+        if (!busy)
+            out[n++] = it;
+    }
+    return n;
+}
+
+/* While paused for the budget: a cheap probe now and then re-reads the
+ * budget headers, so an early reset (or a sandbox day) ends the pause. */
+static void probe_budget(struct ld *ld)
+{
+    struct pd_call call = {.op = PD_OP_USERS_ME, .method = MLC_HTTP_GET, .force = true};
+    struct pd_limits *l = pd_client_limits(ld->pd);
+    struct mlc_err e = {0};
+
+    if (l->blocked)
+        return;
+    snprintf(call.path, sizeof(call.path), "/v1/users/me");
+    /* its answer ends the pause or not (pd_limits_on_response) */
+    pd_client_call1(ld->pd, &call, &e);
+    pd_call_reset(&call);
+    ld_flush_calls_tx(ld, NULL);
+}
+
+mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
+{
+    const char *topics[1] = {ld->topic};
+    rd_kafka_topic_partition_list_t *high = NULL;
+    struct item *round[ROUND_MAX];
+    int64_t next_probe = 0;
+    mlc_rc rc;
+
+    rc = mlc_kafka_consumer_new(ld->cfg, topics, 1, on_rebalance, ld, &ld->cons, err);
+    if (rc != MLC_OK)
+        return rc;
+    ld_metrics_consumer(ld->metrics, mlc_kafka_consumer_handle(ld->cons));
+    if (drain &&
+        (rc = mlc_kafka_consumer_high_watermarks(ld->cons, ld->topic, 10000, &high, err)) != MLC_OK)
+        goto out;
+    mlc_info("%s: consuming %s in group %s%s", ld->o->command, ld->topic,
+             mlc_cfg_str(ld->cfg, MLC_CFG_KAFKA_GROUP), ld->o->dry_run ? " (dry run)" : "");
+    while (!*ld->o->stop) {
+        int64_t now = pd_now_ms(), resume = 0;
+        bool got = false;
+        size_t n;
+
+        if (ld->need_refresh) {
+            ld->need_refresh = false;
+            rc = ld_refresh_map(ld, err);
+            if (rc == MLC_FATAL)
+                goto out;
+            if (rc != MLC_OK) {
+                mlc_warn("%s; trying again", err->msg);
+                ld->need_refresh = true;
+                mlc_backoff_sleep_ms(mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1),
+                                     ld->o->stop);
+                continue;
+            }
+        }
+        if (pd_client_paused(ld->pd, &resume)) {
+            if (resume < 0) {
+                rc = mlc_err_set(err, MLC_FATAL,
+                                 "pipedrive blocked this token (403 block page): stopped");
+                goto out;
+            }
+            if (!mlc_kafka_consumer_paused(ld->cons)) {
+                time_t rs = (time_t)(resume / 1000);
+                struct tm tm;
+
+                gmtime_r(&rs, &tm);
+                mlc_warn("daily token budget below the reserve (%ld tokens left): consumption "
+                         "paused until %02d:%02d:%02d UTC",
+                         pd_limits_daily_remaining(pd_client_limits(ld->pd)), tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+                if ((rc = mlc_kafka_consumer_pause(ld->cons, err)) != MLC_OK)
+                    goto out;
+                ld_metrics_paused(ld->metrics, true, "daily token budget below the reserve",
+                                  resume);
+                next_probe = now + ld->probe_ms;
+            }
+            if (now >= next_probe) {
+                probe_budget(ld);
+                next_probe = now + ld->probe_ms;
+            }
+        } else if (mlc_kafka_consumer_paused(ld->cons)) {
+            mlc_info("daily token budget available again (%ld tokens left): resuming",
+                     pd_limits_daily_remaining(pd_client_limits(ld->pd)));
+            if ((rc = mlc_kafka_consumer_resume(ld->cons, err)) != MLC_OK)
+                goto out;
+            ld_metrics_paused(ld->metrics, false, NULL, 0);
+        }
+        /* fill the carry; stay in the group while paused or waiting */
+        for (int k = 0; k < ROUND_MAX && ld->n_carry < CARRY_MAX; k++) {
+            rd_kafka_message_t *m = NULL;
+            bool idle =
+                ld->n_carry == 0 || mlc_kafka_consumer_paused(ld->cons) || ld->retry_at_ms > now;
+
+            rc = mlc_kafka_consumer_poll(ld->cons, k == 0 && idle ? 200 : 0, &m, err);
+            if (rc != MLC_OK)
+                goto out;
+            ld_metrics_polled(ld->metrics, m ? 1 : 0);
+            purge_revoked(ld);
+            if (!m)
+                break;
+            got = true;
+            ld->carry[ld->n_carry++] = (struct item){.msg = m};
+            if (ld->need_refresh)
+                break;
+        }
+        if (ld->need_refresh || mlc_kafka_consumer_paused(ld->cons) || *ld->o->stop)
+            continue;
+        if (ld->retry_at_ms > pd_now_ms())
+            continue;
+        n = pick_round(ld, round);
+        if (n > 0) {
+            bool retry = false;
+
+            rc = ld_run_round(ld, round, n, &retry, err);
+            if (rc == MLC_FATAL)
+                goto out;
+            if (rc == MLC_RETRY) {
+                mlc_warn("%s", err->msg);
+                retry = true;
+            }
+            if ((rc = store_offsets(ld, err)) != MLC_OK)
+                goto out;
+            if (retry) {
+                long d = mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1);
+
+                ld->retry_at_ms = pd_now_ms() + d;
+                if (ld->defer_until_ms > ld->retry_at_ms)
+                    ld->retry_at_ms = ld->defer_until_ms;
+                ld->defer_until_ms = 0;
+            } else {
+                ld->retry_attempt = 0;
+                ld->retry_at_ms = 0;
+            }
+            continue;
+        }
+        if (drain && !got && ld->n_carry == 0 && ld->any_assigned) {
+            bool drained = false;
+
+            if ((rc = mlc_kafka_consumer_drained(ld->cons, high, 5000, &drained, err)) != MLC_OK)
+                goto out;
+            if (drained) {
+                if (!ld->o->dry_run &&
+                    (rc = mlc_kafka_consumer_commit_sync(ld->cons, err)) != MLC_OK)
+                    goto out;
+                rc = MLC_OK;
+                goto out;
+            }
+        }
+    }
+    rc = drain ? mlc_err_set(err, MLC_RETRY, "drain: stopped before reaching the end offsets")
+               : MLC_OK;
+out:
+    for (size_t i = 0; i < ld->n_carry; i++)
+        mlc_kafka_message_free(ld->carry[i].msg);
+    ld->n_carry = 0;
+    if (high)
+        rd_kafka_topic_partition_list_destroy(high);
+    ld_metrics_consumer(ld->metrics, NULL);
+    mlc_kafka_consumer_close(ld->cons); /* may call on_rebalance (revoke) */
+    ld->cons = NULL;
+    if (ld->revoked) {
+        rd_kafka_topic_partition_list_destroy(ld->revoked);
+        ld->revoked = NULL;
+    }
+    mlc_info("%s: created %ld, updated %ld, adopted %ld, unchanged %ld, dead-lettered %ld, "
+             "deleted in pipedrive %ld, duplicates %ld",
+             ld->o->command, ld->n_created, ld->n_updated, ld->n_adopted, ld->n_unchanged,
+             ld->n_dlq, ld->n_deleted, ld->n_duplicate);
+    return rc;
+}

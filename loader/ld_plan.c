@@ -1,0 +1,336 @@
+/* ld_plan.c - planning one event of a round: decode, map, hash, consult the
+ * id map and decide: no call, POST, PATCH, dead letter or wait.
+ */
+#include "ld_internal.h"
+#include "ld_state.h"
+#include "mlc_buf.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+#include "pd_client.h"
+#include "pd_mapping.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the organization holds of the keys next would write (adoption diff). */
+static cJSON *project(const cJSON *snap, const cJSON *next)
+{
+    cJSON *last = cJSON_CreateObject();
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, next)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(snap, it->string);
+
+        if (!strcmp(it->string, "custom_fields") && cJSON_IsObject(it)) {
+            cJSON *cf = cJSON_AddObjectToObject(last, "custom_fields");
+            const cJSON *c;
+
+            cJSON_ArrayForEach(c, it)
+            {
+                const cJSON *sv =
+                    cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, c->string) : NULL;
+
+                if (sv && cf)
+                    cJSON_AddItemToObject(cf, c->string, cJSON_Duplicate(sv, 1));
+            }
+        } else if (v) {
+            cJSON_AddItemToObject(last, it->string, cJSON_Duplicate(v, 1));
+        }
+    }
+    return last;
+}
+
+void ld_work_finish(struct work *w, const char *outcome, int64_t org_id, const char *fmt, ...)
+{
+    va_list ap;
+
+    w->finished = true;
+    w->outcome = outcome;
+    w->org_id = org_id;
+    w->reason[0] = '\0';
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(w->reason, sizeof(w->reason), fmt, ap);
+        va_end(ap);
+    }
+}
+
+void ld_work_to_dlq(struct work *w, const char *cls, const char *text)
+{
+    w->kind = PLAN_DLQ;
+    mlc_strlcpy(w->err_class, cls, sizeof(w->err_class));
+    mlc_strlcpy(w->reason, text, sizeof(w->reason));
+}
+
+static mlc_rc set_body(struct work *w, const cJSON *b, struct mlc_err *err)
+{
+    free(w->body);
+    w->body = cJSON_PrintUnformatted(b);
+    return w->body ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+}
+
+/* The full body for the event as the organization should now look: for
+ * upsert the mapped body (absent values null); for missing the last known
+ * body with the on_missing fields replaced. */
+static mlc_rc next_body(struct ld *ld, struct work *w, const cJSON *last, struct mlc_err *err)
+{
+    struct pd_event_view v = {.company = w->ev.company,
+                              .customer_number = w->ev.customer_number,
+                              .op = mlc_event_op_name(w->ev.op),
+                              .customer = w->ev.customer};
+    cJSON *b = NULL;
+    mlc_rc rc = pd_mapping_apply(ld->map, &v, PD_APPLY_UPDATE, &b, err);
+
+    if (rc != MLC_OK)
+        return rc;
+    if (w->ev.op == MLC_EVENT_MISSING) {
+        cJSON *merged = last ? cJSON_Duplicate(last, 1) : cJSON_CreateObject();
+        const cJSON *c, *cf = cJSON_GetObjectItemCaseSensitive(b, "custom_fields");
+        cJSON *mcf;
+
+        if (!merged) {
+            cJSON_Delete(b);
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        }
+        mcf = cJSON_GetObjectItemCaseSensitive(merged, "custom_fields");
+        if (!cJSON_IsObject(mcf)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(merged, "custom_fields");
+            mcf = cJSON_AddObjectToObject(merged, "custom_fields");
+        }
+        cJSON_ArrayForEach(c, cf)
+        {
+            cJSON_DeleteItemFromObjectCaseSensitive(mcf, c->string);
+            cJSON_AddItemToObject(mcf, c->string, cJSON_Duplicate(c, 1));
+        }
+        cJSON_Delete(b);
+        b = merged;
+    }
+    w->next = b;
+    return pd_mapping_hash(b, w->hash, err);
+}
+
+mlc_rc ld_plan_create(struct ld *ld, struct work *w, struct mlc_err *err)
+{
+    struct pd_event_view v = {.company = w->ev.company,
+                              .customer_number = w->ev.customer_number,
+                              .op = mlc_event_op_name(w->ev.op),
+                              .customer = w->ev.customer};
+    cJSON *b = NULL;
+    mlc_rc rc = pd_mapping_apply(ld->map, &v, PD_APPLY_CREATE, &b, err);
+
+    if (rc != MLC_OK)
+        return rc;
+    rc = set_body(w, b, err);
+    cJSON_Delete(b);
+    w->kind = PLAN_POST;
+    w->write_row = true;
+    w->call.op = PD_OP_CREATE_ORG;
+    w->call.method = MLC_HTTP_POST;
+    snprintf(w->call.path, sizeof(w->call.path), "/api/v2/organizations");
+    return rc;
+}
+
+static void dry_print(struct ld *ld, struct work *w, const char *what, const char *diff)
+{
+    const rd_kafka_message_t *m = w->it->msg;
+
+    fprintf(ld->out, "%s:%d:%lld %s:%s %s%s%s", ld->topic, (int)m->partition, (long long)m->offset,
+            w->ev.company ? w->ev.company : "?",
+            w->ev.customer_number ? w->ev.customer_number : "?", what, w->reason[0] ? ": " : "",
+            w->reason);
+    fputc('\n', ld->out);
+    if (diff && diff[0])
+        fputs(diff, ld->out);
+    fflush(ld->out);
+}
+
+/* Decides what the event needs. May run an identity lookup (a POST whose
+ * answer was lost). Fills w->kind; finished events get their outcome. */
+mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
+{
+    const rd_kafka_message_t *m = w->it->msg;
+    struct mlc_err e = {0};
+    cJSON *last = NULL, *patch = NULL;
+    struct mlc_buf diff;
+    mlc_rc rc;
+
+    mlc_buf_init(&diff, 64 * 1024);
+    rc = mlc_event_decode(m->key, m->key_len, m->payload, m->len, &w->ev, &e);
+    if (rc == MLC_FATAL) {
+        *err = e;
+        goto out;
+    }
+    if (rc != MLC_OK) {
+        ld_work_to_dlq(w, "invalid_event", e.msg);
+        rc = MLC_OK;
+        goto out;
+    }
+    w->decoded = true;
+    ld_map_row_free(&w->row);
+    if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row, &w->row_found,
+                               err)) != MLC_OK)
+        goto out;
+    if (w->row_found && w->row.create_pending_ms && !w->row.org_id && !ld->o->dry_run &&
+        pd_now_ms() < w->row.create_pending_ms + ld->settle_ms) {
+        /* The unanswered POST may still be queued at Pipedrive: a lookup now
+         * could miss an organization that lands a moment later, and the
+         * create that follows would duplicate it. Wait until it must have
+         * landed or failed (twice the request timeout), then look. */
+        int64_t ready = w->row.create_pending_ms + ld->settle_ms;
+
+        mlc_info("customer %s:%s: an earlier create got no answer; looking it up in %lld ms",
+                 w->ev.company, w->ev.customer_number, (long long)(ready - pd_now_ms()));
+        if (ready > ld->defer_until_ms)
+            ld->defer_until_ms = ready;
+        w->kind = PLAN_WAIT;
+        goto out;
+    }
+    if (w->row_found && w->row.create_pending_ms && !w->row.org_id) {
+        /* a POST for this customer may have succeeded without us hearing the
+         * answer: look at what changed since, never create twice */
+        int64_t since = w->row.create_pending_ms - ld->margin_ms;
+
+        if (since < 1)
+            since = 1;
+        /* one scan serves every lost create it spans (a round often holds
+         * several): each costs list tokens, and the daily budget is finite */
+        if (ld->scan_since_ms > since ||
+            ld->scan_started_ms < w->row.create_pending_ms + ld->settle_ms) {
+            mlc_info("customer %s:%s: an earlier create got no answer; looking it up first",
+                     w->ev.company, w->ev.customer_number);
+            if ((rc = ld_scan(ld, since, err)) != MLC_OK)
+                goto out;
+        }
+        ld_map_row_free(&w->row);
+        if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row,
+                                   &w->row_found, err)) != MLC_OK)
+            goto out;
+        if (w->row_found && w->row.create_pending_ms && !w->row.org_id && !ld->o->dry_run) {
+            if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
+                goto out;
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+            if (rc == MLC_OK)
+                rc = ld_state_commit(ld->st, err);
+            else
+                ld_state_rollback(ld->st);
+            if (rc != MLC_OK)
+                goto out;
+            w->row.create_pending_ms = 0;
+        }
+    }
+    if (w->row_found && !strcmp(w->row.state, "duplicate")) {
+        ld_work_finish(w, "duplicate", w->row.org_id,
+                       "several organizations carry this customer's IDs; none changed");
+        goto out;
+    }
+    if (w->row_found && !strcmp(w->row.state, "deleted_in_crm") && !w->recreate) {
+        if (strcmp(mlc_cfg_str(ld->cfg, MLC_CFG_ON_CRM_DELETED), "recreate") != 0) {
+            ld_work_finish(
+                w, "deleted_in_crm", w->row.org_id,
+                "organization was deleted in pipedrive; left deleted (MLC_ON_CRM_DELETED=skip)");
+            goto out;
+        }
+        w->recreate = true;
+    }
+    if (w->row_found && w->row.org_id && !w->recreate) {
+        if (w->row.payload) {
+            last = cJSON_Parse(w->row.payload);
+            if (!last) {
+                rc = mlc_err_set(err, MLC_FATAL, "state db: stored payload of %s:%s is not JSON",
+                                 w->ev.company, w->ev.customer_number);
+                goto out;
+            }
+        }
+        w->remote = w->row.remote;
+        rc = next_body(ld, w, last, &e);
+        if (rc == MLC_PERM) {
+            ld_work_to_dlq(w, "mapping", e.msg);
+            rc = MLC_OK;
+            goto out;
+        }
+        if (rc != MLC_OK) {
+            *err = e;
+            goto out;
+        }
+        if (!w->remote && w->row.hash[0] && !strcmp(w->row.hash, w->hash)) {
+            ld_work_finish(w, "unchanged", w->row.org_id, NULL);
+            goto out;
+        }
+        if (w->remote && w->ev.op == MLC_EVENT_UPSERT) {
+            cJSON *p = project(last, w->next);
+
+            cJSON_Delete(last);
+            last = p;
+        }
+        if ((rc = pd_mapping_diff(ld->map, last, w->next, &patch, &diff, err)) != MLC_OK)
+            goto out;
+        w->org_id = w->row.org_id;
+        w->write_row = true;
+        if (!patch) {
+            ld_work_finish(w, w->remote ? "adopted" : "unchanged", w->row.org_id,
+                           w->remote ? "organization already up to date" : NULL);
+            goto out;
+        }
+        if ((rc = set_body(w, patch, err)) != MLC_OK)
+            goto out;
+        w->kind = PLAN_PATCH;
+        w->call.op = PD_OP_PATCH_ORG;
+        w->call.method = MLC_HTTP_PATCH;
+        snprintf(w->call.path, sizeof(w->call.path), "/api/v2/organizations/%lld",
+                 (long long)w->row.org_id);
+        if (ld->o->dry_run) {
+            char what[96];
+
+            snprintf(what, sizeof(what), "would %s organization %lld",
+                     w->remote ? "adopt and update" : "update", (long long)w->row.org_id);
+            dry_print(ld, w, what, mlc_buf_str(&diff));
+            ld_work_finish(w, "dry_run", w->row.org_id, NULL);
+        }
+        goto out;
+    }
+    /* not in Pipedrive (or deleted there and to be recreated) */
+    if (w->ev.op == MLC_EVENT_MISSING) {
+        ld_work_finish(w, "unchanged", 0, "missing in sage 300 and no organization to mark");
+        if (ld->o->dry_run)
+            dry_print(ld, w, "would skip", NULL);
+        goto out;
+    }
+    rc = next_body(ld, w, NULL, &e);
+    if (rc == MLC_OK)
+        rc = ld_plan_create(ld, w, &e);
+    if (rc == MLC_PERM) {
+        ld_work_to_dlq(w, "mapping", e.msg);
+        rc = MLC_OK;
+        goto out;
+    }
+    if (rc != MLC_OK) {
+        *err = e;
+        goto out;
+    }
+    if (ld->o->dry_run) {
+        cJSON *p = NULL;
+
+        pd_mapping_diff(ld->map, NULL, w->next, &p, &diff, NULL);
+        cJSON_Delete(p);
+        dry_print(ld, w, "would create organization", mlc_buf_str(&diff));
+        ld_work_finish(w, "dry_run", 0, NULL);
+    }
+out:
+    if (rc == MLC_OK && w->kind == PLAN_DLQ && ld->o->dry_run) {
+        dry_print(ld, w, "would send to the dead-letter topic", NULL);
+        ld_work_finish(w, "dry_run", 0, "%s", w->reason);
+        w->kind = PLAN_NONE;
+    } else if (rc == MLC_OK && ld->o->dry_run && w->finished && strcmp(w->outcome, "dry_run")) {
+        char what[64];
+
+        snprintf(what, sizeof(what), "would skip (%s)", w->outcome);
+        dry_print(ld, w, what, NULL);
+    }
+    cJSON_Delete(last);
+    cJSON_Delete(patch);
+    mlc_buf_free(&diff);
+    return rc;
+}

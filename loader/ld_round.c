@@ -1,0 +1,325 @@
+/* ld_round.c - one round: plan every event, mark the creates pending, run
+ * the calls, settle their answers, deliver dead letters, then store the id
+ * map and audit rows in one transaction.
+ */
+#include "ld_internal.h"
+#include "ld_metrics.h"
+#include "ld_state.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+#include "pd_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void work_free(struct work *w)
+{
+    mlc_event_free(&w->ev);
+    cJSON_Delete(w->next);
+    free(w->body);
+    ld_map_row_free(&w->row);
+    pd_call_reset(&w->call);
+}
+
+/* Learns from the answer of a work's call. */
+static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retry,
+                          struct mlc_err *err)
+{
+    const struct pd_call *c = &w->call;
+    const cJSON *data = c->json ? cJSON_GetObjectItemCaseSensitive(c->json, "data") : NULL;
+    bool deleted = false;
+
+    if (c->rc == MLC_OK) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+
+        if (w->kind == PLAN_POST) {
+            if (!cJSON_IsNumber(id) || id->valuedouble < 1) {
+                /* it may exist now: the pending mark makes the retry look first */
+                *retry = true;
+                mlc_warn("customer %s:%s: create answered without an organization id",
+                         w->ev.company, w->ev.customer_number);
+                return MLC_OK;
+            }
+            ld_work_finish(w, "created", (int64_t)id->valuedouble,
+                           w->recreate
+                               ? "recreated: the earlier organization was deleted in pipedrive"
+                               : NULL);
+            return MLC_OK;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "is_deleted")))
+            deleted = true;
+        else {
+            ld_work_finish(w, w->remote ? "adopted" : "updated", w->org_id, NULL);
+            return MLC_OK;
+        }
+    }
+    if (w->kind == PLAN_PATCH && c->rc == MLC_PERM && (c->status == 404 || c->status == 410))
+        deleted = true;
+    if (deleted) {
+        if (!strcmp(mlc_cfg_str(ld->cfg, MLC_CFG_ON_CRM_DELETED), "recreate")) {
+            mlc_info("customer %s:%s: organization %lld was deleted in pipedrive; recreating it",
+                     w->ev.company, w->ev.customer_number, (long long)w->org_id);
+            w->recreate = true;
+            pd_call_reset(&w->call);
+            *again = true;
+            return ld_plan_create(ld, w, err);
+        }
+        ld_work_finish(w, "deleted_in_crm", w->org_id,
+                       "organization was deleted in pipedrive (HTTP %ld); left deleted", c->status);
+        mlc_strlcpy(w->row.state, "deleted_in_crm", sizeof(w->row.state));
+        return MLC_OK;
+    }
+    if (c->rc == MLC_PERM) {
+        ld_work_to_dlq(w, c->status == 400 ? "validation" : "rejected", c->err.msg);
+        return MLC_OK;
+    }
+    *retry = true; /* 5xx, timeout, daily budget: not done, offset not stored */
+    mlc_warn("customer %s:%s: %s; will try again", w->ev.company, w->ev.customer_number,
+             c->err.msg);
+    return MLC_OK;
+}
+
+static void count(struct ld *ld, const char *outcome)
+{
+    if (!strcmp(outcome, "created"))
+        ld->n_created++;
+    else if (!strcmp(outcome, "updated"))
+        ld->n_updated++;
+    else if (!strcmp(outcome, "adopted"))
+        ld->n_adopted++;
+    else if (!strcmp(outcome, "dlq"))
+        ld->n_dlq++;
+    else if (!strcmp(outcome, "deleted_in_crm"))
+        ld->n_deleted++;
+    else if (!strcmp(outcome, "duplicate"))
+        ld->n_duplicate++;
+    else
+        ld->n_unchanged++;
+}
+
+/* Map rows and audit rows of a round, in one transaction. */
+static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_err *err)
+{
+    mlc_rc rc;
+
+    if (ld->o->dry_run) {
+        ld->n_calls = 0;
+        return MLC_OK;
+    }
+    if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == MLC_OK; i++) {
+        struct work *w = &ws[i];
+        const rd_kafka_message_t *m = w->it->msg;
+        struct ld_event_audit a = {.topic = ld->topic,
+                                   .partition = m->partition,
+                                   .offset = m->offset,
+                                   .company = w->decoded ? w->ev.company : NULL,
+                                   .customer = w->decoded ? w->ev.customer_number : NULL,
+                                   .event_id = w->decoded ? w->ev.event_id : NULL,
+                                   .outcome = w->outcome,
+                                   .org_id = w->org_id,
+                                   .reason = w->reason[0] ? w->reason : NULL};
+
+        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
+            (!w->call.sent || w->call.status == 429)) {
+            /* never sent, or refused by the rate limiter before Pipedrive
+             * looked at it: nothing was created, no lookup needed */
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+            continue;
+        }
+        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
+            w->call.status == 0) {
+            /* no answer to this create: the settle time before its lookup
+             * counts from now, when we gave up, not from the round start */
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, pd_now_ms(),
+                                      err);
+            continue;
+        }
+        if (!w->finished)
+            continue;
+        if (w->write_row && (!strcmp(w->outcome, "created") || !strcmp(w->outcome, "updated") ||
+                             !strcmp(w->outcome, "adopted") || !strcmp(w->outcome, "unchanged"))) {
+            struct ld_map_row row = {.org_id = w->org_id};
+            char *payload = ld_canonical(w->next, err);
+
+            if (!payload) {
+                rc = MLC_FATAL;
+                break;
+            }
+            mlc_strlcpy(row.state, "active", sizeof(row.state));
+            mlc_strlcpy(row.hash, w->hash, sizeof(row.hash));
+            row.payload = payload;
+            row.remote = w->remote && w->ev.op == MLC_EVENT_MISSING;
+            if (row.remote)
+                row.hash[0] = '\0';
+            rc = ld_state_map_put(ld->st, w->ev.company, w->ev.customer_number, &row, err);
+            free(payload);
+        } else if (!strcmp(w->outcome, "deleted_in_crm") && w->row_found &&
+                   !strcmp(w->row.state, "deleted_in_crm")) {
+            w->row.create_pending_ms = 0;
+            rc = ld_state_map_put(ld->st, w->ev.company, w->ev.customer_number, &w->row, err);
+        }
+        if (rc == MLC_OK)
+            rc = ld_state_audit_event(ld->st, &a, err);
+    }
+    if (rc == MLC_OK)
+        rc = ld_flush_calls(ld, err);
+    if (rc == MLC_OK) {
+        long rem = pd_limits_daily_remaining(pd_client_limits(ld->pd));
+        char v[32];
+
+        snprintf(v, sizeof(v), "%ld", rem);
+        rc = ld_state_meta_set(ld->st, "daily_remaining", v, err);
+    }
+    if (rc == MLC_OK) { /* for `mlc status`: the burst window as last seen */
+        const struct pd_limits *l = pd_client_limits(ld->pd);
+        char v[64];
+
+        snprintf(v, sizeof(v), "%ld/%d", l->hdr_burst ? l->hdr_remaining : -1L, l->burst_limit);
+        rc = ld_state_meta_set(ld->st, "burst_remaining", v, err);
+    }
+    if (rc == MLC_OK)
+        return ld_state_commit(ld->st, err);
+    ld_state_rollback(ld->st);
+    return rc;
+}
+
+/* Marks (before the POSTs go out) every create of the round as pending. */
+static mlc_rc mark_pending(struct ld *ld, struct work *ws, size_t n, struct mlc_err *err)
+{
+    bool any = false;
+    mlc_rc rc = MLC_OK;
+
+    if (ld->o->dry_run)
+        return MLC_OK;
+    for (size_t i = 0; i < n; i++)
+        any |= ws[i].kind == PLAN_POST && !ws[i].finished && !ws[i].call.json;
+    if (!any)
+        return MLC_OK;
+    if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == MLC_OK; i++)
+        if (ws[i].kind == PLAN_POST && !ws[i].finished)
+            rc = ld_state_map_pending(ld->st, ws[i].ev.company, ws[i].ev.customer_number,
+                                      pd_now_ms(), err);
+    if (rc == MLC_OK)
+        return ld_state_commit(ld->st, err);
+    ld_state_rollback(ld->st);
+    return rc;
+}
+
+/* Handles the messages of one round (different customers). *retry is set
+ * when some could not be finished now (their offsets are not stored). */
+mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err)
+{
+    struct work *ws = calloc(n, sizeof(*ws));
+    struct pd_call *calls = calloc(n, sizeof(*calls));
+    size_t *idx = calloc(n, sizeof(*idx));
+    mlc_rc rc = MLC_OK, run_rc = MLC_OK;
+    struct mlc_err run_err = {0};
+
+    *retry = false;
+    if (!ws || !calls || !idx) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == MLC_OK; i++) {
+        ws[i].it = items[i];
+        rc = ld_plan(ld, &ws[i], err);
+        if (ws[i].kind == PLAN_WAIT)
+            *retry = true; /* deferred: its offset is not stored */
+    }
+    if (rc != MLC_OK)
+        goto out;
+    for (int pass = 0; pass < 2 && run_rc == MLC_OK; pass++) {
+        size_t k = 0;
+        bool again = false;
+
+        if ((rc = mark_pending(ld, ws, n, err)) != MLC_OK)
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            if (ws[i].finished || (ws[i].kind != PLAN_POST && ws[i].kind != PLAN_PATCH))
+                continue;
+            calls[k] = ws[i].call;
+            calls[k].body = ws[i].body;
+            calls[k].tag = &ws[i];
+            idx[k++] = i;
+        }
+        if (k == 0)
+            break;
+        run_rc = pd_client_run(ld->pd, calls, k, &run_err);
+        for (size_t j = 0; j < k; j++) {
+            struct work *w = &ws[idx[j]];
+
+            w->call = calls[j];
+            calls[j].json = NULL;
+            if (run_rc != MLC_OK && w->call.rc == MLC_OK && !w->call.json) {
+                *retry = true; /* never sent or interrupted */
+                continue;
+            }
+            if (run_rc == MLC_FATAL && w->call.rc != MLC_OK)
+                continue;
+            if ((rc = settle_work(ld, w, &again, retry, err)) != MLC_OK)
+                goto out;
+        }
+        if (!again)
+            break;
+    }
+    /* dead letters: delivered before the offset moves */
+    for (size_t i = 0; i < n && rc == MLC_OK; i++) {
+        struct work *w = &ws[i];
+        struct mlc_err e = {0};
+        mlc_rc r;
+
+        if (w->kind != PLAN_DLQ || w->finished)
+            continue;
+        r = ld_dlq_send(ld, w->it->msg, w->err_class, w->reason, &e);
+        if (r == MLC_OK) {
+            char reason[512];
+
+            mlc_warn("%s:%d:%lld sent to the dead-letter topic: %s", ld->topic,
+                     (int)w->it->msg->partition, (long long)w->it->msg->offset, w->reason);
+            mlc_strlcpy(reason, w->reason, sizeof(reason));
+            ld_work_finish(w, "dlq", 0, "%s: %s", w->err_class, reason);
+        } else if (r == MLC_FATAL) {
+            rc = r;
+            *err = e;
+        } else {
+            mlc_warn("%s", e.msg);
+            *retry = true;
+        }
+    }
+    {
+        struct mlc_err se = {0};
+        mlc_rc src = store_round(ld, ws, n, &se);
+
+        if (src != MLC_OK) {
+            if (rc == MLC_OK)
+                *err = se;
+            rc = rc == MLC_OK ? src : rc;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ws[i].finished) {
+            ws[i].it->done = true;
+            count(ld, ws[i].outcome);
+            ld_metrics_outcome(ld->metrics, ws[i].outcome);
+            mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
+                      (long long)ws[i].it->msg->offset, ws[i].outcome);
+        }
+    if (rc == MLC_OK && run_rc != MLC_OK) {
+        rc = run_rc;
+        *err = run_err;
+    }
+out:
+    if (ws)
+        for (size_t i = 0; i < n; i++)
+            work_free(&ws[i]);
+    free(ws);
+    free(calls);
+    free(idx);
+    return rc;
+}

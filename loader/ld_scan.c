@@ -1,0 +1,329 @@
+/* ld_scan.c - the identity scan: list organizations with the identity fields
+ * and record in the id map which ones carry Sage 300 IDs; the small helpers
+ * the scan shares with the other loader modules.
+ */
+#include "ld_internal.h"
+#include "ld_state.h"
+#include "mlc_buf.h"
+#include "mlc_log.h"
+#include "mlc_str.h"
+#include "pd_client.h"
+#include "pd_mapping.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SCAN_PAGE     500
+#define MAX_SCAN_KEYS 15 /* custom_fields selection limit of the list */
+
+/* ------------------------------------------------------------- utilities */
+
+static void url_escape(const char *in, char *out, size_t outsz)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *in && o + 4 < outsz; in++) {
+        unsigned char ch = (unsigned char)*in;
+
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == ',') {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The escaped next_cursor of a v2 list answer, or "" at the end. */
+void ld_next_cursor(const cJSON *answer, char *out, size_t outsz)
+{
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(answer, "additional_data"), "next_cursor");
+
+    if (cJSON_IsString(next) && next->valuestring[0])
+        url_escape(next->valuestring, out, outsz);
+    else
+        out[0] = '\0';
+}
+
+void ld_rfc3339(int64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+char *ld_canonical(const cJSON *j, struct mlc_err *err)
+{
+    struct mlc_buf b;
+
+    mlc_buf_init(&b, 1u << 20);
+    if (pd_mapping_canonical(j, &b, err) != MLC_OK) {
+        mlc_buf_free(&b);
+        return NULL;
+    }
+    if (!b.data && mlc_buf_puts(&b, "") != MLC_OK) {
+        mlc_buf_free(&b);
+        return NULL;
+    }
+    return mlc_buf_steal(&b);
+}
+
+const char *ld_json_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The part of an organization the mapping can write: name, address (without
+ * the computed formatted_address), website and the custom fields. */
+static cJSON *snapshot_of(const cJSON *org)
+{
+    static const char *const keys[] = {"name", "address", "website", "custom_fields"};
+    cJSON *s = cJSON_CreateObject();
+
+    for (size_t i = 0; s && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(org, keys[i]);
+        cJSON *d;
+
+        if (!v)
+            continue;
+        d = cJSON_Duplicate(v, 1);
+        if (!d)
+            continue;
+        if (!strcmp(keys[i], "address") && cJSON_IsObject(d)) {
+            /* a null subfield is an absent one (the body never sends nulls) */
+            cJSON *sub = d->child, *nx;
+
+            cJSON_DeleteItemFromObjectCaseSensitive(d, "formatted_address");
+            for (sub = d->child; sub; sub = nx) {
+                nx = sub->next;
+                if (cJSON_IsNull(sub))
+                    cJSON_Delete(cJSON_DetachItemViaPointer(d, sub));
+            }
+        }
+        cJSON_AddItemToObject(s, keys[i], d);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------ identity scan */
+
+struct found {
+    char *company, *customer;
+    int64_t org_id;
+    cJSON *snap;
+};
+
+static int found_cmp(const void *a, const void *b)
+{
+    const struct found *x = a, *y = b;
+    int c = strcmp(x->company, y->company);
+
+    if (!c)
+        c = strcmp(x->customer, y->customer);
+    if (!c)
+        c = x->org_id < y->org_id ? -1 : x->org_id > y->org_id;
+    return c;
+}
+
+/* Applies what a scan found to the id map, in one transaction. */
+static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan_ms, bool full,
+                          struct mlc_err *err)
+{
+    mlc_rc rc;
+    char ms[32];
+
+    if (n > 1)
+        qsort(f, n, sizeof(*f), found_cmp);
+    if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == MLC_OK;) {
+        size_t j = i + 1;
+        struct ld_map_row row, old;
+        bool found = false;
+
+        while (j < n && !strcmp(f[j].company, f[i].company) &&
+               !strcmp(f[j].customer, f[i].customer))
+            j++;
+        memset(&row, 0, sizeof(row));
+        if ((rc = ld_state_map_get(ld->st, f[i].company, f[i].customer, &old, &found, err)) !=
+            MLC_OK)
+            break;
+        row.org_id = f[i].org_id;
+        if (j - i > 1 || (found && old.org_id && old.org_id != f[i].org_id &&
+                          strcmp(old.state, "deleted_in_crm") != 0)) {
+            /* two organizations carry this customer's IDs: change none */
+            mlc_strlcpy(row.state, "duplicate", sizeof(row.state));
+            if (found && old.org_id)
+                row.org_id = old.org_id;
+            mlc_warn("customer %s:%s: %zu organizations carry its IDs; none will be changed "
+                     "until the duplicates are merged in pipedrive",
+                     f[i].company, f[i].customer,
+                     j - i + (found && old.org_id && old.org_id != f[i].org_id ? 1 : 0));
+        } else {
+            mlc_strlcpy(row.state, "active", sizeof(row.state));
+            if (found && old.org_id == f[i].org_id && !old.remote && old.payload && !full) {
+                /* our own write coming back from updated_since: keep what we applied */
+                row = old;
+                row.payload = old.payload;
+                row.create_pending_ms = 0;
+            } else {
+                row.payload = ld_canonical(f[i].snap, err);
+                row.remote = true;
+                if (!row.payload) {
+                    rc = MLC_FATAL;
+                    ld_map_row_free(&old);
+                    break;
+                }
+            }
+        }
+        rc = ld_state_map_put(ld->st, f[i].company, f[i].customer, &row, err);
+        if (row.payload != old.payload)
+            free(row.payload);
+        ld_map_row_free(&old);
+        i = j;
+    }
+    snprintf(ms, sizeof(ms), "%lld", (long long)scan_ms);
+    if (rc == MLC_OK)
+        rc = ld_state_meta_set(ld->st, "last_scan_ms", ms, err);
+    if (rc == MLC_OK)
+        rc = ld_flush_calls(ld, err);
+    if (rc == MLC_OK)
+        return ld_state_commit(ld->st, err);
+    ld_state_rollback(ld->st);
+    return rc;
+}
+
+/* Pages GET /api/v2/organizations with the identity fields (and the other
+ * mapped custom fields while they fit the 15-key selection), since since_ms
+ * (0: all), and records every organization that carries both IDs. */
+mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
+{
+    struct mlc_buf keys;
+    char cursor[1024] = "", since[64] = "";
+    struct found *f = NULL;
+    size_t n = 0, cap = 0, pages = 0, total = 0;
+    int64_t started = pd_now_ms();
+    mlc_rc rc = MLC_OK;
+    size_t nc = pd_mapping_custom_count(ld->map);
+
+    mlc_buf_init(&keys, 4096);
+    mlc_buf_printf(&keys, "%s,%s", ld->k_num, ld->k_co);
+    if (nc <= MAX_SCAN_KEYS)
+        for (size_t i = 0; i < nc; i++)
+            if (i != ld->i_num && i != ld->i_co)
+                mlc_buf_printf(&keys, ",%s", pd_mapping_custom_key(ld->map, i));
+    if (since_ms > 0) {
+        char t[32];
+
+        ld_rfc3339(since_ms, t);
+        url_escape(t, since, sizeof(since));
+    }
+    for (;;) {
+        struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
+        const cJSON *data, *org;
+
+        snprintf(call.path, sizeof(call.path),
+                 "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE,
+                 mlc_buf_str(&keys), since[0] ? "&updated_since=" : "", since,
+                 cursor[0] ? "&cursor=" : "", cursor);
+        rc = pd_client_call1(ld->pd, &call, err);
+        if (rc != MLC_OK) {
+            pd_call_reset(&call);
+            mlc_err_prefix(err, "scanning organizations");
+            if (rc == MLC_PERM)
+                rc = MLC_RETRY; /* e.g. a 400 for updated_since: try again later, loudly */
+            goto out;
+        }
+        pages++;
+        data = cJSON_GetObjectItemCaseSensitive(call.json, "data");
+        cJSON_ArrayForEach(org, data)
+        {
+            const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+            const char *num = ld_json_str(cf, ld->k_num), *co = ld_json_str(cf, ld->k_co);
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
+            const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
+
+            total++;
+            if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
+                continue; /* not ours (or deleted): never touched */
+            if (n == cap) {
+                size_t nc2 = cap ? cap * 2 : 256;
+                struct found *p = realloc(f, nc2 * sizeof(*p));
+
+                if (!p) {
+                    pd_call_reset(&call);
+                    rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+                    goto out;
+                }
+                f = p;
+                cap = nc2;
+            }
+            f[n].company = strdup(co);
+            f[n].customer = strdup(num);
+            f[n].org_id = (int64_t)id->valuedouble;
+            f[n].snap = snapshot_of(org);
+            n++;
+            if (!f[n - 1].company || !f[n - 1].customer || !f[n - 1].snap) {
+                pd_call_reset(&call);
+                rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+                goto out;
+            }
+        }
+        ld_next_cursor(call.json, cursor, sizeof(cursor));
+        pd_call_reset(&call);
+        if (!cursor[0])
+            break;
+    }
+    rc = apply_found(ld, f, n, started, since_ms == 0, err);
+    if (rc == MLC_OK) {
+        ld->scan_since_ms = since_ms;
+        ld->scan_started_ms = started;
+    }
+    mlc_info("organization scan%s: %zu page(s), %zu organization(s), %zu with Sage 300 IDs",
+             since_ms ? " (updated since last scan)" : "", pages, total, n);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].company);
+        free(f[i].customer);
+        cJSON_Delete(f[i].snap);
+    }
+    free(f);
+    mlc_buf_free(&keys);
+    if (rc != MLC_OK)
+        ld_flush_calls_tx(ld, NULL);
+    return rc;
+}
+
+/* Full scan when the map is cold (never scanned: new or lost state file),
+ * else the organizations updated since the last scan minus the margin. */
+mlc_rc ld_refresh_map(struct ld *ld, struct mlc_err *err)
+{
+    char *v = NULL;
+    long long last = 0;
+    mlc_rc rc;
+
+    if ((rc = ld_state_meta_get(ld->st, "last_scan_ms", &v, err)) != MLC_OK)
+        return rc;
+    if (v) {
+        long x = 0;
+
+        if (mlc_parse_long(v, 0, 9223372036854775807L, &x))
+            last = x;
+        free(v);
+    }
+    if (last == 0)
+        mlc_info("id map is cold: scanning every organization once for Sage 300 IDs");
+    return ld_scan(ld, last ? (last - ld->margin_ms > 1 ? last - ld->margin_ms : 1) : 0, err);
+}
