@@ -125,6 +125,24 @@ static size_t pick_round(struct ld *ld, struct item **out)
     return n;
 }
 
+/* Deletes audit rows older than MLC_AUDIT_RETENTION_DAYS, at start and then
+ * hourly. A failure only delays it (the audit merely grows). */
+static void prune_audit(struct ld *ld, int64_t now, int64_t *next)
+{
+    long days = mlc_cfg_int(ld->cfg, MLC_CFG_AUDIT_RETENTION_DAYS);
+    struct mlc_err e = {0};
+    int64_t n = 0;
+
+    if (days <= 0 || ld->o->dry_run || now < *next)
+        return;
+    *next = now + 3600 * 1000LL;
+    if (ld_state_prune_audit(ld->st, now - (int64_t)days * 86400 * 1000, &n, &e) != MLC_OK)
+        mlc_warn("%s; pruning the audit again in an hour", e.msg);
+    else if (n > 0)
+        mlc_info("audit: deleted %lld rows older than %ld days (MLC_AUDIT_RETENTION_DAYS)",
+                 (long long)n, days);
+}
+
 /* While paused for the budget: a cheap probe now and then re-reads the
  * budget headers, so an early reset (or a sandbox day) ends the pause. */
 static void probe_budget(struct ld *ld)
@@ -147,7 +165,7 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
     const char *topics[1] = {ld->topic};
     rd_kafka_topic_partition_list_t *high = NULL;
     struct item *round[ROUND_MAX];
-    int64_t next_probe = 0;
+    int64_t next_probe = 0, next_prune = 0;
     mlc_rc rc;
 
     rc = mlc_kafka_consumer_new(ld->cfg, topics, 1, on_rebalance, ld, &ld->cons, err);
@@ -164,6 +182,7 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
         bool got = false;
         size_t n;
 
+        prune_audit(ld, now, &next_prune);
         if (ld->need_refresh) {
             ld->need_refresh = false;
             rc = ld_refresh_map(ld, err);

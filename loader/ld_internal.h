@@ -105,7 +105,6 @@ struct ld {
     int dlq_ok, dlq_failed;
     struct call_row *calls;
     size_t n_calls, cap_calls;
-    const char *cur_company, *cur_customer; /* audit context of startup calls */
     struct item carry[CARRY_MAX];
     size_t n_carry;
     bool need_refresh;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ audit */
 
@@ -55,9 +56,6 @@ static void on_call(void *ctx, const struct pd_call *call, long status, int toke
     if (w && w->decoded) {
         mlc_strlcpy(r->company, w->ev.company, sizeof(r->company));
         mlc_strlcpy(r->customer, w->ev.customer_number, sizeof(r->customer));
-    } else if (!w && ld->cur_company) {
-        mlc_strlcpy(r->company, ld->cur_company, sizeof(r->company));
-        mlc_strlcpy(r->customer, ld->cur_customer ? ld->cur_customer : "", sizeof(r->customer));
     }
 }
 

@@ -75,14 +75,22 @@ static mlc_rc set_body(struct work *w, const cJSON *b, struct mlc_err *err)
 /* The full body for the event as the organization should now look: for
  * upsert the mapped body (absent values null); for missing the last known
  * body with the on_missing fields replaced. */
-static mlc_rc next_body(struct ld *ld, struct work *w, const cJSON *last, struct mlc_err *err)
+/* The mapping applied to w's event. */
+static mlc_rc apply(struct ld *ld, struct work *w, enum pd_apply_mode mode, cJSON **body,
+                    struct mlc_err *err)
 {
     struct pd_event_view v = {.company = w->ev.company,
                               .customer_number = w->ev.customer_number,
                               .op = mlc_event_op_name(w->ev.op),
                               .customer = w->ev.customer};
+
+    return pd_mapping_apply(ld->map, &v, mode, body, err);
+}
+
+static mlc_rc next_body(struct ld *ld, struct work *w, const cJSON *last, struct mlc_err *err)
+{
     cJSON *b = NULL;
-    mlc_rc rc = pd_mapping_apply(ld->map, &v, PD_APPLY_UPDATE, &b, err);
+    mlc_rc rc = apply(ld, w, PD_APPLY_UPDATE, &b, err);
 
     if (rc != MLC_OK)
         return rc;
@@ -114,12 +122,8 @@ static mlc_rc next_body(struct ld *ld, struct work *w, const cJSON *last, struct
 
 mlc_rc ld_plan_create(struct ld *ld, struct work *w, struct mlc_err *err)
 {
-    struct pd_event_view v = {.company = w->ev.company,
-                              .customer_number = w->ev.customer_number,
-                              .op = mlc_event_op_name(w->ev.op),
-                              .customer = w->ev.customer};
     cJSON *b = NULL;
-    mlc_rc rc = pd_mapping_apply(ld->map, &v, PD_APPLY_CREATE, &b, err);
+    mlc_rc rc = apply(ld, w, PD_APPLY_CREATE, &b, err);
 
     if (rc != MLC_OK)
         return rc;

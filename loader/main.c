@@ -1,6 +1,6 @@
 /* mlc-loader: consumes customer-change events and upserts Pipedrive
  * organizations. This file only parses the command line and installs the
- * signal handlers; the work is in ld_loader.c. */
+ * signal handlers; the work starts in ld_loader.c (ld_main). */
 #include "ld_loader.h"
 #include "mlc_app.h"
 #include "mlc_http.h"

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import shutil
+import sqlite3
 import time
 import unittest
 
@@ -123,6 +124,45 @@ class AuditFilters(mlctest.TestCase):
         for bad in ("yesterday", "2024-13", "2024-03-18T10:00:00+02:00", "2024-03-18 10:00"):
             cp = self.audit("--db", self.ld_db, "--since", bad, code=2)
             self.assertIn("usage", cp.stderr)
+
+
+    def age(self, db, table, n):
+        """Moves the first n rows of table 200 days back; returns their ids."""
+        with sqlite3.connect(db) as c:
+            ids = [r[0] for r in c.execute(f"SELECT id FROM {table} ORDER BY id LIMIT {n}")]
+            c.executemany(f"UPDATE {table} SET at = '2020-01-01T00:00:00Z' WHERE id = ?",
+                          [(i,) for i in ids])
+        return ids
+
+    def count(self, db, table, ids=None):
+        with sqlite3.connect(db) as c:
+            if ids is None:
+                return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            marks = ",".join("?" * len(ids))
+            return c.execute(f"SELECT count(*) FROM {table} WHERE id IN ({marks})",
+                             ids).fetchone()[0]
+
+    def test_retention_prunes_old_rows_only(self):
+        tables = ((self.ext_db, "audit"), (self.ld_db, "event_audit"), (self.ld_db, "call_audit"))
+        # MLC_AUDIT_RETENTION_DAYS=0 keeps everything
+        aged = {t: self.age(db, t, 3) for db, t in tables}
+        before = {t: self.count(db, t) for db, t in tables}
+        self.ext_env["MLC_AUDIT_RETENTION_DAYS"] = "0"
+        self.ld_env["MLC_AUDIT_RETENTION_DAYS"] = "0"
+        self.pipeline()
+        for db, t in tables:
+            self.assertEqual(self.count(db, t, aged[t]), 3, t)
+        # the default (90 days) deletes the aged rows and nothing else
+        del self.ext_env["MLC_AUDIT_RETENTION_DAYS"], self.ld_env["MLC_AUDIT_RETENTION_DAYS"]
+        self.pipeline()
+        for db, t in tables:
+            self.assertEqual(self.count(db, t, aged[t]), 0, t)
+            self.assertGreaterEqual(self.count(db, t), before[t] - 3, t)
+        # the extractor still knows its last cycle per company
+        cp = self.procs.run([mlctest.binary("mlc"), "status", "--extractor-db", self.ext_db,
+                             "--loader-db", self.ld_db, "--json"])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("SAMLTD", cp.stdout)
 
 
 if __name__ == "__main__":
