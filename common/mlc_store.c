@@ -103,8 +103,7 @@ static mlc_rc check_header(const char *path, bool *is_new, struct mlc_err *err)
     }
     rc = fp->pMethods->xRead(fp, head, (int)sizeof(head), 0);
     if (rc != SQLITE_OK) {
-        mrc = mlc_err_set(err, MLC_FATAL, "state db %s: cannot read: %s", path,
-                          sqlite3_errstr(rc));
+        mrc = mlc_err_set(err, MLC_FATAL, "state db %s: cannot read: %s", path, sqlite3_errstr(rc));
         goto out;
     }
     if (memcmp(head, SQLITE_MAGIC, sizeof(SQLITE_MAGIC)) != 0)
@@ -470,4 +469,29 @@ int64_t mlc_store_changes(struct mlc_store *st)
 int64_t mlc_store_last_rowid(struct mlc_store *st)
 {
     return (int64_t)sqlite3_last_insert_rowid(st->db);
+}
+
+mlc_rc mlc_store_run_each(struct mlc_store *st, const char *const *sql, size_t n, const char *arg,
+                          int64_t *changes, struct mlc_err *err)
+{
+    int64_t total = 0;
+    mlc_rc rc;
+
+    if ((rc = mlc_store_begin(st, err)) != MLC_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == MLC_OK; i++) {
+        sqlite3_stmt *s;
+
+        if ((rc = mlc_store_prepare(st, sql[i], &s, err)) == MLC_OK &&
+            (rc = mlc_store_bind_text(st, s, 1, arg, err)) == MLC_OK &&
+            (rc = mlc_store_step(st, s, NULL, err)) == MLC_OK)
+            total += mlc_store_changes(st);
+    }
+    if (rc == MLC_OK)
+        rc = mlc_store_commit(st, err);
+    else
+        mlc_store_rollback(st, NULL);
+    if (rc == MLC_OK && changes)
+        *changes = total;
+    return rc;
 }

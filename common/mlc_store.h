@@ -92,6 +92,13 @@ mlc_rc mlc_store_tx(struct mlc_store *st, mlc_store_fn fn, void *arg, struct mlc
  * several statements. Never pass text built at run time. */
 mlc_rc mlc_store_exec(struct mlc_store *st, const char *sql, struct mlc_err *err);
 
+/* Runs each of the n constant statements sql[i] once with ?1 bound to the
+ * text arg, all in one transaction (none kept when one fails); *changes
+ * (nullable) gets the rows they changed together. For batch deletes such as
+ * pruning an audit by time. */
+mlc_rc mlc_store_run_each(struct mlc_store *st, const char *const *sql, size_t n, const char *arg,
+                          int64_t *changes, struct mlc_err *err);
+
 /* Returns in *stmt the cached statement for this SQL text pointer (prepared
  * on first use), reset and with its bindings cleared. sql must stay valid
  * and unchanged while the store is open (a literal). */

@@ -400,25 +400,7 @@ mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, st
 {
     static const char *const sql[] = {sql_prune_audit, sql_prune_cycles};
     char when[21];
-    int64_t n = 0;
-    mlc_rc rc;
 
     ext_state_iso_time(cutoff, when);
-    if ((rc = mlc_store_begin(st->store, err)) != MLC_OK)
-        return rc;
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == MLC_OK; i++) {
-        sqlite3_stmt *s;
-
-        if ((rc = mlc_store_prepare(st->store, sql[i], &s, err)) == MLC_OK &&
-            (rc = mlc_store_bind_text(st->store, s, 1, when, err)) == MLC_OK &&
-            (rc = mlc_store_step(st->store, s, NULL, err)) == MLC_OK)
-            n += mlc_store_changes(st->store);
-    }
-    if (rc == MLC_OK)
-        rc = mlc_store_commit(st->store, err);
-    else
-        mlc_store_rollback(st->store, NULL);
-    if (rc == MLC_OK && deleted)
-        *deleted = n;
-    return rc;
+    return mlc_store_run_each(st->store, sql, sizeof(sql) / sizeof(sql[0]), when, deleted, err);
 }

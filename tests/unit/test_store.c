@@ -321,6 +321,32 @@ static void constraint_violation_maps_to_perm(void **state)
     mlc_store_close(st);
 }
 
+static void run_each_is_one_transaction(void **state)
+{
+    struct fx *f = *state;
+    const char *m[] = {M1};
+    static const char del[] = "DELETE FROM kv WHERE k < ?1";
+    static const char bad[] = "INSERT INTO kv (k, v) VALUES (?1, NULL)";
+    const char *both[] = {del, bad}, *one[] = {del};
+    struct mlc_store *st = NULL;
+    struct mlc_err err = {0};
+    int64_t n = -1;
+
+    assert_int_equal(mlc_store_open(&st, f->path, m, 1, NULL, &err), MLC_OK);
+    assert_int_equal(put(st, "a", "1", &err), MLC_OK);
+    assert_int_equal(put(st, "b", "1", &err), MLC_OK);
+    assert_int_equal(put(st, "c", "1", &err), MLC_OK);
+    /* the second statement fails: the first one's deletes are not kept */
+    assert_int_equal(mlc_store_run_each(st, both, 2, "c", &n, &err), MLC_PERM);
+    assert_int_equal(n, -1);
+    assert_false(mlc_store_in_tx(st));
+    assert_int_equal(count(st, SQL_COUNT), 3);
+    assert_int_equal(mlc_store_run_each(st, one, 1, "c", &n, &err), MLC_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(count(st, SQL_COUNT), 1);
+    mlc_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(busy_second_writer_maps_to_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(constraint_violation_maps_to_perm, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_each_is_one_transaction, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
