@@ -151,13 +151,162 @@ static void dry_print(struct ld *ld, struct work *w, const char *what, const cha
     fflush(ld->out);
 }
 
+/* A mapping error (MLC_PERM) sends the event to the DLQ and is not a failure
+ * of the round; any other failure passes through with err filled from e. */
+static mlc_rc mapping_failed(struct work *w, mlc_rc rc, const struct mlc_err *e,
+                             struct mlc_err *err)
+{
+    if (rc == MLC_PERM) {
+        ld_work_to_dlq(w, "mapping", e->msg);
+        return MLC_OK;
+    }
+    if (rc != MLC_OK)
+        *err = *e;
+    return rc;
+}
+
+/* The customer has a create whose answer was lost (create_pending_ms and no
+ * organization): either defer the event (w->kind = PLAN_WAIT) or look the
+ * customer up, so that a create that did land is adopted, never repeated. */
+static mlc_rc lost_create(struct ld *ld, struct work *w, struct mlc_err *err)
+{
+    int64_t ready = w->row.create_pending_ms + ld->settle_ms;
+    int64_t since = w->row.create_pending_ms - ld->margin_ms;
+    mlc_rc rc;
+
+    if (!ld->o->dry_run && pd_now_ms() < ready) {
+        /* The unanswered POST may still be queued at Pipedrive: a lookup now
+         * could miss an organization that lands a moment later, and the
+         * create that follows would duplicate it. Wait until it must have
+         * landed or failed (twice the request timeout), then look. */
+        mlc_info("customer %s:%s: an earlier create got no answer; looking it up in %lld ms",
+                 w->ev.company, w->ev.customer_number, (long long)(ready - pd_now_ms()));
+        if (ready > ld->defer_until_ms)
+            ld->defer_until_ms = ready;
+        w->kind = PLAN_WAIT;
+        return MLC_OK;
+    }
+    if (since < 1)
+        since = 1;
+    /* one scan serves every lost create it spans (a round often holds
+     * several): each costs list tokens, and the daily budget is finite */
+    if (ld->scan_since_ms > since || ld->scan_started_ms < ready) {
+        mlc_info("customer %s:%s: an earlier create got no answer; looking it up first",
+                 w->ev.company, w->ev.customer_number);
+        if ((rc = ld_scan(ld, since, err)) != MLC_OK)
+            return rc;
+    }
+    ld_map_row_free(&w->row);
+    if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row, &w->row_found,
+                               err)) != MLC_OK)
+        return rc;
+    if (!w->row_found || !w->row.create_pending_ms || w->row.org_id || ld->o->dry_run)
+        return MLC_OK;
+    /* not there: it never landed, so the create may go out again */
+    if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
+        return rc;
+    rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+    if (rc == MLC_OK)
+        rc = ld_state_commit(ld->st, err);
+    else
+        ld_state_rollback(ld->st);
+    if (rc == MLC_OK)
+        w->row.create_pending_ms = 0;
+    return rc;
+}
+
+/* The customer has an organization: unchanged, adopted or a PATCH. */
+static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, struct mlc_err *err)
+{
+    struct mlc_err e = {0};
+    cJSON *last = NULL, *patch = NULL;
+    mlc_rc rc = MLC_OK;
+
+    if (w->row.payload) {
+        last = cJSON_Parse(w->row.payload);
+        if (!last)
+            return mlc_err_set(err, MLC_FATAL, "state db: stored payload of %s:%s is not JSON",
+                               w->ev.company, w->ev.customer_number);
+    }
+    w->remote = w->row.remote;
+    if ((rc = next_body(ld, w, last, &e)) != MLC_OK) {
+        rc = mapping_failed(w, rc, &e, err);
+        goto out;
+    }
+    if (!w->remote && w->row.hash[0] && !strcmp(w->row.hash, w->hash)) {
+        ld_work_finish(w, "unchanged", w->row.org_id, NULL);
+        goto out;
+    }
+    if (w->remote && w->ev.op == MLC_EVENT_UPSERT) {
+        cJSON *p = project(last, w->next);
+
+        cJSON_Delete(last);
+        last = p;
+    }
+    if ((rc = pd_mapping_diff(ld->map, last, w->next, &patch, diff, err)) != MLC_OK)
+        goto out;
+    w->org_id = w->row.org_id;
+    w->write_row = true;
+    if (!patch) {
+        ld_work_finish(w, w->remote ? "adopted" : "unchanged", w->row.org_id,
+                       w->remote ? "organization already up to date" : NULL);
+        goto out;
+    }
+    if ((rc = set_body(w, patch, err)) != MLC_OK)
+        goto out;
+    w->kind = PLAN_PATCH;
+    w->call.op = PD_OP_PATCH_ORG;
+    w->call.method = MLC_HTTP_PATCH;
+    snprintf(w->call.path, sizeof(w->call.path), "/api/v2/organizations/%lld",
+             (long long)w->row.org_id);
+    if (ld->o->dry_run) {
+        char what[96];
+
+        snprintf(what, sizeof(what), "would %s organization %lld",
+                 w->remote ? "adopt and update" : "update", (long long)w->row.org_id);
+        dry_print(ld, w, what, mlc_buf_str(diff));
+        ld_work_finish(w, "dry_run", w->row.org_id, NULL);
+    }
+out:
+    cJSON_Delete(last);
+    cJSON_Delete(patch);
+    return rc;
+}
+
+/* Not in Pipedrive (or deleted there and to be recreated): a POST. */
+static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, struct mlc_err *err)
+{
+    struct mlc_err e = {0};
+    mlc_rc rc;
+
+    if (w->ev.op == MLC_EVENT_MISSING) {
+        ld_work_finish(w, "unchanged", 0, "missing in sage 300 and no organization to mark");
+        if (ld->o->dry_run)
+            dry_print(ld, w, "would skip", NULL);
+        return MLC_OK;
+    }
+    rc = next_body(ld, w, NULL, &e);
+    if (rc == MLC_OK)
+        rc = ld_plan_create(ld, w, &e);
+    if (rc != MLC_OK)
+        return mapping_failed(w, rc, &e, err);
+    if (ld->o->dry_run) {
+        cJSON *p = NULL;
+
+        pd_mapping_diff(ld->map, NULL, w->next, &p, diff, NULL);
+        cJSON_Delete(p);
+        dry_print(ld, w, "would create organization", mlc_buf_str(diff));
+        ld_work_finish(w, "dry_run", 0, NULL);
+    }
+    return MLC_OK;
+}
+
 /* Decides what the event needs. May run an identity lookup (a POST whose
  * answer was lost). Fills w->kind; finished events get their outcome. */
 mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
 {
     const rd_kafka_message_t *m = w->it->msg;
     struct mlc_err e = {0};
-    cJSON *last = NULL, *patch = NULL;
     struct mlc_buf diff;
     mlc_rc rc;
 
@@ -177,53 +326,9 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
     if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row, &w->row_found,
                                err)) != MLC_OK)
         goto out;
-    if (w->row_found && w->row.create_pending_ms && !w->row.org_id && !ld->o->dry_run &&
-        pd_now_ms() < w->row.create_pending_ms + ld->settle_ms) {
-        /* The unanswered POST may still be queued at Pipedrive: a lookup now
-         * could miss an organization that lands a moment later, and the
-         * create that follows would duplicate it. Wait until it must have
-         * landed or failed (twice the request timeout), then look. */
-        int64_t ready = w->row.create_pending_ms + ld->settle_ms;
-
-        mlc_info("customer %s:%s: an earlier create got no answer; looking it up in %lld ms",
-                 w->ev.company, w->ev.customer_number, (long long)(ready - pd_now_ms()));
-        if (ready > ld->defer_until_ms)
-            ld->defer_until_ms = ready;
-        w->kind = PLAN_WAIT;
-        goto out;
-    }
     if (w->row_found && w->row.create_pending_ms && !w->row.org_id) {
-        /* a POST for this customer may have succeeded without us hearing the
-         * answer: look at what changed since, never create twice */
-        int64_t since = w->row.create_pending_ms - ld->margin_ms;
-
-        if (since < 1)
-            since = 1;
-        /* one scan serves every lost create it spans (a round often holds
-         * several): each costs list tokens, and the daily budget is finite */
-        if (ld->scan_since_ms > since ||
-            ld->scan_started_ms < w->row.create_pending_ms + ld->settle_ms) {
-            mlc_info("customer %s:%s: an earlier create got no answer; looking it up first",
-                     w->ev.company, w->ev.customer_number);
-            if ((rc = ld_scan(ld, since, err)) != MLC_OK)
-                goto out;
-        }
-        ld_map_row_free(&w->row);
-        if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row,
-                                   &w->row_found, err)) != MLC_OK)
+        if ((rc = lost_create(ld, w, err)) != MLC_OK || w->kind == PLAN_WAIT)
             goto out;
-        if (w->row_found && w->row.create_pending_ms && !w->row.org_id && !ld->o->dry_run) {
-            if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
-                goto out;
-            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
-            if (rc == MLC_OK)
-                rc = ld_state_commit(ld->st, err);
-            else
-                ld_state_rollback(ld->st);
-            if (rc != MLC_OK)
-                goto out;
-            w->row.create_pending_ms = 0;
-        }
     }
     if (w->row_found && !strcmp(w->row.state, "duplicate")) {
         ld_work_finish(w, "duplicate", w->row.org_id,
@@ -239,89 +344,10 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         }
         w->recreate = true;
     }
-    if (w->row_found && w->row.org_id && !w->recreate) {
-        if (w->row.payload) {
-            last = cJSON_Parse(w->row.payload);
-            if (!last) {
-                rc = mlc_err_set(err, MLC_FATAL, "state db: stored payload of %s:%s is not JSON",
-                                 w->ev.company, w->ev.customer_number);
-                goto out;
-            }
-        }
-        w->remote = w->row.remote;
-        rc = next_body(ld, w, last, &e);
-        if (rc == MLC_PERM) {
-            ld_work_to_dlq(w, "mapping", e.msg);
-            rc = MLC_OK;
-            goto out;
-        }
-        if (rc != MLC_OK) {
-            *err = e;
-            goto out;
-        }
-        if (!w->remote && w->row.hash[0] && !strcmp(w->row.hash, w->hash)) {
-            ld_work_finish(w, "unchanged", w->row.org_id, NULL);
-            goto out;
-        }
-        if (w->remote && w->ev.op == MLC_EVENT_UPSERT) {
-            cJSON *p = project(last, w->next);
-
-            cJSON_Delete(last);
-            last = p;
-        }
-        if ((rc = pd_mapping_diff(ld->map, last, w->next, &patch, &diff, err)) != MLC_OK)
-            goto out;
-        w->org_id = w->row.org_id;
-        w->write_row = true;
-        if (!patch) {
-            ld_work_finish(w, w->remote ? "adopted" : "unchanged", w->row.org_id,
-                           w->remote ? "organization already up to date" : NULL);
-            goto out;
-        }
-        if ((rc = set_body(w, patch, err)) != MLC_OK)
-            goto out;
-        w->kind = PLAN_PATCH;
-        w->call.op = PD_OP_PATCH_ORG;
-        w->call.method = MLC_HTTP_PATCH;
-        snprintf(w->call.path, sizeof(w->call.path), "/api/v2/organizations/%lld",
-                 (long long)w->row.org_id);
-        if (ld->o->dry_run) {
-            char what[96];
-
-            snprintf(what, sizeof(what), "would %s organization %lld",
-                     w->remote ? "adopt and update" : "update", (long long)w->row.org_id);
-            dry_print(ld, w, what, mlc_buf_str(&diff));
-            ld_work_finish(w, "dry_run", w->row.org_id, NULL);
-        }
-        goto out;
-    }
-    /* not in Pipedrive (or deleted there and to be recreated) */
-    if (w->ev.op == MLC_EVENT_MISSING) {
-        ld_work_finish(w, "unchanged", 0, "missing in sage 300 and no organization to mark");
-        if (ld->o->dry_run)
-            dry_print(ld, w, "would skip", NULL);
-        goto out;
-    }
-    rc = next_body(ld, w, NULL, &e);
-    if (rc == MLC_OK)
-        rc = ld_plan_create(ld, w, &e);
-    if (rc == MLC_PERM) {
-        ld_work_to_dlq(w, "mapping", e.msg);
-        rc = MLC_OK;
-        goto out;
-    }
-    if (rc != MLC_OK) {
-        *err = e;
-        goto out;
-    }
-    if (ld->o->dry_run) {
-        cJSON *p = NULL;
-
-        pd_mapping_diff(ld->map, NULL, w->next, &p, &diff, NULL);
-        cJSON_Delete(p);
-        dry_print(ld, w, "would create organization", mlc_buf_str(&diff));
-        ld_work_finish(w, "dry_run", 0, NULL);
-    }
+    if (w->row_found && w->row.org_id && !w->recreate)
+        rc = plan_update(ld, w, &diff, err);
+    else
+        rc = plan_new(ld, w, &diff, err);
 out:
     if (rc == MLC_OK && w->kind == PLAN_DLQ && ld->o->dry_run) {
         dry_print(ld, w, "would send to the dead-letter topic", NULL);
@@ -333,8 +359,6 @@ out:
         snprintf(what, sizeof(what), "would skip (%s)", w->outcome);
         dry_print(ld, w, what, NULL);
     }
-    cJSON_Delete(last);
-    cJSON_Delete(patch);
     mlc_buf_free(&diff);
     return rc;
 }
