@@ -22,6 +22,10 @@
  *
  * Thread-safety: every function here is called with sim_core's app mutex held
  * (handlers) or before the server starts (init, register).
+ *
+ * The implementation is split into pdsim_routes.c, pdsim_envelope.c,
+ * pdsim_params.c, pdsim_api_*.c and pdsim_control.c; pdsim_internal.h says
+ * which holds what.
  */
 #ifndef PDSIM_ROUTES_H
 #define PDSIM_ROUTES_H
