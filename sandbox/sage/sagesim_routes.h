@@ -26,6 +26,10 @@
  *        with today unless ?stamp=false
  *   POST /_sim/companies/{CO}/touch       {"count":N,"set":{...}}: change N
  *        customers spread over the key range, stamping today
+ *
+ * Implemented in sagesim_routes.c (routing, auth, error bodies),
+ * sagesim_resources.c (ARCustomers, ARTerms) and sagesim_control.c (control
+ * API, option parsers); what they share is in sagesim_internal.h.
  */
 #ifndef SAGESIM_ROUTES_H
 #define SAGESIM_ROUTES_H

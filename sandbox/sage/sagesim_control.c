@@ -1,0 +1,397 @@
+/* sagesim_control.c - the /_sim/ control API of mlc-sage-sim (see
+ * sagesim_routes.h): today's date, the settings, companies and their
+ * customers; and the parsers of the option values the settings share with
+ * main.c's command line.
+ */
+#include "sagesim_internal.h"
+
+#include "mlc_buf.h"
+#include "mlc_str.h"
+#include "sagesim_filter.h"
+#include "sagesim_render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- option parsers ---------------------------------------------------- */
+
+bool sagesim_parse_pw_mode(const char *s, enum sagesim_pw_mode *out)
+{
+    if (strcmp(s, "upper") == 0)
+        *out = SAGESIM_PW_UPPER;
+    else if (strcmp(s, "exact") == 0)
+        *out = SAGESIM_PW_EXACT;
+    else
+        return false;
+    return true;
+}
+
+bool sagesim_parse_user_case(const char *s, enum sagesim_user_case *out)
+{
+    if (strcmp(s, "upper") == 0)
+        *out = SAGESIM_USER_UPPER;
+    else if (strcmp(s, "fold") == 0)
+        *out = SAGESIM_USER_FOLD;
+    else
+        return false;
+    return true;
+}
+
+bool sagesim_parse_ct_rule(const char *s, enum sagesim_ct_rule *out)
+{
+    if (strcmp(s, "all") == 0)
+        *out = SAGESIM_CT_ALL;
+    else if (strcmp(s, "writes") == 0)
+        *out = SAGESIM_CT_WRITES;
+    else if (strcmp(s, "off") == 0)
+        *out = SAGESIM_CT_OFF;
+    else
+        return false;
+    return true;
+}
+
+bool sagesim_parse_unknown_co(const char *s, enum sagesim_unknown_co *out)
+{
+    if (strcmp(s, "dblink") == 0)
+        *out = SAGESIM_UC_DBLINK;
+    else if (strcmp(s, "notfound") == 0)
+        *out = SAGESIM_UC_NOTFOUND;
+    else if (strcmp(s, "unauthorized") == 0)
+        *out = SAGESIM_UC_UNAUTHORIZED;
+    else
+        return false;
+    return true;
+}
+
+static const char *const pw_names[] = {"upper", "exact"};
+static const char *const uc_names[] = {"upper", "fold"};
+static const char *const ct_names[] = {"all", "writes", "off"};
+static const char *const co_names[] = {"dblink", "notfound", "unauthorized"};
+
+/* ---- control API ------------------------------------------------------- */
+
+static struct sagesim_app *ctl_app(void *ctx)
+{
+    return ctx;
+}
+
+static void ctl_error(struct sim_response *res, int status, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg);
+    sim_response_json(res, status, o);
+}
+
+static void date_string(int64_t days, char *out, size_t outsz)
+{
+    int y, m, d;
+    sagesim_civil_from_days(days, &y, &m, &d);
+    snprintf(out, outsz, "%04d-%02d-%02d", y, m, d);
+}
+
+static void ctl_today(void *ctx, const struct sim_request *req, struct sim_response *res)
+{
+    struct sagesim_app *app = ctl_app(ctx);
+    if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0) {
+        cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "today");
+        int64_t days;
+        bool ok = cJSON_IsString(t) && sagesim_parse_date(t->valuestring, &days);
+        cJSON_Delete(doc);
+        if (!ok) {
+            ctl_error(res, 400, "body must be {\"today\":\"YYYY-MM-DD\"}");
+            return;
+        }
+        app->store.today = days;
+    } else if (strcmp(req->method, "GET") != 0) {
+        ctl_error(res, 405, "use GET or PUT");
+        return;
+    }
+    char d[16];
+    date_string(app->store.today, d, sizeof d);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "today", d);
+    sim_response_json(res, 200, o);
+}
+
+static cJSON *settings_json(const struct sagesim_app *app)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "page_size", (double)app->set.page_size);
+    cJSON_AddStringToObject(o, "password_mode", pw_names[app->set.password_mode]);
+    cJSON_AddStringToObject(o, "user_case", uc_names[app->set.user_case]);
+    cJSON_AddStringToObject(o, "content_type_rule", ct_names[app->set.content_type_rule]);
+    cJSON_AddStringToObject(o, "unknown_company", co_names[app->set.unknown_company]);
+    cJSON_AddBoolToObject(o, "allow_admin", app->set.allow_admin);
+    return o;
+}
+
+static void ctl_settings(void *ctx, const struct sim_request *req, struct sim_response *res)
+{
+    struct sagesim_app *app = ctl_app(ctx);
+    if (strcmp(req->method, "GET") != 0) {
+        struct sagesim_settings ns = app->set;
+        cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+        const cJSON *it;
+        const char *bad = NULL;
+        if (!cJSON_IsObject(doc))
+            bad = "body must be a JSON object";
+        cJSON_ArrayForEach(it, doc)
+        {
+            if (bad)
+                break;
+            const char *k = it->string;
+            const char *sv = cJSON_IsString(it) ? it->valuestring : "";
+            if (strcmp(k, "page_size") == 0) {
+                if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 100000)
+                    bad = "page_size must be 1..100000";
+                else
+                    ns.page_size = (long)it->valuedouble;
+            } else if (strcmp(k, "password_mode") == 0) {
+                if (!sagesim_parse_pw_mode(sv, &ns.password_mode))
+                    bad = "password_mode must be upper or exact";
+            } else if (strcmp(k, "user_case") == 0) {
+                if (!sagesim_parse_user_case(sv, &ns.user_case))
+                    bad = "user_case must be upper or fold";
+            } else if (strcmp(k, "content_type_rule") == 0) {
+                if (!sagesim_parse_ct_rule(sv, &ns.content_type_rule))
+                    bad = "content_type_rule must be all, writes or off";
+            } else if (strcmp(k, "unknown_company") == 0) {
+                if (!sagesim_parse_unknown_co(sv, &ns.unknown_company))
+                    bad = "unknown_company must be dblink, notfound or unauthorized";
+            } else if (strcmp(k, "allow_admin") == 0) {
+                if (!cJSON_IsBool(it))
+                    bad = "allow_admin must be true or false";
+                else
+                    ns.allow_admin = cJSON_IsTrue(it);
+            } else {
+                bad = "unknown setting";
+            }
+        }
+        cJSON_Delete(doc);
+        if (bad) {
+            ctl_error(res, 400, bad);
+            return;
+        }
+        app->set = ns;
+    }
+    sim_response_json(res, 200, settings_json(app));
+}
+
+static void ctl_companies_list(void *ctx, const struct sim_request *req, struct sim_response *res)
+{
+    struct sagesim_app *app = ctl_app(ctx);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < app->store.nco; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "code", app->store.co[i].code);
+        cJSON_AddNumberToObject(o, "customers", (double)app->store.co[i].n);
+        cJSON_AddItemToArray(arr, o);
+    }
+    sim_response_json(res, 200, arr);
+}
+
+static bool param_false(const struct sim_request *req, const char *name)
+{
+    const char *v = sim_request_param(req, name);
+    bool b;
+    return v && mlc_parse_bool(v, &b) && !b;
+}
+
+static cJSON *customer_json(const struct sagesim_customer *c)
+{
+    struct mlc_buf b;
+    mlc_buf_init(&b, 1 << 24);
+    cJSON *o = NULL;
+    if (sagesim_render_customer(&b, c, NULL, NULL) == MLC_OK)
+        o = cJSON_Parse(mlc_buf_str(&b));
+    mlc_buf_free(&b);
+    return o;
+}
+
+/* Builds base+obj and stamps DateLastMaintained unless told not to. */
+static struct sagesim_customer *merged(struct sagesim_app *app, const struct sagesim_customer *base,
+                                       const cJSON *obj, bool stamp, char *msg, size_t msgsz)
+{
+    struct sagesim_customer *c = sagesim_customer_merge(base, obj, msg, msgsz);
+    if (c && stamp)
+        c->v[sagesim_f_datelastmaintained].i = app->store.today;
+    return c;
+}
+
+static void ctl_company(void *ctx, const struct sim_request *req, struct sim_response *res)
+{
+    struct sagesim_app *app = ctl_app(ctx);
+    struct segs s;
+    char msg[400] = "";
+    cJSON *doc = NULL;
+    if (!sagesim_segs_split(req->raw_path, &s) || s.n < 3) {
+        ctl_error(res, 404, "no such control route");
+        goto out;
+    }
+    /* s: _sim companies CO [customers [KEY] | touch] */
+    if (s.n == 3) {
+        if (strcmp(req->method, "POST") != 0) {
+            ctl_error(res, 405, "use POST to create a company");
+            goto out;
+        }
+        if (!sagesim_store_add_company(&app->store, s.dec[2])) {
+            ctl_error(res, 400, "company codes are 1-15 letters or digits");
+            goto out;
+        }
+        ctl_companies_list(ctx, req, res);
+        res->status = 201;
+        goto out;
+    }
+    struct sagesim_company *co = sagesim_store_company(&app->store, s.dec[2]);
+    if (!co) {
+        ctl_error(res, 404, "no such company");
+        goto out;
+    }
+    bool stamp = !param_false(req, "stamp");
+    if (s.n == 4 && strcmp(s.dec[3], "customers") == 0) {
+        if (strcmp(req->method, "POST") != 0) {
+            ctl_error(res, 405, "use POST to add customers");
+            goto out;
+        }
+        doc = cJSON_ParseWithLength(req->body, req->body_len);
+        if (!doc) {
+            ctl_error(res, 400, "body must be JSON");
+            goto out;
+        }
+        bool upsert = sim_request_param(req, "upsert") && !param_false(req, "upsert");
+        cJSON *one = NULL;
+        const cJSON *list = doc;
+        if (cJSON_IsObject(doc)) {
+            one = cJSON_CreateArray();
+            cJSON_AddItemReferenceToArray(one, doc);
+            list = one;
+        }
+        if (!cJSON_IsArray(list)) {
+            ctl_error(res, 400, "body must be a customer object or an array of them");
+            goto out;
+        }
+        /* validate everything first so a bad element adds nothing */
+        size_t n = (size_t)cJSON_GetArraySize(list), k = 0;
+        struct sagesim_customer **made = calloc(n ? n : 1, sizeof *made);
+        const cJSON *it;
+        bool ok = made != NULL;
+        cJSON_ArrayForEach(it, list)
+        {
+            if (!ok)
+                break;
+            made[k] = merged(app, NULL, it, stamp, msg, sizeof msg);
+            if (!made[k]) {
+                ok = false;
+                break;
+            }
+            if (!upsert && sagesim_company_find(co, made[k]->v[SAGESIM_F_CUSTOMERNUMBER].s)) {
+                snprintf(msg, sizeof msg, "customer '%.40s' exists",
+                         made[k]->v[SAGESIM_F_CUSTOMERNUMBER].s);
+                k++;
+                ok = false;
+                break;
+            }
+            k++;
+        }
+        if (!ok) {
+            for (size_t i = 0; i < k; i++)
+                free(made[i]);
+            free(made);
+            cJSON_Delete(one);
+            ctl_error(res, strstr(msg, "exists") ? 409 : 400, made ? msg : "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < k; i++)
+            sagesim_company_put(co, made[i]);
+        free(made);
+        cJSON_Delete(one);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "added", (double)k);
+        cJSON_AddNumberToObject(o, "customers", (double)co->n);
+        sim_response_json(res, 201, o);
+        goto out;
+    }
+    if (s.n == 5 && strcmp(s.dec[3], "customers") == 0) {
+        const char *key = s.dec[4];
+        struct sagesim_customer *c = sagesim_company_find(co, key);
+        if (!c) {
+            ctl_error(res, 404, "no such customer");
+            goto out;
+        }
+        if (strcmp(req->method, "GET") == 0) {
+            sim_response_json(res, 200, customer_json(c));
+        } else if (strcmp(req->method, "DELETE") == 0) {
+            sagesim_company_delete(co, key);
+            sim_response_json(res, 200, cJSON_CreateObject());
+        } else if (strcmp(req->method, "PATCH") == 0 || strcmp(req->method, "PUT") == 0) {
+            doc = cJSON_ParseWithLength(req->body, req->body_len);
+            if (!cJSON_IsObject(doc)) {
+                ctl_error(res, 400, "body must be a JSON object");
+                goto out;
+            }
+            const cJSON *kn = cJSON_GetObjectItemCaseSensitive(doc, "CustomerNumber");
+            if (kn && (!cJSON_IsString(kn) || strcmp(kn->valuestring, key) != 0)) {
+                ctl_error(res, 400, "CustomerNumber cannot change");
+                goto out;
+            }
+            struct sagesim_customer *nc = merged(app, c, doc, stamp, msg, sizeof msg);
+            if (!nc) {
+                ctl_error(res, 400, msg);
+                goto out;
+            }
+            sagesim_company_put(co, nc);
+            sim_response_json(res, 200, customer_json(nc));
+        } else {
+            ctl_error(res, 405, "use GET, PATCH or DELETE");
+        }
+        goto out;
+    }
+    if (s.n == 4 && strcmp(s.dec[3], "touch") == 0 && strcmp(req->method, "POST") == 0) {
+        doc = cJSON_ParseWithLength(req->body, req->body_len);
+        const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(doc, "count");
+        const cJSON *set = cJSON_GetObjectItemCaseSensitive(doc, "set");
+        if (!cJSON_IsNumber(cnt) || cnt->valuedouble < 0 || (set && !cJSON_IsObject(set)) ||
+            cJSON_GetObjectItemCaseSensitive(set, "CustomerNumber")) {
+            ctl_error(res, 400, "body must be {\"count\":N, \"set\":{properties}}");
+            goto out;
+        }
+        size_t want = (size_t)cnt->valuedouble;
+        if (want > co->n)
+            want = co->n;
+        cJSON *empty = cJSON_CreateObject();
+        cJSON *keys = cJSON_CreateArray();
+        for (size_t j = 0; j < want; j++) {
+            size_t idx = j * co->n / want;
+            struct sagesim_customer *nc =
+                merged(app, co->cust[idx], set ? set : empty, true, msg, sizeof msg);
+            if (!nc) {
+                cJSON_Delete(empty);
+                cJSON_Delete(keys);
+                ctl_error(res, 400, msg);
+                goto out;
+            }
+            cJSON_AddItemToArray(keys, cJSON_CreateString(nc->v[SAGESIM_F_CUSTOMERNUMBER].s));
+            free(co->cust[idx]);
+            co->cust[idx] = nc; /* same key: position unchanged */
+        }
+        cJSON_Delete(empty);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "touched", keys);
+        sim_response_json(res, 200, o);
+        goto out;
+    }
+    ctl_error(res, 404, "no such control route");
+out:
+    cJSON_Delete(doc);
+    sagesim_segs_free(&s);
+}
+
+bool sagesim_register_controls(struct sim_server *srv)
+{
+    return sim_server_add_control(srv, NULL, "/_sim/today", ctl_today) &&
+           sim_server_add_control(srv, NULL, "/_sim/settings", ctl_settings) &&
+           sim_server_add_control(srv, "GET", "/_sim/companies", ctl_companies_list) &&
+           sim_server_add_control(srv, NULL, "/_sim/companies/", ctl_company);
+}
