@@ -54,8 +54,8 @@ cJSON *pdsim_fault_body(void *ctx, int status)
 {
     cJSON *doc = cJSON_CreateObject();
     const char *error = status == 429   ? "Request over limit"
-                        : status >= 500 ? "An internal server error occurred"
                         : status == 503 ? "Service is temporarily unavailable"
+                        : status >= 500 ? "An internal server error occurred"
                         : status == 401 ? "unauthorized access"
                                         : "Requested service is not available";
     (void)ctx;

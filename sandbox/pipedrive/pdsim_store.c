@@ -574,9 +574,8 @@ cJSON *pdsim_field_render_v2(const struct pdsim_field *f)
     if (strcmp(f->type, "address") == 0) {
         cJSON *subs = cJSON_AddArrayToObject(o, "subfields");
         for (size_t i = 0; i <= PDSIM_ADDRESS_SUBFIELDS; i++) {
-            const char *code = i < PDSIM_ADDRESS_SUBFIELDS
-                                   ? pdsim_address_subfields[i]
-                                   : "formatted_address";
+            const char *code =
+                i < PDSIM_ADDRESS_SUBFIELDS ? pdsim_address_subfields[i] : "formatted_address";
             char name[96];
             cJSON *s = cJSON_CreateObject();
             snprintf(name, sizeof(name), "%s of %s", code, f->name);

@@ -803,12 +803,15 @@ class PipedriveSimTest(mlctest.TestCase):
             status, _, doc = s.call("GET", "/api/v2/organizations/1")
             self.assertEqual(status, 503)
             self.assertFalse(doc["success"])
+            self.assertEqual(doc["error"], "Service is temporarily unavailable")
         self.assertEqual(s.call("GET", "/api/v2/organizations/1")[0], 200)
         self.assertEqual(s.stats()["operations"]["organizations.get"]["count"], 1)
 
         fault(kind="status", status=500, path="/v1/users/me")   # path scoping
         self.assertEqual(s.call("GET", "/api/v2/organizations/1")[0], 200)
-        self.assertEqual(s.call("GET", "/v1/users/me")[0], 500)
+        status, _, doc = s.call("GET", "/v1/users/me")
+        self.assertEqual(status, 500)
+        self.assertEqual(doc["error"], "An internal server error occurred")
 
         fault(kind="delay", delay_ms=400)
         t0 = time.monotonic()
