@@ -187,12 +187,9 @@ void pdsim_api_org_list(struct pdsim *sim, struct pdsim_company *co, const struc
         snprintf(text, sizeof(text),
                  "{\"field\":\"%s\",\"fieldValue\":%lld,\"sortDirection\":\"%s\",\"id\":%ld}",
                  sort_names[lc.sort], sort_key(last, lc.sort), lc.desc ? "desc" : "asc", last->id);
-        char *cur = pdsim_cursor_encode(text);
-        cJSON_AddItemToObject(add, "next_cursor",
-                              cur ? cJSON_CreateString(cur) : cJSON_CreateNull());
-        free(cur);
+        pdsim_add_next_cursor(add, text);
     } else {
-        cJSON_AddNullToObject(add, "next_cursor");
+        pdsim_add_next_cursor(add, NULL);
     }
     free(arr);
     pdsim_ok_json(res, data, add);

@@ -81,6 +81,10 @@ bool pdsim_page_params(const struct sim_request *req, long max_limit, long *limi
  * caller still deletes); *additional is a new {"next_cursor": ...}. */
 cJSON *pdsim_page_slice(cJSON *all, long limit, long offset, cJSON **additional);
 
+/* Sets additional_data.next_cursor to the opaque cursor of text (NULL: the
+ * last page, null). */
+void pdsim_add_next_cursor(cJSON *additional, const char *text);
+
 /* ---- operations (pdsim_api_*.c): each answers the request in res --------- */
 
 void pdsim_api_org_list(struct pdsim *sim, struct pdsim_company *co, const struct sim_request *req,

@@ -187,6 +187,15 @@ bool pdsim_page_params(const struct sim_request *req, long max_limit, long *limi
     return true;
 }
 
+void pdsim_add_next_cursor(cJSON *additional, const char *text)
+{
+    char *cur = text ? pdsim_cursor_encode(text) : NULL;
+
+    cJSON_AddItemToObject(additional, "next_cursor",
+                          cur ? cJSON_CreateString(cur) : cJSON_CreateNull());
+    free(cur);
+}
+
 /* Moves items [offset, offset+limit) of all into a new array; sets next cursor. */
 cJSON *pdsim_page_slice(cJSON *all, long limit, long offset, cJSON **additional)
 {
@@ -198,12 +207,9 @@ cJSON *pdsim_page_slice(cJSON *all, long limit, long offset, cJSON **additional)
     if (offset + limit < total) {
         char text[64];
         snprintf(text, sizeof(text), "{\"offset\":%ld}", offset + limit);
-        char *cur = pdsim_cursor_encode(text);
-        cJSON_AddItemToObject(add, "next_cursor",
-                              cur ? cJSON_CreateString(cur) : cJSON_CreateNull());
-        free(cur);
+        pdsim_add_next_cursor(add, text);
     } else {
-        cJSON_AddNullToObject(add, "next_cursor");
+        pdsim_add_next_cursor(add, NULL);
     }
     *additional = add;
     return out;
