@@ -203,18 +203,20 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
                 goto out;
             }
             if (!mlc_kafka_consumer_paused(ld->cons)) {
+                const struct pd_limits *l = pd_client_limits(ld->pd);
+                const char *why = l->paused_by_429
+                                      ? "daily token budget exhausted (Pipedrive answered 429)"
+                                      : "daily token budget below the reserve "
+                                        "(MLC_PIPEDRIVE_RESERVE_PCT)";
                 time_t rs = (time_t)(resume / 1000);
                 struct tm tm;
 
                 gmtime_r(&rs, &tm);
-                mlc_warn("daily token budget below the reserve (%ld tokens left): consumption "
-                         "paused until %02d:%02d:%02d UTC",
-                         pd_limits_daily_remaining(pd_client_limits(ld->pd)), tm.tm_hour, tm.tm_min,
-                         tm.tm_sec);
+                mlc_warn("%s, %ld tokens left: consumption paused until %02d:%02d:%02d UTC", why,
+                         pd_limits_daily_remaining(l), tm.tm_hour, tm.tm_min, tm.tm_sec);
                 if ((rc = mlc_kafka_consumer_pause(ld->cons, err)) != MLC_OK)
                     goto out;
-                ld_metrics_paused(ld->metrics, true, "daily token budget below the reserve",
-                                  resume);
+                ld_metrics_paused(ld->metrics, true, why, resume);
                 next_probe = now + ld->probe_ms;
             }
             if (now >= next_probe) {

@@ -61,6 +61,7 @@ class Budget(LoaderCase):
         self.assertLess(before, 60, "the budget should not fit every customer in day one")
         self.assert_one_each(set(custs))
         self.assertIn("resuming", stderr)
+        self.assertIn("below the reserve (MLC_PIPEDRIVE_RESERVE_PCT)", stderr)
         st = self.stats()
         self.assertEqual(st["rate_limited_429"]["daily"], 0, st["rate_limited_429"])
 

@@ -88,6 +88,8 @@ class DailyBudget(relcheck.Rig):
         self.assertEqual(status, 200)
         self.assertEqual(p.wait(timeout=120), 0, p.stderr()[-3000:])
         self.assertIn("resuming", p.stderr())
+        # with no reserve only Pipedrive's daily 429 can pause, and the log says so
+        self.assertIn("exhausted (Pipedrive answered 429)", p.stderr())
         stats = self.pd_stats()
         print(f"[budget] spent={stats.get('tokens_spent')} 429={stats.get('rate_limited_429')}")
         # the budget really ran out (more was spent than one day allows), and
