@@ -220,12 +220,170 @@ static struct sagesim_customer *merged(struct sagesim_app *app, const struct sag
     return c;
 }
 
+/* POST /_sim/companies/CO/customers: one customer object or an array; all
+ * are validated before any is added (?upsert=true replaces existing ones). */
+static void ctl_add_customers(struct sagesim_app *app, struct sagesim_company *co, bool stamp,
+                              const struct sim_request *req, struct sim_response *res)
+{
+    char msg[400] = "";
+    cJSON *doc = NULL, *one = NULL;
+    struct sagesim_customer **made = NULL;
+    size_t n, k = 0;
+    const cJSON *list, *it;
+    bool ok;
+
+    if (strcmp(req->method, "POST") != 0) {
+        ctl_error(res, 405, "use POST to add customers");
+        return;
+    }
+    doc = cJSON_ParseWithLength(req->body, req->body_len);
+    if (!doc) {
+        ctl_error(res, 400, "body must be JSON");
+        return;
+    }
+    bool upsert = sim_request_param(req, "upsert") && !param_false(req, "upsert");
+    list = doc;
+    if (cJSON_IsObject(doc)) {
+        one = cJSON_CreateArray();
+        cJSON_AddItemReferenceToArray(one, doc);
+        list = one;
+    }
+    if (!cJSON_IsArray(list)) {
+        ctl_error(res, 400, "body must be a customer object or an array of them");
+        goto out;
+    }
+    /* validate everything first so a bad element adds nothing */
+    n = (size_t)cJSON_GetArraySize(list);
+    made = calloc(n ? n : 1, sizeof *made);
+    ok = made != NULL;
+    cJSON_ArrayForEach(it, list)
+    {
+        if (!ok)
+            break;
+        made[k] = merged(app, NULL, it, stamp, msg, sizeof msg);
+        if (!made[k]) {
+            ok = false;
+            break;
+        }
+        if (!upsert && sagesim_company_find(co, made[k]->v[SAGESIM_F_CUSTOMERNUMBER].s)) {
+            snprintf(msg, sizeof msg, "customer '%.40s' exists",
+                     made[k]->v[SAGESIM_F_CUSTOMERNUMBER].s);
+            k++;
+            ok = false;
+            break;
+        }
+        k++;
+    }
+    if (!ok) {
+        for (size_t i = 0; i < k; i++)
+            free(made[i]);
+        ctl_error(res, strstr(msg, "exists") ? 409 : 400, made ? msg : "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++)
+        sagesim_company_put(co, made[i]);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "added", (double)k);
+    cJSON_AddNumberToObject(o, "customers", (double)co->n);
+    sim_response_json(res, 201, o);
+out:
+    free(made);
+    cJSON_Delete(one);
+    cJSON_Delete(doc);
+}
+
+/* GET, PATCH (or PUT) and DELETE /_sim/companies/CO/customers/KEY. */
+static void ctl_one_customer(struct sagesim_app *app, struct sagesim_company *co, const char *key,
+                             bool stamp, const struct sim_request *req, struct sim_response *res)
+{
+    struct sagesim_customer *c = sagesim_company_find(co, key);
+    char msg[400] = "";
+    cJSON *doc = NULL;
+
+    if (!c) {
+        ctl_error(res, 404, "no such customer");
+        return;
+    }
+    if (strcmp(req->method, "GET") == 0) {
+        sim_response_json(res, 200, customer_json(c));
+    } else if (strcmp(req->method, "DELETE") == 0) {
+        sagesim_company_delete(co, key);
+        sim_response_json(res, 200, cJSON_CreateObject());
+    } else if (strcmp(req->method, "PATCH") == 0 || strcmp(req->method, "PUT") == 0) {
+        doc = cJSON_ParseWithLength(req->body, req->body_len);
+        if (!cJSON_IsObject(doc)) {
+            ctl_error(res, 400, "body must be a JSON object");
+            goto out;
+        }
+        const cJSON *kn = cJSON_GetObjectItemCaseSensitive(doc, "CustomerNumber");
+        if (kn && (!cJSON_IsString(kn) || strcmp(kn->valuestring, key) != 0)) {
+            ctl_error(res, 400, "CustomerNumber cannot change");
+            goto out;
+        }
+        struct sagesim_customer *nc = merged(app, c, doc, stamp, msg, sizeof msg);
+        if (!nc) {
+            ctl_error(res, 400, msg);
+            goto out;
+        }
+        sagesim_company_put(co, nc);
+        sim_response_json(res, 200, customer_json(nc));
+    } else {
+        ctl_error(res, 405, "use GET, PATCH or DELETE");
+    }
+out:
+    cJSON_Delete(doc);
+}
+
+/* POST /_sim/companies/CO/touch {"count":N, "set":{...}}: N customers spread
+ * over the company get a new stamp (and the properties in set). */
+static void ctl_touch(struct sagesim_app *app, struct sagesim_company *co,
+                      const struct sim_request *req, struct sim_response *res)
+{
+    char msg[400] = "";
+    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(doc, "count");
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(doc, "set");
+    cJSON *empty = NULL, *keys = NULL;
+
+    if (!cJSON_IsNumber(cnt) || cnt->valuedouble < 0 || (set && !cJSON_IsObject(set)) ||
+        cJSON_GetObjectItemCaseSensitive(set, "CustomerNumber")) {
+        ctl_error(res, 400, "body must be {\"count\":N, \"set\":{properties}}");
+        goto out;
+    }
+    size_t want = (size_t)cnt->valuedouble;
+    if (want > co->n)
+        want = co->n;
+    empty = cJSON_CreateObject();
+    keys = cJSON_CreateArray();
+    for (size_t j = 0; j < want; j++) {
+        size_t idx = j * co->n / want;
+        struct sagesim_customer *nc =
+            merged(app, co->cust[idx], set ? set : empty, true, msg, sizeof msg);
+        if (!nc) {
+            ctl_error(res, 400, msg);
+            goto out;
+        }
+        cJSON_AddItemToArray(keys, cJSON_CreateString(nc->v[SAGESIM_F_CUSTOMERNUMBER].s));
+        free(co->cust[idx]);
+        co->cust[idx] = nc; /* same key: position unchanged */
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "touched", keys);
+    keys = NULL;
+    sim_response_json(res, 200, o);
+out:
+    cJSON_Delete(keys);
+    cJSON_Delete(empty);
+    cJSON_Delete(doc);
+}
+
+/* /_sim/companies/CO[/customers[/KEY] | /touch] */
 static void ctl_company(void *ctx, const struct sim_request *req, struct sim_response *res)
 {
     struct sagesim_app *app = ctl_app(ctx);
+    struct sagesim_company *co;
     struct segs s;
-    char msg[400] = "";
-    cJSON *doc = NULL;
+
     if (!sagesim_segs_split(req->raw_path, &s) || s.n < 3) {
         ctl_error(res, 404, "no such control route");
         goto out;
@@ -244,147 +402,21 @@ static void ctl_company(void *ctx, const struct sim_request *req, struct sim_res
         res->status = 201;
         goto out;
     }
-    struct sagesim_company *co = sagesim_store_company(&app->store, s.dec[2]);
+    co = sagesim_store_company(&app->store, s.dec[2]);
     if (!co) {
         ctl_error(res, 404, "no such company");
         goto out;
     }
     bool stamp = !param_false(req, "stamp");
-    if (s.n == 4 && strcmp(s.dec[3], "customers") == 0) {
-        if (strcmp(req->method, "POST") != 0) {
-            ctl_error(res, 405, "use POST to add customers");
-            goto out;
-        }
-        doc = cJSON_ParseWithLength(req->body, req->body_len);
-        if (!doc) {
-            ctl_error(res, 400, "body must be JSON");
-            goto out;
-        }
-        bool upsert = sim_request_param(req, "upsert") && !param_false(req, "upsert");
-        cJSON *one = NULL;
-        const cJSON *list = doc;
-        if (cJSON_IsObject(doc)) {
-            one = cJSON_CreateArray();
-            cJSON_AddItemReferenceToArray(one, doc);
-            list = one;
-        }
-        if (!cJSON_IsArray(list)) {
-            ctl_error(res, 400, "body must be a customer object or an array of them");
-            goto out;
-        }
-        /* validate everything first so a bad element adds nothing */
-        size_t n = (size_t)cJSON_GetArraySize(list), k = 0;
-        struct sagesim_customer **made = calloc(n ? n : 1, sizeof *made);
-        const cJSON *it;
-        bool ok = made != NULL;
-        cJSON_ArrayForEach(it, list)
-        {
-            if (!ok)
-                break;
-            made[k] = merged(app, NULL, it, stamp, msg, sizeof msg);
-            if (!made[k]) {
-                ok = false;
-                break;
-            }
-            if (!upsert && sagesim_company_find(co, made[k]->v[SAGESIM_F_CUSTOMERNUMBER].s)) {
-                snprintf(msg, sizeof msg, "customer '%.40s' exists",
-                         made[k]->v[SAGESIM_F_CUSTOMERNUMBER].s);
-                k++;
-                ok = false;
-                break;
-            }
-            k++;
-        }
-        if (!ok) {
-            for (size_t i = 0; i < k; i++)
-                free(made[i]);
-            free(made);
-            cJSON_Delete(one);
-            ctl_error(res, strstr(msg, "exists") ? 409 : 400, made ? msg : "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < k; i++)
-            sagesim_company_put(co, made[i]);
-        free(made);
-        cJSON_Delete(one);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "added", (double)k);
-        cJSON_AddNumberToObject(o, "customers", (double)co->n);
-        sim_response_json(res, 201, o);
-        goto out;
-    }
-    if (s.n == 5 && strcmp(s.dec[3], "customers") == 0) {
-        const char *key = s.dec[4];
-        struct sagesim_customer *c = sagesim_company_find(co, key);
-        if (!c) {
-            ctl_error(res, 404, "no such customer");
-            goto out;
-        }
-        if (strcmp(req->method, "GET") == 0) {
-            sim_response_json(res, 200, customer_json(c));
-        } else if (strcmp(req->method, "DELETE") == 0) {
-            sagesim_company_delete(co, key);
-            sim_response_json(res, 200, cJSON_CreateObject());
-        } else if (strcmp(req->method, "PATCH") == 0 || strcmp(req->method, "PUT") == 0) {
-            doc = cJSON_ParseWithLength(req->body, req->body_len);
-            if (!cJSON_IsObject(doc)) {
-                ctl_error(res, 400, "body must be a JSON object");
-                goto out;
-            }
-            const cJSON *kn = cJSON_GetObjectItemCaseSensitive(doc, "CustomerNumber");
-            if (kn && (!cJSON_IsString(kn) || strcmp(kn->valuestring, key) != 0)) {
-                ctl_error(res, 400, "CustomerNumber cannot change");
-                goto out;
-            }
-            struct sagesim_customer *nc = merged(app, c, doc, stamp, msg, sizeof msg);
-            if (!nc) {
-                ctl_error(res, 400, msg);
-                goto out;
-            }
-            sagesim_company_put(co, nc);
-            sim_response_json(res, 200, customer_json(nc));
-        } else {
-            ctl_error(res, 405, "use GET, PATCH or DELETE");
-        }
-        goto out;
-    }
-    if (s.n == 4 && strcmp(s.dec[3], "touch") == 0 && strcmp(req->method, "POST") == 0) {
-        doc = cJSON_ParseWithLength(req->body, req->body_len);
-        const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(doc, "count");
-        const cJSON *set = cJSON_GetObjectItemCaseSensitive(doc, "set");
-        if (!cJSON_IsNumber(cnt) || cnt->valuedouble < 0 || (set && !cJSON_IsObject(set)) ||
-            cJSON_GetObjectItemCaseSensitive(set, "CustomerNumber")) {
-            ctl_error(res, 400, "body must be {\"count\":N, \"set\":{properties}}");
-            goto out;
-        }
-        size_t want = (size_t)cnt->valuedouble;
-        if (want > co->n)
-            want = co->n;
-        cJSON *empty = cJSON_CreateObject();
-        cJSON *keys = cJSON_CreateArray();
-        for (size_t j = 0; j < want; j++) {
-            size_t idx = j * co->n / want;
-            struct sagesim_customer *nc =
-                merged(app, co->cust[idx], set ? set : empty, true, msg, sizeof msg);
-            if (!nc) {
-                cJSON_Delete(empty);
-                cJSON_Delete(keys);
-                ctl_error(res, 400, msg);
-                goto out;
-            }
-            cJSON_AddItemToArray(keys, cJSON_CreateString(nc->v[SAGESIM_F_CUSTOMERNUMBER].s));
-            free(co->cust[idx]);
-            co->cust[idx] = nc; /* same key: position unchanged */
-        }
-        cJSON_Delete(empty);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "touched", keys);
-        sim_response_json(res, 200, o);
-        goto out;
-    }
-    ctl_error(res, 404, "no such control route");
+    if (s.n == 4 && strcmp(s.dec[3], "customers") == 0)
+        ctl_add_customers(app, co, stamp, req, res);
+    else if (s.n == 5 && strcmp(s.dec[3], "customers") == 0)
+        ctl_one_customer(app, co, s.dec[4], stamp, req, res);
+    else if (s.n == 4 && strcmp(s.dec[3], "touch") == 0 && strcmp(req->method, "POST") == 0)
+        ctl_touch(app, co, req, res);
+    else
+        ctl_error(res, 404, "no such control route");
 out:
-    cJSON_Delete(doc);
     sagesim_segs_free(&s);
 }
 

@@ -546,6 +546,15 @@ class TestControlAndFaults(SageSim):
         for bad in ({"Nope": 1}, {"CustomerName": 5}, {"Status": "Sleeping"}, {"ShortName": "X" * 11},
                     {"DateLastMaintained": "yesterday"}, {"CustomerNumber": "OTHER"}):
             self.assertEqual(self.ctl("PATCH", path, bad)[0], 400, bad)
+        # an array with one bad element adds nothing; bad touches are refused
+        count = len(self.ok("ARCustomers?$top=1000")["value"])
+        status, _, doc = self.ctl("POST", "/_sim/companies/SAMINC/customers",
+                                  [{"CustomerNumber": "OK1"}, {"CustomerNumber": "BAD", "Nope": 1}])
+        self.assertEqual(status, 400, doc)
+        self.assertEqual(len(self.ok("ARCustomers?$top=1000")["value"]), count)
+        for bad in ({"count": -1}, {"count": 1, "set": {"CustomerNumber": "X"}},
+                    {"count": 2, "set": {"CustomerName": 5}}, [1]):
+            self.assertEqual(self.ctl("POST", "/_sim/companies/SAMINC/touch", bad)[0], 400, bad)
         # touch stamps several customers
         status, _, doc = self.ctl("POST", "/_sim/companies/SAMINC/touch", {"count": 3, "set": {"City": "Zug"}})
         self.assertEqual(status, 200, doc)
