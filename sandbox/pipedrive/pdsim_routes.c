@@ -86,8 +86,10 @@ mlc_rc pdsim_init(struct pdsim *sim, const struct pdsim_options *opt, const char
     apply_limits_cfg(sim);
     pdsim_store_init(&sim->store);
     sim->cli_tokens = calloc(ntokens + 1, sizeof(char *));
-    if (!sim->cli_tokens)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    if (!sim->cli_tokens) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < ntokens; i++) {
         sim->cli_tokens[i] = strdup(tokens[i]);
         if (!sim->cli_tokens[i]) {
