@@ -9,6 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
+int64_t mlc_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void mlc_backoff_init(struct mlc_backoff *b, long base_ms, long cap_ms, long max_retry_after_ms,
                       uint64_t seed)
 {

@@ -26,6 +26,10 @@ struct mlc_backoff {
     uint64_t rng;            /* PRNG state, never 0 */
 };
 
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and durations, never for
+ * dates (it stands still across nothing and jumps with no NTP step). */
+int64_t mlc_monotonic_ms(void);
+
 /* seed 0 picks one from the clock and pid. Non-positive values are replaced by
  * defaults: base 500 ms, cap 30 s, max Retry-After 300 s. */
 void mlc_backoff_init(struct mlc_backoff *b, long base_ms, long cap_ms, long max_retry_after_ms,

@@ -74,16 +74,6 @@ void mlc_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
         mlc_debug("kafka %s: %s", fac, buf);
 }
 
-/* ------------------------------------------------------------------- clock */
-
-int64_t mlc_kafka_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ----------------------------------------------------------------- handles */
 
 mlc_rc mlc_kafka_wait_destroyed(int timeout_ms, struct mlc_err *err)

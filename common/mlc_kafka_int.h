@@ -46,7 +46,4 @@ mlc_rc mlc_kafka_conf_from_config(const struct mlc_config *cfg, rd_kafka_conf_t 
 /* librdkafka's log callback: syslog levels to mlc_error/warn/info/debug. */
 void mlc_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
-/* CLOCK_MONOTONIC in ms (deadlines). */
-int64_t mlc_kafka_now_ms(void);
-
 #endif

@@ -4,6 +4,7 @@
  */
 #include "mlc_kafka.h"
 
+#include "mlc_backoff.h"
 #include "mlc_kafka_int.h"
 #include "mlc_log.h"
 
@@ -176,7 +177,7 @@ mlc_rc mlc_kafka_reset_offsets(const struct mlc_config *cfg, const char *topic,
     struct mlc_kafka_consumer *c = NULL;
     rd_kafka_topic_partition_list_t *all = NULL, *l = NULL;
     const char *topics[] = {topic};
-    int64_t deadline = mlc_kafka_now_ms() + timeout_ms;
+    int64_t deadline = mlc_monotonic_ms() + timeout_ms;
     mlc_rc rc;
 
     rc = mlc_kafka_consumer_new(cfg, topics, 1, NULL, NULL, &c, err);
@@ -189,7 +190,7 @@ mlc_rc mlc_kafka_reset_offsets(const struct mlc_config *cfg, const char *topic,
     while (!holds_all(c->rk, all)) {
         rd_kafka_message_t *m = NULL;
 
-        if (mlc_kafka_now_ms() >= deadline) {
+        if (mlc_monotonic_ms() >= deadline) {
             rc = mlc_err_set(err, MLC_RETRY,
                              "kafka reset offsets of %s: group %s did not hand over all %d "
                              "partitions in %d ms (stop its other members first)",

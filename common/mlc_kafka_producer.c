@@ -4,6 +4,7 @@
  */
 #include "mlc_kafka.h"
 
+#include "mlc_backoff.h"
 #include "mlc_kafka_int.h"
 #include "mlc_log.h"
 
@@ -118,7 +119,7 @@ mlc_rc mlc_kafka_produce(struct mlc_kafka_producer *p, const char *topic, const 
                          const struct mlc_kafka_header *headers, size_t n_headers, void *opaque,
                          int queue_full_ms, struct mlc_err *err)
 {
-    int64_t deadline = mlc_kafka_now_ms() + (queue_full_ms > 0 ? queue_full_ms : 0);
+    int64_t deadline = mlc_monotonic_ms() + (queue_full_ms > 0 ? queue_full_ms : 0);
     rd_kafka_headers_t *hdrs = NULL;
     rd_kafka_resp_err_t e;
 
@@ -143,7 +144,7 @@ mlc_rc mlc_kafka_produce(struct mlc_kafka_producer *p, const char *topic, const 
         hdrs = NULL;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
-        if (mlc_kafka_now_ms() >= deadline)
+        if (mlc_monotonic_ms() >= deadline)
             return mlc_err_set(err, MLC_RETRY,
                                "kafka produce to %s: local queue still full after %d ms", topic,
                                queue_full_ms);

@@ -2,6 +2,7 @@
 #include "ext_commit.h"
 
 #include "ext_publish.h"
+#include "mlc_backoff.h"
 #include "mlc_log.h"
 
 #include <unistd.h>
@@ -54,11 +55,11 @@ mlc_rc ext_commit_page(struct ext_run *c, struct ext_state *st, const struct ext
 static void *commit_main(void *arg)
 {
     struct ext_committer *k = arg;
-    long t0 = ext_now_ms();
+    long t0 = mlc_monotonic_ms();
 
     k->rc =
         ext_commit_page(k->c, k->c->x->commit_state, k->job.p, k->job.n, k->job.read_at, &k->err);
-    k->ms = ext_now_ms() - t0;
+    k->ms = mlc_monotonic_ms() - t0;
     return NULL;
 }
 
@@ -109,12 +110,12 @@ static mlc_rc committer_start(struct ext_committer *k, struct ext_inflight *f, l
     }
     /* Inline: no second connection, or no thread. */
     {
-        long t0 = ext_now_ms();
+        long t0 = mlc_monotonic_ms();
 
         k->rc =
             ext_commit_page(k->c, k->c->x->commit_state ? k->c->x->commit_state : k->c->x->state,
                             k->job.p, k->job.n, k->job.read_at, &k->err);
-        k->ms = ext_now_ms() - t0;
+        k->ms = mlc_monotonic_ms() - t0;
     }
     return ext_committer_join(k, err);
 }
@@ -124,7 +125,7 @@ static mlc_rc committer_start(struct ext_committer *k, struct ext_inflight *f, l
 mlc_rc ext_page_settle(struct ext_run *c, struct ext_committer *k, struct ext_inflight *f,
                        struct mlc_err *err)
 {
-    long t1 = ext_now_ms();
+    long t1 = mlc_monotonic_ms();
     mlc_rc rc;
 
     if (!f->used)
@@ -141,5 +142,5 @@ mlc_rc ext_page_settle(struct ext_run *c, struct ext_committer *k, struct ext_in
         }
         maybe_crash(c->x);
     }
-    return committer_start(k, f, ext_now_ms() - t1, err);
+    return committer_start(k, f, mlc_monotonic_ms() - t1, err);
 }

@@ -129,14 +129,14 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
             }
             full = !has || time(NULL) - last >= full_every;
         }
-        t0 = ext_now_ms();
+        t0 = mlc_monotonic_ms();
         mlc_err_clear(&err);
         rc = ext_cycle_run(x, companies[i], full, force, &st, &err);
         ext_metrics_cycle(x->metrics, companies[i],
                           rc == MLC_OK                    ? "ok"
                           : (*x->stop && rc == MLC_RETRY) ? "interrupted"
                                                           : "failed",
-                          &st, (double)(ext_now_ms() - t0) / 1000.0, err.msg);
+                          &st, (double)(mlc_monotonic_ms() - t0) / 1000.0, err.msg);
         if (rc == MLC_OK)
             continue;
         if (*x->stop && rc == MLC_RETRY && run)

@@ -2,6 +2,7 @@
 #include "ext_page.h"
 
 #include "ext_publish.h"
+#include "mlc_backoff.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 
@@ -56,7 +57,7 @@ mlc_rc ext_page_prepare(struct ext_run *c, const struct sage_page *page, time_t 
                         unsigned slot, struct ext_inflight *f, struct mlc_err *err)
 {
     struct ext_ctx *x = c->x;
-    long t0 = ext_now_ms();
+    long t0 = mlc_monotonic_ms();
     size_t i = 0;
     mlc_rc rc = MLC_OK;
 
@@ -102,6 +103,6 @@ mlc_rc ext_page_prepare(struct ext_run *c, const struct sage_page *page, time_t 
         }
     }
     ext_state_read_end(x->state);
-    f->t_prepared = ext_now_ms() - t0;
+    f->t_prepared = mlc_monotonic_ms() - t0;
     return rc;
 }

@@ -2,6 +2,7 @@
  * ext_publish.h). */
 #include "ext_publish.h"
 
+#include "mlc_backoff.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 
@@ -73,10 +74,10 @@ out:
 mlc_rc ext_publish_wait(struct ext_run *c, unsigned slot, long n, long page_no, struct mlc_err *err)
 {
     struct ext_ctx *x = c->x;
-    long deadline = ext_now_ms() + x->flush_timeout_ms;
+    long deadline = mlc_monotonic_ms() + x->flush_timeout_ms;
 
     while (x->dr_ok[slot] + x->dr_failed[slot] < n) {
-        if (ext_now_ms() > deadline)
+        if (mlc_monotonic_ms() > deadline)
             return mlc_err_set(err, MLC_RETRY,
                                "kafka: %ld of %ld events of page %ld not acknowledged within "
                                "%d ms",

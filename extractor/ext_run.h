@@ -65,13 +65,4 @@ static inline void ext_inflight_free(struct ext_inflight *f)
     memset(f, 0, sizeof(*f));
 }
 
-/* Monotonic milliseconds, for timeouts and debug lines. */
-static inline long ext_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 #endif

@@ -1,5 +1,6 @@
 /* ld_offsets.c - offset resets by position or time (see ld_offsets.h). */
 #include "ld_offsets.h"
+#include "mlc_backoff.h"
 
 #include "mlc_kafka.h"
 #include "mlc_log.h"
@@ -93,7 +94,7 @@ static mlc_rc probe(rd_kafka_t *rk, const char *topic, int32_t p, int64_t off, i
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     int64_t deadline;
-    struct timespec now;
+
     mlc_rc rc = MLC_RETRY;
     rd_kafka_resp_err_t e;
 
@@ -103,8 +104,7 @@ static mlc_rc probe(rd_kafka_t *rk, const char *topic, int32_t p, int64_t off, i
     if (e)
         return mlc_err_set(err, MLC_RETRY, "kafka assign %s[%d]@%lld: %s", topic, (int)p,
                            (long long)off, rd_kafka_err2str(e));
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + PROBE_TIMEOUT_MS;
+    deadline = mlc_monotonic_ms() + PROBE_TIMEOUT_MS;
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         rd_kafka_timestamp_type_t tt;
@@ -120,8 +120,7 @@ static mlc_rc probe(rd_kafka_t *rk, const char *topic, int32_t p, int64_t off, i
                 break;
             }
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 > deadline) {
+        if (mlc_monotonic_ms() > deadline) {
             mlc_err_set(err, MLC_RETRY, "kafka: no message at %s[%d]@%lld within %d ms", topic,
                         (int)p, (long long)off, PROBE_TIMEOUT_MS);
             break;
