@@ -17,13 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-static volatile sig_atomic_t running = 1;
-
-static void on_signal(int sig)
-{
-    running = 0;
-}
-
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* the mock's own clients log connection noise at warning level */
@@ -62,7 +55,7 @@ int mlc_cmd_devbroker(struct mlc_app *app)
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     struct mlc_err err = {0};
-    struct sigaction sa;
+    volatile sig_atomic_t *stop;
     char errstr[256];
 
     for (int i = 1; i < app->argc; i++) {
@@ -95,12 +88,7 @@ int mlc_cmd_devbroker(struct mlc_app *app)
             return usage_error("bad topic name", extra[i]);
     pthread_mutex_init(&db.mtx, NULL);
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop = mlc_app_stop_on_signals();
 
     conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, log_cb);
@@ -140,7 +128,7 @@ int mlc_cmd_devbroker(struct mlc_app *app)
             "for production: everything is lost when it stops\n");
     for (int i = 0; i < db.n_topics; i++)
         mlc_info("devbroker: topic %s (%d partitions)", db.topics[i].name, db.topics[i].partitions);
-    while (running) {
+    while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};
 
         nanosleep(&ts, NULL);

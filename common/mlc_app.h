@@ -11,6 +11,7 @@
 #include "mlc_config.h"
 #include "mlc_err.h"
 
+#include <signal.h>
 #include <stdbool.h>
 
 struct mlc_app {
@@ -35,6 +36,11 @@ enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv);
 
 /* Prints "<prog>: <message>" (redacted) on stderr. */
 void mlc_app_fail(const struct mlc_app *app, const struct mlc_err *err);
+
+/* Makes SIGTERM and SIGINT set the returned flag (every long loop polls it
+ * for a clean stop) and ignores SIGPIPE (a peer closing a socket must fail
+ * the write, not kill the process). Call once, before starting threads. */
+volatile sig_atomic_t *mlc_app_stop_on_signals(void);
 
 /* Exit status for an mlc_rc: 0 ok, 1 retry/permanent, 2 fatal. */
 int mlc_app_exit_code(mlc_rc rc);

@@ -33,25 +33,6 @@ static const char usage[] =
     "  --full  scan every customer (and report customers gone from Sage as missing)\n"
     "  --force publish every customer read, changed or not\n";
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
 struct opts {
     const char *cmd;
     bool full, force;
@@ -90,6 +71,7 @@ int main(int argc, char **argv)
     char **companies = NULL;
     size_t n_companies = 0;
     struct opts o;
+    volatile sig_atomic_t *stop;
     int code = 2;
 
     switch (mlc_app_start(&app, argc, argv)) {
@@ -124,12 +106,11 @@ int main(int argc, char **argv)
         mlc_app_fail(&app, &err);
         goto out;
     }
-    install_signals();
+    stop = mlc_app_stop_on_signals();
     if (!strcmp(o.cmd, "ping"))
-        code = ext_ping(&app, &stop_flag, companies, n_companies);
+        code = ext_ping(&app, stop, companies, n_companies);
     else
-        code = ext_loop(&app, !strcmp(o.cmd, "run"), o.full, o.force, &stop_flag, companies,
-                        n_companies);
+        code = ext_loop(&app, !strcmp(o.cmd, "run"), o.full, o.force, stop, companies, n_companies);
     mlc_http_global_cleanup();
 out:
     mlc_config_free_list(companies, n_companies);

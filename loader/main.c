@@ -37,20 +37,11 @@ static const char usage[] =
     "Exit status: 0 done, 1 stopped early or a retryable failure (run again),\n"
     "2 fatal (configuration, token refused, blocked, state file).\n";
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 int main(int argc, char **argv)
 {
     struct mlc_app app = {.name = "mlc-loader", .prog = MLC_PROG_LOADER, .usage = usage};
-    struct ld_opts o = {.stop = &stop_flag, .out = stdout};
+    struct ld_opts o = {.out = stdout};
     struct mlc_err err = {0};
-    struct sigaction sa;
     int code = 2;
     mlc_rc rc;
 
@@ -80,12 +71,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    o.stop = mlc_app_stop_on_signals();
     if ((rc = mlc_http_global_init(&err)) != MLC_OK) {
         mlc_app_fail(&app, &err);
         goto out;
