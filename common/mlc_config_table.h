@@ -72,6 +72,10 @@ MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "the loader pauses when the remaining budget falls below it")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
             "JSON mapping file (schemas/mapping.v1.json); empty uses the built-in mapping")
+MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
+            "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
+            "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "
+            "warning says so. Loopback hosts never need it")
 MLC_SETTING(MASTER_KEY_FILE, PATH, "./mlc.key", 0, 0, NULL, EXTRACTOR | LOADER | CLI,
             "32-byte key (base64) that decrypts enc:v1: values; must be mode 0600. "
             "Only read when a setting is encrypted")
