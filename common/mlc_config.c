@@ -409,11 +409,25 @@ static mlc_rc set_defaults(struct mlc_config *cfg, struct mlc_err *err)
     return MLC_OK;
 }
 
-/* librdkafka properties that hold secrets (sasl.password, ssl.key.password,
- * sasl.oauthbearer.client.secret, ...): decrypted and redacted like
- * SECRET settings. */
-static bool rdkafka_is_secret(const char *key)
+/* librdkafka properties that hold secrets, from its CONFIGURATION.md:
+ * decrypted (enc:v1:) and redacted like SECRET settings. A private key in
+ * PEM or an OAuth configuration string is as secret as a password. Names
+ * with "password" or "secret" count too, so a property added by a later
+ * librdkafka is redacted before anyone adds it here. */
+static const char *const rdkafka_secrets[] = {
+    "sasl.password",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.config",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+};
+
+bool mlc_config_rdkafka_is_secret(const char *key)
 {
+    for (size_t i = 0; i < sizeof(rdkafka_secrets) / sizeof(rdkafka_secrets[0]); i++)
+        if (!strcmp(key, rdkafka_secrets[i]))
+            return true;
     return strstr(key, "password") || strstr(key, "secret");
 }
 
@@ -468,7 +482,7 @@ static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
     for (size_t i = 0; i < cfg->n_rdkafka && rc == MLC_OK; i++) {
         char name[160];
 
-        if (!rdkafka_is_secret(cfg->rdkafka[i].key) || !*cfg->rdkafka[i].value)
+        if (!mlc_config_rdkafka_is_secret(cfg->rdkafka[i].key) || !*cfg->rdkafka[i].value)
             continue;
         snprintf(name, sizeof(name), "rdkafka %s", cfg->rdkafka[i].key);
         rc = resolve_one(cfg, name, &cfg->rdkafka[i].value, key, &have_key, err);
@@ -587,7 +601,7 @@ void mlc_config_free(struct mlc_config *cfg)
         cfg->value[i] = NULL;
     }
     for (size_t i = 0; i < cfg->n_rdkafka; i++) {
-        if (cfg->rdkafka[i].value && rdkafka_is_secret(cfg->rdkafka[i].key))
+        if (cfg->rdkafka[i].value && mlc_config_rdkafka_is_secret(cfg->rdkafka[i].key))
             memset(cfg->rdkafka[i].value, 0, strlen(cfg->rdkafka[i].value));
         free(cfg->rdkafka[i].key);
         free(cfg->rdkafka[i].value);

@@ -118,6 +118,10 @@ bool mlc_url_is_loopback(const char *url);
  * /metrics and `mlc status`. */
 bool mlc_config_plaintext_http(const struct mlc_config *cfg);
 
+/* True for a librdkafka property holding a secret (sasl.password,
+ * ssl.key.pem, sasl.oauthbearer.config, ...; the list is in mlc_config.c). */
+bool mlc_config_rdkafka_is_secret(const char *key);
+
 /* The settings a program reads, for its --help. */
 void mlc_config_print_help(FILE *out, unsigned prog);
 /* docs/configuration.md. */

@@ -337,6 +337,43 @@ static void rdkafka_properties_pass_through(void **state)
     mlc_config_free(&cfg);
 }
 
+/* A private key in PEM or an OAuth configuration string is as secret as a
+ * password: redacted from every log line like the secret settings. */
+static void rdkafka_secret_properties_are_redacted(void **state)
+{
+    static const char *const secret[] = {"sasl.password",
+                                         "ssl.key.password",
+                                         "ssl.key.pem",
+                                         "ssl.keystore.password",
+                                         "sasl.oauthbearer.config",
+                                         "sasl.oauthbearer.client.secret",
+                                         "some.new.password",
+                                         NULL};
+    static const char *const plain[] = {"sasl.username", "ssl.ca.location", "ssl.certificate.pem",
+                                        "security.protocol", NULL};
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char *env[] = {"MLC_RDKAFKA_SSL_KEY_PEM=-----BEGIN PRIVATE KEY-----MIIEvQ9xkey",
+                   "MLC_RDKAFKA_SASL_OAUTHBEARER_CONFIG=principal=svc clientSecret=oauthS3cret",
+                   NULL};
+    char out[512];
+    FILE *mem;
+
+    for (const char *const *k = secret; *k; k++)
+        assert_true(mlc_config_rdkafka_is_secret(*k));
+    for (const char *const *k = plain; *k; k++)
+        assert_false(mlc_config_rdkafka_is_secret(*k));
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+    mem = fmemopen(out, sizeof(out), "w");
+    assert_non_null(mem);
+    mlc_log_set_stream(mem);
+    mlc_info("key %s, oauth %s", cfg.rdkafka[0].value, cfg.rdkafka[1].value);
+    fclose(mem);
+    assert_null(strstr(out, "MIIEvQ9xkey"));
+    assert_null(strstr(out, "oauthS3cret"));
+    mlc_config_free(&cfg);
+}
+
 static void encrypted_secret_needs_private_key_file(void **state)
 {
     struct fx *f = *state;
@@ -674,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(help_lists_only_the_programs_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(secrets_read_from_their_file_form, setup, teardown),
         cmocka_unit_test(loopback_urls),
+        cmocka_unit_test_setup_teardown(rdkafka_secret_properties_are_redacted, setup, teardown),
         cmocka_unit_test(plaintext_http_only_to_loopback_unless_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
