@@ -130,7 +130,8 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
         break;
     case MLC_CFGT_SECRET:
         if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))
-            return mlc_err_set(err, MLC_FATAL, "%s%s: encrypted values must start with enc:v1:", at,
+            return mlc_err_set(err, MLC_FATAL,
+                               "%s%s: encrypted values start with enc:v2: (or enc:v1:)", at,
                                d->name);
         break;
     default:
@@ -423,6 +424,16 @@ static const char *const rdkafka_secrets[] = {
     "ssl.keystore.password",
 };
 
+void mlc_config_rdkafka_setting(const char *key, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "%s", RDKAFKA_PREFIX);
+
+    for (; *key && n + 1 < size; key++)
+        out[n++] = *key == '.' ? '_' : (char)toupper((unsigned char)*key);
+    if (n < size)
+        out[n] = '\0';
+}
+
 bool mlc_config_rdkafka_is_secret(const char *key)
 {
     for (size_t i = 0; i < sizeof(rdkafka_secrets) / sizeof(rdkafka_secrets[0]); i++)
@@ -431,10 +442,12 @@ bool mlc_config_rdkafka_is_secret(const char *key)
     return strstr(key, "password") || strstr(key, "secret");
 }
 
-/* Decrypts *value in place when it is enc:v1: (loading the key once) and
- * registers the plain value and its upper-cased form for redaction. */
-static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, char **value,
-                          unsigned char *key, bool *have_key, struct mlc_err *err)
+/* Decrypts *value in place when it is sealed (loading the key once; an
+ * enc:v2: value must have been sealed for setting, the name under which it
+ * was given) and registers the plain value and its upper-cased form for
+ * redaction. */
+static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, const char *setting,
+                          char **value, unsigned char *key, bool *have_key, struct mlc_err *err)
 {
     char *plain = NULL, *upper;
     size_t n;
@@ -447,7 +460,7 @@ static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, char *
                 return mlc_err_prefix(err, "%s needs the master key", name);
             *have_key = true;
         }
-        rc = mlc_secret_decrypt(key, *value, &plain, err);
+        rc = mlc_secret_decrypt(key, setting, *value, &plain, err);
         if (rc != MLC_OK)
             return mlc_err_prefix(err, "%s", name);
         free(*value);
@@ -477,15 +490,17 @@ static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
     for (int i = 0; i < MLC_CFG__COUNT && rc == MLC_OK; i++) {
         if (mlc_cfg_defs[i].type != MLC_CFGT_SECRET || !*cfg->value[i])
             continue;
-        rc = resolve_one(cfg, mlc_cfg_defs[i].name, &cfg->value[i], key, &have_key, err);
+        rc = resolve_one(cfg, mlc_cfg_defs[i].name, mlc_cfg_defs[i].name, &cfg->value[i], key,
+                         &have_key, err);
     }
     for (size_t i = 0; i < cfg->n_rdkafka && rc == MLC_OK; i++) {
-        char name[160];
+        char name[160], setting[160];
 
         if (!mlc_config_rdkafka_is_secret(cfg->rdkafka[i].key) || !*cfg->rdkafka[i].value)
             continue;
         snprintf(name, sizeof(name), "rdkafka %s", cfg->rdkafka[i].key);
-        rc = resolve_one(cfg, name, &cfg->rdkafka[i].value, key, &have_key, err);
+        mlc_config_rdkafka_setting(cfg->rdkafka[i].key, setting, sizeof(setting));
+        rc = resolve_one(cfg, name, setting, &cfg->rdkafka[i].value, key, &have_key, err);
     }
     if (have_key)
         memset(key, 0, sizeof(key));
@@ -748,7 +763,7 @@ void mlc_config_print_markdown(FILE *out)
                  "`MLC_RDKAFKA_<PROP>` passes any librdkafka property through untouched: the "
                  "name is lower-cased and `_` becomes `.` (`MLC_RDKAFKA_SECURITY_PROTOCOL=ssl` "
                  "sets `security.protocol`).\n\n"
-                 "Secret settings accept `enc:v1:...` values made by `mlc secret encrypt`, "
+                 "Secret settings accept `enc:v2:...` values made by `mlc secret encrypt --setting`, "
                  "decrypted with `MLC_MASTER_KEY_FILE`; secrets never reach a log line. Each "
                  "secret `MLC_X` may instead be read from a file named by `MLC_X_FILE` (Docker "
                  "and compose secrets; one trailing newline is dropped); setting both is an "

@@ -11,8 +11,9 @@
  * security.protocol). No librdkafka property contains '_', so the mapping is
  * unambiguous.
  *
- * Secret settings may hold enc:v1:... values, decrypted at load with
- * MLC_MASTER_KEY_FILE; every secret's plain value (and its upper-cased form)
+ * Secret settings may hold enc:v2:... values (sealed for that setting by
+ * `mlc secret encrypt --setting`; old enc:v1:... values still open),
+ * decrypted at load with MLC_MASTER_KEY_FILE; every secret's plain value (and its upper-cased form)
  * is registered with the logger's redaction. Every secret MLC_X may instead
  * be read from a file, MLC_X_FILE=path (Docker and compose secrets); giving
  * both forms is an error.
@@ -121,6 +122,9 @@ bool mlc_config_plaintext_http(const struct mlc_config *cfg);
 /* True for a librdkafka property holding a secret (sasl.password,
  * ssl.key.pem, sasl.oauthbearer.config, ...; the list is in mlc_config.c). */
 bool mlc_config_rdkafka_is_secret(const char *key);
+/* The setting name of a librdkafka property (sasl.password ->
+ * MLC_RDKAFKA_SASL_PASSWORD): what an enc:v2: value for it is bound to. */
+void mlc_config_rdkafka_setting(const char *key, char *out, size_t size);
 
 /* The settings a program reads, for its --help. */
 void mlc_config_print_help(FILE *out, unsigned prog);

@@ -186,7 +186,7 @@ static void bad_values_name_the_setting(void **state)
     expect_env_error("MLC_SAGE_INSECURE=maybe", "MLC_SAGE_INSECURE", "not true or false");
     expect_env_error("MLC_LOG_LEVEL=loud", "MLC_LOG_LEVEL", "error|warn|info|debug");
     expect_env_error("MLC_SAGE_URL=ftp://erp.example/", "MLC_SAGE_URL", "http:// or https://");
-    expect_env_error("MLC_SAGE_PASSWORD=enc:v9:AAAA", "MLC_SAGE_PASSWORD", "enc:v1:");
+    expect_env_error("MLC_SAGE_PASSWORD=enc:v9:AAAA", "MLC_SAGE_PASSWORD", "enc:v2:");
     expect_env_error("MLC_SAGE_URL=https://erp.example/ a", "MLC_SAGE_URL", "blank");
 }
 
@@ -385,8 +385,11 @@ static void encrypted_secret_needs_private_key_file(void **state)
     char *env[] = {tok, kafka, keyvar, NULL};
 
     make_key(f, 0600, key);
-    assert_int_equal(mlc_secret_encrypt(key, "pd-Token-0123", &sealed, NULL), MLC_OK);
-    assert_int_equal(mlc_secret_encrypt(key, "kafka-Pass-77", &sealed_kafka, NULL), MLC_OK);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_PIPEDRIVE_TOKEN", "pd-Token-0123", &sealed, NULL),
+                     MLC_OK);
+    assert_int_equal(
+        mlc_secret_encrypt(key, "MLC_RDKAFKA_SASL_PASSWORD", "kafka-Pass-77", &sealed_kafka, NULL),
+        MLC_OK);
     snprintf(tok, sizeof(tok), "MLC_PIPEDRIVE_TOKEN=%s", sealed);
     snprintf(kafka, sizeof(kafka), "MLC_RDKAFKA_SASL_PASSWORD=%s", sealed_kafka);
     snprintf(keyvar, sizeof(keyvar), "MLC_MASTER_KEY_FILE=%s", f->key);
@@ -413,6 +416,31 @@ static void encrypted_secret_needs_private_key_file(void **state)
     assert_true(strncmp(err.msg, "MLC_PIPEDRIVE_TOKEN: ", 21) == 0);
     free(sealed);
     free(sealed_kafka);
+}
+
+/* An enc:v2: value opens only as the setting it was sealed for: a token
+ * pasted into the password setting is refused, naming the setting. */
+static void sealed_secret_opens_only_for_its_setting(void **state)
+{
+    struct fx *f = *state;
+    unsigned char key[MLC_SECRET_KEY_LEN];
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char *sealed = NULL;
+    char pw[700], keyvar[200];
+    char *env[] = {pw, keyvar, NULL};
+
+    make_key(f, 0600, key);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_PIPEDRIVE_TOKEN", "pd-Token-0123", &sealed, NULL),
+                     MLC_OK);
+    snprintf(pw, sizeof(pw), "MLC_SAGE_PASSWORD=%s", sealed);
+    snprintf(keyvar, sizeof(keyvar), "MLC_MASTER_KEY_FILE=%s", f->key);
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_FATAL);
+    assert_one_line(&err);
+    assert_true(strncmp(err.msg, "MLC_SAGE_PASSWORD: ", 19) == 0);
+    assert_non_null(strstr(err.msg, "sealed for another setting"));
+    assert_null(strstr(err.msg, "pd-Token-0123"));
+    free(sealed);
 }
 
 static void list_splits_and_trims(void **state)
@@ -481,7 +509,8 @@ static void secrets_never_reach_the_log(void **state)
 
     assert_non_null(log);
     make_key(f, 0600, key);
-    assert_int_equal(mlc_secret_encrypt(key, "sage-Pw-9", &sealed, NULL), MLC_OK);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_SAGE_PASSWORD", "sage-Pw-9", &sealed, NULL),
+                     MLC_OK);
     snprintf(pw, sizeof(pw), "MLC_SAGE_PASSWORD=%s", sealed);
     snprintf(keyvar, sizeof(keyvar), "MLC_MASTER_KEY_FILE=%s", f->key);
     assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR | MLC_PROG_LOADER, NULL, env, &err),
@@ -711,6 +740,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(help_lists_only_the_programs_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(secrets_read_from_their_file_form, setup, teardown),
         cmocka_unit_test(loopback_urls),
+        cmocka_unit_test_setup_teardown(sealed_secret_opens_only_for_its_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(rdkafka_secret_properties_are_redacted, setup, teardown),
         cmocka_unit_test(plaintext_http_only_to_loopback_unless_allowed),
     };
