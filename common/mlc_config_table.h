@@ -76,6 +76,9 @@ MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
             "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
             "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "
             "warning says so. Loopback hosts never need it")
+MLC_SETTING(ALLOW_CORE_DUMPS, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
+            "Keep core dumps and debugger attach as the system allows them; by default the "
+            "workers turn both off, since a core file holds the decrypted password and token")
 MLC_SETTING(MASTER_KEY_FILE, PATH, "./mlc.key", 0, 0, NULL, EXTRACTOR | LOADER | CLI,
             "32-byte key (base64) that decrypts enc:v2: (and enc:v1:) values; must be mode 0600. "
             "Only read when a setting is encrypted")
