@@ -25,8 +25,9 @@
 #define STATUS_KAFKA_TIMEOUT_MS 4000
 
 static const char usage[] =
-    "mlc: usage: mlc status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
-    "  defaults ./mlc-extractor.db and ./mlc-loader.db; Kafka from MLC_KAFKA_BROKERS\n";
+    "mlc: usage: mlc status [--extractor-db FILE] [--loader-db FILE] [--dlq-db FILE] [--json]\n"
+    "  defaults ./mlc-extractor.db, ./mlc-loader.db and ./mlc-dlq.db (the record of\n"
+    "  mlc dlq replay); Kafka from MLC_KAFKA_BROKERS\n";
 
 /* Opens path read-only; NULL with *why set when it cannot. */
 static sqlite3 *open_ro(const char *path, const char **why)
@@ -108,7 +109,48 @@ static void extractor_status(const char *path, cJSON *doc)
     sqlite3_close(db);
 }
 
-static void loader_status(const char *path, cJSON *doc)
+/* Copies the replay record of `mlc dlq replay` (dlq_path, when it exists)
+ * into a temporary table of db, so the loader's dead letters can be told
+ * apart: replayed or not yet. False when there is no record to read. */
+static bool load_replayed(sqlite3 *db, const char *dlq_path, const char **why)
+{
+    sqlite3 *r = NULL;
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    bool ok = false;
+
+    if (!dlq_path || !(r = open_ro(dlq_path, why)))
+        return false;
+    if (sqlite3_exec(db,
+                     "CREATE TEMP TABLE replayed (topic TEXT, part INTEGER, off INTEGER); "
+                     "CREATE INDEX temp.replayed_k ON replayed (topic, part, off)",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r,
+                           "SELECT orig_topic, orig_partition, orig_offset FROM replayed "
+                           "WHERE orig_offset IS NOT NULL",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO temp.replayed VALUES (?1, ?2, ?3)", -1, &ins, NULL) !=
+            SQLITE_OK) {
+        *why = sqlite3_errmsg(sel ? db : r);
+        goto out;
+    }
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        for (int c = 0; c < 3; c++)
+            sqlite3_bind_value(ins, c + 1, sqlite3_column_value(sel, c));
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            *why = sqlite3_errmsg(db);
+            goto out;
+        }
+        sqlite3_reset(ins);
+    }
+    ok = true;
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    sqlite3_close(r);
+    return ok;
+}
+
+static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
 {
     cJSON *x = cJSON_AddObjectToObject(doc, "loader");
     const char *why = NULL;
@@ -142,6 +184,12 @@ static void loader_status(const char *path, cJSON *doc)
                       "SELECT count(*) AS organizations FROM idmap WHERE org_id <> 0 AND state = "
                       "'active'",
                       cJSON_AddArrayToObject(x, "idmap"), &why);
+    if (ok && load_replayed(db, dlq_path, &why))
+        ok = rows_to_json(db,
+                          "SELECT count(*) AS not_replayed FROM event_audit a WHERE a.outcome = "
+                          "'dlq' AND NOT EXISTS (SELECT 1 FROM temp.replayed r WHERE r.topic = "
+                          "a.topic AND r.part = a.partition AND r.off = a.offset)",
+                          cJSON_AddArrayToObject(x, "dlq_open"), &why);
     if (!ok)
         cJSON_AddStringToObject(x, "error", why);
     sqlite3_close(db);
@@ -265,7 +313,7 @@ static void print_text(const cJSON *doc)
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(doc, "loader");
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
-    const cJSON *it, *first;
+    const cJSON *it, *first, *open;
 
     printf("== extractor (%s)\n", jstr(x, "db"));
     if (jstr(x, "error"))
@@ -330,13 +378,18 @@ static void print_text(const cJSON *doc)
                jstr(first, "last_call_at") ? jstr(first, "last_call_at") : "-");
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq"), 0);
     if (first)
-        printf("  dlq: %.0f (last at %s)\n", jnum(first, "dlq", 0),
+        printf("  dlq: %.0f (last at %s)", jnum(first, "dlq", 0),
                jstr(first, "last_dlq_at") ? jstr(first, "last_dlq_at") : "-");
+    open = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq_open"), 0);
+    if (first && open)
+        printf(", %.0f not yet replayed (mlc dlq list)", jnum(open, "not_replayed", 0));
+    if (first)
+        putchar('\n');
 }
 
 int mlc_cmd_status(struct mlc_app *app)
 {
-    const char *ext = "./mlc-extractor.db", *ld = "./mlc-loader.db";
+    const char *ext = "./mlc-extractor.db", *ld = "./mlc-loader.db", *dlq = "./mlc-dlq.db";
     bool json = false;
     cJSON *doc = NULL;
     char *out = NULL;
@@ -351,6 +404,8 @@ int mlc_cmd_status(struct mlc_app *app)
             ext = app->argv[++i];
         else if (!strcmp(a, "--loader-db") && i + 1 < app->argc)
             ld = app->argv[++i];
+        else if (!strcmp(a, "--dlq-db") && i + 1 < app->argc)
+            dlq = app->argv[++i];
         else {
             fputs(usage, stderr);
             goto out;
@@ -359,7 +414,7 @@ int mlc_cmd_status(struct mlc_app *app)
     doc = cJSON_CreateObject();
     extractor_status(ext, doc);
     kafka_status(&app->cfg, doc);
-    loader_status(ld, doc);
+    loader_status(ld, access(dlq, F_OK) == 0 ? dlq : NULL, doc);
     if (json) {
         out = cJSON_PrintUnformatted(doc);
         if (!out)
