@@ -184,6 +184,26 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
                       "SELECT count(*) AS organizations FROM idmap WHERE org_id <> 0 AND state = "
                       "'active'",
                       cJSON_AddArrayToObject(x, "idmap"), &why);
+    /* Tokens per day and kind over the last 7 days, from the call audit: what
+     * the Pipedrive budget was spent on (the path tells the operation). */
+    ok =
+        ok && rows_to_json(
+                  db,
+                  "SELECT substr(at, 1, 10) AS day, "
+                  "sum(CASE WHEN method = 'POST' AND path GLOB '/api/v2/organizations' THEN tokens "
+                  "ELSE 0 END) AS creates, "
+                  "sum(CASE WHEN method = 'PATCH' AND path GLOB '/api/v2/organizations/*' THEN "
+                  "tokens ELSE 0 END) AS updates, "
+                  "sum(CASE WHEN method = 'GET' AND (path GLOB '/api/v2/organizations[?/]*' OR "
+                  "path = '/api/v2/organizations' OR path GLOB '/api/v2/itemSearch*') THEN tokens "
+                  "ELSE 0 END) AS scans, "
+                  "sum(CASE WHEN path GLOB '*organizationFields*' THEN tokens ELSE 0 END) AS "
+                  "field_setup, "
+                  "sum(CASE WHEN path GLOB '/v1/users/me*' THEN tokens ELSE 0 END) AS probes, "
+                  "sum(tokens) AS total, sum(status = 429) AS status_429, count(*) AS calls "
+                  "FROM call_audit WHERE at >= strftime('%Y-%m-%d', 'now', '-6 days') "
+                  "GROUP BY day ORDER BY day",
+                  cJSON_AddArrayToObject(x, "spending_7d"), &why);
     if (ok && load_replayed(db, dlq_path, &why))
         ok = rows_to_json(db,
                           "SELECT count(*) AS not_replayed FROM event_audit a WHERE a.outcome = "
@@ -380,6 +400,15 @@ static void print_text(const cJSON *doc)
     if (first)
         printf("  dlq: %.0f (last at %s)", jnum(first, "dlq", 0),
                jstr(first, "last_dlq_at") ? jstr(first, "last_dlq_at") : "-");
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "spending_7d")) > 0)
+        printf("  tokens by day    creates  updates    scans   fields   probes    total   429s\n");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "spending_7d"))
+    {
+        printf("    %-12s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %6.0f\n", jstr(it, "day"),
+               jnum(it, "creates", 0), jnum(it, "updates", 0), jnum(it, "scans", 0),
+               jnum(it, "field_setup", 0), jnum(it, "probes", 0), jnum(it, "total", 0),
+               jnum(it, "status_429", 0));
+    }
     open = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq_open"), 0);
     if (first && open)
         printf(", %.0f not yet replayed (mlc dlq list)", jnum(open, "not_replayed", 0));

@@ -69,6 +69,20 @@ class Status(mlctest.TestCase):
         self.assertIn("burst_remaining", meta)
         self.assertGreater(ld["calls_24h"][0]["calls"], 12)
         self.assertNotIn(TOKEN, cp.stdout)
+        # what the budget went on, by kind: 12 creates at 5 tokens, the field
+        # set-up, the cold-map scan; every token the sandbox charged is counted
+        days = ld["spending_7d"]
+        self.assertEqual(len(days), 1, days)
+        day = days[0]
+        self.assertEqual(day["creates"], 60)
+        self.assertEqual(day["updates"], 0)
+        self.assertGreaterEqual(day["scans"], 10)
+        self.assertGreater(day["field_setup"], 0)
+        self.assertEqual(day["total"], stats["tokens_spent"])
+        self.assertEqual(day["total"], sum(day[k] for k in
+                                           ("creates", "updates", "scans", "field_setup",
+                                            "probes")))
+        self.assertEqual(day["status_429"], 0)
 
         cp = self.procs.run(status, env=common)
         self.assertEqual(cp.returncode, 0, cp.stderr)
@@ -76,6 +90,8 @@ class Status(mlctest.TestCase):
         self.assertIn("outcomes (24 h): created=12", cp.stdout)
         self.assertIn(f"pipedrive daily budget left (last seen): {budget} tokens", cp.stdout)
         self.assertIn("dlq: 0", cp.stdout)
+        self.assertRegex(cp.stdout, r"tokens by day +creates +updates")
+        self.assertRegex(cp.stdout, day["day"] + r" +60 +0 ")
         self.assertRegex(cp.stdout, r"partition 0 +committed=\d+ high=\d+ lag=\d+")
 
         # missing files and brokers that do not answer: reported, exit 0, quickly
