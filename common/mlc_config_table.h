@@ -21,9 +21,12 @@ MLC_SETTING(SAGE_USER, STRING, "", 0, 0, NULL, EXTRACTOR,
             "Sage 300 user ID with the Web API security right in AR; sent upper-cased")
 MLC_SETTING(SAGE_PASSWORD, SECRET, "", 0, 0, NULL, EXTRACTOR,
             "Password of MLC_SAGE_USER (plain or enc:v1:...)")
-MLC_SETTING(SAGE_PASSWORD_CASE, ENUM, "upper", 0, 0, "upper|exact", EXTRACTOR,
-            "upper: send the password upper-cased (Sage before 2022.2, or complex passwords off); "
-            "exact: send it as configured (complex, case-sensitive passwords)")
+MLC_SETTING(SAGE_PASSWORD_CASE, ENUM, "auto", 0, 0, "auto|upper|exact", EXTRACTOR,
+            "auto: the legacy upper-cased password first and, after a 401, once the password as "
+            "configured; the form that worked is kept in the state file and tried first from then "
+            "on (`ping` says which; pin it). upper: always upper-cased (Sage before 2022.2, or "
+            "complex passwords off); exact: always as configured (complex, case-sensitive "
+            "passwords of Sage 2023+)")
 MLC_SETTING(SAGE_PAGE_SIZE, INT, "500", 1, 10000, NULL, EXTRACTOR,
             "Customers asked for per request ($top); the server may return fewer per page")
 MLC_SETTING(SAGE_CA_FILE, PATH, "", 0, 0, NULL, EXTRACTOR,

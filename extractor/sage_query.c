@@ -207,20 +207,43 @@ mlc_rc sage_query_since(const char *watermark, long lookback_days, char out[11],
     return MLC_OK;
 }
 
+bool sage_pw_case_parse(const char *s, enum sage_pw_case *out)
+{
+    if (!s || !*s || strcmp(s, "auto") == 0)
+        *out = SAGE_PW_AUTO;
+    else if (strcmp(s, "upper") == 0)
+        *out = SAGE_PW_UPPER;
+    else if (strcmp(s, "exact") == 0)
+        *out = SAGE_PW_EXACT;
+    else
+        return false;
+    return true;
+}
+
+const char *sage_pw_case_name(enum sage_pw_case m)
+{
+    switch (m) {
+    case SAGE_PW_UPPER:
+        return "upper";
+    case SAGE_PW_EXACT:
+        return "exact";
+    case SAGE_PW_AUTO:
+        break;
+    }
+    return "auto";
+}
+
 mlc_rc sage_credentials_make(const char *user, const char *password, const char *password_case,
                              struct sage_credentials *out, struct mlc_err *err)
 {
+    enum sage_pw_case mode;
     bool exact;
     mlc_rc rc = MLC_FATAL;
 
     memset(out, 0, sizeof(*out));
-    if (!password_case || !*password_case || strcmp(password_case, "upper") == 0) {
-        exact = false;
-    } else if (strcmp(password_case, "exact") == 0) {
-        exact = true;
-    } else {
-        return mlc_err_set(err, MLC_FATAL, "MLC_SAGE_PASSWORD_CASE: expected upper or exact");
-    }
+    if (!sage_pw_case_parse(password_case, &mode))
+        return mlc_err_set(err, MLC_FATAL, "MLC_SAGE_PASSWORD_CASE: expected auto, upper or exact");
+    exact = mode == SAGE_PW_EXACT;
     if (!user || !*user) {
         mlc_err_set(err, MLC_FATAL, "MLC_SAGE_USER: empty");
         goto fail;

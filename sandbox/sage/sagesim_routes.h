@@ -12,6 +12,9 @@
  * query options (400 InvalidParameters), key (400 InvalidEntityKey, 404
  * RecordNotFound).
  *
+ * Every refused login (401 from the credential check) adds 1 to the named
+ * counter failed_logins, read at GET /_sim/counters ("counters").
+ *
  * Control API (registered on the core; JSON in and out, no auth):
  *   GET  /_sim/today                      {"today":"YYYY-MM-DD"}
  *   PUT  /_sim/today                      body {"today":"YYYY-MM-DD"}

@@ -333,26 +333,90 @@ class Extractor(mlctest.TestCase):
         self.assertEqual(back[-1]["customer"]["name"], "Back Again")
         self.assertEqual(self.query("SELECT count(*) FROM audit WHERE outcome = 'missing'")[0][0], 2)
 
-    def test_password_modes_and_uppercase_rule(self):
-        # legacy: stored upper-case; we send "webapi"/"secret1" upper-cased
+    def failed_logins(self):
+        status, _, doc = self.ctl("GET", "/_sim/counters")
+        self.assertEqual(status, 200, doc)
+        return doc["counters"].get("failed_logins", 0)
+
+    def start_exact_sim(self, password, customers=5):
+        """Replaces the simulator by one with a case-sensitive (2023+) password."""
+        self.sim.stop()
+        self.sim = self.procs.start_server(
+            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--customers", str(customers),
+             "--today", TODAY, "--password", password, "--password-mode", "exact"],
+            name="sage-sim-exact")
+        self.base = self.env["MLC_SAGE_URL"] = self.sim.first_line
+        self.root = self.base.split("/Sage300WebApi/")[0]
+        self.env["MLC_SAGE_PASSWORD"] = password
+
+    def recorded_form(self):
+        rows = self.query("SELECT value FROM learned WHERE name = 'sage_password_case'")
+        return rows[0][0] if rows else None
+
+    def test_password_auto_legacy_server_costs_no_failed_login(self):
+        # legacy: stored upper-case; the default (auto) sends "secret1" upper-cased first
         self.start(customers=5, sim_args=("--user", "webapi", "--password", "SECRET1",
                                           "--password-mode", "upper"),
                    env={"MLC_SAGE_PASSWORD": "secret1"})
         self.ok("once")
-        # exact mode sandbox with a mixed-case password
-        self.sim.stop()
-        self.sim = self.procs.start_server(
-            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--customers", "5", "--today", TODAY,
-             "--password", "Secret1!", "--password-mode", "exact"], name="sage-sim-exact")
-        self.env["MLC_SAGE_URL"] = self.sim.first_line
-        self.env["MLC_SAGE_PASSWORD"] = "Secret1!"
-        cp = self.ext("once")  # upper-cased by default: refused
+        self.ok("once")
+        self.assertEqual(self.failed_logins(), 0)
+        self.assertEqual(self.recorded_form(), "upper")
+        self.assertEqual(len({k for k, _ in self.events()}), 5)
+
+    def test_password_auto_complex_password_learns_exact_once(self):
+        self.start(customers=5)
+        self.start_exact_sim("Secret1!", customers=7)
+        cp = self.ok("once")  # upper-cased first: 401, then as configured: synced
+        self.assertEqual(self.failed_logins(), 1, cp.stderr)
+        self.assertIn("trying it exactly as configured", cp.stderr)
+        self.assertEqual(self.recorded_form(), "exact")
+        self.assertEqual(len({k for k, _ in self.events()}), 7)
+        self.assertIsNotNone(self.watermark())
+        cp = self.ok("once")  # the recorded form first: no failed login
+        self.assertEqual(self.failed_logins(), 1, cp.stderr)
+        self.assertNotIn("password refused", cp.stderr)
+        cp = self.ok("once", "--full")
+        self.assertEqual(self.failed_logins(), 1, cp.stderr)
+        # ping says which form worked and recommends pinning it
+        cp = self.ok("ping")
+        self.assertIn("ok   credentials", cp.stdout)
+        self.assertIn("MLC_SAGE_PASSWORD_CASE=exact", cp.stdout)
+        self.assertIn("exactly as configured", cp.stdout)
+        self.assertEqual(self.failed_logins(), 2, cp.stdout)  # ping has no state: one try
+        # the server goes back to the legacy rule: one 401 with the recorded
+        # form, one switch, recorded again
+        status, _, doc = self.ctl("PATCH", "/_sim/settings", {"password_mode": "upper"})
+        self.assertEqual(status, 200, doc)
+        self.ok("once")
+        self.assertEqual(self.failed_logins(), 3)
+        self.assertEqual(self.recorded_form(), "upper")
+
+    def test_password_wrong_in_both_forms_fails_with_two_logins_at_most(self):
+        self.start(customers=5)
+        self.start_exact_sim("Secret1!")
+        self.env["MLC_SAGE_PASSWORD"] = "Wrong1!"
+        cp = self.ext("once")
         self.assertEqual(cp.returncode, 2, cp.stderr)
         line = [l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]
         self.assertEqual(len(line), 1, cp.stderr)
         self.assertIn("401", line[0])
         self.assertIn("MLC_SAGE_PASSWORD_CASE", line[0])
-        cp = self.ext("ping")
+        self.assertEqual(self.failed_logins(), 2)
+        self.assertIsNone(self.recorded_form())
+
+    def test_password_modes_and_uppercase_rule(self):
+        # pinned modes keep their meaning: upper never sends the exact form
+        self.start(customers=5)
+        self.start_exact_sim("Secret1!")
+        cp = self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "upper"})
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        line = [l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]
+        self.assertEqual(len(line), 1, cp.stderr)
+        self.assertIn("401", line[0])
+        self.assertIn("MLC_SAGE_PASSWORD_CASE", line[0])
+        self.assertEqual(self.failed_logins(), 1)
+        cp = self.ext("ping", env={"MLC_SAGE_PASSWORD_CASE": "upper"})
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
         self.assertIn("FAIL credentials", cp.stdout)
         self.assertIn("AllowWebApiAccessForAdmin", cp.stdout)
@@ -361,6 +425,9 @@ class Extractor(mlctest.TestCase):
         cp = self.ok("ping", env={"MLC_SAGE_PASSWORD_CASE": "exact"})
         self.assertIn("ok   sage SAMINC", cp.stdout)
         self.assertIn("ok   credentials", cp.stdout)
+        self.assertNotIn("password form", cp.stdout)  # pinned: nothing to recommend
+        self.assertEqual(self.failed_logins(), 2)
+        self.assertIsNone(self.recorded_form())  # pinned modes record nothing
 
     def test_admin_forbidden_names_the_right(self):
         self.start(customers=5, sim_args=("--user", "ADMIN", "--password", "ADMIN"),
@@ -380,12 +447,16 @@ class Extractor(mlctest.TestCase):
         outs.append(self.ok("once"))
         outs.append(self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "upper"}))  # 401
         self.assertEqual(outs[-1].returncode, 2)
+        outs.append(self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "auto",
+                                          "MLC_SAGE_PASSWORD": pw.lower()}))  # 401 twice
+        self.assertEqual(outs[-1].returncode, 2)
         outs.append(self.ext("ping"))
         self.fault(kind="status", status=500, count=-1, path="*/ARCustomers")
         outs.append(self.ext("once", "--full"))
         forbidden = [pw, pw.upper(),
                      base64.b64encode(f"WEBAPI:{pw}".encode()).decode(),
-                     base64.b64encode(f"WEBAPI:{pw.upper()}".encode()).decode()]
+                     base64.b64encode(f"WEBAPI:{pw.upper()}".encode()).decode(),
+                     pw.lower(), base64.b64encode(f"WEBAPI:{pw.lower()}".encode()).decode()]
         for cp in outs:
             for s in forbidden:
                 self.assertNotIn(s, cp.stderr + cp.stdout)

@@ -90,7 +90,7 @@ static void defaults_apply(void **state)
     assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 500);
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_TOPIC), "sage300.customers.v1");
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_STATE_DB), "./mlc-extractor.db");
-    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "upper");
+    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "auto");
     assert_false(mlc_cfg_bool(&cfg, MLC_CFG_SAGE_INSECURE));
     assert_false(mlc_cfg_is_set(&cfg, MLC_CFG_SAGE_URL));
     assert_string_equal(cfg.origin[MLC_CFG_TOPIC], "default");
@@ -202,8 +202,9 @@ static void urls_with_credentials_are_refused_without_echo(void **state)
         struct mlc_err err = {0};
         char *env[] = {*v, NULL};
 
-        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER | MLC_PROG_EXTRACTOR, NULL, env, &err),
-                         MLC_FATAL);
+        assert_int_equal(
+            mlc_config_load(&cfg, MLC_PROG_LOADER | MLC_PROG_EXTRACTOR, NULL, env, &err),
+            MLC_FATAL);
         assert_one_line(&err);
         assert_null(strstr(err.msg, "S3cr3tPw"));
         mlc_config_free(&cfg);

@@ -201,6 +201,27 @@ static void lookback_in_calendar_days(void **state)
     assert_string_equal(out, "");
 }
 
+static void password_case_names(void **state)
+{
+    enum sage_pw_case m;
+
+    (void)state;
+    assert_true(sage_pw_case_parse("auto", &m));
+    assert_int_equal(m, SAGE_PW_AUTO);
+    assert_true(sage_pw_case_parse("", &m));
+    assert_int_equal(m, SAGE_PW_AUTO);
+    assert_true(sage_pw_case_parse(NULL, &m));
+    assert_int_equal(m, SAGE_PW_AUTO);
+    assert_true(sage_pw_case_parse("upper", &m));
+    assert_int_equal(m, SAGE_PW_UPPER);
+    assert_true(sage_pw_case_parse("exact", &m));
+    assert_int_equal(m, SAGE_PW_EXACT);
+    assert_false(sage_pw_case_parse("Exact", &m));
+    assert_string_equal(sage_pw_case_name(SAGE_PW_UPPER), "upper");
+    assert_string_equal(sage_pw_case_name(SAGE_PW_EXACT), "exact");
+    assert_string_equal(sage_pw_case_name(SAGE_PW_AUTO), "auto");
+}
+
 static void credentials_case_rule(void **state)
 {
     struct sage_credentials c;
@@ -221,8 +242,11 @@ static void credentials_case_rule(void **state)
     for (size_t i = 0; i < sizeof(c.password); i++)
         assert_int_equal(c.password[i], 0);
 
+    /* auto starts with the legacy form; sage_client switches after a 401 */
+    assert_int_equal(sage_credentials_make("webapi", "Pa$$w0rd!", "auto", &c, &err), MLC_OK);
+    assert_string_equal(c.password, "PA$$W0RD!");
     assert_int_equal(sage_credentials_make("webapi", "s3cret", "lower", &c, &err), MLC_FATAL);
-    assert_string_equal(err.msg, "MLC_SAGE_PASSWORD_CASE: expected upper or exact");
+    assert_string_equal(err.msg, "MLC_SAGE_PASSWORD_CASE: expected auto, upper or exact");
     assert_int_equal(sage_credentials_make("", "s3cret", "upper", &c, &err), MLC_FATAL);
     assert_int_equal(sage_credentials_make("web:api", "s3cret", "upper", &c, &err), MLC_FATAL);
     assert_null(strstr(err.msg, "s3cret"));
@@ -243,6 +267,7 @@ int main(void)
         cmocka_unit_test(terms_and_resource_urls),
         cmocka_unit_test(bad_query_parameters),
         cmocka_unit_test(lookback_in_calendar_days),
+        cmocka_unit_test(password_case_names),
         cmocka_unit_test(credentials_case_rule),
     };
 
