@@ -122,8 +122,8 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
                                at, d->name);
         for (const char *p = v; *p; p++)
             if ((unsigned char)*p <= ' ' || *p == 0x7f)
-                return mlc_err_set(err, MLC_FATAL, "%s%s: URL contains a blank or control character",
-                                   at, d->name);
+                return mlc_err_set(err, MLC_FATAL,
+                                   "%s%s: URL contains a blank or control character", at, d->name);
         break;
     case MLC_CFGT_SECRET:
         if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))
@@ -187,6 +187,16 @@ static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *
     return MLC_OK;
 }
 
+/* Settings that no longer exist, with what replaced them: one line each
+ * instead of "unknown setting". */
+static const struct {
+    const char *name, *note;
+} removed_settings[] = {
+    {"MLC_SAGE_NEXTLINK_REBASE",
+     "the extractor no longer follows @odata.nextLink: every page is its own keyset query on "
+     "MLC_SAGE_URL, so there is nothing to re-base; delete the setting"},
+};
+
 /* One NAME=value pair from the file or the environment. */
 static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, const char *where,
                     struct mlc_err *err)
@@ -196,6 +206,12 @@ static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, con
     if (mlc_str_startswith(name, RDKAFKA_PREFIX))
         return add_rdkafka(cfg, name, v, where, err);
     id = find_setting(name);
+    for (size_t i = 0; id < 0 && i < sizeof(removed_settings) / sizeof(removed_settings[0]); i++)
+        if (!strcmp(name, removed_settings[i].name)) {
+            add_warning(cfg, "%s: %s was removed and is ignored: %s", where, name,
+                        removed_settings[i].note);
+            return MLC_OK;
+        }
     if (id < 0) {
         add_warning(cfg, "%s: unknown setting %s ignored (see --help)", where, name);
         return MLC_OK;

@@ -22,7 +22,6 @@ struct sage_client {
     enum sage_pw_case sending; /* SAGE_PW_UPPER or SAGE_PW_EXACT: the form on the wire */
     bool switched;             /* auto: the other form was tried (once per process) */
     bool accepted;             /* a request got past the login with `sending` */
-    bool no_rebase;
     struct mlc_http_response resp;
     struct mlc_backoff backoff;
     volatile sig_atomic_t *stop;
@@ -141,7 +140,6 @@ mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop
     mlc_backoff_init(&c->backoff, 500, 30000, 300000, 0);
     c->stop = stop;
     c->retries = (unsigned)mlc_cfg_int(cfg, MLC_CFG_SAGE_RETRIES);
-    c->no_rebase = !mlc_cfg_bool(cfg, MLC_CFG_SAGE_NEXTLINK_REBASE);
 
     mlc_http_opts_default(&c->opts);
     c->opts.connect_timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_CONNECT_TIMEOUT) * 1000L;
@@ -256,8 +254,7 @@ mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *
                             struct sage_page *page, struct mlc_err *err)
 {
     struct mlc_http_request req = {.method = MLC_HTTP_GET, .url = url, .headers = sage_headers};
-    struct sage_page_opts po = {
-        .resource_url = resource_url, .request_url = url, .no_rebase = c->no_rebase};
+    struct sage_page_opts po = {.resource_url = resource_url};
     struct mlc_err e = {0};
     char shown[400];
     mlc_rc rc = MLC_RETRY;

@@ -19,7 +19,7 @@
  *   MLC_FATAL  401/403 (message says what to check: the upper-case rule and
  *              MLC_SAGE_PASSWORD_CASE, the Web API security right per module,
  *              ADMIN blocked unless AllowWebApiAccessForAdmin), a nextLink
- *              that must not be followed, or out of memory
+ *              naming another resource (sage_page.h), or out of memory
  * Messages read "sage GET <url without query>: HTTP 500: InternalServerError:
  * <Sage's message>" (Sage error bodies {"error":{"code","message":{"value"}}}
  * are decoded), never with credentials, always redacted.
@@ -51,7 +51,7 @@ struct sage_client;
 
 /* Reads MLC_SAGE_URL, MLC_SAGE_USER, MLC_SAGE_PASSWORD(_CASE), MLC_SAGE_CA_FILE,
  * MLC_SAGE_INSECURE, MLC_SAGE_TIMEOUT, MLC_SAGE_CONNECT_TIMEOUT,
- * MLC_SAGE_RETRIES, MLC_SAGE_PAGE_SIZE (body cap) and MLC_SAGE_NEXTLINK_REBASE.
+ * MLC_SAGE_RETRIES and MLC_SAGE_PAGE_SIZE (body cap).
  * stop (nullable, borrowed) interrupts backoff sleeps. MLC_FATAL on missing
  * or unusable settings. */
 mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop,
@@ -73,8 +73,9 @@ enum sage_pw_case sage_client_wanted_form(const struct sage_client *c);
 void sage_client_set_retries(struct sage_client *c, unsigned retries);
 
 /* GETs url (borrowed) and parses it as a page of resource_url (the resource
- * without query, for nextLink re-basing and loop detection). Outcomes above.
- * On success *page owns its tree and next_url. */
+ * without query, to check the nextLink against). Outcomes above. On success
+ * *page owns its tree. url is always built by the caller on the configured
+ * MLC_SAGE_URL: no URL from a response is ever requested. */
 mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *resource_url,
                             struct sage_page *page, struct mlc_err *err);
 

@@ -12,7 +12,9 @@
  *             %XX (upper-case hex): space %20, ' %27, : %3A, UTF-8 bytes one by one.
  *             $select lists sage_customer_properties joined by literal commas
  *             (plain identifiers, nothing to encode).
- *   terms     MLC_SAGE_URL + COMPANY + "/AR/ARTerms?$select=TermsCode,Description"
+ *   terms     MLC_SAGE_URL + COMPANY + "/AR/ARTerms?" + "$filter=TermsCode gt '<last>'&"
+ *             (keyset, after a page with a nextLink) + "$orderby=TermsCode&$select=
+ *             TermsCode,Description"
  *
  * Configuration mistakes (bad base URL or company, $top out of range, a
  * corrupt watermark) are MLC_FATAL; a keyset value that cannot be a customer
@@ -58,9 +60,10 @@ mlc_rc sage_query_resource_url(const char *base_url, const char *company, const 
 mlc_rc sage_query_customers_url(const struct sage_query *q, struct mlc_buf *out,
                                 struct mlc_err *err);
 
-/* The ARTerms request URL. */
-mlc_rc sage_query_terms_url(const char *base_url, const char *company, struct mlc_buf *out,
-                            struct mlc_err *err);
+/* The ARTerms request URL; after (nullable): the last TermsCode read (1 to
+ * 64 printable ASCII bytes, else MLC_PERM). */
+mlc_rc sage_query_terms_url(const char *base_url, const char *company, const char *after,
+                            struct mlc_buf *out, struct mlc_err *err);
 
 /* out = watermark ("YYYY-MM-DD") minus lookback_days (0..SAGE_LOOKBACK_MAX)
  * in proleptic Gregorian calendar days: pure date arithmetic, no time zone,

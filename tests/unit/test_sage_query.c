@@ -97,8 +97,17 @@ static void terms_and_resource_urls(void **state)
     struct mlc_err err = {0};
 
     mlc_buf_init(&b, 1024);
-    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", &b, &err), MLC_OK);
-    assert_string_equal(mlc_buf_str(&b), BASE "SAMINC/AR/ARTerms?$select=TermsCode,Description");
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", NULL, &b, &err), MLC_OK);
+    assert_string_equal(mlc_buf_str(&b),
+                        BASE "SAMINC/AR/ARTerms?$orderby=TermsCode&$select=TermsCode,Description");
+    /* the keyset continuation after a page with a nextLink */
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", "N'30", &b, &err), MLC_OK);
+    assert_string_equal(mlc_buf_str(&b),
+                        BASE "SAMINC/AR/ARTerms?$filter=TermsCode%20gt%20%27N%27%2730%27"
+                             "&$orderby=TermsCode&$select=TermsCode,Description");
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", "", &b, &err), MLC_PERM);
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", "a\nb", &b, &err), MLC_PERM);
+    assert_int_equal(b.len, 0);
     assert_int_equal(sage_query_resource_url(BASE, "SAMINC", "ARCustomers", &b, &err), MLC_OK);
     assert_string_equal(mlc_buf_str(&b), RES);
     /* configuration mistakes are fatal and say which setting */
@@ -117,7 +126,7 @@ static void terms_and_resource_urls(void **state)
     /* a tiny cap is reported, not overrun */
     mlc_buf_free(&b);
     mlc_buf_init(&b, 16);
-    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", &b, &err), MLC_PERM);
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", NULL, &b, &err), MLC_PERM);
     mlc_buf_free(&b);
 }
 
