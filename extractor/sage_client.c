@@ -21,6 +21,7 @@ struct sage_client {
     enum sage_pw_case wanted;  /* MLC_SAGE_PASSWORD_CASE */
     enum sage_pw_case sending; /* SAGE_PW_UPPER or SAGE_PW_EXACT: the form on the wire */
     bool switched;             /* auto: the other form was tried (once per process) */
+    bool forms_differ;         /* the password has a lower-case letter: two forms exist */
     bool accepted;             /* a request got past the login with `sending` */
     struct mlc_http_response resp;
     struct mlc_backoff backoff;
@@ -137,6 +138,9 @@ mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop
         rc = mlc_err_set(err, MLC_FATAL, "sage client: out of memory");
         goto out;
     }
+    for (const char *p = c->password; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            c->forms_differ = true;
     mlc_backoff_init(&c->backoff, 500, 30000, 300000, 0);
     c->stop = stop;
     c->retries = (unsigned)mlc_cfg_int(cfg, MLC_CFG_SAGE_RETRIES);
@@ -280,7 +284,7 @@ mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *
         }
         if (c->resp.status > 0 && c->resp.status != 401)
             c->accepted = true; /* past the login (403 is a right, not the password) */
-        if (c->resp.status == 401 && c->wanted == SAGE_PW_AUTO && !c->switched) {
+        if (c->resp.status == 401 && c->wanted == SAGE_PW_AUTO && !c->switched && c->forms_differ) {
             enum sage_pw_case other = c->sending == SAGE_PW_UPPER ? SAGE_PW_EXACT : SAGE_PW_UPPER;
             struct mlc_err e2 = {0};
 

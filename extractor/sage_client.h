@@ -29,8 +29,10 @@
  * (sage_client_prefer_form: the one the state file recorded). On a 401 it
  * switches to the other form and repeats the request at once, not counted
  * as a retry; it does so at most once per client (process), so a process
- * start costs at most one failed login and a known form none. A 401 with
- * the other form too is MLC_FATAL as usual. The caller records the form
+ * start costs at most one failed login when the password is right, and a
+ * known form none. A password without lower-case letters has one form only:
+ * no second try. A 401 with the other form too is MLC_FATAL as usual (a
+ * wrong password thus costs two failed logins per start). The caller records the form
  * that worked (sage_client_accepted_form). upper and exact send one form
  * only.
  *

@@ -466,6 +466,11 @@ class Extractor(mlctest.TestCase):
         self.assertIn("MLC_SAGE_PASSWORD_CASE", line[0])
         self.assertEqual(self.failed_logins(), 2)
         self.assertIsNone(self.recorded_form())
+        # a password without lower-case letters has one form: one try only
+        cp = self.ext("once", env={"MLC_SAGE_PASSWORD": "WRONG1!"})
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertNotIn("trying it", cp.stderr)
+        self.assertEqual(self.failed_logins(), 3)
 
     def test_password_modes_and_uppercase_rule(self):
         # pinned modes keep their meaning: upper never sends the exact form
