@@ -26,7 +26,14 @@
 static void check_link(const char *link)
 {
     size_t n = strlen(link), path, tl = strlen(TAIL);
-    const char *auth = strstr(link, "://");
+    const char *auth = NULL;
+
+    if (strncasecmp(link, "http://", 7) == 0)
+        auth = link + 7;
+    else if (strncasecmp(link, "https://", 8) == 0)
+        auth = link + 8;
+    else if (link[0] == '/' && link[1] == '/')
+        auth = link + 2;
 
     for (const char *p = link; *p; p++)
         FUZZ_CHECK((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f,
@@ -35,10 +42,11 @@ static void check_link(const char *link)
     path = strcspn(link, "?#");
     FUZZ_CHECK(path >= tl && strncasecmp(link + path - tl, TAIL, tl) == 0,
                "accepted link %s names another resource", link);
-    if (auth && (size_t)(auth - link) < path) {
-        const char *a = auth + 3;
-        size_t alen = strcspn(a, "/?#");
-        FUZZ_CHECK(!memchr(a, '@', alen), "accepted link %s carries credentials", link);
+    if (auth) {
+        size_t alen = strcspn(auth, "/?#");
+        FUZZ_CHECK(!memchr(auth, '@', alen), "accepted link %s carries credentials", link);
+    } else {
+        FUZZ_CHECK(link[0] == '/', "accepted link %s is neither a url nor a path", link);
     }
 }
 
