@@ -6,7 +6,7 @@
  *
  * MLC_SETTING(id, type, default, min, max, choices, programs, help)
  *   id        the name without its MLC_ prefix (MLC_SAGE_URL -> SAGE_URL)
- *   type      STRING, SECRET (may be enc:v1:..., redacted from logs), INT
+ *   type      STRING, SECRET (may be enc:v2:..., redacted from logs), INT
  *             (min..max), BOOL, ENUM (choices, '|'-separated), LIST
  *             (comma-separated), URL (http:// or https://), PATH
  *   default   as text; "" means none. "<program>" expands to the program name
@@ -20,7 +20,7 @@ MLC_SETTING(SAGE_COMPANIES, LIST, "", 0, 0, NULL, EXTRACTOR,
 MLC_SETTING(SAGE_USER, STRING, "", 0, 0, NULL, EXTRACTOR,
             "Sage 300 user ID with the Web API security right in AR; sent upper-cased")
 MLC_SETTING(SAGE_PASSWORD, SECRET, "", 0, 0, NULL, EXTRACTOR,
-            "Password of MLC_SAGE_USER (plain or enc:v1:...)")
+            "Password of MLC_SAGE_USER (plain or enc:v2:...)")
 MLC_SETTING(SAGE_PASSWORD_CASE, ENUM, "auto", 0, 0, "auto|upper|exact", EXTRACTOR,
             "auto: the legacy upper-cased password first and, after a 401, once the password as "
             "configured; the form that worked is kept in the state file and tried first from then "
@@ -68,14 +68,21 @@ MLC_SETTING(STATE_DB, PATH, "./mlc-<program>.db", 0, 0, NULL, EXTRACTOR | LOADER
 MLC_SETTING(PIPEDRIVE_URL, URL, "https://api.pipedrive.com", 0, 0, NULL, LOADER,
             "Pipedrive API base; prefer https://<companydomain>.pipedrive.com")
 MLC_SETTING(PIPEDRIVE_TOKEN, SECRET, "", 0, 0, NULL, LOADER,
-            "Pipedrive API token (plain or enc:v1:...), sent as the x-api-token header")
+            "Pipedrive API token (plain or enc:v2:...), sent as the x-api-token header")
 MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "Percent of the daily token budget left for the company's other integrations; "
             "the loader pauses when the remaining budget falls below it")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
             "JSON mapping file (schemas/mapping.v1.json); empty uses the built-in mapping")
+MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
+            "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
+            "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "
+            "warning says so. Loopback hosts never need it")
+MLC_SETTING(ALLOW_CORE_DUMPS, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
+            "Keep core dumps and debugger attach as the system allows them; by default the "
+            "workers turn both off, since a core file holds the decrypted password and token")
 MLC_SETTING(MASTER_KEY_FILE, PATH, "./mlc.key", 0, 0, NULL, EXTRACTOR | LOADER | CLI,
-            "32-byte key (base64) that decrypts enc:v1: values; must be mode 0600. "
+            "32-byte key (base64) that decrypts enc:v2: (and enc:v1:) values; must be mode 0600. "
             "Only read when a setting is encrypted")
 MLC_SETTING(LOG_FORMAT, ENUM, "text", 0, 0, "text|json", EXTRACTOR | LOADER | CLI,
             "Log line format on stderr")

@@ -1,7 +1,7 @@
 /* pdsim_ops.h - the operations the Pipedrive sandbox serves and their token costs.
  *
- * Costs are the x-token-cost values of ../shared/pipedrive-openapi/v2.yaml and
- * v1.yaml (tests/integration/test_pipedrive_sim.py reads the specs and checks
+ * Costs are the x-token-cost values of Pipedrive's v2 and v1 OpenAPI specs
+ * (tests/data/pipedrive/; tests/integration/test_pipedrive_sim.py reads them and checks
  * this table against what the sandbox charges). Paths are as the sandbox
  * serves them, with {id} standing for a path segment.
  */

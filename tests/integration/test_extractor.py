@@ -1,4 +1,4 @@
-"""mlc-extractor end to end against mlc-sage-sim and `mlc devbroker` (issue 5).
+"""mlc-extractor end to end against mlc-sage-sim and `mlc devbroker`.
 
 Every test starts its own simulator and broker on free ports, runs the real
 mlc-extractor binary and reads the topic back with kcat: initial load,
@@ -20,7 +20,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-import unittest
 import urllib.parse
 
 import jsonschema
@@ -90,7 +89,7 @@ class PrefixProxy:
 class Extractor(mlctest.TestCase):
     def start(self, customers=250, sim_page=100, top=100, sim_args=(), env=None):
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         argv = [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
                 "--customers", str(customers), "--seed", "3", "--today", TODAY,
                 "--page-size", str(sim_page), "--log-capacity", "5000", *sim_args]

@@ -1,4 +1,4 @@
-"""mlc-loader against mlc-pipedrive-sim and mlc devbroker (issue 6 "Done when").
+"""mlc-loader against mlc-pipedrive-sim and mlc devbroker: what the loader promises.
 
 Events are built here exactly as docs/events.md defines them (canonical JSON,
 content_hash, event_id) and produced with kcat; the final state is read from
@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import unittest
 
 import mlctest
 from mlctest import binary, http_json, wait_for
@@ -88,7 +87,7 @@ class LoaderCase(mlctest.TestCase):
     def setUp(self):
         super().setUp()
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         self.loader_bin = binary("mlc-loader")
         self.sim = self.procs.start_server([binary("mlc-pipedrive-sim"), "--token", TOKEN,
                                             *self.sim_args], name="pdsim")

@@ -1,5 +1,5 @@
-"""/metrics and /healthz of both workers during and after a sync (issue 8
-item 5): the extractor's Sage request counters equal mlc-sage-sim's own
+"""/metrics and /healthz of both workers during and after a sync:
+the extractor's Sage request counters equal mlc-sage-sim's own
 /_sim/counters, the loader's Pipedrive calls, tokens and 429s equal
 mlc-pipedrive-sim's /_sim/stats; /healthz turns 503 with the reason when a
 cycle fails (Sage answering 503 past the retries) and 200 again after the
@@ -69,7 +69,7 @@ class MetricsScrape(mlctest.TestCase):
     def setUp(self):
         super().setUp()
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         self.sage = self.procs.start_server(
             [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
              "--customers", "40", "--seed", "5", "--today", "2024-03-18"], name="sage-sim")

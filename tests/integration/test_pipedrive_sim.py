@@ -16,17 +16,17 @@ import urllib.parse
 
 import mlctest
 
-SPEC_DIR = os.path.join(mlctest.SHARED, "pipedrive-openapi")
+SPEC_DIR = os.path.join(mlctest.DATA, "pipedrive")
 TOKEN = "t-0123456789"
 _specs = {}
 
 
 def spec(name):
-    """Parsed v1.yaml / v2.yaml (cached; the C loader is much faster)."""
+    """Parsed v1 / v2 spec excerpt (cached; the C loader is much faster)."""
     if name not in _specs:
         import yaml
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        with open(os.path.join(SPEC_DIR, name)) as f:
+        with open(os.path.join(SPEC_DIR, name.replace(".yaml", ".subset.yaml"))) as f:
             _specs[name] = yaml.load(f, Loader=loader)
     return _specs[name]
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import sqlite3
 import time
-import unittest
 
 import mlctest
 from test_loader import TOKEN
@@ -17,7 +16,7 @@ from test_loader import TOKEN
 class Status(mlctest.TestCase):
     def test_status_of_a_real_pipeline(self):
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         sage = self.procs.start_server(
             [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
              "--company", "SAMLTD", "--customers", "6", "--seed", "5", "--today", "2024-03-18"],
