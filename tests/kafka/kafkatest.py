@@ -51,6 +51,24 @@ class Broker:
         self.command_config = None
         self.topics = 0
 
+    def run_doc(self, cmd, subst=(), env=None):
+        """A documented command on this broker: the compose service's Kafka
+        tools become scripts/kafka's (same release), kafka:9092 this broker."""
+        cmd = cmd.replace("docker compose exec kafka /opt/kafka/bin/", "")
+        cmd = re.sub(r"(?<![\w/.-])(kafka-[a-z-]+)\.sh\b", rf"{KAFKA} tool \1", cmd)
+        cmd = cmd.replace("kafka:9092", self.bootstrap)
+        for old, new in subst:
+            self_check = old in cmd
+            if not self_check:
+                raise AssertionError(f"{old!r} not in the documented command {cmd!r}")
+            cmd = cmd.replace(old, new)
+        cp = subprocess.run(["/bin/sh", "-ec", cmd], capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ, **(env or {})),
+                            stdin=subprocess.DEVNULL)
+        if cp.returncode != 0:
+            raise AssertionError(f"{cmd}\nexited {cp.returncode}: {cp.stderr[-3000:]}")
+        return cp
+
     def stop(self):
         return self.proc.stop(timeout=40)
 
@@ -99,18 +117,42 @@ class Broker:
         return parse_table(out)
 
 
+def doc_commands(path=None):
+    """Shell commands of the ```sh blocks of docs/operations.md that run one
+    of Kafka's tools, continuation lines joined, comments dropped."""
+    path = path or os.path.join(mlctest.SRCDIR, "docs", "operations.md")
+    with open(path) as f:
+        text = f.read()
+    cmds = []
+    for block in re.findall(r"^\s*```sh\n(.*?)^\s*```", text, re.M | re.S):
+        cmd = ""
+        for line in block.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            cmd += line[:-1].rstrip() + " " if line.endswith("\\") else line
+            if not line.endswith("\\"):
+                cmds.append(cmd)
+                cmd = ""
+    return [c for c in cmds if re.search(r"\bkafka-[a-z-]+\.sh\b", c)]
+
+
 def parse_table(out):
-    rows, header = [], None
-    for line in out.splitlines():
-        cols = line.split()
-        if not cols:
-            continue
-        if cols[0] == "GROUP":
-            header = cols
-            continue
-        if header and len(cols) == len(header):
-            rows.append(dict(zip(header, cols)))
-    return rows
+    """The table kafka-consumer-groups prints, as dicts keyed by its header.
+    Tokens are read in header-sized chunks: 3.9's --reset-offsets prints its
+    rows without line breaks."""
+    words = out.split()
+    if "GROUP" not in words:
+        return []
+    start = words.index("GROUP")
+    header = []
+    for w in words[start:]:
+        if not re.fullmatch(r"[A-Z][A-Z-]*", w):
+            break
+        header.append(w)
+    body = words[start + len(header):]
+    return [dict(zip(header, body[i:i + len(header)]))
+            for i in range(0, len(body) - len(header) + 1, len(header))]
 
 
 def wait_lines(proc, n, timeout=30):

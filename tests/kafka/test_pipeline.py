@@ -8,6 +8,9 @@ mlc-extractor -> Kafka -> mlc-loader -> Pipedrive sandbox.
 - `mlc-loader drain --reset-offsets <time>` answered by the broker's
   offsets-for-times (ListOffsets by timestamp), never by the message-timestamp
   search kept for the mock, and equal to Kafka's own kafka-get-offsets;
+- the Kafka recipes of docs/operations.md (lag, reset to earliest with
+  --dry-run then --execute, reset to a time) run as written, with Kafka's own
+  kafka-consumer-groups of the same release, on the default topic and group;
 - the compose file pins the release scripts/kafka runs.
 Every topic is made by compose's kafka-init command (scripts/kafka init-topics).
 """
@@ -26,6 +29,71 @@ from test_metrics_scrape import metric, scrape
 class Pipeline(kafkatest.KafkaRig):
     # a killed member holds its partitions until its session ends: allow short ones
     broker_args = ("--set", "group.min.session.timeout.ms=1000")
+
+    @property
+    def default_names(self):
+        return self._testMethodName == "test_operations_recipes"
+
+    def test_operations_recipes(self):
+        self.assertEqual((self.topic, self.group), (kafkatest.DEFAULT_TOPIC,
+                                                    kafkatest.DEFAULT_GROUP))
+        self.assertNotIn("MLC_KAFKA_GROUP", os.environ)
+        self.ld_env.pop("MLC_KAFKA_GROUP")  # the product's default group
+        for e in (self.common, self.ext_env, self.ld_env):
+            e.pop("MLC_TOPIC")
+            e.pop("MLC_DLQ_TOPIC")
+        cmds = kafkatest.doc_commands()
+        describe = [c for c in cmds if "--describe --group mlc-loader" in c]
+        earliest = [c for c in cmds if "--to-earliest" in c and "--dry-run" in c]
+        by_time = [c for c in cmds if "--to-datetime" in c]
+        self.assertEqual((len(describe), len(earliest), len(by_time)), (1, 1, 1), cmds)
+
+        self.extract_ok()
+        self.drain_ok()
+        n = len(self.audit_rows())
+
+        def lag():
+            rows = kafkatest.parse_table(self.kafka.run_doc(describe[0]).stdout)
+            self.assertEqual(sorted(int(r["PARTITION"]) for r in rows),
+                             list(range(self.partitions)), rows)
+            self.assertEqual(sum(int(r["LOG-END-OFFSET"]) for r in rows), ends())
+            return sum(int(r["LAG"]) for r in rows)
+
+        def ends():
+            out = self.kafka.admin("kafka-get-offsets", "--topic", self.topic,
+                                   "--time", "-1").stdout
+            return sum(int(line.rsplit(":", 1)[1]) for line in out.split())
+
+        self.assertEqual(lag(), 0)
+        # "check the planned offsets": all 0, nothing moved yet
+        plan = kafkatest.parse_table(self.kafka.run_doc(earliest[0]).stdout)
+        self.assertEqual({r["NEW-OFFSET"] for r in plan}, {"0"}, plan)
+        self.assertEqual(lag(), 0)
+        # "then the same with --execute instead of --dry-run"
+        self.kafka.run_doc(earliest[0].replace("--dry-run", "--execute"))
+        self.assertEqual(lag(), n)
+        self.drain_ok()
+        rows = self.audit_rows()[n:]
+        self.assertEqual(len(rows), n, "the whole topic replayed")
+        self.assertEqual({r[5] for r in rows}, {"unchanged"})
+        self.assertEqual(lag(), 0)
+
+        # reset to a time: only what was published since is replayed
+        time.sleep(1.2)
+        t_ms = int(time.time() * 1000)
+        time.sleep(1.2)
+        edited = set(self.sage_edit_random(4, "since"))
+        self.extract_ok()
+        self.drain_ok()
+        before = len(self.audit_rows())
+        self.kafka.run_doc(by_time[0], subst=[("2026-11-01T00:00:00.000Z",
+                                               kafkatest.iso_ms(t_ms))])
+        self.assertEqual(lag(), len(edited))
+        self.drain_ok()
+        rows = self.audit_rows()[before:]
+        self.assertEqual({(r[3], r[4]) for r in rows}, edited)
+        self.assertEqual(lag(), 0)
+        self.check_final()
 
     def test_compose_pins_this_release(self):
         version = subprocess.run([kafkatest.KAFKA, "version"], capture_output=True, text=True,
