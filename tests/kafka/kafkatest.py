@@ -51,7 +51,7 @@ class Broker:
         self.command_config = None
         self.topics = 0
 
-    def run_doc(self, cmd, subst=(), env=None):
+    def run_doc(self, cmd, subst=(), env=None, cwd=None):
         """A documented command on this broker: the compose service's Kafka
         tools become scripts/kafka's (same release), kafka:9092 this broker."""
         cmd = cmd.replace("docker compose exec kafka /opt/kafka/bin/", "")
@@ -64,7 +64,7 @@ class Broker:
             cmd = cmd.replace(old, new)
         cp = subprocess.run(["/bin/sh", "-ec", cmd], capture_output=True, text=True,
                             timeout=120, env=dict(os.environ, **(env or {})),
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, cwd=cwd)
         if cp.returncode != 0:
             raise AssertionError(f"{cmd}\nexited {cp.returncode}: {cp.stderr[-3000:]}")
         return cp
@@ -117,12 +117,36 @@ class Broker:
         return parse_table(out)
 
 
-def doc_commands(path=None):
-    """Shell commands of the ```sh blocks of docs/operations.md that run one
-    of Kafka's tools, continuation lines joined, comments dropped."""
-    path = path or os.path.join(mlctest.SRCDIR, "docs", "operations.md")
-    with open(path) as f:
+OPERATIONS = os.path.join(mlctest.SRCDIR, "docs", "operations.md")
+
+
+def doc_section(title):
+    """The text of one section of docs/operations.md (to the next heading)."""
+    with open(OPERATIONS) as f:
         text = f.read()
+    m = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^##+ )", text, re.M | re.S)
+    if not m:
+        raise AssertionError(f"docs/operations.md has no section {title!r}")
+    return m.group(1)
+
+
+def doc_settings(text):
+    """NAME=value lines of the ```ini blocks of text."""
+    out = {}
+    for block in re.findall(r"^\s*```ini\n(.*?)^\s*```", text, re.M | re.S):
+        for line in block.splitlines():
+            k, sep, v = line.strip().partition("=")
+            if sep:
+                out[k] = v
+    return out
+
+
+def doc_commands(text=None):
+    """Shell commands of the ```sh blocks of docs/operations.md (or text) that
+    run one of Kafka's tools, continuation lines joined, comments dropped."""
+    if text is None:
+        with open(OPERATIONS) as f:
+            text = f.read()
     cmds = []
     for block in re.findall(r"^\s*```sh\n(.*?)^\s*```", text, re.M | re.S):
         cmd = ""
