@@ -30,7 +30,7 @@ DEFAULT_GROUP = "mlc-loader"
 
 
 def need_java():
-    for prog in ("java", "kcat"):
+    for prog in ("java", "mvn", "kcat", "openssl"):
         if not shutil.which(prog):
             if os.environ.get("CI") == "true":
                 raise AssertionError(f"{prog} is not installed (scripts/setup installs it)")
