@@ -75,13 +75,19 @@ class SaslAcl(kafkatest.KafkaRig):
                                            MLC_STATE_DB=os.path.join(self.workdir, "x.db")),
                          timeout=120)
         self.assert_refused(cp, "extractor reading the DLQ")
-        # the loader's user may not produce events
+        # the loader's user may not produce events: a configuration error that
+        # stops the cycle; no customer is skipped as if its event were bad
         self.sage_edit_random(3, "refused")
         cp = self.extractor("once", env=dict(self.client_env("loader")), timeout=120)
         self.assert_refused(cp, "loader producing events")
         self.assertIn("Topic authorization failed", cp.stderr)
+        self.assertNotIn("skipping customer", cp.stderr)
         # and its attempt reached nobody
         self.assertEqual(len(self.read_topic(self.topic).splitlines()), n + 1)
+        # with the extractor's own credentials the three edits still arrive
+        self.extract_ok()
+        self.drain_ok()
+        self.check_final()
 
     def assert_refused(self, cp, what):
         self.assertNotEqual(cp.returncode, 0, f"{what}: {cp.stderr[-3000:]}")
