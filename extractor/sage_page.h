@@ -18,7 +18,7 @@
  *              neither an http(s) URL nor a path. Retrying cannot help; the
  *              operator must look.
  *
- * The nextLink is never followed (reference §6: its format is the
+ * The nextLink is never followed (docs/sage300-api.md, server paging: its format is the
  * framework's, never seen from a live server, and its host is the one IIS
  * saw, an internal name behind a proxy or load balancer). It only says that
  * more rows follow; the caller continues with its own keyset query on the

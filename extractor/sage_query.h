@@ -1,6 +1,6 @@
 /* sage_query.h - request URLs and credentials for the Sage 300 Web API.
  *
- * URLs (reference §1, §5, §6):
+ * URLs (docs/sage300-api.md: URL layout, OData query options, server paging):
  *   resource  MLC_SAGE_URL + COMPANY + "/AR/ARCustomers" (a '/' is inserted
  *             when MLC_SAGE_URL lacks the trailing one)
  *   customers resource?$filter=...&$orderby=CustomerNumber&$top=N&$select=...
@@ -20,7 +20,7 @@
  * corrupt watermark) are MLC_FATAL; a keyset value that cannot be a customer
  * number is MLC_PERM. Every function resets out first; out's cap applies.
  *
- * Credentials (reference §2): the user ID is always sent upper-cased; the
+ * Credentials (docs/sage300-api.md, authentication): the user ID is always sent upper-cased; the
  * password upper-cased (legacy rule) or exactly as configured (complex,
  * case-sensitive passwords of Sage 2023+). MLC_SAGE_PASSWORD_CASE=auto (the
  * default) starts with the legacy rule and lets sage_client switch to the
