@@ -210,30 +210,38 @@ static mlc_rc mark_pending(struct ld *ld, struct work *ws, size_t n, struct mlc_
     return rc;
 }
 
-/* Handles the messages of one round (different customers). *retry is set
- * when some could not be finished now (their offsets are not stored). */
-mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err)
+/* Plans every event of the round. */
+static mlc_rc plan_round(struct ld *ld, struct work *ws, struct item **items, size_t n, bool *retry,
+                         struct mlc_err *err)
 {
-    struct work *ws = calloc(n, sizeof(*ws));
-    struct pd_call *calls = calloc(n, sizeof(*calls));
-    size_t *idx = calloc(n, sizeof(*idx));
-    mlc_rc rc = MLC_OK, run_rc = MLC_OK;
-    struct mlc_err run_err = {0};
+    mlc_rc rc = MLC_OK;
 
-    *retry = false;
-    if (!ws || !calls || !idx) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         ws[i].it = items[i];
         rc = ld_plan(ld, &ws[i], err);
         if (ws[i].kind == PLAN_WAIT)
             *retry = true; /* deferred: its offset is not stored */
     }
-    if (rc != MLC_OK)
+    return rc;
+}
+
+/* Runs the round's calls and settles their answers, twice at most: a PATCH
+ * that found its organization deleted may become a POST (recreate). The
+ * client's own failure goes to *run_rc/run_err (the round still stores what
+ * it finished); rc is the round's. */
+static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, mlc_rc *run_rc,
+                        struct mlc_err *run_err, struct mlc_err *err)
+{
+    struct pd_call *calls = calloc(n, sizeof(*calls));
+    size_t *idx = calloc(n, sizeof(*idx));
+    mlc_rc rc = MLC_OK;
+
+    *run_rc = MLC_OK;
+    if (!calls || !idx) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
         goto out;
-    for (int pass = 0; pass < 2 && run_rc == MLC_OK; pass++) {
+    }
+    for (int pass = 0; pass < 2 && *run_rc == MLC_OK; pass++) {
         size_t k = 0;
         bool again = false;
 
@@ -249,17 +257,17 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
         }
         if (k == 0)
             break;
-        run_rc = pd_client_run(ld->pd, calls, k, &run_err);
+        *run_rc = pd_client_run(ld->pd, calls, k, run_err);
         for (size_t j = 0; j < k; j++) {
             struct work *w = &ws[idx[j]];
 
             w->call = calls[j];
             calls[j].json = NULL;
-            if (run_rc != MLC_OK && w->call.rc == MLC_OK && !w->call.json) {
+            if (*run_rc != MLC_OK && w->call.rc == MLC_OK && !w->call.json) {
                 *retry = true; /* never sent or interrupted */
                 continue;
             }
-            if (run_rc == MLC_FATAL && w->call.rc != MLC_OK)
+            if (*run_rc == MLC_FATAL && w->call.rc != MLC_OK)
                 continue;
             if ((rc = settle_work(ld, w, &again, retry, err)) != MLC_OK)
                 goto out;
@@ -267,7 +275,18 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
         if (!again)
             break;
     }
-    /* dead letters: delivered before the offset moves */
+out:
+    free(calls);
+    free(idx);
+    return rc;
+}
+
+/* Delivers the round's dead letters before their offsets move. */
+static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, bool *retry,
+                                   struct mlc_err *err)
+{
+    mlc_rc rc = MLC_OK;
+
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         struct work *w = &ws[i];
         struct mlc_err e = {0};
@@ -291,17 +310,13 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
             *retry = true;
         }
     }
-    {
-        struct mlc_err se = {0};
-        mlc_rc src = store_round(ld, ws, n, &se);
+    return rc;
+}
 
-        if (src != MLC_OK) {
-            if (rc == MLC_OK)
-                *err = se;
-            rc = rc == MLC_OK ? src : rc;
-            goto out;
-        }
-    }
+/* Marks the finished messages done (their offsets may be stored) and
+ * counts their outcomes. */
+static void mark_done(struct ld *ld, struct work *ws, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         if (ws[i].finished) {
             ws[i].it->done = true;
@@ -310,6 +325,34 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
             mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
                       (long long)ws[i].it->msg->offset, ws[i].outcome);
         }
+}
+
+/* Handles the messages of one round (different customers). *retry is set
+ * when some could not be finished now (their offsets are not stored). */
+mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err)
+{
+    struct work *ws = calloc(n, sizeof(*ws));
+    mlc_rc rc = MLC_OK, run_rc = MLC_OK, src;
+    struct mlc_err run_err = {0}, se = {0};
+
+    *retry = false;
+    if (!ws) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        goto out;
+    }
+    if ((rc = plan_round(ld, ws, items, n, retry, err)) != MLC_OK)
+        goto out;
+    if ((rc = run_calls(ld, ws, n, retry, &run_rc, &run_err, err)) != MLC_OK)
+        goto out;
+    rc = deliver_dead_letters(ld, ws, n, retry, err);
+    if ((src = store_round(ld, ws, n, &se)) != MLC_OK) {
+        if (rc == MLC_OK) {
+            *err = se;
+            rc = src;
+        }
+        goto out;
+    }
+    mark_done(ld, ws, n);
     if (rc == MLC_OK && run_rc != MLC_OK) {
         rc = run_rc;
         *err = run_err;
@@ -319,7 +362,5 @@ out:
         for (size_t i = 0; i < n; i++)
             work_free(&ws[i]);
     free(ws);
-    free(calls);
-    free(idx);
     return rc;
 }
