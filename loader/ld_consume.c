@@ -2,8 +2,12 @@
  * map after an assignment, pick and run rounds, store offsets in order, pause
  * on the daily budget.
  */
-#include "ld_internal.h"
+#include "ld_consume.h"
+
+#include "ld_calls.h"
 #include "ld_metrics.h"
+#include "ld_round.h"
+#include "ld_scan.h"
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"

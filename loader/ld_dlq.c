@@ -1,7 +1,9 @@
 /* ld_dlq.c - the dead-letter topic: one producer, created on first use, and
  * its delivery reports.
  */
-#include "ld_internal.h"
+#include "ld_dlq.h"
+
+#include "ld_util.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
 

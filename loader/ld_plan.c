@@ -1,7 +1,9 @@
 /* ld_plan.c - planning one event of a round: decode, map, hash, consult the
  * id map and decide: no call, POST, PATCH, dead letter or wait.
  */
-#include "ld_internal.h"
+#include "ld_plan.h"
+
+#include "ld_scan.h"
 #include "ld_state.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"

@@ -2,9 +2,14 @@
  * the calls, settle their answers, deliver dead letters, then store the id
  * map and audit rows in one transaction.
  */
-#include "ld_internal.h"
+#include "ld_round.h"
+
+#include "ld_calls.h"
+#include "ld_dlq.h"
 #include "ld_metrics.h"
+#include "ld_plan.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 #include "pd_client.h"
