@@ -37,6 +37,7 @@
 #ifndef LD_INTERNAL_H
 #define LD_INTERNAL_H
 #include "ld_loader.h"
+#include "ld_outcome.h"
 #include "ld_state.h"
 #include "mlc_backoff.h"
 #include "mlc_event.h"
@@ -81,7 +82,7 @@ struct work {
     struct mlc_event ev;
     bool decoded;
     enum plan_kind kind;
-    const char *outcome;
+    enum ld_outcome outcome; /* when finished */
     char reason[512];
     char err_class[24];
     int64_t org_id;

@@ -5,7 +5,7 @@
 #include "ld_internal.h"
 
 /* Marks w finished with outcome, org_id and an optional reason. */
-void ld_work_finish(struct work *w, const char *outcome, int64_t org_id, const char *fmt, ...)
+void ld_work_finish(struct work *w, enum ld_outcome outcome, int64_t org_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Plans w for the dead-letter topic with error class cls and text. */

@@ -46,7 +46,7 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
                          w->ev.company, w->ev.customer_number);
                 return MLC_OK;
             }
-            ld_work_finish(w, "created", (int64_t)id->valuedouble,
+            ld_work_finish(w, LD_OUT_CREATED, (int64_t)id->valuedouble,
                            w->recreate
                                ? "recreated: the earlier organization was deleted in pipedrive"
                                : NULL);
@@ -55,7 +55,7 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "is_deleted")))
             deleted = true;
         else {
-            ld_work_finish(w, w->remote ? "adopted" : "updated", w->org_id, NULL);
+            ld_work_finish(w, w->remote ? LD_OUT_ADOPTED : LD_OUT_UPDATED, w->org_id, NULL);
             return MLC_OK;
         }
     }
@@ -70,7 +70,7 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
             *again = true;
             return ld_plan_create(ld, w, err);
         }
-        ld_work_finish(w, "deleted_in_crm", w->org_id,
+        ld_work_finish(w, LD_OUT_DELETED_IN_CRM, w->org_id,
                        "organization was deleted in pipedrive (HTTP %ld); left deleted", c->status);
         mlc_strlcpy(w->row.state, "deleted_in_crm", sizeof(w->row.state));
         return MLC_OK;
@@ -85,22 +85,31 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
     return MLC_OK;
 }
 
-static void count(struct ld *ld, const char *outcome)
+static void count(struct ld *ld, enum ld_outcome outcome)
 {
-    if (!strcmp(outcome, "created"))
+    switch (outcome) {
+    case LD_OUT_CREATED:
         ld->n_created++;
-    else if (!strcmp(outcome, "updated"))
+        break;
+    case LD_OUT_UPDATED:
         ld->n_updated++;
-    else if (!strcmp(outcome, "adopted"))
+        break;
+    case LD_OUT_ADOPTED:
         ld->n_adopted++;
-    else if (!strcmp(outcome, "dlq"))
+        break;
+    case LD_OUT_DLQ:
         ld->n_dlq++;
-    else if (!strcmp(outcome, "deleted_in_crm"))
+        break;
+    case LD_OUT_DELETED_IN_CRM:
         ld->n_deleted++;
-    else if (!strcmp(outcome, "duplicate"))
+        break;
+    case LD_OUT_DUPLICATE:
         ld->n_duplicate++;
-    else
+        break;
+    default: /* unchanged, dry run */
         ld->n_unchanged++;
+        break;
+    }
 }
 
 /* Map rows and audit rows of a round, in one transaction. */
@@ -123,7 +132,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .company = w->decoded ? w->ev.company : NULL,
                                    .customer = w->decoded ? w->ev.customer_number : NULL,
                                    .event_id = w->decoded ? w->ev.event_id : NULL,
-                                   .outcome = w->outcome,
+                                   .outcome = ld_outcome_name(w->outcome),
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
@@ -144,8 +153,8 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         }
         if (!w->finished)
             continue;
-        if (w->write_row && (!strcmp(w->outcome, "created") || !strcmp(w->outcome, "updated") ||
-                             !strcmp(w->outcome, "adopted") || !strcmp(w->outcome, "unchanged"))) {
+        if (w->write_row && (w->outcome == LD_OUT_CREATED || w->outcome == LD_OUT_UPDATED ||
+                             w->outcome == LD_OUT_ADOPTED || w->outcome == LD_OUT_UNCHANGED)) {
             struct ld_map_row row = {.org_id = w->org_id};
             char *payload = ld_canonical(w->next, err);
 
@@ -161,7 +170,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                 row.hash[0] = '\0';
             rc = ld_state_map_put(ld->st, w->ev.company, w->ev.customer_number, &row, err);
             free(payload);
-        } else if (!strcmp(w->outcome, "deleted_in_crm") && w->row_found &&
+        } else if (w->outcome == LD_OUT_DELETED_IN_CRM && w->row_found &&
                    !strcmp(w->row.state, "deleted_in_crm")) {
             w->row.create_pending_ms = 0;
             rc = ld_state_map_put(ld->st, w->ev.company, w->ev.customer_number, &w->row, err);
@@ -306,7 +315,7 @@ static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, boo
             mlc_warn("%s:%d:%lld sent to the dead-letter topic: %s", ld->topic,
                      (int)w->it->msg->partition, (long long)w->it->msg->offset, w->reason);
             mlc_strlcpy(reason, w->reason, sizeof(reason));
-            ld_work_finish(w, "dlq", 0, "%s: %s", w->err_class, reason);
+            ld_work_finish(w, LD_OUT_DLQ, 0, "%s: %s", w->err_class, reason);
         } else if (r == MLC_FATAL) {
             rc = r;
             *err = e;
@@ -326,9 +335,9 @@ static void mark_done(struct ld *ld, struct work *ws, size_t n)
         if (ws[i].finished) {
             ws[i].it->done = true;
             count(ld, ws[i].outcome);
-            ld_metrics_outcome(ld->metrics, ws[i].outcome);
+            ld_metrics_outcome(ld->metrics, ld_outcome_name(ws[i].outcome));
             mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
-                      (long long)ws[i].it->msg->offset, ws[i].outcome);
+                      (long long)ws[i].it->msg->offset, ld_outcome_name(ws[i].outcome));
         }
 }
 

@@ -3,6 +3,8 @@
  */
 #include "ld_util.h"
 
+#include "ld_outcome.h"
+
 #include "mlc_buf.h"
 #include "pd_mapping.h"
 
@@ -72,4 +74,20 @@ const char *ld_json_str(const cJSON *o, const char *k)
     const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
 
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *const outcome_names[LD_OUT__COUNT] = {
+    [LD_OUT_CREATED] = "created",
+    [LD_OUT_UPDATED] = "updated",
+    [LD_OUT_UNCHANGED] = "unchanged",
+    [LD_OUT_ADOPTED] = "adopted",
+    [LD_OUT_DLQ] = "dlq",
+    [LD_OUT_DELETED_IN_CRM] = "deleted_in_crm",
+    [LD_OUT_DUPLICATE] = "duplicate",
+    [LD_OUT_DRY_RUN] = "dry_run",
+};
+
+const char *ld_outcome_name(enum ld_outcome o)
+{
+    return (unsigned)o < LD_OUT__COUNT ? outcome_names[o] : "?";
 }
