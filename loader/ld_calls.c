@@ -20,8 +20,9 @@ void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int to
     struct call_row *r;
 
     ld_metrics_call(ld->metrics, mlc_http_method_name(call->method), pd_op_name(call->op), status,
-                    tokens, status == 429 && l->daily_paused, status == 403 && pd_limits_blocked(l),
-                    pd_limits_daily_remaining(l), l->hdr_burst ? l->hdr_remaining : -1);
+                    tokens, status == 429 && pd_limits_daily_paused(l),
+                    status == 403 && pd_limits_blocked(l), pd_limits_daily_remaining(l),
+                    pd_limits_burst_remaining(l));
 
     if (ld->n_calls == ld->cap_calls) {
         size_t cap = ld->cap_calls ? ld->cap_calls * 2 : 64;

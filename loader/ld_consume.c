@@ -159,7 +159,7 @@ static void probe_budget(struct ld *ld)
     struct pd_limits *l = pd_client_limits(ld->pd);
     struct mlc_err e = {0};
 
-    if (l->blocked)
+    if (pd_limits_blocked(l))
         return;
     snprintf(call.path, sizeof(call.path), "/v1/users/me");
     /* its answer ends the pause or not (pd_limits_on_response) */
@@ -199,7 +199,7 @@ static mlc_rc pause_step(struct ld *ld, int64_t now, int64_t *next_probe, struct
                                "pipedrive blocked this token (403 block page): stopped");
         if (!mlc_kafka_consumer_paused(ld->cons)) {
             const struct pd_limits *l = pd_client_limits(ld->pd);
-            const char *why = l->paused_by_429
+            const char *why = pd_limits_paused_by_429(l)
                                   ? "daily token budget exhausted (Pipedrive answered 429)"
                                   : "daily token budget below the reserve "
                                     "(MLC_PIPEDRIVE_RESERVE_PCT)";

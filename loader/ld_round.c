@@ -191,7 +191,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         const struct pd_limits *l = pd_client_limits(ld->pd);
         char v[64];
 
-        snprintf(v, sizeof(v), "%ld/%d", l->hdr_burst ? l->hdr_remaining : -1L, l->burst_limit);
+        snprintf(v, sizeof(v), "%ld/%d", pd_limits_burst_remaining(l), pd_limits_burst_limit(l));
         rc = ld_state_meta_set(ld->st, "burst_remaining", v, err);
     }
     if (rc == MLC_OK)

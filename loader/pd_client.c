@@ -333,8 +333,8 @@ static int64_t send_delay(struct pd_client *c, const struct pd_call *call, int64
     int64_t delay =
         c->cfg.pacing && !call->force ? pd_limits_next_send_delay(&c->limits, now, call->op) : 0;
 
-    if ((!c->cfg.pacing || call->force) && c->limits.hold_until_ms > now)
-        delay = c->limits.hold_until_ms - now;
+    if ((!c->cfg.pacing || call->force) && pd_limits_hold_until(&c->limits) > now)
+        delay = pd_limits_hold_until(&c->limits) - now;
     if (pd_limits_blocked(&c->limits))
         return -1;
     return delay;
@@ -382,7 +382,7 @@ static mlc_rc admit_step(struct pd_client *c, struct run *r, int64_t *wait_ms, s
         if (fl->done)
             continue;
         if (!call->force && pd_limits_should_pause(&c->limits, now, NULL) &&
-            !pd_limits_blocked(&c->limits) && c->limits.daily_paused) {
+            !pd_limits_blocked(&c->limits) && pd_limits_daily_paused(&c->limits)) {
             /* a daily 429 was seen: nothing more until the reset */
             call->rc = MLC_RETRY;
             mlc_err_set(&call->err, MLC_RETRY, "pipedrive daily budget exhausted");
@@ -446,7 +446,7 @@ static mlc_rc settle_one(struct pd_client *c, struct run *r, size_t j, struct ml
     if (ri.has_remaining && ri.remaining <= 0)
         mlc_debug("pipedrive: burst window full (x-ratelimit-remaining 0, reset %ld s, "
                   "%zu of our sends in the window)",
-                  ri.reset_s, c->limits.n_sends);
+                  ri.reset_s, pd_limits_window_sends(&c->limits));
     if (resp->status != 0 || b->rcs[j] != MLC_OK)
         audit(c, call, resp->status, resp->total_s);
     fl->attempts++;
