@@ -25,6 +25,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#define METADATA_TIMEOUT_MS 10000  /* ping: the broker's metadata answer */
+#define DLQ_EXIT_FLUSH_MS   10000  /* dead letters still queued at exit */
+#define PD_MAX_ATTEMPTS     5      /* tries of a GET or PATCH on 5xx/timeouts */
+#define RETRY_BASE_MS       500    /* first backoff of a round or refresh retry */
+#define RETRY_CAP_MS        30000  /* longest backoff */
+#define RETRY_AFTER_MAX_MS  300000 /* longest Retry-After honoured */
+
 /* ----------------------------------------------------------- ping, setup */
 
 static mlc_rc ping(struct ld *ld, struct mlc_err *err)
@@ -51,7 +58,7 @@ static mlc_rc ping(struct ld *ld, struct mlc_err *err)
     pd_call_reset(&call);
     if ((rc = mlc_kafka_producer_new(ld->cfg, ld_dlq_on_delivery, ld, &p, err)) != MLC_OK)
         return mlc_err_prefix(err, "kafka");
-    e = rd_kafka_metadata(mlc_kafka_producer_handle(p), 1, NULL, &md, 10000);
+    e = rd_kafka_metadata(mlc_kafka_producer_handle(p), 1, NULL, &md, METADATA_TIMEOUT_MS);
     if (e) {
         rc = mlc_err_set(err, MLC_RETRY, "kafka: metadata from %s: %s",
                          mlc_cfg_str(ld->cfg, MLC_CFG_KAFKA_BROKERS), rd_kafka_err2str(e));
@@ -111,7 +118,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     ld.topic = mlc_cfg_str(cfg, MLC_CFG_TOPIC);
     ld.margin_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_SCAN_MARGIN) * 1000;
     ld.probe_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_PAUSE_PROBE) * 1000;
-    mlc_backoff_init(&ld.backoff, 500, 30000, 300000, 0);
+    mlc_backoff_init(&ld.backoff, RETRY_BASE_MS, RETRY_CAP_MS, RETRY_AFTER_MAX_MS, 0);
     if (!consuming && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
         return mlc_err_set(err, MLC_FATAL, "unknown command '%s' (drain, run, ping or setup)", cmd);
     if (o->reset_offsets && !consuming)
@@ -127,10 +134,10 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     pc.base_url = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_URL);
     pc.token = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_TOKEN);
     pc.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_TIMEOUT);
-    ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : 30000);
+    ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : PD_TIMEOUT_DEFAULT_MS);
     pc.concurrency = (unsigned)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_CONCURRENCY);
     pc.pacing = mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_PACING);
-    pc.max_attempts = 5;
+    pc.max_attempts = PD_MAX_ATTEMPTS;
     pc.audit = ld_calls_on_call;
     pc.audit_ctx = &ld;
     pc.stop = o->stop;
@@ -178,7 +185,7 @@ out:
     if (ld.dlq) {
         int left = 0;
 
-        mlc_kafka_producer_flush(ld.dlq, 10000, &left, NULL);
+        mlc_kafka_producer_flush(ld.dlq, DLQ_EXIT_FLUSH_MS, &left, NULL);
         mlc_kafka_producer_free(ld.dlq);
     }
     free(ld.calls);

@@ -13,7 +13,6 @@
 
 #define PD_MAX_URL 2048
 
-#define PD_TIMEOUT_DEFAULT_MS 30000       /* a request's time limit when none is set */
 #define PD_BACKOFF_BASE_MS    500         /* first retry delay of a failed GET/PATCH */
 #define PD_BACKOFF_CAP_MS     30000       /* longest backoff delay */
 #define PD_RETRY_AFTER_MAX_MS 300000      /* longest Retry-After honoured */

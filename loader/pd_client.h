@@ -42,6 +42,8 @@
 
 #define PD_PATH_MAX 1024
 
+#define PD_TIMEOUT_DEFAULT_MS 30000 /* a request's time limit when timeout_ms is 0 */
+
 struct pd_call {
     /* in */
     enum pd_op op;
