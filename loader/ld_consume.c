@@ -151,21 +151,26 @@ static void prune_audit(struct ld *ld, int64_t now, int64_t *next)
                  (long long)n, days);
 }
 
-/* While paused for the budget: a cheap probe now and then re-reads the
- * budget headers, so an early reset (or a sandbox day) ends the pause. */
-static void probe_budget(struct ld *ld)
+mlc_rc ld_probe_budget(struct ld *ld, struct mlc_err *err)
 {
     struct pd_call call = {.op = PD_OP_USERS_ME, .method = MLC_HTTP_GET, .force = true};
     struct pd_limits *l = pd_client_limits(ld->pd);
-    struct mlc_err e = {0};
+    struct mlc_err fe = {0};
+    mlc_rc rc;
 
     if (pd_limits_blocked(l))
-        return;
+        return MLC_OK; /* the pause reports the block */
     snprintf(call.path, sizeof(call.path), "/v1/users/me");
     /* its answer ends the pause or not (pd_limits_on_response) */
-    pd_client_call1(ld->pd, &call, &e);
+    rc = pd_client_call1(ld->pd, &call, err);
     pd_call_reset(&call);
-    ld_flush_calls_tx(ld, NULL);
+    if (ld_flush_calls_tx(ld, &fe) != MLC_OK)
+        mlc_warn("%s; the call audit rows are written with the next transaction", fe.msg);
+    if (rc == MLC_FATAL)
+        return mlc_err_prefix(err, "budget probe");
+    if (rc != MLC_OK)
+        mlc_info("budget probe: %s; still paused", err->msg);
+    return MLC_OK;
 }
 
 /* Refreshes the id map after an assignment. MLC_RETRY after a failed
@@ -215,8 +220,9 @@ static mlc_rc pause_step(struct ld *ld, int64_t now, int64_t *next_probe, struct
             *next_probe = now + ld->probe_ms;
         }
         if (now >= *next_probe) {
-            probe_budget(ld);
             *next_probe = now + ld->probe_ms;
+            if ((rc = ld_probe_budget(ld, err)) != MLC_OK)
+                return rc;
         }
     } else if (mlc_kafka_consumer_paused(ld->cons)) {
         mlc_info("daily token budget available again (%ld tokens left): resuming",

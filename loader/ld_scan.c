@@ -49,7 +49,11 @@ static cJSON *snapshot_of(const cJSON *org)
                     cJSON_Delete(cJSON_DetachItemViaPointer(d, sub));
             }
         }
-        cJSON_AddItemToObject(s, keys[i], d);
+        if (!cJSON_AddItemToObject(s, keys[i], d)) {
+            cJSON_Delete(d);
+            cJSON_Delete(s);
+            return NULL; /* out of memory: the caller says so */
+        }
     }
     return s;
 }
@@ -156,11 +160,17 @@ mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
     size_t nc = pd_mapping_custom_count(ld->map);
 
     mlc_buf_init(&keys, 4096);
-    mlc_buf_printf(&keys, "%s,%s", ld->k_num, ld->k_co);
+    rc = mlc_buf_printf(&keys, "%s,%s", ld->k_num, ld->k_co);
     if (nc <= MAX_SCAN_KEYS)
-        for (size_t i = 0; i < nc; i++)
+        for (size_t i = 0; i < nc && rc == MLC_OK; i++)
             if (i != ld->i_num && i != ld->i_co)
-                mlc_buf_printf(&keys, ",%s", pd_mapping_custom_key(ld->map, i));
+                rc = mlc_buf_printf(&keys, ",%s", pd_mapping_custom_key(ld->map, i));
+    if (rc != MLC_OK) {
+        rc = mlc_err_set(err, MLC_FATAL,
+                         "scanning organizations: the custom field keys do not "
+                         "fit a request");
+        goto out;
+    }
     if (since_ms > 0) {
         char t[32];
 
@@ -238,8 +248,12 @@ out:
     }
     free(f);
     mlc_buf_free(&keys);
-    if (rc != MLC_OK)
-        ld_flush_calls_tx(ld, NULL);
+    if (rc != MLC_OK) {
+        struct mlc_err fe = {0};
+
+        if (ld_flush_calls_tx(ld, &fe) != MLC_OK)
+            mlc_warn("%s; the call audit rows are written with the next transaction", fe.msg);
+    }
     return rc;
 }
 
