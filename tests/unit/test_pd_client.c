@@ -11,142 +11,11 @@
 
 #include "mlc_http.h"
 #include "pd_client.h"
+#include "pd_fake.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define T0 1795824000000LL /* 2026-11-28T00:00:00Z in ms */
-
-#define MAX_SCRIPT 128
-#define MAX_SENT   256
-
-/* One scripted answer: the first unused one whose path matches a request
- * answers it. */
-struct answer {
-    const char *path;
-    long status; /* 0: no answer (timeout) */
-    const char *body;
-    const char *hdr[3][2];
-    bool used;
-};
-
-struct sent {
-    char path[256];
-    int64_t at;
-    size_t batch;
-};
-
-struct fake {
-    int64_t now;
-    struct answer script[MAX_SCRIPT];
-    size_t n_script;
-    struct sent sent[MAX_SENT];
-    size_t n_sent, n_batches, max_batch;
-    size_t n_audit;
-    int audit_tokens;
-    int64_t slept;
-    volatile sig_atomic_t stop;
-    bool stop_on_sleep;
-};
-
-static struct fake F;
-
-static int64_t fake_now(void *ctx)
-{
-    return ((struct fake *)ctx)->now;
-}
-
-static bool fake_sleep(void *ctx, long ms, volatile sig_atomic_t *stop)
-{
-    struct fake *f = ctx;
-
-    if (f->stop_on_sleep) {
-        f->stop = 1;
-        return false;
-    }
-    f->now += ms;
-    f->slept += ms;
-    return !(stop && *stop);
-}
-
-static void add_hdr(struct mlc_http_response *r, const char *name, const char *value)
-{
-    mlc_buf_append(&r->hdrs, name, strlen(name) + 1);
-    mlc_buf_append(&r->hdrs, value, strlen(value) + 1);
-}
-
-static mlc_rc fake_perform(void *ctx, const struct mlc_http_request *reqs, size_t n,
-                           struct mlc_http_response *resps, mlc_rc *rcs, struct mlc_err *errs,
-                           volatile sig_atomic_t *stop, struct mlc_err *err)
-{
-    struct fake *f = ctx;
-
-    (void)stop;
-    (void)err;
-    f->n_batches++;
-    if (n > f->max_batch)
-        f->max_batch = n;
-    for (size_t i = 0; i < n; i++) {
-        const char *path = strstr(reqs[i].url, "/api/");
-        struct answer *a = NULL;
-
-        if (!path)
-            path = strstr(reqs[i].url, "/v1/");
-        assert_non_null(path);
-        assert_true(f->n_sent < MAX_SENT);
-        snprintf(f->sent[f->n_sent].path, sizeof(f->sent[0].path), "%s", path);
-        f->sent[f->n_sent].at = f->now;
-        f->sent[f->n_sent].batch = f->n_batches;
-        f->n_sent++;
-        for (size_t j = 0; j < f->n_script && !a; j++)
-            if (!f->script[j].used && !strcmp(f->script[j].path, path))
-                a = &f->script[j];
-        if (!a)
-            fail_msg("no scripted answer left for %s", path);
-        a->used = true;
-        mlc_buf_free(&resps[i].body);
-        mlc_buf_init(&resps[i].body, 1u << 20);
-        mlc_buf_reset(&resps[i].hdrs);
-        resps[i].status = a->status;
-        resps[i].total_s = 0.01;
-        if (a->body)
-            mlc_buf_puts(&resps[i].body, a->body);
-        for (size_t h = 0; h < 3 && a->hdr[h][0]; h++)
-            add_hdr(&resps[i], a->hdr[h][0], a->hdr[h][1]);
-        rcs[i] = mlc_http_classify_status(a->status);
-        mlc_err_clear(&errs[i]);
-        if (rcs[i] != MLC_OK)
-            mlc_err_set(&errs[i], rcs[i], "%s: HTTP %ld", path, a->status);
-    }
-    f->now += 10; /* the batch takes 10 ms */
-    return MLC_OK;
-}
-
-static void fake_audit(void *ctx, const struct pd_call *call, long status, int tokens, long dur)
-{
-    struct fake *f = ctx;
-
-    (void)call;
-    (void)status;
-    (void)dur;
-    f->n_audit++;
-    f->audit_tokens += tokens;
-}
-
-static struct answer *script(const char *path, long status, const char *body)
-{
-    struct answer *a = &F.script[F.n_script++];
-
-    assert_true(F.n_script <= MAX_SCRIPT);
-    a->path = path;
-    a->status = status;
-    a->body = body;
-    return a;
-}
-
-static const struct pd_client_hooks HOOKS = {
-    .now_ms = fake_now, .sleep_ms = fake_sleep, .perform = fake_perform, .ctx = &F, .seed = 42};
 
 static struct pd_client *client(unsigned concurrency, bool pacing, unsigned max_attempts)
 {
@@ -180,8 +49,7 @@ static void get(struct pd_call *call, const char *path)
 static int reset(void **state)
 {
     (void)state;
-    memset(&F, 0, sizeof(F));
-    F.now = T0;
+    fake_reset();
     return 0;
 }
 
