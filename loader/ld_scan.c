@@ -180,11 +180,20 @@ mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
     for (;;) {
         struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
         const cJSON *data, *org;
+        int n_path;
 
-        snprintf(call.path, sizeof(call.path),
-                 "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE,
-                 mlc_buf_str(&keys), since[0] ? "&updated_since=" : "", since,
-                 cursor[0] ? "&cursor=" : "", cursor);
+        n_path = snprintf(call.path, sizeof(call.path),
+                          "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE,
+                          mlc_buf_str(&keys), since[0] ? "&updated_since=" : "", since,
+                          cursor[0] ? "&cursor=" : "", cursor);
+        if (n_path < 0 || (size_t)n_path >= sizeof(call.path)) {
+            /* a cut cursor would page wrongly or be refused on every try */
+            rc = mlc_err_set(err, MLC_FATAL,
+                             "scanning organizations: the request path (%d bytes with the "
+                             "cursor) exceeds %zu bytes",
+                             n_path, sizeof(call.path) - 1);
+            goto out;
+        }
         rc = pd_client_call1(ld->pd, &call, err);
         if (rc != MLC_OK) {
             pd_call_reset(&call);
