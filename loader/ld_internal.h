@@ -25,7 +25,8 @@
  *   ld_scan     the identity scan and the id map refresh
  *   ld_dlq      the dead-letter producer
  *   ld_calls    the call audit (rows of the Pipedrive calls made)
- *   ld_util     JSON members, times, URL escaping, canonical text (a leaf)
+ *   ld_util     JSON members, times, URL escaping, canonical text, and the
+ *               outcome names of ld_outcome.h (leaves)
  *   pd_client, pd_limits, pd_mapping, ld_state, ld_metrics: below them all
  *
  * Ownership: struct ld lives on ld_main's stack. cfg, o and out are
