@@ -25,6 +25,7 @@
  *   ld_scan     the identity scan and the id map refresh
  *   ld_dlq      the dead-letter producer
  *   ld_calls    the call audit (rows of the Pipedrive calls made)
+ *   ld_opts, ld_outcome: types (leaves)
  *   ld_util     JSON members, times, URL escaping, canonical text, and the
  *               outcome names of ld_outcome.h (leaves)
  *   pd_client, pd_limits, pd_mapping, ld_state, ld_metrics: below them all
@@ -37,10 +38,11 @@
  */
 #ifndef LD_INTERNAL_H
 #define LD_INTERNAL_H
-#include "ld_loader.h"
+#include "ld_opts.h"
 #include "ld_outcome.h"
 #include "ld_state.h"
 #include "mlc_backoff.h"
+#include "mlc_config.h"
 #include "mlc_event.h"
 #include "mlc_kafka.h"
 #include "pd_client.h"
