@@ -1,8 +1,11 @@
 /* ld_plan.c - planning one event of a round: decode, map, hash, consult the
  * id map and decide: no call, POST, PATCH, dead letter or wait.
  */
-#include "ld_internal.h"
+#include "ld_plan.h"
+
+#include "ld_scan.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -43,7 +46,7 @@ static cJSON *project(const cJSON *snap, const cJSON *next)
     return last;
 }
 
-void ld_work_finish(struct work *w, const char *outcome, int64_t org_id, const char *fmt, ...)
+void ld_work_finish(struct work *w, enum ld_outcome outcome, int64_t org_id, const char *fmt, ...)
 {
     va_list ap;
 
@@ -234,7 +237,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
         goto out;
     }
     if (!w->remote && w->row.hash[0] && !strcmp(w->row.hash, w->hash)) {
-        ld_work_finish(w, "unchanged", w->row.org_id, NULL);
+        ld_work_finish(w, LD_OUT_UNCHANGED, w->row.org_id, NULL);
         goto out;
     }
     if (w->remote && w->ev.op == MLC_EVENT_UPSERT) {
@@ -248,7 +251,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
     w->org_id = w->row.org_id;
     w->write_row = true;
     if (!patch) {
-        ld_work_finish(w, w->remote ? "adopted" : "unchanged", w->row.org_id,
+        ld_work_finish(w, w->remote ? LD_OUT_ADOPTED : LD_OUT_UNCHANGED, w->row.org_id,
                        w->remote ? "organization already up to date" : NULL);
         goto out;
     }
@@ -265,7 +268,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
         snprintf(what, sizeof(what), "would %s organization %lld",
                  w->remote ? "adopt and update" : "update", (long long)w->row.org_id);
         dry_print(ld, w, what, mlc_buf_str(diff));
-        ld_work_finish(w, "dry_run", w->row.org_id, NULL);
+        ld_work_finish(w, LD_OUT_DRY_RUN, w->row.org_id, NULL);
     }
 out:
     cJSON_Delete(last);
@@ -280,7 +283,7 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
     mlc_rc rc;
 
     if (w->ev.op == MLC_EVENT_MISSING) {
-        ld_work_finish(w, "unchanged", 0, "missing in sage 300 and no organization to mark");
+        ld_work_finish(w, LD_OUT_UNCHANGED, 0, "missing in sage 300 and no organization to mark");
         if (ld->o->dry_run)
             dry_print(ld, w, "would skip", NULL);
         return MLC_OK;
@@ -296,7 +299,7 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
         pd_mapping_diff(ld->map, NULL, w->next, &p, diff, NULL);
         cJSON_Delete(p);
         dry_print(ld, w, "would create organization", mlc_buf_str(diff));
-        ld_work_finish(w, "dry_run", 0, NULL);
+        ld_work_finish(w, LD_OUT_DRY_RUN, 0, NULL);
     }
     return MLC_OK;
 }
@@ -331,14 +334,14 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
             goto out;
     }
     if (w->row_found && !strcmp(w->row.state, "duplicate")) {
-        ld_work_finish(w, "duplicate", w->row.org_id,
+        ld_work_finish(w, LD_OUT_DUPLICATE, w->row.org_id,
                        "several organizations carry this customer's IDs; none changed");
         goto out;
     }
     if (w->row_found && !strcmp(w->row.state, "deleted_in_crm") && !w->recreate) {
         if (strcmp(mlc_cfg_str(ld->cfg, MLC_CFG_ON_CRM_DELETED), "recreate") != 0) {
             ld_work_finish(
-                w, "deleted_in_crm", w->row.org_id,
+                w, LD_OUT_DELETED_IN_CRM, w->row.org_id,
                 "organization was deleted in pipedrive; left deleted (MLC_ON_CRM_DELETED=skip)");
             goto out;
         }
@@ -351,12 +354,12 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
 out:
     if (rc == MLC_OK && w->kind == PLAN_DLQ && ld->o->dry_run) {
         dry_print(ld, w, "would send to the dead-letter topic", NULL);
-        ld_work_finish(w, "dry_run", 0, "%s", w->reason);
+        ld_work_finish(w, LD_OUT_DRY_RUN, 0, "%s", w->reason);
         w->kind = PLAN_NONE;
-    } else if (rc == MLC_OK && ld->o->dry_run && w->finished && strcmp(w->outcome, "dry_run")) {
+    } else if (rc == MLC_OK && ld->o->dry_run && w->finished && w->outcome != LD_OUT_DRY_RUN) {
         char what[64];
 
-        snprintf(what, sizeof(what), "would skip (%s)", w->outcome);
+        snprintf(what, sizeof(what), "would skip (%s)", ld_outcome_name(w->outcome));
         dry_print(ld, w, what, NULL);
     }
     mlc_buf_free(&diff);

@@ -1,9 +1,11 @@
 /* ld_scan.c - the identity scan: list organizations with the identity fields
- * and record in the id map which ones carry Sage 300 IDs; the small helpers
- * the scan shares with the other loader modules.
+ * and record in the id map which ones carry Sage 300 IDs.
  */
-#include "ld_internal.h"
+#include "ld_scan.h"
+
+#include "ld_calls.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -18,72 +20,7 @@
 #define SCAN_PAGE     500
 #define MAX_SCAN_KEYS 15 /* custom_fields selection limit of the list */
 
-/* ------------------------------------------------------------- utilities */
-
-static void url_escape(const char *in, char *out, size_t outsz)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *in && o + 4 < outsz; in++) {
-        unsigned char ch = (unsigned char)*in;
-
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == ',') {
-            out[o++] = (char)ch;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[ch >> 4];
-            out[o++] = hex[ch & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
-/* The escaped next_cursor of a v2 list answer, or "" at the end. */
-void ld_next_cursor(const cJSON *answer, char *out, size_t outsz)
-{
-    const cJSON *next = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(answer, "additional_data"), "next_cursor");
-
-    if (cJSON_IsString(next) && next->valuestring[0])
-        url_escape(next->valuestring, out, outsz);
-    else
-        out[0] = '\0';
-}
-
-void ld_rfc3339(int64_t ms, char out[32])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-char *ld_canonical(const cJSON *j, struct mlc_err *err)
-{
-    struct mlc_buf b;
-
-    mlc_buf_init(&b, 1u << 20);
-    if (pd_mapping_canonical(j, &b, err) != MLC_OK) {
-        mlc_buf_free(&b);
-        return NULL;
-    }
-    if (!b.data && mlc_buf_puts(&b, "") != MLC_OK) {
-        mlc_buf_free(&b);
-        return NULL;
-    }
-    return mlc_buf_steal(&b);
-}
-
-const char *ld_json_str(const cJSON *o, const char *k)
-{
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+/* ------------------------------------------------------------- snapshots */
 
 /* The part of an organization the mapping can write: name, address (without
  * the computed formatted_address), website and the custom fields. */
@@ -112,7 +49,11 @@ static cJSON *snapshot_of(const cJSON *org)
                     cJSON_Delete(cJSON_DetachItemViaPointer(d, sub));
             }
         }
-        cJSON_AddItemToObject(s, keys[i], d);
+        if (!cJSON_AddItemToObject(s, keys[i], d)) {
+            cJSON_Delete(d);
+            cJSON_Delete(s);
+            return NULL; /* out of memory: the caller says so */
+        }
     }
     return s;
 }
@@ -205,104 +146,151 @@ static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan
     return rc;
 }
 
+/* What a scan found: the organizations carrying both IDs. */
+struct found_list {
+    struct found *f;
+    size_t n, cap;
+};
+
+static void found_list_free(struct found_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->f[i].company);
+        free(l->f[i].customer);
+        cJSON_Delete(l->f[i].snap);
+    }
+    free(l->f);
+    memset(l, 0, sizeof(*l));
+}
+
+static mlc_rc found_add(struct found_list *l, const char *co, const char *num, int64_t org_id,
+                        const cJSON *org, struct mlc_err *err)
+{
+    struct found *x;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct found *p = realloc(l->f, cap * sizeof(*p));
+
+        if (!p)
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        l->f = p;
+        l->cap = cap;
+    }
+    x = &l->f[l->n++];
+    x->company = strdup(co);
+    x->customer = strdup(num);
+    x->org_id = org_id;
+    x->snap = snapshot_of(org);
+    if (!x->company || !x->customer || !x->snap)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    return MLC_OK;
+}
+
+/* The custom_fields selection: the identity fields, and the other mapped
+ * custom fields while they fit the 15-key selection. */
+static mlc_rc scan_keys(struct ld *ld, struct mlc_buf *keys, struct mlc_err *err)
+{
+    size_t nc = pd_mapping_custom_count(ld->map);
+    mlc_rc rc = mlc_buf_printf(keys, "%s,%s", ld->k_num, ld->k_co);
+
+    if (nc <= MAX_SCAN_KEYS)
+        for (size_t i = 0; i < nc && rc == MLC_OK; i++)
+            if (i != ld->i_num && i != ld->i_co)
+                rc = mlc_buf_printf(keys, ",%s", pd_mapping_custom_key(ld->map, i));
+    if (rc != MLC_OK)
+        return mlc_err_set(err, MLC_FATAL,
+                           "scanning organizations: the custom field keys do not fit a request");
+    return MLC_OK;
+}
+
+/* Asks one page (since and cursor escaped, "" for none), records the
+ * organizations that carry both IDs in l and counts every one in *total;
+ * cursor (PD_PATH_MAX) becomes the next page's, "" after the last. */
+static mlc_rc scan_page(struct ld *ld, const char *keys, const char *since, char *cursor,
+                        struct found_list *l, size_t *total, struct mlc_err *err)
+{
+    struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
+    const cJSON *org;
+    mlc_rc rc = MLC_OK;
+    int n = snprintf(call.path, sizeof(call.path),
+                     "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE, keys,
+                     since[0] ? "&updated_since=" : "", since, cursor[0] ? "&cursor=" : "", cursor);
+
+    if (n < 0 || (size_t)n >= sizeof(call.path))
+        /* a cut cursor would page wrongly or be refused on every try */
+        return mlc_err_set(err, MLC_FATAL,
+                           "scanning organizations: the request path (%d bytes with the "
+                           "cursor) exceeds %zu bytes",
+                           n, sizeof(call.path) - 1);
+    rc = pd_client_call1(ld->pd, &call, err);
+    if (rc != MLC_OK) {
+        pd_call_reset(&call);
+        mlc_err_prefix(err, "scanning organizations");
+        /* e.g. a 400 for updated_since: try again later, loudly */
+        return rc == MLC_PERM ? MLC_RETRY : rc;
+    }
+    cJSON_ArrayForEach(org, cJSON_GetObjectItemCaseSensitive(call.json, "data"))
+    {
+        const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+        const char *num = ld_json_str(cf, ld->k_num), *co = ld_json_str(cf, ld->k_co);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
+        const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
+
+        (*total)++;
+        if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
+            continue; /* not ours (or deleted): never touched */
+        if ((rc = found_add(l, co, num, (int64_t)id->valuedouble, org, err)) != MLC_OK)
+            break;
+    }
+    if (rc == MLC_OK)
+        ld_next_cursor(call.json, cursor, PD_PATH_MAX);
+    pd_call_reset(&call);
+    return rc;
+}
+
 /* Pages GET /api/v2/organizations with the identity fields (and the other
  * mapped custom fields while they fit the 15-key selection), since since_ms
  * (0: all), and records every organization that carries both IDs. */
 mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
 {
     struct mlc_buf keys;
-    char cursor[1024] = "", since[64] = "";
-    struct found *f = NULL;
-    size_t n = 0, cap = 0, pages = 0, total = 0;
+    char cursor[PD_PATH_MAX] = "", since[64] = "";
+    struct found_list l = {0};
+    size_t pages = 0, total = 0;
     int64_t started = pd_now_ms();
-    mlc_rc rc = MLC_OK;
-    size_t nc = pd_mapping_custom_count(ld->map);
+    mlc_rc rc;
 
     mlc_buf_init(&keys, 4096);
-    mlc_buf_printf(&keys, "%s,%s", ld->k_num, ld->k_co);
-    if (nc <= MAX_SCAN_KEYS)
-        for (size_t i = 0; i < nc; i++)
-            if (i != ld->i_num && i != ld->i_co)
-                mlc_buf_printf(&keys, ",%s", pd_mapping_custom_key(ld->map, i));
+    if ((rc = scan_keys(ld, &keys, err)) != MLC_OK)
+        goto out;
     if (since_ms > 0) {
         char t[32];
 
         ld_rfc3339(since_ms, t);
-        url_escape(t, since, sizeof(since));
+        ld_url_escape(t, since, sizeof(since));
     }
-    for (;;) {
-        struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
-        const cJSON *data, *org;
-
-        snprintf(call.path, sizeof(call.path),
-                 "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE,
-                 mlc_buf_str(&keys), since[0] ? "&updated_since=" : "", since,
-                 cursor[0] ? "&cursor=" : "", cursor);
-        rc = pd_client_call1(ld->pd, &call, err);
-        if (rc != MLC_OK) {
-            pd_call_reset(&call);
-            mlc_err_prefix(err, "scanning organizations");
-            if (rc == MLC_PERM)
-                rc = MLC_RETRY; /* e.g. a 400 for updated_since: try again later, loudly */
+    do {
+        if ((rc = scan_page(ld, mlc_buf_str(&keys), since, cursor, &l, &total, err)) != MLC_OK)
             goto out;
-        }
         pages++;
-        data = cJSON_GetObjectItemCaseSensitive(call.json, "data");
-        cJSON_ArrayForEach(org, data)
-        {
-            const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
-            const char *num = ld_json_str(cf, ld->k_num), *co = ld_json_str(cf, ld->k_co);
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
-            const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
-
-            total++;
-            if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
-                continue; /* not ours (or deleted): never touched */
-            if (n == cap) {
-                size_t nc2 = cap ? cap * 2 : 256;
-                struct found *p = realloc(f, nc2 * sizeof(*p));
-
-                if (!p) {
-                    pd_call_reset(&call);
-                    rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-                    goto out;
-                }
-                f = p;
-                cap = nc2;
-            }
-            f[n].company = strdup(co);
-            f[n].customer = strdup(num);
-            f[n].org_id = (int64_t)id->valuedouble;
-            f[n].snap = snapshot_of(org);
-            n++;
-            if (!f[n - 1].company || !f[n - 1].customer || !f[n - 1].snap) {
-                pd_call_reset(&call);
-                rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-                goto out;
-            }
-        }
-        ld_next_cursor(call.json, cursor, sizeof(cursor));
-        pd_call_reset(&call);
-        if (!cursor[0])
-            break;
-    }
-    rc = apply_found(ld, f, n, started, since_ms == 0, err);
+    } while (cursor[0]);
+    rc = apply_found(ld, l.f, l.n, started, since_ms == 0, err);
     if (rc == MLC_OK) {
         ld->scan_since_ms = since_ms;
         ld->scan_started_ms = started;
     }
     mlc_info("organization scan%s: %zu page(s), %zu organization(s), %zu with Sage 300 IDs",
-             since_ms ? " (updated since last scan)" : "", pages, total, n);
+             since_ms ? " (updated since last scan)" : "", pages, total, l.n);
 out:
-    for (size_t i = 0; i < n; i++) {
-        free(f[i].company);
-        free(f[i].customer);
-        cJSON_Delete(f[i].snap);
-    }
-    free(f);
+    found_list_free(&l);
     mlc_buf_free(&keys);
-    if (rc != MLC_OK)
-        ld_flush_calls_tx(ld, NULL);
+    if (rc != MLC_OK) {
+        struct mlc_err fe = {0};
+
+        if (ld_flush_calls_tx(ld, &fe) != MLC_OK)
+            mlc_warn("%s; the call audit rows are written with the next transaction", fe.msg);
+    }
     return rc;
 }
 
