@@ -17,35 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the organization holds of the keys next would write (adoption diff). */
-static cJSON *project(const cJSON *snap, const cJSON *next)
-{
-    cJSON *last = cJSON_CreateObject();
-    const cJSON *it;
-
-    cJSON_ArrayForEach(it, next)
-    {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(snap, it->string);
-
-        if (!strcmp(it->string, "custom_fields") && cJSON_IsObject(it)) {
-            cJSON *cf = cJSON_AddObjectToObject(last, "custom_fields");
-            const cJSON *c;
-
-            cJSON_ArrayForEach(c, it)
-            {
-                const cJSON *sv =
-                    cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, c->string) : NULL;
-
-                if (sv && cf)
-                    cJSON_AddItemToObject(cf, c->string, cJSON_Duplicate(sv, 1));
-            }
-        } else if (v) {
-            cJSON_AddItemToObject(last, it->string, cJSON_Duplicate(v, 1));
-        }
-    }
-    return last;
-}
-
 void ld_work_finish(struct work *w, enum ld_outcome outcome, int64_t org_id, const char *fmt, ...)
 {
     va_list ap;
@@ -241,7 +212,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
         goto out;
     }
     if (w->remote && w->ev.op == MLC_EVENT_UPSERT) {
-        cJSON *p = project(last, w->next);
+        cJSON *p = ld_project(last, w->next);
 
         cJSON_Delete(last);
         last = p;

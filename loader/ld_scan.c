@@ -78,6 +78,25 @@ static int found_cmp(const void *a, const void *b)
     return c;
 }
 
+/* True when the organization's current values (snap) are those of the body
+ * this replica last applied (payload): the update the scan saw was that
+ * write. Any other value means someone else wrote since (another replica, a
+ * person): the cached body may not be trusted (ADR 0009). A stored body that
+ * does not parse counts as not held. */
+static bool holds_what_we_applied(const struct ld *ld, const cJSON *snap, const char *payload)
+{
+    cJSON *applied = cJSON_Parse(payload), *last = NULL, *patch = NULL;
+    bool held = false;
+
+    if (applied && (last = ld_project(snap, applied)) &&
+        pd_mapping_diff(ld->map, last, applied, &patch, NULL, NULL) == MLC_OK)
+        held = patch == NULL;
+    cJSON_Delete(patch);
+    cJSON_Delete(last);
+    cJSON_Delete(applied);
+    return held;
+}
+
 /* Applies what a scan found to the id map, in one transaction. */
 static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan_ms, bool full,
                           struct mlc_err *err)
@@ -114,7 +133,8 @@ static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan
                      j - i + (found && old.org_id && old.org_id != f[i].org_id ? 1 : 0));
         } else {
             mlc_strlcpy(row.state, "active", sizeof(row.state));
-            if (found && old.org_id == f[i].org_id && !old.remote && old.payload && !full) {
+            if (found && old.org_id == f[i].org_id && !old.remote && old.payload && !full &&
+                holds_what_we_applied(ld, f[i].snap, old.payload)) {
                 /* our own write coming back from updated_since: keep what we applied */
                 row = old;
                 row.payload = old.payload;

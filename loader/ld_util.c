@@ -9,6 +9,7 @@
 #include "pd_mapping.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 void ld_url_escape(const char *in, char *out, size_t outsz)
@@ -90,4 +91,32 @@ static const char *const outcome_names[LD_OUT__COUNT] = {
 const char *ld_outcome_name(enum ld_outcome o)
 {
     return (unsigned)o < LD_OUT__COUNT ? outcome_names[o] : "?";
+}
+
+cJSON *ld_project(const cJSON *snap, const cJSON *next)
+{
+    cJSON *last = cJSON_CreateObject();
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, next)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(snap, it->string);
+
+        if (!strcmp(it->string, "custom_fields") && cJSON_IsObject(it)) {
+            cJSON *cf = cJSON_AddObjectToObject(last, "custom_fields");
+            const cJSON *c;
+
+            cJSON_ArrayForEach(c, it)
+            {
+                const cJSON *sv =
+                    cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, c->string) : NULL;
+
+                if (sv && cf)
+                    cJSON_AddItemToObject(cf, c->string, cJSON_Duplicate(sv, 1));
+            }
+        } else if (v) {
+            cJSON_AddItemToObject(last, it->string, cJSON_Duplicate(v, 1));
+        }
+    }
+    return last;
 }

@@ -25,6 +25,11 @@ void ld_rfc3339(int64_t ms, char out[32]);
  * NULL on failure (err filled where the mapping says why). */
 char *ld_canonical(const cJSON *j, struct mlc_err *err);
 
+/* What an organization snapshot snap holds of the keys body next would
+ * write (top-level keys and custom fields), as a new object to diff next
+ * against (the caller deletes it). */
+cJSON *ld_project(const cJSON *snap, const cJSON *next);
+
 /* The string member k of object o (nullable), or NULL; borrowed from o. */
 const char *ld_json_str(const cJSON *o, const char *k);
 
