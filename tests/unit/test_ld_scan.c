@@ -155,9 +155,33 @@ static void refresh_is_full_when_cold_then_since_the_last_scan(void **state)
     assert_true(X->ld.scan_since_ms <= X->ld.scan_started_ms - X->ld.margin_ms + 1000);
 }
 
-/* Our own write coming back from updated_since keeps the body we applied
- * (not the snapshot): the next event compares with what we sent. */
+/* Our own write coming back from updated_since (the organization holds what
+ * we applied) keeps the body we applied, not the snapshot. */
 static void our_own_write_keeps_the_applied_body(void **state)
+{
+    struct ld_map_row mine = {.org_id = 11}, row;
+    char a[512];
+    struct mlc_err err = {0};
+
+    (void)state;
+    mlc_strlcpy(mine.state, "active", sizeof(mine.state));
+    mlc_strlcpy(mine.hash, "ab", sizeof(mine.hash));
+    mine.payload = "{\"name\":\"Org 11\"}";
+    fx_put(X, "SAMLTD", "1200", &mine);
+    org(a, sizeof(a), 11, "1200", "SAMLTD");
+    script("/api/v2/organizations?*", 200, page(a, NULL, NULL));
+    assert_int_equal(ld_scan(&X->ld, 1000, &err), MLC_OK);
+    row = fx_row(X, "SAMLTD", "1200", true);
+    assert_string_equal(row.payload, "{\"name\":\"Org 11\"}");
+    assert_false(row.remote);
+    assert_string_equal(row.hash, "ab");
+    ld_map_row_free(&row);
+}
+
+/* Someone else wrote since (another replica, a person): the organization no
+ * longer holds what this replica applied, so its cached body is not trusted
+ * and the row becomes a snapshot of Pipedrive (ADR 0009). */
+static void someone_elses_write_replaces_the_cached_body(void **state)
 {
     struct ld_map_row mine = {.org_id = 11}, row;
     char a[512];
@@ -168,12 +192,12 @@ static void our_own_write_keeps_the_applied_body(void **state)
     mlc_strlcpy(mine.hash, "ab", sizeof(mine.hash));
     mine.payload = "{\"name\":\"Applied\"}";
     fx_put(X, "SAMLTD", "1200", &mine);
-    org(a, sizeof(a), 11, "1200", "SAMLTD");
+    org(a, sizeof(a), 11, "1200", "SAMLTD"); /* named "Org 11" in Pipedrive */
     script("/api/v2/organizations?*", 200, page(a, NULL, NULL));
     assert_int_equal(ld_scan(&X->ld, 1000, &err), MLC_OK);
     row = fx_row(X, "SAMLTD", "1200", true);
-    assert_string_equal(row.payload, "{\"name\":\"Applied\"}");
-    assert_false(row.remote);
+    assert_true(row.remote);
+    assert_non_null(strstr(row.payload, "\"name\":\"Org 11\""));
     ld_map_row_free(&row);
 }
 
@@ -189,6 +213,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(refresh_is_full_when_cold_then_since_the_last_scan, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(our_own_write_keeps_the_applied_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(someone_elses_write_replaces_the_cached_body, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
