@@ -9,6 +9,7 @@
 #include "ld_dlq.h"
 #include "ld_fields.h"
 #include "ld_internal.h"
+#include "ld_match_cmd.h"
 #include "ld_metrics.h"
 #include "ld_offsets.h"
 #include "ld_state.h"
@@ -113,14 +114,18 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     struct pd_client_cfg pc = {0};
     const char *cmd = o->command;
     bool consuming = !strcmp(cmd, "drain") || !strcmp(cmd, "run");
+    bool matching = !strcmp(cmd, "match");
     mlc_rc rc;
 
     ld.topic = mlc_cfg_str(cfg, MLC_CFG_TOPIC);
     ld.margin_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_SCAN_MARGIN) * 1000;
     ld.probe_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_PAUSE_PROBE) * 1000;
     mlc_backoff_init(&ld.backoff, RETRY_BASE_MS, RETRY_CAP_MS, RETRY_AFTER_MAX_MS, 0);
-    if (!consuming && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
-        return mlc_err_set(err, MLC_FATAL, "unknown command '%s' (drain, run, ping or setup)", cmd);
+    if (!consuming && !matching && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
+        return mlc_err_set(err, MLC_FATAL,
+                           "unknown command '%s' (drain, run, ping, setup or match)", cmd);
+    if (matching && o->dry_run)
+        return mlc_err_set(err, MLC_FATAL, "match writes nothing without --apply; no --dry-run");
     if (o->reset_offsets && !consuming)
         return mlc_err_set(err, MLC_FATAL, "--reset-offsets only goes with drain or run");
     if (o->reset_offsets && o->dry_run)
@@ -128,7 +133,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
                            "--reset-offsets moves the group's offsets, which --dry-run never does");
     if ((rc = mlc_config_require(cfg, MLC_CFG_PIPEDRIVE_TOKEN, err)) != MLC_OK)
         return rc;
-    if ((consuming || !strcmp(cmd, "ping")) &&
+    if ((consuming || matching || !strcmp(cmd, "ping")) &&
         (rc = mlc_config_require(cfg, MLC_CFG_KAFKA_BROKERS, err)) != MLC_OK)
         return rc;
     pc.base_url = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_URL);
@@ -169,6 +174,12 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         goto out;
     if (!strcmp(cmd, "setup")) {
         rc = setup(&ld, err);
+        goto out;
+    }
+    if (matching) {
+        /* the ID fields must exist (mlc-loader setup): match never creates them */
+        if ((rc = ld_prepare_fields(&ld, false, err)) == MLC_OK)
+            rc = ld_match_command(&ld, o->apply, o->json, err);
         goto out;
     }
     if (o->reset_offsets &&

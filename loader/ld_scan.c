@@ -224,11 +224,11 @@ static mlc_rc scan_keys(struct ld *ld, struct mlc_buf *keys, struct mlc_err *err
     return MLC_OK;
 }
 
-/* Asks one page (since and cursor escaped, "" for none), records the
- * organizations that carry both IDs in l and counts every one in *total;
- * cursor (PD_PATH_MAX) becomes the next page's, "" after the last. */
+/* Asks one page (since and cursor escaped, "" for none) and hands every
+ * organization on it to on_org; cursor (PD_PATH_MAX) becomes the next
+ * page's, "" after the last. */
 static mlc_rc scan_page(struct ld *ld, const char *keys, const char *since, char *cursor,
-                        struct found_list *l, size_t *total, struct mlc_err *err)
+                        ld_org_fn on_org, void *ctx, struct mlc_err *err)
 {
     struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
     const cJSON *org;
@@ -252,15 +252,7 @@ static mlc_rc scan_page(struct ld *ld, const char *keys, const char *since, char
     }
     cJSON_ArrayForEach(org, cJSON_GetObjectItemCaseSensitive(call.json, "data"))
     {
-        const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
-        const char *num = ld_json_str(cf, ld->k_num), *co = ld_json_str(cf, ld->k_co);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
-        const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
-
-        (*total)++;
-        if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
-            continue; /* not ours (or deleted): never touched */
-        if ((rc = found_add(l, co, num, (int64_t)id->valuedouble, org, err)) != MLC_OK)
+        if ((rc = on_org(ctx, org, err)) != MLC_OK)
             break;
     }
     if (rc == MLC_OK)
@@ -269,18 +261,14 @@ static mlc_rc scan_page(struct ld *ld, const char *keys, const char *since, char
     return rc;
 }
 
-/* Pages GET /api/v2/organizations with the identity fields (and the other
- * mapped custom fields while they fit the 15-key selection), since since_ms
- * (0: all), and records every organization that carries both IDs. */
-mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
+mlc_rc ld_scan_orgs(struct ld *ld, int64_t since_ms, ld_org_fn on_org, void *ctx, size_t *pages,
+                    struct mlc_err *err)
 {
     struct mlc_buf keys;
     char cursor[PD_PATH_MAX] = "", since[64] = "";
-    struct found_list l = {0};
-    size_t pages = 0, total = 0;
-    int64_t started = pd_now_ms();
     mlc_rc rc;
 
+    *pages = 0;
     mlc_buf_init(&keys, 4096);
     if ((rc = scan_keys(ld, &keys, err)) != MLC_OK)
         goto out;
@@ -291,20 +279,57 @@ mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
         ld_url_escape(t, since, sizeof(since));
     }
     do {
-        if ((rc = scan_page(ld, mlc_buf_str(&keys), since, cursor, &l, &total, err)) != MLC_OK)
+        if ((rc = scan_page(ld, mlc_buf_str(&keys), since, cursor, on_org, ctx, err)) != MLC_OK)
             goto out;
-        pages++;
+        (*pages)++;
     } while (cursor[0]);
-    rc = apply_found(ld, l.f, l.n, started, since_ms == 0, err);
+out:
+    mlc_buf_free(&keys);
+    return rc;
+}
+
+struct identity_scan {
+    struct ld *ld;
+    struct found_list l;
+    size_t total;
+};
+
+/* Records an organization that carries both IDs (not deleted). */
+static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
+{
+    struct identity_scan *s = ctx;
+    const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+    const char *num = ld_json_str(cf, s->ld->k_num), *co = ld_json_str(cf, s->ld->k_co);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
+    const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
+
+    s->total++;
+    if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
+        return MLC_OK; /* not ours (or deleted): never touched */
+    return found_add(&s->l, co, num, (int64_t)id->valuedouble, org, err);
+}
+
+/* Pages GET /api/v2/organizations with the identity fields (and the other
+ * mapped custom fields while they fit the 15-key selection), since since_ms
+ * (0: all), and records every organization that carries both IDs. */
+mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
+{
+    struct identity_scan s = {.ld = ld};
+    size_t pages = 0;
+    int64_t started = pd_now_ms();
+    mlc_rc rc;
+
+    if ((rc = ld_scan_orgs(ld, since_ms, record_identity, &s, &pages, err)) != MLC_OK)
+        goto out;
+    rc = apply_found(ld, s.l.f, s.l.n, started, since_ms == 0, err);
     if (rc == MLC_OK) {
         ld->scan_since_ms = since_ms;
         ld->scan_started_ms = started;
     }
     mlc_info("organization scan%s: %zu page(s), %zu organization(s), %zu with Sage 300 IDs",
-             since_ms ? " (updated since last scan)" : "", pages, total, l.n);
+             since_ms ? " (updated since last scan)" : "", pages, s.total, s.l.n);
 out:
-    found_list_free(&l);
-    mlc_buf_free(&keys);
+    found_list_free(&s.l);
     if (rc != MLC_OK) {
         struct mlc_err fe = {0};
 

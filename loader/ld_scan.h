@@ -4,6 +4,17 @@
 
 #include "ld_internal.h"
 
+/* Called for every organization a scan lists (borrowed for the call); a
+ * return other than MLC_OK stops the scan. */
+typedef mlc_rc (*ld_org_fn)(void *ctx, const cJSON *org, struct mlc_err *err);
+
+/* Pages GET /api/v2/organizations (10 tokens per 500) since since_ms (0:
+ * all) with the identity fields and, while they fit, the other mapped
+ * custom fields, handing each organization to on_org; *pages counts the
+ * pages asked. MLC_RETRY when Pipedrive refused or failed. */
+mlc_rc ld_scan_orgs(struct ld *ld, int64_t since_ms, ld_org_fn on_org, void *ctx, size_t *pages,
+                    struct mlc_err *err);
+
 /* Pages GET /api/v2/organizations since since_ms (0: all) and records in the
  * id map every organization that carries both IDs (adoption snapshots,
  * duplicates). MLC_RETRY when Pipedrive refused or failed. */
