@@ -153,6 +153,15 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         }
         if (!w->finished)
             continue;
+        if (w->call.op == PD_OP_CREATE_ORG && w->outcome == LD_OUT_DLQ && w->call.sent &&
+            w->call.rc == MLC_PERM) {
+            /* Pipedrive answered the create with a refusal (400 validation,
+             * another 4xx): nothing was created, so no later event of the
+             * customer needs a lookup scan for it */
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+            if (rc != MLC_OK)
+                break;
+        }
         if (w->write_row && (w->outcome == LD_OUT_CREATED || w->outcome == LD_OUT_UPDATED ||
                              w->outcome == LD_OUT_ADOPTED || w->outcome == LD_OUT_UNCHANGED)) {
             struct ld_map_row row = {.org_id = w->org_id};
