@@ -304,6 +304,16 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         if ((rc = lost_create(ld, w, err)) != MLC_OK || w->kind == PLAN_WAIT)
             goto out;
     }
+    if (w->row_found && !strcmp(w->row.state, "duplicate") && !ld->o->dry_run) {
+        /* merged or deleted in Pipedrive since? look once per event (a
+         * search, 20 tokens), so the customer syncs again without a reset */
+        if ((rc = ld_lookup_customer(ld, w->ev.company, w->ev.customer_number, err)) != MLC_OK)
+            goto out;
+        ld_map_row_free(&w->row);
+        if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row,
+                                   &w->row_found, err)) != MLC_OK)
+            goto out;
+    }
     if (w->row_found && !strcmp(w->row.state, "duplicate")) {
         ld_work_finish(w, LD_OUT_DUPLICATE, w->row.org_id,
                        "several organizations carry this customer's IDs; none changed");

@@ -97,9 +97,74 @@ static bool holds_what_we_applied(const struct ld *ld, const cJSON *snap, const 
     return held;
 }
 
-/* Applies what a scan found to the id map, in one transaction. */
+/* {"duplicate_ids":[...]}: the organizations that carry one customer's IDs
+ * (k found, plus also when it is another one), kept as the row's payload so
+ * that `mlc status` can list them. NULL when out of memory. */
+static char *duplicate_payload(const struct found *f, size_t k, int64_t also)
+{
+    cJSON *o = cJSON_CreateObject(), *ids = o ? cJSON_AddArrayToObject(o, "duplicate_ids") : NULL;
+    char *text = NULL;
+
+    for (size_t i = 0; ids && i < k; i++)
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)f[i].org_id));
+    if (ids && also)
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)also));
+    if (ids)
+        text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* The id map row of one customer from the k organizations a scan found
+ * carrying its IDs. authoritative: the scan saw every such organization (a
+ * full scan, or a lookup by the customer's ID); an updated_since scan sees
+ * only those changed lately, so it can add duplicates but never end one.
+ * row->payload is either old's (shared) or new (the caller frees it). */
+static mlc_rc decide_row(const struct ld *ld, const struct found *f, size_t k,
+                         const struct ld_map_row *old, bool found, bool authoritative, bool full,
+                         struct ld_map_row *row, struct mlc_err *err)
+{
+    bool was_dup = found && !strcmp(old->state, "duplicate");
+    bool other = found && old->org_id && old->org_id != f->org_id &&
+                 strcmp(old->state, "deleted_in_crm") != 0 && !(was_dup && authoritative);
+
+    memset(row, 0, sizeof(*row));
+    row->org_id = f->org_id;
+    if (was_dup && !authoritative && k == 1) {
+        *row = *old; /* still a duplicate as far as this scan can tell */
+        return MLC_OK;
+    }
+    if (k > 1 || other) {
+        /* two organizations carry this customer's IDs: change none */
+        mlc_strlcpy(row->state, "duplicate", sizeof(row->state));
+        if (found && old->org_id)
+            row->org_id = old->org_id;
+        mlc_warn("customer %s:%s: %zu organizations carry its IDs; none will be changed "
+                 "until the duplicates are merged in pipedrive",
+                 f->company, f->customer, k + (other ? 1 : 0));
+        row->payload = duplicate_payload(f, k, other ? old->org_id : 0);
+        return row->payload ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    mlc_strlcpy(row->state, "active", sizeof(row->state));
+    if (was_dup)
+        mlc_info("customer %s:%s: one organization (%lld) carries its IDs again; syncing it",
+                 f->company, f->customer, (long long)f->org_id);
+    if (found && !was_dup && old->org_id == f->org_id && !old->remote && old->payload && !full &&
+        holds_what_we_applied(ld, f->snap, old->payload)) {
+        /* our own write coming back from updated_since: keep what we applied */
+        *row = *old;
+        row->create_pending_ms = 0;
+        return MLC_OK;
+    }
+    row->payload = ld_canonical(f->snap, err);
+    row->remote = true;
+    return row->payload ? MLC_OK : MLC_FATAL;
+}
+
+/* Applies what a scan found to the id map, in one transaction; scan_ms > 0
+ * records it as the last scan (a lookup of one customer is not one). */
 static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan_ms, bool full,
-                          struct mlc_err *err)
+                          bool authoritative, struct mlc_err *err)
 {
     mlc_rc rc;
     char ms[32];
@@ -116,47 +181,19 @@ static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan
         while (j < n && !strcmp(f[j].company, f[i].company) &&
                !strcmp(f[j].customer, f[i].customer))
             j++;
-        memset(&row, 0, sizeof(row));
         if ((rc = ld_state_map_get(ld->st, f[i].company, f[i].customer, &old, &found, err)) !=
             MLC_OK)
             break;
-        row.org_id = f[i].org_id;
-        if (j - i > 1 || (found && old.org_id && old.org_id != f[i].org_id &&
-                          strcmp(old.state, "deleted_in_crm") != 0)) {
-            /* two organizations carry this customer's IDs: change none */
-            mlc_strlcpy(row.state, "duplicate", sizeof(row.state));
-            if (found && old.org_id)
-                row.org_id = old.org_id;
-            mlc_warn("customer %s:%s: %zu organizations carry its IDs; none will be changed "
-                     "until the duplicates are merged in pipedrive",
-                     f[i].company, f[i].customer,
-                     j - i + (found && old.org_id && old.org_id != f[i].org_id ? 1 : 0));
-        } else {
-            mlc_strlcpy(row.state, "active", sizeof(row.state));
-            if (found && old.org_id == f[i].org_id && !old.remote && old.payload && !full &&
-                holds_what_we_applied(ld, f[i].snap, old.payload)) {
-                /* our own write coming back from updated_since: keep what we applied */
-                row = old;
-                row.payload = old.payload;
-                row.create_pending_ms = 0;
-            } else {
-                row.payload = ld_canonical(f[i].snap, err);
-                row.remote = true;
-                if (!row.payload) {
-                    rc = MLC_FATAL;
-                    ld_map_row_free(&old);
-                    break;
-                }
-            }
-        }
-        rc = ld_state_map_put(ld->st, f[i].company, f[i].customer, &row, err);
+        rc = decide_row(ld, &f[i], j - i, &old, found, authoritative, full, &row, err);
+        if (rc == MLC_OK)
+            rc = ld_state_map_put(ld->st, f[i].company, f[i].customer, &row, err);
         if (row.payload != old.payload)
             free(row.payload);
         ld_map_row_free(&old);
         i = j;
     }
     snprintf(ms, sizeof(ms), "%lld", (long long)scan_ms);
-    if (rc == MLC_OK)
+    if (rc == MLC_OK && scan_ms > 0)
         rc = ld_state_meta_set(ld->st, "last_scan_ms", ms, err);
     if (rc == MLC_OK)
         rc = ld_flush_calls(ld, err);
@@ -321,7 +358,7 @@ mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
 
     if ((rc = ld_scan_orgs(ld, since_ms, record_identity, &s, &pages, err)) != MLC_OK)
         goto out;
-    rc = apply_found(ld, s.l.f, s.l.n, started, since_ms == 0, err);
+    rc = apply_found(ld, s.l.f, s.l.n, started, since_ms == 0, since_ms == 0, err);
     if (rc == MLC_OK) {
         ld->scan_since_ms = since_ms;
         ld->scan_started_ms = started;
@@ -336,6 +373,80 @@ out:
         if (ld_flush_calls_tx(ld, &fe) != MLC_OK)
             mlc_warn("%s; the call audit rows are written with the next transaction", fe.msg);
     }
+    return rc;
+}
+
+/* The organizations itemSearch/field lists for the customer number (exact,
+ * case-sensitive), then each one read to check both IDs: a lookup that sees
+ * every organization carrying the customer's IDs. */
+static mlc_rc lookup_ids(struct ld *ld, const char *company, const char *number,
+                         struct found_list *l, struct mlc_err *err)
+{
+    struct pd_call search = {.op = PD_OP_ITEM_SEARCH_FIELD, .method = MLC_HTTP_GET};
+    char term[3 * 64 + 1];
+    const cJSON *hit;
+    mlc_rc rc;
+
+    ld_url_escape(number, term, sizeof(term));
+    snprintf(search.path, sizeof(search.path),
+             "/api/v2/itemSearch/field?term=%s&entity_type=organization&field=%s&match=exact"
+             "&limit=500",
+             term, ld->k_num);
+    if ((rc = pd_client_call1(ld->pd, &search, err)) != MLC_OK) {
+        pd_call_reset(&search);
+        return mlc_err_prefix(err, "looking up %s:%s", company, number);
+    }
+    cJSON_ArrayForEach(hit, cJSON_GetObjectItemCaseSensitive(search.json, "data"))
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(hit, "id");
+        struct pd_call get = {.op = PD_OP_GET_ORG, .method = MLC_HTTP_GET};
+        const cJSON *org, *cf;
+
+        if (!cJSON_IsNumber(id))
+            continue;
+        snprintf(get.path, sizeof(get.path), "/api/v2/organizations/%lld",
+                 (long long)id->valuedouble);
+        rc = pd_client_call1(ld->pd, &get, err);
+        org = cJSON_GetObjectItemCaseSensitive(get.json, "data");
+        cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+        if (rc == MLC_PERM && (get.status == 404 || get.status == 410))
+            rc = MLC_OK; /* gone meanwhile */
+        else if (rc == MLC_OK &&
+                 !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")) &&
+                 ld_json_str(cf, ld->k_num) && ld_json_str(cf, ld->k_co) &&
+                 !strcmp(ld_json_str(cf, ld->k_num), number) &&
+                 !strcmp(ld_json_str(cf, ld->k_co), company))
+            rc = found_add(l, company, number, (int64_t)id->valuedouble, org, err);
+        pd_call_reset(&get);
+        if (rc != MLC_OK)
+            break;
+    }
+    pd_call_reset(&search);
+    return rc;
+}
+
+mlc_rc ld_lookup_customer(struct ld *ld, const char *company, const char *number,
+                          struct mlc_err *err)
+{
+    struct found_list l = {0};
+    mlc_rc rc = lookup_ids(ld, company, number, &l, err);
+
+    if (rc == MLC_OK && l.n > 0)
+        rc = apply_found(ld, l.f, l.n, 0, false, true, err);
+    else if (rc == MLC_OK) {
+        /* none carries the IDs any more (all deleted): the next event creates one */
+        struct ld_map_row row = {0};
+
+        mlc_strlcpy(row.state, "active", sizeof(row.state));
+        mlc_info("customer %s:%s: no organization carries its IDs any more", company, number);
+        if ((rc = ld_state_begin(ld->st, err)) == MLC_OK &&
+            (rc = ld_state_map_put(ld->st, company, number, &row, err)) == MLC_OK &&
+            (rc = ld_flush_calls(ld, err)) == MLC_OK)
+            rc = ld_state_commit(ld->st, err);
+        else if (rc != MLC_OK)
+            ld_state_rollback(ld->st);
+    }
+    found_list_free(&l);
     return rc;
 }
 

@@ -20,6 +20,13 @@ mlc_rc ld_scan_orgs(struct ld *ld, int64_t since_ms, ld_org_fn on_org, void *ctx
  * duplicates). MLC_RETRY when Pipedrive refused or failed. */
 mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err);
 
+/* Looks one customer up by its IDs (itemSearch/field on the customer
+ * number, 20 tokens, then a GET of each hit, 1 token) and records what it
+ * found as an authoritative answer: exactly one organization ends a
+ * duplicate state, none clears the row so that the next event creates one. */
+mlc_rc ld_lookup_customer(struct ld *ld, const char *company, const char *number,
+                          struct mlc_err *err);
+
 /* Full scan when the map is cold (never scanned: new or lost state file),
  * else the organizations updated since the last scan minus the margin. */
 mlc_rc ld_refresh_map(struct ld *ld, struct mlc_err *err);

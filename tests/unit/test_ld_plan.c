@@ -142,18 +142,60 @@ static void missing_without_an_organization_is_unchanged(void **state)
     work_free(&w);
 }
 
+/* An organization of customer SAMLTD:1200 as GET answers it. */
+static void dup_org(char *out, size_t outsz, int id)
+{
+    snprintf(out, outsz,
+             "{\"data\":{\"id\":%d,\"name\":\"Org %d\",\"is_deleted\":false,"
+             "\"custom_fields\":{\"%s\":\"1200\",\"%s\":\"SAMLTD\"}}}",
+             id, id, X->ld.k_num, X->ld.k_co);
+}
+
+/* Still two organizations with the customer's IDs (the lookup by ID finds
+ * both): nothing changes. */
 static void duplicate_row_changes_nothing(void **state)
 {
     struct ld_map_row row = {.org_id = 9};
     struct work w;
+    char a[512], b[512];
 
     (void)state;
     mlc_strlcpy(row.state, "duplicate", sizeof(row.state));
     fx_put(X, "SAMLTD", "1200", &row);
+    script("/api/v2/itemSearch/field?*", 200, "{\"data\":[{\"id\":9},{\"id\":10}]}");
+    dup_org(a, sizeof(a), 9);
+    dup_org(b, sizeof(b), 10);
+    script("/api/v2/organizations/9", 200, a);
+    script("/api/v2/organizations/10", 200, b);
     plan(&w, fx_event(X, "SAMLTD", "1200", fx_customer("Bargain Mart")));
     assert_true(w.finished);
     assert_int_equal(w.outcome, LD_OUT_DUPLICATE);
     assert_int_equal(w.kind, PLAN_NONE);
+    work_free(&w);
+}
+
+/* The duplicates were merged in Pipedrive: the lookup finds one, the state
+ * ends and the event is planned against that organization (no reset). */
+static void merged_duplicate_syncs_again(void **state)
+{
+    struct ld_map_row row = {.org_id = 9}, after;
+    struct work w;
+    char a[512];
+
+    (void)state;
+    mlc_strlcpy(row.state, "duplicate", sizeof(row.state));
+    fx_put(X, "SAMLTD", "1200", &row);
+    script("/api/v2/itemSearch/field?*", 200, "{\"data\":[{\"id\":10}]}");
+    dup_org(a, sizeof(a), 10);
+    script("/api/v2/organizations/10", 200, a);
+    plan(&w, fx_event(X, "SAMLTD", "1200", fx_customer("Bargain Mart")));
+    assert_int_not_equal(w.outcome, LD_OUT_DUPLICATE);
+    assert_int_equal(w.kind, PLAN_PATCH);
+    assert_int_equal(w.org_id, 10);
+    after = fx_row(X, "SAMLTD", "1200", true);
+    assert_string_equal(after.state, "active");
+    assert_int_equal(after.org_id, 10);
+    ld_map_row_free(&after);
     work_free(&w);
 }
 
@@ -265,6 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_without_an_organization_is_unchanged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(duplicate_row_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(merged_duplicate_syncs_again, setup, teardown),
         cmocka_unit_test_setup_teardown(deleted_in_pipedrive_is_left_deleted_by_default, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(deleted_in_pipedrive_is_recreated_when_configured, setup,

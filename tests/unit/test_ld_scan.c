@@ -105,6 +105,21 @@ static void two_organizations_with_one_customer_are_duplicates(void **state)
     assert_int_equal(ld_scan(&X->ld, 0, &err), MLC_OK);
     row = fx_row(X, "SAMLTD", "1200", true);
     assert_string_equal(row.state, "duplicate");
+    assert_string_equal(row.payload, "{\"duplicate_ids\":[21,22]}");
+    ld_map_row_free(&row);
+    /* an updated_since scan that sees only one of them (the other was not
+     * touched lately) cannot tell the duplicate is gone: it stays */
+    script("/api/v2/organizations?*", 200, page(a, NULL, NULL));
+    assert_int_equal(ld_scan(&X->ld, 1000, &err), MLC_OK);
+    row = fx_row(X, "SAMLTD", "1200", true);
+    assert_string_equal(row.state, "duplicate");
+    ld_map_row_free(&row);
+    /* a full scan that finds one ends it */
+    script("/api/v2/organizations?*", 200, page(b, NULL, NULL));
+    assert_int_equal(ld_scan(&X->ld, 0, &err), MLC_OK);
+    row = fx_row(X, "SAMLTD", "1200", true);
+    assert_string_equal(row.state, "active");
+    assert_int_equal(row.org_id, 22);
     ld_map_row_free(&row);
 }
 
