@@ -92,6 +92,7 @@ def full_scans(details, partial):
     out = []
     for d in details:
         m = re.match(r"SCAN (\w+)(?: AS \w+)?(?: USING (?:COVERING )?INDEX (\w+))?", d)
+        # plans name a table by its alias: cmd_status.c says "event_audit a", "cycle c"
         if m and m.group(1) in BIG + ("a", "c") and m.group(2) not in partial:
             out.append(d)
     return out
