@@ -42,10 +42,13 @@ static const char usage[] =
     "                               with headers and event, replay the selected ones to\n"
     "                               MLC_TOPIC once each (recorded in --db, default\n"
     "                               ./mlc-dlq.db); never those refused for a signature\n"
-    "  status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
+    "  status [--extractor-db FILE] [--loader-db FILE] [--dlq-db FILE]\n"
+    "         [--json | --html FILE]\n"
     "                               watermarks and last cycles, the loader group's\n"
     "                               committed offsets and lag, last Pipedrive budget,\n"
-    "                               outcomes of the last 24 h, DLQ count; read-only\n";
+    "                               outcomes of the last 24 h, tokens per day by kind,\n"
+    "                               dead letters (not yet replayed); read-only; --html\n"
+    "                               writes the same as one self-contained page\n";
 
 int main(int argc, char **argv)
 {
