@@ -187,7 +187,10 @@ void pdsim_api_users_me(struct pdsim_company *co, struct sim_response *res)
     cJSON_AddNumberToObject(d, "id", (double)co->user_id);
     cJSON_AddStringToObject(d, "name", co->user_name);
     cJSON_AddStringToObject(d, "email", co->user_email);
-    cJSON_AddStringToObject(d, "default_currency", "EUR");
+    /* the user's default currency is one of the company's: EUR when it has it */
+    cJSON_AddStringToObject(
+        d, "default_currency",
+        pdsim_company_has_currency(co, "EUR") || co->ncurrencies == 0 ? "EUR" : co->currencies[0]);
     cJSON_AddStringToObject(d, "locale", "en_US");
     cJSON_AddNumberToObject(d, "lang", 1);
     cJSON_AddTrueToObject(d, "activated");

@@ -264,8 +264,11 @@ bool pdsim_validate_custom_value_rules(const struct pdsim_company *co, const str
         return check_range(key, v, is_date, msg, msgsz);
     if (strcmp(t, "timerange") == 0)
         return check_range(key, v, is_time, msg, msgsz);
-    if (strcmp(t, "address") == 0)
-        return check_address("custom_fields", v, r->max_address, msg, msgsz);
+    if (strcmp(t, "address") == 0) {
+        char where[64];
+        snprintf(where, sizeof(where), "custom_fields.%s", key);
+        return check_address(where, v, r->max_address, msg, msgsz);
+    }
     return fail(msg, msgsz,
                 "Validation failed: custom_fields: custom field '%s' has an "
                 "unsupported type",

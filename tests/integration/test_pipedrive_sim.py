@@ -741,6 +741,7 @@ class PipedriveSimTest(mlctest.TestCase):
 
         self.assertEqual(s.dump()["companies"][0]["currencies"],
                          ["USD", "EUR", "GBP", "CAD", "CHF"])
+        self.assertEqual(s.call("GET", "/v1/users/me")[2]["data"]["default_currency"], "EUR")
         for cur in ("USD", "EUR", "GBP", "CAD", "CHF"):
             status, _, doc = s.call("PATCH", o, money(cur))
             self.assertEqual(status, 200, doc)
@@ -780,6 +781,8 @@ class PipedriveSimTest(mlctest.TestCase):
                                                                                  "name": "B"}]))
         self.assertEqual(t.dump()["companies"][0]["currencies"], ["SEK", "NOK"])
         self.assertEqual(t.stats()["validation"]["default_currencies"], "SEK,NOK")
+        self.assertEqual(t.call("GET", "/v1/users/me")[2]["data"]["default_currency"], "SEK")
+        self.assertEqual(s.call("GET", "/v1/users/me")[2]["data"]["default_currency"], "NOK")
         self.assertEqual(t.call("PATCH", o, money("NOK"))[0], 200)
         self.assert_v2_400(*t.call("PATCH", o, money("EUR"))[::2], KEY_MONEY)
         for bad in (["--currencies", "US D"], ["--currencies", ""], ["--currencies", "EUR,"],

@@ -107,7 +107,8 @@ static void lengths_are_counted_in_characters(void **state)
     expect_len(f, "{\"name\":\"A\",\"address\":{\"value\":\"v\",\"route\":\"", "r", 256, "\"}}",
                false, "address.route");
     snprintf(pre, sizeof(pre), "{\"name\":\"A\",\"custom_fields\":{\"%s\":{\"value\":\"", f->akey);
-    expect_len(f, pre, "b", 256, "\"}}}", false, "custom_fields.value");
+    expect_len(f, pre, "b", 256, "\"}}}", false, ".value: must be at most 255");
+    expect_len(f, pre, "b", 256, "\"}}}", false, f->akey);
     snprintf(pre, sizeof(pre), "{\"name\":\"A\",\"custom_fields\":{\"%s\":\"", f->tkey);
     expect_len(f, pre, "t", 65535, "\"}}", true, "");
     expect_len(f, pre, "t", 65536, "\"}}", false, f->tkey);
