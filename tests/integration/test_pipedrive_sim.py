@@ -567,6 +567,9 @@ class PipedriveSimTest(mlctest.TestCase):
                                 params={"custom_fields": KEY_ID})[0], 400)
         dumped = [f for f in s.dump()["companies"][0]["fields"] if f["key"] == KEY_ID]
         self.assertTrue(dumped[0]["is_deleted"])
+        # the stored organization lost the value too (not only its rendering)
+        stored = s.dump()["companies"][0]["organizations"][0]["custom_fields"]
+        self.assertNotIn(KEY_ID, stored)
         # recreated under the same name, it has a new key
         status, _, doc = s.call("POST", "/api/v2/organizationFields",
                                 {"field_name": "Sage 300 Customer ID", "field_type": "varchar"})
