@@ -50,7 +50,8 @@ static const char usage[] =
     "  --help                this text\n"
     "\n"
     "Control API: GET/PUT /_sim/state, GET/DELETE /_sim/stats, POST /_sim/rollover,\n"
-    "POST /_sim/unblock, and the core's /_sim/faults, /_sim/counters, /_sim/requests.\n";
+    "POST /_sim/unblock, POST /_sim/block, GET/PUT /_sim/currencies, and the core's\n"
+    "/_sim/faults, /_sim/counters, /_sim/requests.\n";
 
 static const char *const header_opt[PDSIM_H_COUNT] = {
     "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
