@@ -150,34 +150,6 @@ static void bind_filter(sqlite3_stmt *s, const struct audit_filter *f)
         sqlite3_bind_text(s, 6, f->until, -1, SQLITE_STATIC);
 }
 
-/* "YYYY-MM-DD[THH:MM[:SS[.fff]]][Z]" -> "YYYY-MM-DDTHH:MM:SS" (UTC); a bare
- * date or minute is widened to its first (since) or last (until) second. */
-static bool parse_time(const char *v, bool until, char out[20])
-{
-    static const char tmpl[] = "dddd-dd-ddTdd:dd:dd";
-    size_t n = strlen(v), len;
-
-    if (n && v[n - 1] == 'Z')
-        n--;
-    len = n;
-    if (len > 19 && v[19] == '.') {
-        for (size_t i = 20; i < len; i++)
-            if (v[i] < '0' || v[i] > '9')
-                return false;
-        len = 19;
-    }
-    if (len != 10 && len != 16 && len != 19)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (tmpl[i] == 'd' ? (v[i] < '0' || v[i] > '9') : v[i] != tmpl[i])
-            return false;
-    }
-    memcpy(out, v, len);
-    memcpy(out + len, (until ? "T23:59:59" : "T00:00:00") + (len == 10 ? 0 : len - 10), 19 - len);
-    out[19] = '\0';
-    return true;
-}
-
 static bool print_section(sqlite3 *db, const struct audit_section *sec, const char *customer,
                           const char *company, long limit, const struct audit_filter *f,
                           cJSON *json)
@@ -354,6 +326,8 @@ static bool print_history(cJSON *hist, cJSON *json)
     return true;
 }
 
+/* Long because the options, then each database (open, recognise, sections)
+ * and the merged history are done in order here, sharing one cleanup path. */
 int mlc_cmd_audit(struct mlc_app *app)
 {
     const char *paths[MAX_DBS] = {NULL}, *customer = NULL, *company = NULL;
@@ -383,9 +357,9 @@ int mlc_cmd_audit(struct mlc_app *app)
         } else if (!strcmp(a, "--outcome") && v) {
             filter.outcome = v;
             i++;
-        } else if (!strcmp(a, "--since") && v && parse_time(v, false, filter.since)) {
+        } else if (!strcmp(a, "--since") && v && mlc_cli_parse_time(v, false, filter.since)) {
             i++;
-        } else if (!strcmp(a, "--until") && v && parse_time(v, true, filter.until)) {
+        } else if (!strcmp(a, "--until") && v && mlc_cli_parse_time(v, true, filter.until)) {
             i++;
         } else if (!strcmp(a, "--limit") && v && mlc_parse_long(v, 1, 100000000L, &limit)) {
             i++;

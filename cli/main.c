@@ -9,7 +9,7 @@ static const struct {
     mlc_cmd_fn fn;
 } commands[] = {
     {"devbroker", mlc_cmd_devbroker}, {"secret", mlc_cmd_secret}, {"config", mlc_cmd_config},
-    {"audit", mlc_cmd_audit},         {"status", mlc_cmd_status},
+    {"audit", mlc_cmd_audit},         {"status", mlc_cmd_status}, {"dlq", mlc_cmd_dlq},
 };
 
 static const char usage[] =
@@ -36,10 +36,19 @@ static const char usage[] =
     "                               loader's state files, newest N rows (default 1000);\n"
     "                               with both files and --customer, the customer's\n"
     "                               history in time order; T is ISO 8601 UTC; read-only\n"
-    "  status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
+    "  dlq list|show|replay [--reason C] [--customer N] [--company CO] [--since T]\n"
+    "        [--json] [--again] [--db FILE]\n"
+    "                               dead letters: list them, show one (PARTITION:OFFSET)\n"
+    "                               with headers and event, replay the selected ones to\n"
+    "                               MLC_TOPIC once each (recorded in --db, default\n"
+    "                               ./mlc-dlq.db); never those refused for a signature\n"
+    "  status [--extractor-db FILE] [--loader-db FILE] [--dlq-db FILE]\n"
+    "         [--json | --html FILE]\n"
     "                               watermarks and last cycles, the loader group's\n"
     "                               committed offsets and lag, last Pipedrive budget,\n"
-    "                               outcomes of the last 24 h, DLQ count; read-only\n";
+    "                               outcomes of the last 24 h, tokens per day by kind,\n"
+    "                               dead letters (not yet replayed); read-only; --html\n"
+    "                               writes the same as one self-contained page\n";
 
 int main(int argc, char **argv)
 {

@@ -191,6 +191,16 @@ static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *
     return MLC_OK;
 }
 
+/* Settings that no longer exist, with what replaced them: one line each
+ * instead of "unknown setting". */
+static const struct {
+    const char *name, *note;
+} removed_settings[] = {
+    {"MLC_SAGE_NEXTLINK_REBASE",
+     "the extractor no longer follows @odata.nextLink: every page is its own keyset query on "
+     "MLC_SAGE_URL, so there is nothing to re-base; delete the setting"},
+};
+
 /* The secret setting whose _FILE form name is (MLC_PIPEDRIVE_TOKEN_FILE ->
  * MLC_PIPEDRIVE_TOKEN), or -1. */
 static int secret_of_file_form(const char *name)
@@ -275,6 +285,12 @@ static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, con
     id = find_setting(name);
     if (id < 0 && (id = secret_of_file_form(name)) >= 0)
         return apply_file_form(cfg, id, name, v, where, err);
+    for (size_t i = 0; id < 0 && i < sizeof(removed_settings) / sizeof(removed_settings[0]); i++)
+        if (!strcmp(name, removed_settings[i].name)) {
+            add_warning(cfg, "%s: %s was removed and is ignored: %s", where, name,
+                        removed_settings[i].note);
+            return MLC_OK;
+        }
     if (id < 0) {
         add_warning(cfg, "%s: unknown setting %s ignored (see --help)", where, name);
         return MLC_OK;

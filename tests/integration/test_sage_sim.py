@@ -506,6 +506,56 @@ class TestKeysAuthErrors(SageSim):
         self.assert_error(status, doc, 404, "ResourceNotFound")
 
 
+class TestProxyAndLoginCount(SageSim):
+    def test_public_base_builds_links_like_a_server_behind_a_proxy(self):
+        self.start("--public-base", "https://sage-iis01.internal:8443/erp/", customers=250)
+        doc = self.ok("ARCustomers?$orderby=CustomerNumber&$top=150")
+        self.assertEqual(len(doc["value"]), 100)
+        # the configured origin and prefix (trailing '/' dropped), not the Host header
+        self.assertEqual(
+            doc["@odata.nextLink"],
+            "https://sage-iis01.internal:8443/erp/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers"
+            "?$orderby=CustomerNumber&$top=50&$skip=100")
+        self.assertTrue(doc["@odata.context"].startswith(
+            "https://sage-iis01.internal:8443/erp/Sage300WebApi/v1.0/-/SAMINC/AR/$metadata#"),
+            doc["@odata.context"])
+        status, _, doc = http_json("GET", self.url("ARCustomers?$top=150"),
+                                   headers=dict(HDRS, Host="erp"))
+        self.assertTrue(doc["@odata.nextLink"].startswith("https://sage-iis01.internal:8443/erp/"))
+
+    def test_public_base_must_be_an_http_url(self):
+        for bad in ("ftp://x", "http://", "http:///path", "http://a b", "http://x?y", "x"):
+            cp = self.procs.run([mlctest.binary("mlc-sage-sim"), "--port", "0",
+                                 "--public-base", bad], check=False, timeout=10)
+            self.assertEqual(cp.returncode, 2, bad)
+            self.assertIn("--public-base", cp.stderr)
+            self.assertEqual(len(cp.stderr.strip().splitlines()), 1, cp.stderr)
+
+    def test_failed_logins_are_counted(self):
+        self.start("--password", "Secret1!", "--password-mode", "exact", customers=3)
+
+        def failed():
+            status, _, doc = self.ctl("GET", "/_sim/counters")
+            self.assertEqual(status, 200, doc)
+            return doc["counters"].get("failed_logins", 0)
+
+        def call(pw):
+            tok = base64.b64encode(f"WEBAPI:{pw}".encode()).decode()
+            return self.get("ARCustomers", headers=dict(HDRS, Authorization="Basic " + tok))[0]
+
+        self.assertEqual(failed(), 0)
+        self.assertEqual(call("Secret1!"), 200)
+        self.assertEqual(failed(), 0)
+        self.assertEqual(call("SECRET1!"), 401)
+        self.assertEqual(call("nope"), 401)
+        self.assertEqual(self.get("ARCustomers", headers={"Content-Type": "application/json"})[0], 401)
+        self.assertEqual(failed(), 3)
+        # an unknown path is no login
+        status, _, _ = http_json("GET", self.root + "/elsewhere", headers=HDRS)
+        self.assertEqual(status, 404)
+        self.assertEqual(failed(), 3)
+
+
 class TestControlAndFaults(SageSim):
     def test_control_api_stamps_date_last_maintained(self):
         self.start(customers=10)

@@ -87,10 +87,10 @@ static void defaults_apply(void **state)
 
     assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, NULL, &err), MLC_OK);
     assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_POLL_INTERVAL), 300);
-    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 500);
+    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 100);
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_TOPIC), "sage300.customers.v1");
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_STATE_DB), "./mlc-extractor.db");
-    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "upper");
+    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "auto");
     assert_false(mlc_cfg_bool(&cfg, MLC_CFG_SAGE_INSECURE));
     assert_false(mlc_cfg_is_set(&cfg, MLC_CFG_SAGE_URL));
     assert_string_equal(cfg.origin[MLC_CFG_TOPIC], "default");
@@ -157,7 +157,7 @@ static void environment_wins_and_empty_means_unset(void **state)
      * wipe what the file said. */
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_TOPIC), "sage300.customers.v1");
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_USER), "FROMFILE");
-    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 500);
+    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 100);
     assert_int_equal(cfg.n_warnings, 0); /* PATH and MLC_TEST_* are not ours to judge */
     mlc_config_free(&cfg);
 }
@@ -289,6 +289,21 @@ static void nul_bytes_and_long_lines(void **state)
     snprintf(want, sizeof(want), "%s:1: line longer than 4094 bytes", f->conf);
     assert_string_equal(err.msg, want);
     free(text);
+}
+
+static void removed_setting_names_its_replacement(void **state)
+{
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char *env[] = {"MLC_SAGE_NEXTLINK_REBASE=false", NULL};
+
+    (void)state;
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_OK);
+    assert_int_equal(cfg.n_warnings, 1);
+    assert_non_null(strstr(cfg.warnings[0], "MLC_SAGE_NEXTLINK_REBASE was removed"));
+    assert_non_null(strstr(cfg.warnings[0], "keyset query on MLC_SAGE_URL"));
+    assert_null(strchr(cfg.warnings[0], '\n'));
+    mlc_config_free(&cfg);
 }
 
 static void unknown_names_only_warn(void **state)
@@ -731,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(urls_with_credentials_are_refused_without_echo, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(nul_bytes_and_long_lines, setup, teardown),
+        cmocka_unit_test(removed_setting_names_its_replacement),
         cmocka_unit_test_setup_teardown(unknown_names_only_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(rdkafka_properties_pass_through, setup, teardown),
         cmocka_unit_test_setup_teardown(encrypted_secret_needs_private_key_file, setup, teardown),
