@@ -132,6 +132,9 @@ MLC_SETTING(PIPEDRIVE_PACING, BOOL, "true", 0, 0, NULL, LOADER,
 MLC_SETTING(PIPEDRIVE_SCAN_MARGIN, INT, "300", 0, 86400, NULL, LOADER,
             "Seconds subtracted from the last organization scan time when the id map is "
             "refreshed with updated_since (clock skew between loaders and Pipedrive)")
+MLC_SETTING(PIPEDRIVE_ADDRESS_MAX, INT, "255", 1, 100000, NULL, LOADER,
+            "Longest address.value Pipedrive takes, in characters [inferred: like its text "
+            "fields]; a longer joined address is cut there (its parts keep their own subfields)")
 MLC_SETTING(PIPEDRIVE_PAUSE_PROBE, INT, "600", 1, 86400, NULL, LOADER,
             "While paused for the daily budget, seconds between cheap probes (GET /v1/users/me, "
             "2 tokens) that read the budget headers, so that an early reset ends the pause")

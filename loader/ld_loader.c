@@ -169,6 +169,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         rc = pd_mapping_default(&ld.map, err);
     if (rc != MLC_OK)
         goto out;
+    pd_mapping_set_address_max(ld.map, (size_t)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_ADDRESS_MAX));
     rc = o->dry_run ? ld_state_open_copy(mlc_cfg_str(cfg, MLC_CFG_STATE_DB), &ld.st, err)
                     : ld_state_open(mlc_cfg_str(cfg, MLC_CFG_STATE_DB), &ld.st, err);
     if (rc != MLC_OK)

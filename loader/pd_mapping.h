@@ -90,12 +90,21 @@ cJSON *pd_mapping_field_create_body(const struct pd_mapping *m, size_t i);
 cJSON *pd_mapping_missing_options_body(const struct pd_mapping *m, size_t i);
 
 /* Address parts that are absent: left out of the (always whole) address
- * object by default, which Pipedrive treats as null (reference §3) and which
+ * object by default, which Pipedrive treats as null (docs/pipedrive-api.md) and which
  * keeps bodies valid against the v2 spec, where neither the address nor its
  * parts are nullable; an update whose address.value is absent then leaves
  * the address alone. on: send them as explicit nulls, and "address": null on
  * update when address.value is absent [I]. */
 void pd_mapping_set_address_nulls(struct pd_mapping *m, bool on);
+
+/* The longest address.value Pipedrive takes, in characters (default
+ * PD_ADDRESS_VALUE_MAX; 0 keeps the default). A longer joined value is cut
+ * at a character boundary, trailing separators dropped: safe, because the
+ * parts (street, city, postal code, ...) travel in their own subfields and
+ * the same record always gives the same cut. Any other text Pipedrive
+ * finds too long is refused by it and dead-lettered, never cut. */
+#define PD_ADDRESS_VALUE_MAX 255
+void pd_mapping_set_address_max(struct pd_mapping *m, size_t chars);
 
 enum pd_apply_mode {
     PD_APPLY_CREATE, /* POST: absent values are left out */

@@ -362,6 +362,35 @@ static bool put(cJSON *obj, const char *key, cJSON *value, enum pd_apply_mode mo
     return true;
 }
 
+void pd_mapping_set_address_max(struct pd_mapping *m, size_t chars)
+{
+    m->address_max = chars;
+}
+
+/* Cuts s (valid UTF-8) to at most max characters, then drops trailing blanks
+ * and the commas of a cut separator. */
+static void cut_chars(char *s, size_t max)
+{
+    size_t chars = 0, i = 0;
+
+    for (; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xc0) != 0x80 && chars++ == max)
+            break;
+    }
+    s[i] = '\0';
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == ','))
+        s[--i] = '\0';
+}
+
+/* address.value within what Pipedrive takes (pd_mapping.h). */
+static void fit_address_value(const struct pd_mapping *m, cJSON *value)
+{
+    size_t max = m->address_max ? m->address_max : PD_ADDRESS_VALUE_MAX;
+
+    if (cJSON_IsString(value) && value->valuestring)
+        cut_chars(value->valuestring, max);
+}
+
 void pd_mapping_set_address_nulls(struct pd_mapping *m, bool on)
 {
     m->address_nulls = on;
@@ -404,6 +433,7 @@ mlc_rc pd_mapping_apply(const struct pd_mapping *m, const struct pd_event_view *
             cJSON *addr = NULL, *value = eval(&m->addr[A_VALUE], NULL, ev, &rc);
             if (rc != MLC_OK)
                 goto oom;
+            fit_address_value(m, value);
             if (value) {
                 /* the whole object: a subfield left out would be set to null */
                 if (!(addr = cJSON_CreateObject()) ||

@@ -112,6 +112,7 @@ struct pd_mapping {
     size_t n_custom;
     size_t id_field, company_field; /* custom indexes */
     bool address_nulls;             /* send absent address parts as null */
+    size_t address_max;             /* characters of address.value; longer is cut */
 };
 
 /* Shortest text that reads back as the same double (pd_mapping_diff.c): the

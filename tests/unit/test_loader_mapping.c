@@ -421,6 +421,53 @@ static void default_bodies_for_create_update_and_missing(void **state)
     pd_mapping_free(m);
 }
 
+/* A Sage address at its full length joins to more than Pipedrive takes in
+ * address.value (364 characters): cut at a character boundary, the parts
+ * untouched in their subfields, the same cut every time. */
+static void a_long_address_value_is_cut_to_what_pipedrive_takes(void **state)
+{
+    struct pd_mapping *m = resolved_default();
+    cJSON *cust = cJSON_Parse(customer_json), *body, *addr, *again;
+    char line[61];
+    const char *v;
+    size_t chars = 0;
+
+    memset(line, 'x', 60);
+    line[60] = '\0';
+    line[58] = '\xc3'; /* an "é" across the boundary must not be split */
+    line[59] = '\xa9';
+    for (int i = 1; i <= 4; i++) {
+        char key[16];
+
+        snprintf(key, sizeof(key), "address_line%d", i);
+        cJSON_DeleteItemFromObject(cust, key);
+        cJSON_AddStringToObject(cust, key, line);
+    }
+    body = build(m, "upsert", cust, PD_APPLY_CREATE, MLC_OK);
+    addr = cJSON_GetObjectItem(body, "address");
+    v = cJSON_GetStringValue(cJSON_GetObjectItem(addr, "value"));
+    assert_non_null(v);
+    for (const char *p = v; *p; p++)
+        chars += ((unsigned char)*p & 0xc0) != 0x80;
+    assert_true(chars <= PD_ADDRESS_VALUE_MAX);
+    assert_true(chars >= PD_ADDRESS_VALUE_MAX - 2);
+    assert_true(v[strlen(v) - 1] != ' ' && v[strlen(v) - 1] != ',');
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(addr, "route")), line);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(addr, "locality")), "San Diego");
+    again = build(m, "upsert", cust, PD_APPLY_CREATE, MLC_OK);
+    assert_true(cJSON_Compare(body, again, 1));
+    /* a smaller limit, as MLC_PIPEDRIVE_ADDRESS_MAX sets it */
+    pd_mapping_set_address_max(m, 20);
+    cJSON_Delete(again);
+    again = build(m, "upsert", cust, PD_APPLY_CREATE, MLC_OK);
+    v = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(again, "address"), "value"));
+    assert_int_equal(strlen(v), 20);
+    cJSON_Delete(again);
+    cJSON_Delete(body);
+    cJSON_Delete(cust);
+    pd_mapping_free(m);
+}
+
 static void diff_sends_only_what_changed(void **state)
 {
     struct pd_mapping *m = resolved_default();
@@ -599,6 +646,7 @@ int main(void)
         cmocka_unit_test(resolve_reports_missing_and_builds_create_bodies),
         cmocka_unit_test(resolve_refuses_duplicates_and_type_mismatch),
         cmocka_unit_test(default_bodies_for_create_update_and_missing),
+        cmocka_unit_test(a_long_address_value_is_cut_to_what_pipedrive_takes),
         cmocka_unit_test(diff_sends_only_what_changed),
         cmocka_unit_test(canonical_json_and_hash_are_stable),
         cmocka_unit_test(full_fixture_maps_every_source_kind),
