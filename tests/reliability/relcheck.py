@@ -63,6 +63,9 @@ def _text(v):
     return v or None
 
 
+ADDRESS_VALUE_MAX = 255  # MLC_PIPEDRIVE_ADDRESS_MAX's default
+
+
 class Rig(mlctest.TestCase):
     """The whole pipeline on free ports, small data, short timeouts."""
 
@@ -268,6 +271,9 @@ class Rig(mlctest.TestCase):
         credit = None
         if t["CurrencyCode"] and r.get("CreditLimitCustomerCurrency") is not None:
             credit = (float(r["CreditLimitCustomerCurrency"]), t["CurrencyCode"])
+        # Pipedrive takes 255 characters of address.value: the loader cuts
+        # there, then drops the blanks and commas of a cut separator
+        addr = addr[:ADDRESS_VALUE_MAX].rstrip(" ,")
         return {"company": company, "number": r["CustomerNumber"], "name": t["CustomerName"],
                 "address": addr or None,
                 "Payment Terms": terms.get(r.get("Terms")) or t["Terms"],
