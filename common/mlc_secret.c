@@ -50,6 +50,20 @@ mlc_rc mlc_base64_decode(const char *in, unsigned char **out, size_t *n)
         if (!ok || (i == len - 2 && c == '=' && in[len - 1] != '='))
             return MLC_PERM;
     }
+    /* Canonical form only: the bits a padded last group leaves unused must be
+     * zero, otherwise another string decodes to the same bytes and a changed
+     * value would still open (mlc_secret.h: any change fails). */
+    if (in[len - 1] == '=') {
+        const char *last = in[len - 2] == '=' ? &in[len - 3] : &in[len - 2];
+        int v = *last >= 'a'   ? *last - 'a' + 26
+                : *last >= 'A' ? *last - 'A'
+                : *last >= '0' ? *last - '0' + 52
+                : *last == '+' ? 62
+                               : 63;
+
+        if (v & (in[len - 2] == '=' ? 0x0f : 0x03))
+            return MLC_PERM;
+    }
     p = malloc(len / 4 * 3 + 1);
     if (!p)
         return MLC_FATAL;

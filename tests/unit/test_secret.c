@@ -244,6 +244,39 @@ static void malformed_values_are_refused(void **state)
     free(raw);
 }
 
+/* Base64 leaves bits unused in a padded last group; a value whose unused bits
+ * are set decodes to the same bytes, so it opened although it had been
+ * changed. Only the canonical form is accepted. */
+static void altered_padding_bits_are_refused(void **state)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct fx *f = *state;
+    struct mlc_err err = {0};
+    char *sealed = NULL, *plain = NULL;
+    unsigned char *raw = NULL;
+    size_t n = 0, len;
+    char *last;
+
+    /* 13 bytes: nonce + 13 + tag = 41 bytes, one '=' (2 unused bits). */
+    assert_int_equal(
+        mlc_secret_encrypt(f->key, "MLC_SAGE_PASSWORD", "Sage-Pa55word", &sealed, &err), MLC_OK);
+    len = strlen(sealed);
+    assert_true(sealed[len - 1] == '=' && sealed[len - 2] != '=');
+    last = &sealed[len - 2];
+    *last = alphabet[(strchr(alphabet, *last) - alphabet) ^ 1];
+    assert_int_equal(mlc_secret_decrypt(f->key, "MLC_SAGE_PASSWORD", sealed, &plain, &err),
+                     MLC_FATAL);
+    assert_null(plain);
+    free(sealed);
+
+    assert_int_equal(mlc_base64_decode("QUJ=", &raw, &n), MLC_PERM); /* "AB" is QUI= */
+    assert_int_equal(mlc_base64_decode("QR==", &raw, &n), MLC_PERM); /* "A" is QQ== */
+    assert_int_equal(mlc_base64_decode("QQ==", &raw, &n), MLC_OK);
+    assert_int_equal(n, 1);
+    free(raw);
+}
+
 static void key_file_0644_is_refused_with_chmod_hint(void **state)
 {
     struct fx *f = *state;
@@ -323,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tampering_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_key_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_values_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(altered_padding_bits_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(sealed_for_one_setting_and_old_values_open, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(key_file_0644_is_refused_with_chmod_hint, setup, teardown),
