@@ -148,7 +148,9 @@ static mlc_rc on_org(void *ctx, const cJSON *org, struct mlc_err *err)
     const char *num = ld_json_str(cf, x->ld->k_num), *co = ld_json_str(cf, x->ld->k_co);
     struct org *o;
 
-    if (!cJSON_IsNumber(id) || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")))
+    int64_t oid;
+
+    if (!ld_json_id(id, &oid) || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")))
         return MLC_OK;
     if (x->no == x->capo) {
         size_t cap = x->capo ? 2 * x->capo : 1024;
@@ -160,7 +162,7 @@ static mlc_rc on_org(void *ctx, const cJSON *org, struct mlc_err *err)
         x->capo = cap;
     }
     o = memset(&x->o[x->no++], 0, sizeof(*o));
-    o->id = (int64_t)id->valuedouble;
+    o->id = oid;
     o->claimed = (num && *num) || (co && *co);
     o->name = dup_or_null(ld_json_str(org, "name"));
     o->postal = dup_or_null(ld_json_str(addr, "postal_code"));

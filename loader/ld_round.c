@@ -37,16 +37,17 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
 
     if (c->rc == MLC_OK) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+        int64_t new_id = 0;
 
         if (w->kind == PLAN_POST) {
-            if (!cJSON_IsNumber(id) || id->valuedouble < 1) {
+            if (!ld_json_id(id, &new_id)) {
                 /* it may exist now: the pending mark makes the retry look first */
                 *retry = true;
                 mlc_warn("customer %s:%s: create answered without an organization id",
                          w->ev.company, w->ev.customer_number);
                 return MLC_OK;
             }
-            ld_work_finish(w, LD_OUT_CREATED, (int64_t)id->valuedouble,
+            ld_work_finish(w, LD_OUT_CREATED, new_id,
                            w->recreate
                                ? "recreated: the earlier organization was deleted in pipedrive"
                                : NULL);

@@ -339,11 +339,18 @@ static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
     const char *num = ld_json_str(cf, s->ld->k_num), *co = ld_json_str(cf, s->ld->k_co);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
     const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
+    int64_t oid;
 
     s->total++;
-    if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
+    if (!num || !co || cJSON_IsTrue(del))
         return MLC_OK; /* not ours (or deleted): never touched */
-    return found_add(&s->l, co, num, (int64_t)id->valuedouble, org, err);
+    if (!ld_json_id(id, &oid)) {
+        mlc_warn("customer %s:%s: an organization carries its IDs but has no valid id; "
+                 "ignored",
+                 co, num);
+        return MLC_OK;
+    }
+    return found_add(&s->l, co, num, oid, org, err);
 }
 
 /* Pages GET /api/v2/organizations with the identity fields (and the other
@@ -401,11 +408,11 @@ static mlc_rc lookup_ids(struct ld *ld, const char *company, const char *number,
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(hit, "id");
         struct pd_call get = {.op = PD_OP_GET_ORG, .method = MLC_HTTP_GET};
         const cJSON *org, *cf;
+        int64_t oid;
 
-        if (!cJSON_IsNumber(id))
+        if (!ld_json_id(id, &oid))
             continue;
-        snprintf(get.path, sizeof(get.path), "/api/v2/organizations/%lld",
-                 (long long)id->valuedouble);
+        snprintf(get.path, sizeof(get.path), "/api/v2/organizations/%lld", (long long)oid);
         rc = pd_client_call1(ld->pd, &get, err);
         org = cJSON_GetObjectItemCaseSensitive(get.json, "data");
         cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
@@ -416,7 +423,7 @@ static mlc_rc lookup_ids(struct ld *ld, const char *company, const char *number,
                  ld_json_str(cf, ld->k_num) && ld_json_str(cf, ld->k_co) &&
                  !strcmp(ld_json_str(cf, ld->k_num), number) &&
                  !strcmp(ld_json_str(cf, ld->k_co), company))
-            rc = found_add(l, company, number, (int64_t)id->valuedouble, org, err);
+            rc = found_add(l, company, number, oid, org, err);
         pd_call_reset(&get);
         if (rc != MLC_OK)
             break;

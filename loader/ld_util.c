@@ -120,3 +120,16 @@ cJSON *ld_project(const cJSON *snap, const cJSON *next)
     }
     return last;
 }
+
+bool ld_json_id(const cJSON *v, int64_t *out)
+{
+    double d;
+
+    if (!cJSON_IsNumber(v))
+        return false;
+    d = v->valuedouble;
+    if (!(d >= 1 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
+        return false;
+    *out = (int64_t)d;
+    return true;
+}

@@ -8,6 +8,7 @@
 #include "mlc_err.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@ char *ld_canonical(const cJSON *j, struct mlc_err *err);
  * write (top-level keys and custom fields), as a new object to diff next
  * against (the caller deletes it). */
 cJSON *ld_project(const cJSON *snap, const cJSON *next);
+
+/* An organization id as Pipedrive sends it: a whole number from 1 to 2^53
+ * (what a JSON number holds exactly). Anything else (absent, a string, a
+ * fraction, 1e19, which would not fit an int64_t) is refused: false. */
+bool ld_json_id(const cJSON *v, int64_t *out);
 
 /* The string member k of object o (nullable), or NULL; borrowed from o. */
 const char *ld_json_str(const cJSON *o, const char *k);

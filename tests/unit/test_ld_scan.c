@@ -13,6 +13,7 @@
 
 #include "ld_fixture.h"
 #include "ld_scan.h"
+#include "ld_util.h"
 
 static struct ldfx *X;
 static char KN[41], KC[41];
@@ -216,6 +217,30 @@ static void someone_elses_write_replaces_the_cached_body(void **state)
     ld_map_row_free(&row);
 }
 
+/* Ids from Pipedrive are range-checked before they become int64_t: 1e19
+ * does not fit (undefined behaviour in the cast), a fraction is no id. */
+static void organization_ids_are_range_checked(void **state)
+{
+    static const char *const bad[] = {
+        "1e19", "0", "-5", "1.5", "\"7\"", "null", "9007199254740994.5e3"};
+    int64_t id = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cJSON *v = cJSON_Parse(bad[i]);
+
+        assert_false(ld_json_id(v, &id));
+        cJSON_Delete(v);
+    }
+    {
+        cJSON *v = cJSON_Parse("9007199254740992");
+
+        assert_true(ld_json_id(v, &id));
+        assert_true(id == 9007199254740992LL);
+        cJSON_Delete(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refresh_is_full_when_cold_then_since_the_last_scan, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(our_own_write_keeps_the_applied_body, setup, teardown),
+        cmocka_unit_test(organization_ids_are_range_checked),
         cmocka_unit_test_setup_teardown(someone_elses_write_replaces_the_cached_body, setup,
                                         teardown),
     };
