@@ -253,6 +253,15 @@ static const char *jstr(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The string at key for printing: never NULL, so no "%s" receives a null
+ * pointer (undefined behaviour) when the document lacks a field. */
+static const char *jtext(const cJSON *o, const char *key)
+{
+    const char *s = jstr(o, key);
+
+    return s ? s : "-";
+}
+
 static double jnum(const cJSON *o, const char *key, double dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -267,28 +276,27 @@ static void print_text(const cJSON *doc)
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
     const cJSON *it, *first;
 
-    printf("== extractor (%s)\n", jstr(x, "db"));
+    printf("== extractor (%s)\n", jtext(x, "db"));
     if (jstr(x, "error"))
-        printf("  %s\n", jstr(x, "error"));
+        printf("  %s\n", jtext(x, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(x, "companies"))
     {
         printf("  %-15s watermark=%s last=%s %s cycle %.0f at %s records=%.0f published=%.0f "
                "missing=%.0f",
-               jstr(it, "company"), jstr(it, "watermark") ? jstr(it, "watermark") : "-",
-               jstr(it, "kind") ? jstr(it, "kind") : "-",
-               jstr(it, "result") ? jstr(it, "result") : "-", jnum(it, "cycle", 0),
+               jtext(it, "company"), jtext(it, "watermark"), jtext(it, "kind"), jtext(it, "result"),
+               jnum(it, "cycle", 0),
                jstr(it, "finished_at")  ? jstr(it, "finished_at")
                : jstr(it, "started_at") ? jstr(it, "started_at")
                                         : "-",
                jnum(it, "records", 0), jnum(it, "published", 0), jnum(it, "missing", 0));
         if (jstr(it, "error"))
-            printf(" error=\"%s\"", jstr(it, "error"));
+            printf(" error=\"%s\"", jtext(it, "error"));
         putchar('\n');
     }
-    printf("== kafka (brokers %s, topic %s, group %s)\n", jstr(k, "brokers"), jstr(k, "topic"),
-           jstr(k, "group"));
+    printf("== kafka (brokers %s, topic %s, group %s)\n", jtext(k, "brokers"), jtext(k, "topic"),
+           jtext(k, "group"));
     if (jstr(k, "error"))
-        printf("  %s\n", jstr(k, "error"));
+        printf("  %s\n", jtext(k, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(k, "partitions"))
     {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "committed");
@@ -300,18 +308,18 @@ static void print_text(const cJSON *doc)
             fputs("none", stdout);
         printf(" high=%.0f lag=%.0f\n", jnum(it, "high", -1), jnum(it, "lag", -1));
     }
-    printf("== loader (%s)\n", jstr(l, "db"));
+    printf("== loader (%s)\n", jtext(l, "db"));
     if (jstr(l, "error"))
-        printf("  %s\n", jstr(l, "error"));
+        printf("  %s\n", jtext(l, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "meta"))
     {
-        const char *key = jstr(it, "key");
+        const char *key = jtext(it, "key");
 
         if (!strcmp(key, "daily_remaining"))
-            printf("  pipedrive daily budget left (last seen): %s tokens\n", jstr(it, "value"));
+            printf("  pipedrive daily budget left (last seen): %s tokens\n", jtext(it, "value"));
         else if (!strcmp(key, "burst_remaining"))
             printf("  pipedrive burst headroom (last seen, remaining/limit; -1 = no header): %s\n",
-                   jstr(it, "value"));
+                   jtext(it, "value"));
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
     if (first)
@@ -319,19 +327,17 @@ static void print_text(const cJSON *doc)
     if (cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h")) {
         fputs("  outcomes (24 h):", stdout);
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h"))
-            printf(" %s=%.0f", jstr(it, "outcome"), jnum(it, "count", 0));
+            printf(" %s=%.0f", jtext(it, "outcome"), jnum(it, "count", 0));
         putchar('\n');
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "calls_24h"), 0);
     if (first)
         printf("  pipedrive calls (24 h): %.0f, tokens %.0f, 429s %.0f, 5xx %.0f, last at %s\n",
                jnum(first, "calls", 0), jnum(first, "tokens", 0), jnum(first, "status_429", 0),
-               jnum(first, "status_5xx", 0),
-               jstr(first, "last_call_at") ? jstr(first, "last_call_at") : "-");
+               jnum(first, "status_5xx", 0), jtext(first, "last_call_at"));
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq"), 0);
     if (first)
-        printf("  dlq: %.0f (last at %s)\n", jnum(first, "dlq", 0),
-               jstr(first, "last_dlq_at") ? jstr(first, "last_dlq_at") : "-");
+        printf("  dlq: %.0f (last at %s)\n", jnum(first, "dlq", 0), jtext(first, "last_dlq_at"));
 }
 
 int mlc_cmd_status(struct mlc_app *app)
