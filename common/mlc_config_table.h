@@ -71,7 +71,8 @@ MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "Percent of the daily token budget left for the company's other integrations; "
             "the loader pauses when the remaining budget falls below it")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
-            "JSON mapping file (schemas/mapping.v1.json); empty uses the built-in mapping")
+            "JSON mapping file, e.g. an edited copy of schemas/mapping.default.json (its format "
+            "is the JSON Schema schemas/mapping.v1.json); empty uses the built-in mapping")
 MLC_SETTING(MASTER_KEY_FILE, PATH, "./mlc.key", 0, 0, NULL, EXTRACTOR | LOADER | CLI,
             "32-byte key (base64) that decrypts enc:v1: values; must be mode 0600. "
             "Only read when a setting is encrypted")

@@ -33,7 +33,10 @@ NOTES = {
     "MLC_SAGE_PASSWORD": "prefer an enc:v1: value (docker compose run --rm mlc secret encrypt)",
     "MLC_PIPEDRIVE_TOKEN": "prefer an enc:v1: value (docker compose run --rm mlc secret encrypt)",
     "MLC_SAGE_CA_FILE": "a path inside the container: mount the file read-only in an override",
-    "MLC_MAPPING": "a path inside the container, e.g. /usr/share/mlc/schemas/mapping.v1.json",
+    "MLC_MAPPING": "a path inside the container: the image has the built-in mapping as "
+                   "/usr/share/mlc/schemas/mapping.default.json; copy it, edit it and mount "
+                   "your copy read-only in an override (mapping.v1.json is its JSON Schema, "
+                   "not a mapping)",
 }
 
 STACK_VARS = [
