@@ -98,8 +98,9 @@ class ComposeTest(unittest.TestCase):
             args += ["--company", c]
         cls.sage = cls.procs.start_server(args, name="sage-sim").first_line
         cls.sage_ctl = cls.sage.split("/Sage300WebApi/")[0] + "/_sim"
+        # with limits: --no-limits would also turn off the Cloudflare 403
         cls.pd = cls.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--port", "0",
-                                         "--token", TOKEN, "--no-limits"],
+                                         "--token", TOKEN, "--plan", "premium"],
                                         name="pipedrive-sim").first_line
         # The operator's project directory: the compose file, .env, secrets/.
         cls.project = os.path.join(cls.work, "compose")
@@ -206,6 +207,18 @@ class ComposeTest(unittest.TestCase):
         mount = podman("volume", "inspect", vol, "--format", "{{.Mountpoint}}").stdout.strip()
         return os.path.join(mount, "mlc-extractor.db")
 
+    def loader_db(self):
+        vol = f"{PROJECT}_loader-state"
+        mount = podman("volume", "inspect", vol, "--format", "{{.Mountpoint}}").stdout.strip()
+        return os.path.join(mount, "mlc-loader-1.db")
+
+    def first_event(self):
+        con = sqlite3.connect(f"file:{self.loader_db()}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT min(id), count(*) FROM event_audit").fetchone()
+        finally:
+            con.close()
+
     def cycles(self):
         con = sqlite3.connect(f"file:{self.extractor_db()}?mode=ro", uri=True, timeout=5)
         try:
@@ -237,6 +250,8 @@ class ComposeTest(unittest.TestCase):
         with Step("podman-compose down, then up: the extractor's watermarks survive"):
             first, last, full = self.cycles()
             self.assertGreaterEqual(full, len(COMPANIES))
+            ev_first, ev_count = self.first_event()
+            self.assertEqual(ev_count, PER_COMPANY * len(COMPANIES))
             self.compose("down")
             body = [{"CustomerNumber": f"CC{i:04d}", "CustomerName": f"Compose {i}"}
                     for i in range(15)]
@@ -249,6 +264,44 @@ class ComposeTest(unittest.TestCase):
             self.assertGreater(last2, last)
             # no new full read: the watermarks came back with the volume
             self.assertEqual(full2, full)
+            # the loader took its state slot back: same file, history kept
+            ev_first2, ev_count2 = self.first_event()
+            self.assertEqual(ev_first2, ev_first)
+            self.assertGreaterEqual(ev_count2, ev_count + 15)
+
+    def test_3_blocked_loader_is_not_restarted_straight_back(self):
+        with Step("Pipedrive blocks the token (403): exit 2 is held, then restarted"):
+            pd_stats = lambda: http_json("GET", self.pd + "/_sim/stats")[2]  # noqa: E731
+            blocked0 = pd_stats()["blocked_403"]
+            blocked0 = blocked0 if isinstance(blocked0, int) else blocked0.get("total", 0)
+            status = http_json("POST", self.pd + "/_sim/block", {"after": 0, "seconds": 600})[0]
+            self.assertEqual(status // 100, 2)
+            body = [{"CustomerNumber": "CCBLOCK", "CustomerName": "Blocked Ltd"}]
+            http_json("POST", self.sage_ctl + "/companies/SAMINC/customers", body)
+            name = self.container("loader")
+
+            def logs():
+                cp = podman("logs", name, check=False)
+                return cp.stdout + cp.stderr
+
+            def blocked():
+                b = pd_stats()["blocked_403"]
+                return b if isinstance(b, int) else b.get("total", 0)
+            wait_for(lambda: "exited 2 (fatal" in logs(), timeout=60, interval=0.5,
+                     what="the loader's exit 2 and the hold")
+            n = blocked()
+            self.assertGreater(n, blocked0)
+            # during the hold: the container is up and unhealthy, and nothing
+            # more reaches Pipedrive
+            time.sleep(8)
+            self.assertEqual(podman("inspect", name, "--format", "{{.State.Running}}")
+                             .stdout.strip(), "true")
+            self.assertFalse(self.healthy("loader"))
+            self.assertEqual(blocked(), n, "the loader went back into the block during the hold")
+            self.assertEqual(logs().count("exited 2 (fatal"), 1)
+            # the block lifts; after the hold the restart policy starts it again
+            self.assertEqual(http_json("POST", self.pd + "/_sim/unblock")[0] // 100, 2)
+            self.wait_synced(PER_COMPANY * len(COMPANIES) + 16)
             self.compose("down")
 
 

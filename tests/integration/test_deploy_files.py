@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import yaml
@@ -179,6 +180,7 @@ class ComposeFileTest(unittest.TestCase):
         self.assertEqual(used, declared, "named volumes used vs declared")
         self.assertIn("kafka-data:/var/lib/kafka/data", self.services["kafka"]["volumes"])
         self.assertIn("extractor-state:/var/lib/mlc", self.services["extractor"]["volumes"])
+        self.assertIn("loader-state:/var/lib/mlc", self.services["loader"]["volumes"])
 
     def test_long_running_services_have_healthchecks(self):
         for name in ("kafka", "extractor", "loader", "kafka-ui"):
@@ -233,13 +235,26 @@ class ComposeFileTest(unittest.TestCase):
         self.assertNotIn("container_name", loader)
         self.assertNotIn("ports", loader)
         self.assertNotIn("hostname", loader)
-        # A named volume would be shared by every replica: state must be
-        # per replica (the image's anonymous VOLUME) or none.
-        for v in loader.get("volumes", []):
-            source = v.split(":")[0] if isinstance(v, str) else v.get("source")
-            self.assertTrue(":" not in str(v) or source.startswith(("/", ".")),
-                            f"loader mounts shared volume {v}")
+        # The named volume is shared by every replica: each must take its own
+        # state slot (mlc-worker: an flock and its own MLC_STATE_DB), which
+        # needs slots and an MLC_STATE_DB left unset.
+        self.assertEqual(loader["volumes"], ["loader-state:/var/lib/mlc"])
+        self.assertEqual(loader["entrypoint"], ["/usr/local/bin/mlc-worker"])
+        self.assertGreater(int(interpolation_default(loader["environment"]["WORKER_STATE_SLOTS"],
+                                                     "STACK_LOADER_STATE_SLOTS")), 1)
+        self.assertNotIn("MLC_STATE_DB", loader["environment"])
+        self.assertIsNone(re.search(r"(?m)^MLC_STATE_DB=", read(ENV_EXAMPLE)))
         self.assertNotIn("replicas", loader.get("deploy", {}))
+
+    def test_fatal_exit_is_held_before_a_restart(self):
+        """exit 2 (a Cloudflare block among others) must not restart at once."""
+        for name in ("extractor", "loader"):
+            svc = self.services[name]
+            self.assertEqual(svc["restart"], "unless-stopped", name)
+            self.assertEqual(svc["entrypoint"], ["/usr/local/bin/mlc-worker"], name)
+            hold = interpolation_default(svc["environment"]["WORKER_FATAL_HOLD_S"],
+                                         "STACK_FATAL_HOLD_S")
+            self.assertGreaterEqual(int(hold), 600, name)
 
     def test_secrets_stay_out_of_the_file_and_out_of_git(self):
         for name in ("extractor", "loader"):
@@ -457,7 +472,9 @@ class ComposeSpecTest(unittest.TestCase):
         self.assertEqual(loader["environment"]["MLC_KAFKA_BROKERS"], "kafka:9092")
         self.assertEqual(loader["environment"]["MLC_MASTER_KEY_FILE"],
                          "/run/secrets/mlc_master_key")
-        self.assertEqual(doc["volumes"].keys(), {"kafka-data", "extractor-state"})
+        self.assertEqual(doc["volumes"].keys(), {"kafka-data", "extractor-state",
+                                                 "loader-state"})
+        self.assertEqual(loader["environment"]["WORKER_STATE_SLOTS"], "16")
         # and a broken file is refused, so the check can fail
         with open(os.path.join(work, "docker-compose.yml"), "a") as f:
             f.write("  oops: [\n")
@@ -541,6 +558,86 @@ class ExampleValuesTest(mlctest.TestCase):
                            timeout=120, cwd=self.workdir)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn('unknown key "$id"', r.stderr)
+
+
+WORKER = os.path.join(SRC, "compose", "image", "mlc-worker")
+
+
+class WorkerScriptTest(unittest.TestCase):
+    """compose/image/mlc-worker: state slots and the hold after exit 2."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mlc-worker-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("MLC_", "WORKER_"))}
+        self.env.update(WORKER_STATE_DIR=self.dir)
+
+    def start(self, script, **env):
+        return subprocess.Popen(["/bin/sh", WORKER, "/bin/sh", "-c", script],
+                                env=dict(self.env, **env), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def test_replicas_take_distinct_slots_and_get_them_back(self):
+        first = self.start('echo "$MLC_STATE_DB"; exec sleep 30', WORKER_STATE_SLOTS="2")
+        self.addCleanup(first.kill)
+        mlctest.wait_for(lambda: os.path.exists(os.path.join(self.dir, "slot-1.lock")),
+                         what="slot 1 taken")
+        time.sleep(0.2)
+        second = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", 'echo "$MLC_STATE_DB"'],
+                                env=dict(self.env, WORKER_STATE_SLOTS="2"),
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(second.stdout.strip(), os.path.join(self.dir, "sh-2.db"))
+        # two taken (slot 1 by `first`, slot 2 by a sleeper): a third is refused
+        sleeper = self.start('exec sleep 30', WORKER_STATE_SLOTS="2")
+        self.addCleanup(sleeper.kill)
+        time.sleep(0.5)
+        third = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", "exit 0"],
+                               env=dict(self.env, WORKER_STATE_SLOTS="2"),
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(third.returncode, 2)
+        self.assertIn("all 2 state slots", third.stderr)
+        first.terminate()
+        self.assertEqual(first.communicate(timeout=30)[0].strip(),
+                         os.path.join(self.dir, "sh-1.db"))
+        again = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", 'echo "$MLC_STATE_DB"'],
+                               env=dict(self.env, WORKER_STATE_SLOTS="2"),
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(again.stdout.strip(), os.path.join(self.dir, "sh-1.db"))
+        # a configured MLC_STATE_DB is left alone
+        own = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", 'echo "$MLC_STATE_DB"'],
+                             env=dict(self.env, WORKER_STATE_SLOTS="2", MLC_STATE_DB="/x.db"),
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(own.stdout.strip(), "/x.db")
+
+    def test_exit_2_is_held_and_other_statuses_pass_through(self):
+        t0 = time.monotonic()
+        p = self.start("exit 2", WORKER_FATAL_HOLD_S="2")
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        self.assertIn("exited 2 (fatal", err)
+        for code in (0, 1):
+            t0 = time.monotonic()
+            p = self.start(f"exit {code}", WORKER_FATAL_HOLD_S="30")
+            p.communicate(timeout=30)
+            self.assertEqual(p.returncode, code)
+            self.assertLess(time.monotonic() - t0, 5)
+        # docker compose stop during the hold ends it at once
+        p = self.start("exit 2", WORKER_FATAL_HOLD_S="60")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.terminate()
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertLess(time.monotonic() - t0, 5)
+        # and SIGTERM reaches the program
+        p = self.start('trap "exit 0" TERM; sleep 60 >/dev/null 2>&1 & wait',
+                       WORKER_FATAL_HOLD_S="60")
+        time.sleep(0.5)
+        p.terminate()
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
