@@ -55,6 +55,8 @@ STACK_VARS = [
      "KRaft cluster id (base64url UUID); fixed for the life of the kafka-data volume"),
     ("STACK_KAFKA_HEAP_OPTS", "\"-Xms512m -Xmx1g\"", "JVM heap of the broker"),
     ("STACK_UI_PORT", "8080", "Host port (127.0.0.1) of the Kafka UI (profile ui)"),
+    ("STACK_PROMETHEUS_PORT", "9090", "Host port (127.0.0.1) of Prometheus (profile monitoring)"),
+    ("STACK_PROMETHEUS_RETENTION", "15d", "How long Prometheus keeps its samples"),
     ("STACK_FATAL_HOLD_S", "1800",
      "Seconds a worker container stays up (unhealthy) after a fatal exit 2 before it "
      "exits and the restart policy starts it again (a Pipedrive block, refused "

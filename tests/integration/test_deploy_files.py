@@ -183,7 +183,7 @@ class ComposeFileTest(unittest.TestCase):
         self.assertIn("loader-state:/var/lib/mlc", self.services["loader"]["volumes"])
 
     def test_long_running_services_have_healthchecks(self):
-        for name in ("kafka", "extractor", "loader", "kafka-ui"):
+        for name in ("kafka", "extractor", "loader", "kafka-ui", "prometheus"):
             hc = self.services[name].get("healthcheck")
             self.assertTrue(hc and hc.get("test") and not hc.get("disable"), name)
         for name in ("extractor", "loader"):
@@ -473,7 +473,7 @@ class ComposeSpecTest(unittest.TestCase):
         self.assertEqual(loader["environment"]["MLC_MASTER_KEY_FILE"],
                          "/run/secrets/mlc_master_key")
         self.assertEqual(doc["volumes"].keys(), {"kafka-data", "extractor-state",
-                                                 "loader-state"})
+                                                 "loader-state", "prometheus-data"})
         self.assertEqual(loader["environment"]["WORKER_STATE_SLOTS"], "16")
         # and a broken file is refused, so the check can fail
         with open(os.path.join(work, "docker-compose.yml"), "a") as f:
@@ -625,16 +625,16 @@ class WorkerScriptTest(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 5)
         # docker compose stop during the hold ends it at once
         p = self.start("exit 2", WORKER_FATAL_HOLD_S="60")
-        time.sleep(0.5)
+        self.assertIn("exited 2 (fatal", p.stderr.readline())  # holding now
         t0 = time.monotonic()
         p.terminate()
         p.communicate(timeout=30)
         self.assertEqual(p.returncode, 2)
         self.assertLess(time.monotonic() - t0, 5)
         # and SIGTERM reaches the program
-        p = self.start('trap "exit 0" TERM; sleep 60 >/dev/null 2>&1 & wait',
+        p = self.start('trap "exit 0" TERM; echo ready; sleep 60 >/dev/null 2>&1 & wait',
                        WORKER_FATAL_HOLD_S="60")
-        time.sleep(0.5)
+        self.assertEqual(p.stdout.readline(), "ready\n")  # the trap is set
         p.terminate()
         p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0)
