@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Loader benchmarks (issue 6), against mlc-pipedrive-sim and mlc devbroker.
+"""Loader benchmarks (throughput, pacing, initial-load tokens), against mlc-pipedrive-sim and mlc devbroker.
 
   bench_loader.py throughput [--events N] [--concurrency C]
       (a) limits off (sandbox --no-limits, MLC_PIPEDRIVE_PACING=false): upserts

@@ -1,16 +1,20 @@
-/* mlc secret keygen [--out FILE] | mlc secret encrypt
+/* mlc secret keygen [--out FILE] | encrypt --setting NAME | reencrypt --setting NAME
  *
  * keygen prints a new master key (base64, one line) on stdout, or with
  * --out creates FILE itself (O_EXCL, mode 0600: an existing key is never
  * overwritten, and the key is never readable by others, not even briefly).
  * encrypt reads one secret on stdin (one trailing newline stripped; no echo
- * on a terminal) and prints its enc:v1: form, sealed with
- * MLC_MASTER_KEY_FILE. Neither the key nor the secret is ever logged.
+ * on a terminal) and prints its enc:v2: form, sealed with
+ * MLC_MASTER_KEY_FILE for the setting NAME only. reencrypt reads an enc:v1:
+ * value on stdin and prints the same secret as enc:v2: for NAME. Neither
+ * the key nor the secret is ever logged.
  */
 #include "mlc_buf.h"
 #include "mlc_cli.h"
 #include "mlc_secret.h"
+#include "mlc_str.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -157,17 +161,48 @@ static mlc_rc read_secret(struct mlc_buf *b, struct mlc_err *err)
     return rc;
 }
 
-static int encrypt(struct mlc_app *app)
+#define USAGE                                                                                      \
+    "usage: mlc secret keygen [--out FILE] | mlc secret encrypt --setting MLC_NAME < secret.txt "  \
+    "| "                                                                                           \
+    "mlc secret reencrypt --setting MLC_NAME < enc-v1-value.txt"
+
+/* The setting a sealed value is for: a secret setting of the table, or a
+ * librdkafka property that holds a secret (MLC_RDKAFKA_SASL_PASSWORD). */
+static bool secret_setting(const char *name)
+{
+    char key[128];
+    size_t n = 0;
+
+    for (int i = 0; i < MLC_CFG__COUNT; i++)
+        if (!strcmp(mlc_cfg_defs[i].name, name))
+            return mlc_cfg_defs[i].type == MLC_CFGT_SECRET;
+    if (strncmp(name, "MLC_RDKAFKA_", 12) || !name[12])
+        return false;
+    for (const char *p = name + 12; *p && n + 1 < sizeof(key); p++)
+        key[n++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+    key[n] = '\0';
+    return mlc_config_rdkafka_is_secret(key);
+}
+
+/* encrypt (reseal false) or reencrypt (reseal true) for --setting NAME. */
+static int seal(struct mlc_app *app, bool reseal)
 {
     unsigned char key[MLC_SECRET_KEY_LEN];
     struct mlc_err err = {0};
     struct mlc_buf in;
-    char *sealed = NULL;
+    char *sealed = NULL, *plain = NULL;
+    const char *setting;
     size_t len;
     int code = 2;
 
-    if (app->argc != 2)
-        return fail(app, "usage: mlc secret encrypt < secret.txt");
+    if (app->argc != 4 || strcmp(app->argv[2], "--setting"))
+        return fail(app, USAGE);
+    setting = app->argv[3];
+    if (!secret_setting(setting))
+        return fail(app,
+                    "secret %s: %s is not a secret setting (MLC_SAGE_PASSWORD, "
+                    "MLC_PIPEDRIVE_TOKEN, MLC_RDKAFKA_SASL_PASSWORD, ...; see --help)",
+                    app->argv[1], setting);
     mlc_buf_init(&in, SECRET_MAX + 2);
     if (read_secret(&in, &err) != MLC_OK)
         goto failed;
@@ -181,16 +216,23 @@ static int encrypt(struct mlc_app *app)
         in.len = len;
     }
     if (len == 0) {
-        mlc_err_set(&err, MLC_FATAL, "secret encrypt: empty secret on stdin");
+        mlc_err_set(&err, MLC_FATAL, "secret %s: empty input on stdin", app->argv[1]);
         goto failed;
     }
     if (memchr(in.data, '\0', len)) {
-        mlc_err_set(&err, MLC_FATAL, "secret encrypt: the secret contains a NUL byte");
+        mlc_err_set(&err, MLC_FATAL, "secret %s: the input contains a NUL byte", app->argv[1]);
+        goto failed;
+    }
+    if (reseal && !mlc_str_startswith(mlc_buf_str(&in), MLC_SECRET_PREFIX_V1)) {
+        mlc_err_set(&err, MLC_FATAL, "secret reencrypt: stdin holds no enc:v1: value");
         goto failed;
     }
     if (mlc_secret_load_key(mlc_cfg_str(&app->cfg, MLC_CFG_MASTER_KEY_FILE), key, &err) != MLC_OK)
         goto failed;
-    if (mlc_secret_encrypt(key, mlc_buf_str(&in), &sealed, &err) != MLC_OK)
+    if (reseal && mlc_secret_decrypt(key, setting, mlc_buf_str(&in), &plain, &err) != MLC_OK)
+        goto failed;
+    if (mlc_secret_encrypt(key, setting, reseal ? plain : mlc_buf_str(&in), &sealed, &err) !=
+        MLC_OK)
         goto failed;
     OPENSSL_cleanse(key, sizeof(key));
     printf("%s\n", sealed);
@@ -201,6 +243,10 @@ failed:
     OPENSSL_cleanse(key, sizeof(key));
     mlc_app_fail(app, &err);
 out:
+    if (plain) {
+        OPENSSL_cleanse(plain, strlen(plain));
+        free(plain);
+    }
     if (in.data)
         OPENSSL_cleanse(in.data, in.cap);
     mlc_buf_free(&in);
@@ -212,7 +258,9 @@ int mlc_cmd_secret(struct mlc_app *app)
     if (app->argc >= 2 && !strcmp(app->argv[1], "keygen"))
         return keygen(app);
     if (app->argc >= 2 && !strcmp(app->argv[1], "encrypt"))
-        return encrypt(app);
-    fputs("mlc: usage: mlc secret keygen [--out FILE] | mlc secret encrypt < secret.txt\n", stderr);
+        return seal(app, false);
+    if (app->argc >= 2 && !strcmp(app->argv[1], "reencrypt"))
+        return seal(app, true);
+    fputs("mlc: " USAGE "\n", stderr);
     return 2;
 }

@@ -1,11 +1,14 @@
-/* mlc status [--extractor-db FILE] [--loader-db FILE] [--json]
+/* mlc status [--extractor-db FILE] [--loader-db FILE] [--dlq-db FILE] [--json | --html FILE]
  *
  * One look at the pipeline's state: each company's watermark and last cycle
  * (extractor state file), the loader group's committed offsets and lag per
  * partition (Kafka: MLC_KAFKA_BROKERS, MLC_TOPIC, MLC_KAFKA_GROUP; the group
  * is never joined, so live loaders are not rebalanced), the last seen
  * Pipedrive budget and burst headroom, outcome counts of the last 24 h and
- * the DLQ count (loader state file). The state files are opened read-only
+ * the DLQ count and tokens per day by kind over 7 days (loader state file),
+ * dead letters not yet replayed (with the record of `mlc dlq replay`). The
+ * same facts as text, JSON or one self-contained HTML page (status_html.c).
+ * The state files are opened read-only
  * (SQLITE_OPEN_READONLY), so status never blocks a worker. A missing file or
  * unreachable brokers are reported and the rest is still printed: exit 0;
  * 2 only for bad arguments.
@@ -13,6 +16,7 @@
 #include "mlc_cli.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "status.h"
 
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
@@ -25,8 +29,10 @@
 #define STATUS_KAFKA_TIMEOUT_MS 4000
 
 static const char usage[] =
-    "mlc: usage: mlc status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
-    "  defaults ./mlc-extractor.db and ./mlc-loader.db; Kafka from MLC_KAFKA_BROKERS\n";
+    "mlc: usage: mlc status [--extractor-db FILE] [--loader-db FILE] [--dlq-db FILE]\n"
+    "                       [--json | --html FILE]\n"
+    "  defaults ./mlc-extractor.db, ./mlc-loader.db and ./mlc-dlq.db (the record of\n"
+    "  mlc dlq replay); Kafka from MLC_KAFKA_BROKERS\n";
 
 /* Opens path read-only; NULL with *why set when it cannot. */
 static sqlite3 *open_ro(const char *path, const char **why)
@@ -96,11 +102,14 @@ static void extractor_status(const char *path, cJSON *doc)
         return;
     }
     if (!rows_to_json(db,
+                      "WITH RECURSIVE co(company) AS (SELECT min(company) FROM cycle UNION ALL "
+                      "SELECT (SELECT min(company) FROM cycle WHERE company > co.company) FROM co "
+                      "WHERE co.company IS NOT NULL) "
                       "SELECT c.company, w.day AS watermark, c.id AS cycle, c.kind, c.result, "
                       "c.started_at, c.finished_at, c.records, c.published, c.unchanged, "
-                      "c.missing, c.duration_ms, c.error FROM cycle c LEFT JOIN watermark w ON "
-                      "w.company = c.company WHERE c.id IN (SELECT max(id) FROM cycle GROUP BY "
-                      "company) UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, NULL, NULL, "
+                      "c.missing, c.duration_ms, c.error FROM co JOIN cycle c ON c.id = (SELECT "
+                      "max(id) FROM cycle x WHERE x.company = co.company) LEFT JOIN watermark w ON "
+                      "w.company = c.company UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, NULL, NULL, "
                       "NULL, NULL, NULL, NULL, NULL, NULL FROM watermark w WHERE NOT EXISTS "
                       "(SELECT 1 FROM cycle c WHERE c.company = w.company) ORDER BY 1",
                       cJSON_AddArrayToObject(x, "companies"), &why))
@@ -108,7 +117,48 @@ static void extractor_status(const char *path, cJSON *doc)
     sqlite3_close(db);
 }
 
-static void loader_status(const char *path, cJSON *doc)
+/* Copies the replay record of `mlc dlq replay` (dlq_path, when it exists)
+ * into a temporary table of db, so the loader's dead letters can be told
+ * apart: replayed or not yet. False when there is no record to read. */
+static bool load_replayed(sqlite3 *db, const char *dlq_path, const char **why)
+{
+    sqlite3 *r = NULL;
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    bool ok = false;
+
+    if (!dlq_path || !(r = open_ro(dlq_path, why)))
+        return false;
+    if (sqlite3_exec(db,
+                     "CREATE TEMP TABLE replayed (topic TEXT, part INTEGER, off INTEGER); "
+                     "CREATE INDEX temp.replayed_k ON replayed (topic, part, off)",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r,
+                           "SELECT orig_topic, orig_partition, orig_offset FROM replayed "
+                           "WHERE orig_offset IS NOT NULL",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO temp.replayed VALUES (?1, ?2, ?3)", -1, &ins, NULL) !=
+            SQLITE_OK) {
+        *why = sqlite3_errmsg(sel ? db : r);
+        goto out;
+    }
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        for (int c = 0; c < 3; c++)
+            sqlite3_bind_value(ins, c + 1, sqlite3_column_value(sel, c));
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            *why = sqlite3_errmsg(db);
+            goto out;
+        }
+        sqlite3_reset(ins);
+    }
+    ok = true;
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    sqlite3_close(r);
+    return ok;
+}
+
+static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
 {
     cJSON *x = cJSON_AddObjectToObject(doc, "loader");
     const char *why = NULL;
@@ -142,6 +192,37 @@ static void loader_status(const char *path, cJSON *doc)
                       "SELECT count(*) AS organizations FROM idmap WHERE org_id <> 0 AND state = "
                       "'active'",
                       cJSON_AddArrayToObject(x, "idmap"), &why);
+    ok = ok && rows_to_json(db,
+                            "SELECT company, customer, org_id, "
+                            "json_extract(payload, '$.duplicate_ids') AS ids FROM idmap WHERE "
+                            "state = 'duplicate' ORDER BY company, customer LIMIT 100",
+                            cJSON_AddArrayToObject(x, "duplicates"), &why);
+    /* Tokens per day and kind over the last 7 days, from the call audit: what
+     * the Pipedrive budget was spent on (the path tells the operation). */
+    ok =
+        ok && rows_to_json(
+                  db,
+                  "SELECT substr(at, 1, 10) AS day, "
+                  "sum(CASE WHEN method = 'POST' AND path GLOB '/api/v2/organizations' THEN tokens "
+                  "ELSE 0 END) AS creates, "
+                  "sum(CASE WHEN method = 'PATCH' AND path GLOB '/api/v2/organizations/*' THEN "
+                  "tokens ELSE 0 END) AS updates, "
+                  "sum(CASE WHEN method = 'GET' AND (path GLOB '/api/v2/organizations[?/]*' OR "
+                  "path = '/api/v2/organizations' OR path GLOB '/api/v2/itemSearch*') THEN tokens "
+                  "ELSE 0 END) AS scans, "
+                  "sum(CASE WHEN path GLOB '*organizationFields*' THEN tokens ELSE 0 END) AS "
+                  "field_setup, "
+                  "sum(CASE WHEN path GLOB '/v1/users/me*' THEN tokens ELSE 0 END) AS probes, "
+                  "sum(tokens) AS total, sum(status = 429) AS status_429, count(*) AS calls "
+                  "FROM call_audit WHERE at >= strftime('%Y-%m-%d', 'now', '-6 days') "
+                  "GROUP BY day ORDER BY day",
+                  cJSON_AddArrayToObject(x, "spending_7d"), &why);
+    if (ok && load_replayed(db, dlq_path, &why))
+        ok = rows_to_json(db,
+                          "SELECT count(*) AS not_replayed FROM event_audit a WHERE a.outcome = "
+                          "'dlq' AND NOT EXISTS (SELECT 1 FROM temp.replayed r WHERE r.topic = "
+                          "a.topic AND r.part = a.partition AND r.off = a.offset)",
+                          cJSON_AddArrayToObject(x, "dlq_open"), &why);
     if (!ok)
         cJSON_AddStringToObject(x, "error", why);
     sqlite3_close(db);
@@ -246,27 +327,27 @@ out:
         rd_kafka_conf_destroy(conf);
 }
 
-static const char *jstr(const cJSON *o, const char *key)
+const char *status_str(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The string at key for printing: never NULL, so no "%s" receives a null
- * pointer (undefined behaviour) when the document lacks a field. */
-static const char *jtext(const cJSON *o, const char *key)
-{
-    const char *s = jstr(o, key);
-
-    return s ? s : "-";
-}
-
-static double jnum(const cJSON *o, const char *key, double dflt)
+double status_num(const cJSON *o, const char *key, double dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* The string at key for printing: never NULL, so no "%s" receives a null
+ * pointer (undefined behaviour) when the document lacks a field. */
+static const char *status_text(const cJSON *o, const char *key)
+{
+    const char *s = status_str(o, key);
+
+    return s ? s : "-";
 }
 
 static void print_text(const cJSON *doc)
@@ -274,75 +355,102 @@ static void print_text(const cJSON *doc)
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(doc, "loader");
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
-    const cJSON *it, *first;
+    const cJSON *it, *first, *open;
 
-    printf("== extractor (%s)\n", jtext(x, "db"));
-    if (jstr(x, "error"))
-        printf("  %s\n", jtext(x, "error"));
+    printf("== extractor (%s)\n", status_text(x, "db"));
+    if (status_str(x, "error"))
+        printf("  %s\n", status_text(x, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(x, "companies"))
     {
         printf("  %-15s watermark=%s last=%s %s cycle %.0f at %s records=%.0f published=%.0f "
                "missing=%.0f",
-               jtext(it, "company"), jtext(it, "watermark"), jtext(it, "kind"), jtext(it, "result"),
-               jnum(it, "cycle", 0),
-               jstr(it, "finished_at")  ? jstr(it, "finished_at")
-               : jstr(it, "started_at") ? jstr(it, "started_at")
-                                        : "-",
-               jnum(it, "records", 0), jnum(it, "published", 0), jnum(it, "missing", 0));
-        if (jstr(it, "error"))
-            printf(" error=\"%s\"", jtext(it, "error"));
+               status_text(it, "company"), status_text(it, "watermark"), status_text(it, "kind"),
+               status_text(it, "result"), status_num(it, "cycle", 0),
+               status_str(it, "finished_at")  ? status_str(it, "finished_at")
+               : status_str(it, "started_at") ? status_str(it, "started_at")
+                                              : "-",
+               status_num(it, "records", 0), status_num(it, "published", 0),
+               status_num(it, "missing", 0));
+        if (status_str(it, "error"))
+            printf(" error=\"%s\"", status_text(it, "error"));
         putchar('\n');
     }
-    printf("== kafka (brokers %s, topic %s, group %s)\n", jtext(k, "brokers"), jtext(k, "topic"),
-           jtext(k, "group"));
-    if (jstr(k, "error"))
-        printf("  %s\n", jtext(k, "error"));
+    printf("== kafka (brokers %s, topic %s, group %s)\n", status_text(k, "brokers"),
+           status_text(k, "topic"), status_text(k, "group"));
+    if (status_str(k, "error"))
+        printf("  %s\n", status_text(k, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(k, "partitions"))
     {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "committed");
 
-        printf("  partition %-3.0f committed=", jnum(it, "partition", 0));
+        printf("  partition %-3.0f committed=", status_num(it, "partition", 0));
         if (cJSON_IsNumber(c))
             printf("%.0f", c->valuedouble);
         else
             fputs("none", stdout);
-        printf(" high=%.0f lag=%.0f\n", jnum(it, "high", -1), jnum(it, "lag", -1));
+        printf(" high=%.0f lag=%.0f\n", status_num(it, "high", -1), status_num(it, "lag", -1));
     }
-    printf("== loader (%s)\n", jtext(l, "db"));
-    if (jstr(l, "error"))
-        printf("  %s\n", jtext(l, "error"));
+    printf("== loader (%s)\n", status_text(l, "db"));
+    if (status_str(l, "error"))
+        printf("  %s\n", status_text(l, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "meta"))
     {
-        const char *key = jtext(it, "key");
+        const char *key = status_text(it, "key");
 
         if (!strcmp(key, "daily_remaining"))
-            printf("  pipedrive daily budget left (last seen): %s tokens\n", jtext(it, "value"));
+            printf("  pipedrive daily budget left (last seen): %s tokens\n",
+                   status_text(it, "value"));
         else if (!strcmp(key, "burst_remaining"))
             printf("  pipedrive burst headroom (last seen, remaining/limit; -1 = no header): %s\n",
-                   jtext(it, "value"));
+                   status_text(it, "value"));
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
     if (first)
-        printf("  organizations mapped: %.0f\n", jnum(first, "organizations", 0));
+        printf("  organizations mapped: %.0f\n", status_num(first, "organizations", 0));
     if (cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h")) {
         fputs("  outcomes (24 h):", stdout);
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h"))
-            printf(" %s=%.0f", jtext(it, "outcome"), jnum(it, "count", 0));
+            printf(" %s=%.0f", status_text(it, "outcome"), status_num(it, "count", 0));
         putchar('\n');
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "calls_24h"), 0);
     if (first)
         printf("  pipedrive calls (24 h): %.0f, tokens %.0f, 429s %.0f, 5xx %.0f, last at %s\n",
-               jnum(first, "calls", 0), jnum(first, "tokens", 0), jnum(first, "status_429", 0),
-               jnum(first, "status_5xx", 0), jtext(first, "last_call_at"));
+               status_num(first, "calls", 0), status_num(first, "tokens", 0),
+               status_num(first, "status_429", 0), status_num(first, "status_5xx", 0),
+               status_text(first, "last_call_at"));
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "spending_7d")) > 0)
+        printf("  tokens by day    creates  updates    scans   fields   probes    total   429s\n");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "spending_7d"))
+    {
+        printf("    %-12s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %6.0f\n", status_text(it, "day"),
+               status_num(it, "creates", 0), status_num(it, "updates", 0),
+               status_num(it, "scans", 0), status_num(it, "field_setup", 0),
+               status_num(it, "probes", 0), status_num(it, "total", 0),
+               status_num(it, "status_429", 0));
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "duplicates"))
+    {
+        printf("  duplicate: %s:%s organizations %s (merge them in Pipedrive)\n",
+               status_text(it, "company"), status_text(it, "customer"),
+               status_str(it, "ids") ? status_str(it, "ids") : "?");
+    }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq"), 0);
     if (first)
-        printf("  dlq: %.0f (last at %s)\n", jnum(first, "dlq", 0), jtext(first, "last_dlq_at"));
+        printf("  dlq: %.0f (last at %s)", status_num(first, "dlq", 0),
+               status_text(first, "last_dlq_at"));
+    open = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq_open"), 0);
+    if (first && open)
+        printf(", %.0f not yet replayed (mlc dlq list)", status_num(open, "not_replayed", 0));
+    if (first)
+        putchar('\n');
 }
 
 int mlc_cmd_status(struct mlc_app *app)
 {
-    const char *ext = "./mlc-extractor.db", *ld = "./mlc-loader.db";
+    const char *ext = "./mlc-extractor.db", *ld = "./mlc-loader.db", *dlq = "./mlc-dlq.db";
+    const char *html = NULL;
+    struct mlc_err err = {0};
     bool json = false;
     cJSON *doc = NULL;
     char *out = NULL;
@@ -357,6 +465,10 @@ int mlc_cmd_status(struct mlc_app *app)
             ext = app->argv[++i];
         else if (!strcmp(a, "--loader-db") && i + 1 < app->argc)
             ld = app->argv[++i];
+        else if (!strcmp(a, "--dlq-db") && i + 1 < app->argc)
+            dlq = app->argv[++i];
+        else if (!strcmp(a, "--html") && i + 1 < app->argc)
+            html = app->argv[++i];
         else {
             fputs(usage, stderr);
             goto out;
@@ -365,8 +477,13 @@ int mlc_cmd_status(struct mlc_app *app)
     doc = cJSON_CreateObject();
     extractor_status(ext, doc);
     kafka_status(&app->cfg, doc);
-    loader_status(ld, doc);
-    if (json) {
+    loader_status(ld, access(dlq, F_OK) == 0 ? dlq : NULL, doc);
+    if (html) {
+        if (status_write_html(doc, html, &err) != MLC_OK) {
+            mlc_app_fail(app, &err);
+            goto out;
+        }
+    } else if (json) {
         out = cJSON_PrintUnformatted(doc);
         if (!out)
             goto out;

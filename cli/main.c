@@ -9,7 +9,7 @@ static const struct {
     mlc_cmd_fn fn;
 } commands[] = {
     {"devbroker", mlc_cmd_devbroker}, {"secret", mlc_cmd_secret}, {"config", mlc_cmd_config},
-    {"audit", mlc_cmd_audit},         {"status", mlc_cmd_status},
+    {"audit", mlc_cmd_audit},         {"status", mlc_cmd_status}, {"dlq", mlc_cmd_dlq},
 };
 
 static const char usage[] =
@@ -23,9 +23,12 @@ static const char usage[] =
     "                               (fault injection, see docs/adr/0004-dev-broker.md)\n"
     "  secret keygen [--out FILE]   new master key: --out creates FILE with mode 0600\n"
     "                               (never overwrites); without it, print it on stdout\n"
-    "  secret encrypt               read a secret on stdin (one trailing newline dropped,\n"
-    "                               no echo on a terminal), print its enc:v1: form sealed\n"
-    "                               with MLC_MASTER_KEY_FILE\n"
+    "  secret encrypt --setting MLC_NAME\n"
+    "                               read a secret on stdin (one trailing newline dropped,\n"
+    "                               no echo on a terminal), print its enc:v2: form sealed\n"
+    "                               with MLC_MASTER_KEY_FILE for that setting only\n"
+    "  secret reencrypt --setting MLC_NAME\n"
+    "                               read an enc:v1: value on stdin, print it as enc:v2:\n"
     "  config docs                  print docs/configuration.md\n"
     "  audit --db FILE [--db FILE] [--customer ID] [--company CO] [--outcome O]\n"
     "        [--since T] [--until T] [--limit N] [--json]\n"
@@ -33,10 +36,19 @@ static const char usage[] =
     "                               loader's state files, newest N rows (default 1000);\n"
     "                               with both files and --customer, the customer's\n"
     "                               history in time order; T is ISO 8601 UTC; read-only\n"
-    "  status [--extractor-db FILE] [--loader-db FILE] [--json]\n"
+    "  dlq list|show|replay [--reason C] [--customer N] [--company CO] [--since T]\n"
+    "        [--json] [--again] [--db FILE]\n"
+    "                               dead letters: list them, show one (PARTITION:OFFSET)\n"
+    "                               with headers and event, replay the selected ones to\n"
+    "                               MLC_TOPIC once each (recorded in --db, default\n"
+    "                               ./mlc-dlq.db); never those refused for a signature\n"
+    "  status [--extractor-db FILE] [--loader-db FILE] [--dlq-db FILE]\n"
+    "         [--json | --html FILE]\n"
     "                               watermarks and last cycles, the loader group's\n"
     "                               committed offsets and lag, last Pipedrive budget,\n"
-    "                               outcomes of the last 24 h, DLQ count; read-only\n";
+    "                               outcomes of the last 24 h, tokens per day by kind,\n"
+    "                               dead letters (not yet replayed); read-only; --html\n"
+    "                               writes the same as one self-contained page\n";
 
 int main(int argc, char **argv)
 {

@@ -9,6 +9,8 @@
 
 #include "mlc_app.h"
 
+#include <stdbool.h>
+
 typedef int (*mlc_cmd_fn)(struct mlc_app *app);
 
 int mlc_cmd_devbroker(struct mlc_app *app);
@@ -16,5 +18,11 @@ int mlc_cmd_secret(struct mlc_app *app);
 int mlc_cmd_config(struct mlc_app *app);
 int mlc_cmd_audit(struct mlc_app *app);
 int mlc_cmd_status(struct mlc_app *app);
+int mlc_cmd_dlq(struct mlc_app *app);
+
+/* "YYYY-MM-DD[THH:MM[:SS[.fff]]][Z]" (UTC) -> "YYYY-MM-DDTHH:MM:SS" in out; a
+ * bare date or minute is widened to its first (until false) or last second.
+ * False when v is not of that form. */
+bool mlc_cli_parse_time(const char *v, bool until, char out[20]);
 
 #endif

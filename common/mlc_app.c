@@ -2,8 +2,11 @@
 #include "mlc_app.h"
 #include "mlc_log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 extern char **environ;
 
@@ -58,7 +61,28 @@ enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv)
         return MLC_APP_FAIL;
     }
     mlc_config_setup_logging(&app->cfg, app->name);
+    if ((app->prog & (MLC_PROG_EXTRACTOR | MLC_PROG_LOADER)) &&
+        mlc_app_no_core_dumps(mlc_cfg_bool(&app->cfg, MLC_CFG_ALLOW_CORE_DUMPS), &err) != MLC_OK) {
+        mlc_app_fail(app, &err);
+        mlc_config_free(&app->cfg);
+        return MLC_APP_FAIL;
+    }
     return MLC_APP_RUN;
+}
+
+mlc_rc mlc_app_no_core_dumps(bool allow, struct mlc_err *err)
+{
+    struct rlimit none = {0, 0};
+
+    if (allow)
+        return MLC_OK;
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        return mlc_err_set(err, MLC_FATAL, "cannot turn core dumps off: setrlimit: %s",
+                           strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return mlc_err_set(err, MLC_FATAL, "cannot turn core dumps off: prctl: %s",
+                           strerror(errno));
+    return MLC_OK;
 }
 
 void mlc_app_fail(const struct mlc_app *app, const struct mlc_err *err)

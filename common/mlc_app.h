@@ -2,8 +2,10 @@
  *
  * Parses the options common to all programs (--config FILE, --help,
  * --version), loads the configuration from the file and the environment,
- * and configures logging. Errors are printed as exactly one line,
- * "<prog>: <message>", redacted, on stderr.
+ * and configures logging. The workers (extractor, loader) then turn core
+ * dumps off unless MLC_ALLOW_CORE_DUMPS=true: a core file holds the
+ * decrypted Sage password and Pipedrive token. Errors are printed as
+ * exactly one line, "<prog>: <message>", redacted, on stderr.
  */
 #ifndef MLC_APP_H
 #define MLC_APP_H
@@ -33,6 +35,10 @@ enum mlc_app_start {
 /* Fills app from argv (which must outlive app) and loads the configuration
  * from environ. Options after the command word are left in app->argv. */
 enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv);
+
+/* No core file and no ptrace attach by other users' processes (the process
+ * holds decrypted secrets); allow keeps both as the system has them. */
+mlc_rc mlc_app_no_core_dumps(bool allow, struct mlc_err *err);
 
 /* Prints "<prog>: <message>" (redacted) on stderr. */
 void mlc_app_fail(const struct mlc_app *app, const struct mlc_err *err);

@@ -5,16 +5,19 @@
 #include "mlc_secret.h"
 #include "mlc_str.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EXTRACTOR      MLC_PROG_EXTRACTOR
-#define LOADER         MLC_PROG_LOADER
-#define CLI            MLC_PROG_CLI
-#define RDKAFKA_PREFIX "MLC_RDKAFKA_"
+#define EXTRACTOR       MLC_PROG_EXTRACTOR
+#define LOADER          MLC_PROG_LOADER
+#define CLI             MLC_PROG_CLI
+#define RDKAFKA_PREFIX  "MLC_RDKAFKA_"
+#define FILE_SUFFIX     "_FILE"
+#define SECRET_FILE_MAX (64 * 1024) /* a token, a password or a key: far below this */
 
 const struct mlc_cfg_def mlc_cfg_defs[MLC_CFG__COUNT] = {
 #define MLC_SETTING(id, type, def, min, max, choices, progs, help)                                 \
@@ -122,12 +125,13 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
                                at, d->name);
         for (const char *p = v; *p; p++)
             if ((unsigned char)*p <= ' ' || *p == 0x7f)
-                return mlc_err_set(err, MLC_FATAL, "%s%s: URL contains a blank or control character",
-                                   at, d->name);
+                return mlc_err_set(err, MLC_FATAL,
+                                   "%s%s: URL contains a blank or control character", at, d->name);
         break;
     case MLC_CFGT_SECRET:
         if (*v && mlc_str_startswith(v, "enc:") && !mlc_secret_is_encrypted(v))
-            return mlc_err_set(err, MLC_FATAL, "%s%s: encrypted values must start with enc:v1:", at,
+            return mlc_err_set(err, MLC_FATAL,
+                               "%s%s: encrypted values start with enc:v2: (or enc:v1:)", at,
                                d->name);
         break;
     default:
@@ -187,20 +191,114 @@ static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *
     return MLC_OK;
 }
 
+/* Settings that no longer exist, with what replaced them: one line each
+ * instead of "unknown setting". */
+static const struct {
+    const char *name, *note;
+} removed_settings[] = {
+    {"MLC_SAGE_NEXTLINK_REBASE",
+     "the extractor no longer follows @odata.nextLink: every page is its own keyset query on "
+     "MLC_SAGE_URL, so there is nothing to re-base; delete the setting"},
+};
+
+/* The secret setting whose _FILE form name is (MLC_PIPEDRIVE_TOKEN_FILE ->
+ * MLC_PIPEDRIVE_TOKEN), or -1. */
+static int secret_of_file_form(const char *name)
+{
+    size_t n = strlen(name), s = strlen(FILE_SUFFIX);
+    char base[128];
+    int id;
+
+    if (n <= s || n - s >= sizeof(base) || strcmp(name + n - s, FILE_SUFFIX))
+        return -1;
+    memcpy(base, name, n - s);
+    base[n - s] = '\0';
+    id = find_setting(base);
+    return id >= 0 && mlc_cfg_defs[id].type == MLC_CFGT_SECRET ? id : -1;
+}
+
+/* Reads a secret from the file its _FILE form names, the convention of
+ * Docker and compose secrets: one trailing newline is dropped (editors and
+ * `echo` add one), anything else is kept. The message never holds content. */
+static mlc_rc read_secret_file(const char *name, const char *path, struct mlc_buf *out,
+                               struct mlc_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char chunk[4096];
+    size_t n;
+    mlc_rc rc = MLC_OK;
+
+    if (!f)
+        return mlc_err_set(err, MLC_FATAL, "%s: cannot read %s: %s", name, path, strerror(errno));
+    while (rc == MLC_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (memchr(chunk, '\0', n))
+            rc = mlc_err_set(err, MLC_FATAL, "%s: %s holds a nul byte", name, path);
+        else if (mlc_buf_append(out, chunk, n) != MLC_OK)
+            rc = mlc_err_set(err, MLC_FATAL, "%s: %s is larger than %d bytes", name, path,
+                             SECRET_FILE_MAX);
+    }
+    if (rc == MLC_OK && ferror(f))
+        rc = mlc_err_set(err, MLC_FATAL, "%s: cannot read %s: %s", name, path, strerror(errno));
+    fclose(f);
+    if (rc == MLC_OK && out->len > 0 && out->data[out->len - 1] == '\n')
+        out->data[--out->len] = '\0';
+    if (rc == MLC_OK && out->len > 0 && out->data[out->len - 1] == '\r')
+        out->data[--out->len] = '\0';
+    if (rc == MLC_OK && out->len == 0)
+        rc = mlc_err_set(err, MLC_FATAL, "%s: %s is empty", name, path);
+    return rc;
+}
+
+/* MLC_X_FILE=path: the secret MLC_X is read from path. */
+static mlc_rc apply_file_form(struct mlc_config *cfg, int id, const char *name, const char *path,
+                              const char *where, struct mlc_err *err)
+{
+    struct mlc_buf content;
+    char origin[sizeof(cfg->origin[0])];
+    mlc_rc rc;
+
+    if (!*path) /* empty means unset, as for every setting */
+        return MLC_OK;
+    mlc_buf_init(&content, SECRET_FILE_MAX);
+    rc = read_secret_file(name, path, &content, err);
+    if (rc == MLC_OK) {
+        snprintf(origin, sizeof(origin), "%s (%s)", name, where);
+        rc = set_value(cfg, id, mlc_buf_str(&content), origin, err);
+    }
+    if (rc == MLC_OK)
+        cfg->via_file_form[id] = true;
+    if (content.data)
+        memset(content.data, 0, content.len);
+    mlc_buf_free(&content);
+    return rc;
+}
+
 /* One NAME=value pair from the file or the environment. */
 static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, const char *where,
                     struct mlc_err *err)
 {
     int id;
+    mlc_rc rc;
 
     if (mlc_str_startswith(name, RDKAFKA_PREFIX))
         return add_rdkafka(cfg, name, v, where, err);
     id = find_setting(name);
+    if (id < 0 && (id = secret_of_file_form(name)) >= 0)
+        return apply_file_form(cfg, id, name, v, where, err);
+    for (size_t i = 0; id < 0 && i < sizeof(removed_settings) / sizeof(removed_settings[0]); i++)
+        if (!strcmp(name, removed_settings[i].name)) {
+            add_warning(cfg, "%s: %s was removed and is ignored: %s", where, name,
+                        removed_settings[i].note);
+            return MLC_OK;
+        }
     if (id < 0) {
         add_warning(cfg, "%s: unknown setting %s ignored (see --help)", where, name);
         return MLC_OK;
     }
-    return set_value(cfg, id, v, where, err);
+    rc = set_value(cfg, id, v, where, err);
+    if (rc == MLC_OK && *v && mlc_cfg_defs[id].type == MLC_CFGT_SECRET)
+        cfg->set_directly[id] = true;
+    return rc;
 }
 
 /* Reads one line, '\n' included when present, into line (size > 1) and
@@ -328,18 +426,44 @@ static mlc_rc set_defaults(struct mlc_config *cfg, struct mlc_err *err)
     return MLC_OK;
 }
 
-/* librdkafka properties that hold secrets (sasl.password, ssl.key.password,
- * sasl.oauthbearer.client.secret, ...): decrypted and redacted like
- * SECRET settings. */
-static bool rdkafka_is_secret(const char *key)
+/* librdkafka properties that hold secrets, from its CONFIGURATION.md:
+ * decrypted (enc:v1:) and redacted like SECRET settings. A private key in
+ * PEM or an OAuth configuration string is as secret as a password. Names
+ * with "password" or "secret" count too, so a property added by a later
+ * librdkafka is redacted before anyone adds it here. */
+static const char *const rdkafka_secrets[] = {
+    "sasl.password",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.config",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+};
+
+void mlc_config_rdkafka_setting(const char *key, char *out, size_t size)
 {
+    size_t n = (size_t)snprintf(out, size, "%s", RDKAFKA_PREFIX);
+
+    for (; *key && n + 1 < size; key++)
+        out[n++] = *key == '.' ? '_' : (char)toupper((unsigned char)*key);
+    if (n < size)
+        out[n] = '\0';
+}
+
+bool mlc_config_rdkafka_is_secret(const char *key)
+{
+    for (size_t i = 0; i < sizeof(rdkafka_secrets) / sizeof(rdkafka_secrets[0]); i++)
+        if (!strcmp(key, rdkafka_secrets[i]))
+            return true;
     return strstr(key, "password") || strstr(key, "secret");
 }
 
-/* Decrypts *value in place when it is enc:v1: (loading the key once) and
- * registers the plain value and its upper-cased form for redaction. */
-static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, char **value,
-                          unsigned char *key, bool *have_key, struct mlc_err *err)
+/* Decrypts *value in place when it is sealed (loading the key once; an
+ * enc:v2: value must have been sealed for setting, the name under which it
+ * was given) and registers the plain value and its upper-cased form for
+ * redaction. */
+static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, const char *setting,
+                          char **value, unsigned char *key, bool *have_key, struct mlc_err *err)
 {
     char *plain = NULL, *upper;
     size_t n;
@@ -352,7 +476,7 @@ static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, char *
                 return mlc_err_prefix(err, "%s needs the master key", name);
             *have_key = true;
         }
-        rc = mlc_secret_decrypt(key, *value, &plain, err);
+        rc = mlc_secret_decrypt(key, setting, *value, &plain, err);
         if (rc != MLC_OK)
             return mlc_err_prefix(err, "%s", name);
         free(*value);
@@ -382,19 +506,98 @@ static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
     for (int i = 0; i < MLC_CFG__COUNT && rc == MLC_OK; i++) {
         if (mlc_cfg_defs[i].type != MLC_CFGT_SECRET || !*cfg->value[i])
             continue;
-        rc = resolve_one(cfg, mlc_cfg_defs[i].name, &cfg->value[i], key, &have_key, err);
+        rc = resolve_one(cfg, mlc_cfg_defs[i].name, mlc_cfg_defs[i].name, &cfg->value[i], key,
+                         &have_key, err);
     }
     for (size_t i = 0; i < cfg->n_rdkafka && rc == MLC_OK; i++) {
-        char name[160];
+        char name[160], setting[160];
 
-        if (!rdkafka_is_secret(cfg->rdkafka[i].key) || !*cfg->rdkafka[i].value)
+        if (!mlc_config_rdkafka_is_secret(cfg->rdkafka[i].key) || !*cfg->rdkafka[i].value)
             continue;
         snprintf(name, sizeof(name), "rdkafka %s", cfg->rdkafka[i].key);
-        rc = resolve_one(cfg, name, &cfg->rdkafka[i].value, key, &have_key, err);
+        mlc_config_rdkafka_setting(cfg->rdkafka[i].key, setting, sizeof(setting));
+        rc = resolve_one(cfg, name, setting, &cfg->rdkafka[i].value, key, &have_key, err);
     }
     if (have_key)
         memset(key, 0, sizeof(key));
     return rc;
+}
+
+/* A secret given both ways is a mistake the operator must see, not a
+ * precedence rule to remember. */
+static mlc_rc check_one_form(const struct mlc_config *cfg, struct mlc_err *err)
+{
+    for (int i = 0; i < MLC_CFG__COUNT; i++)
+        if (cfg->set_directly[i] && cfg->via_file_form[i])
+            return mlc_err_set(err, MLC_FATAL, "%s and %s%s are both set: keep one",
+                               mlc_cfg_defs[i].name, mlc_cfg_defs[i].name, FILE_SUFFIX);
+    return MLC_OK;
+}
+
+bool mlc_url_is_loopback(const char *url)
+{
+    const char *host = strstr(url, "://");
+    char name[256];
+    size_t len;
+    struct in_addr a4;
+
+    if (!host)
+        return false;
+    host += 3;
+    if (*host == '[') { /* an IPv6 literal */
+        const char *end = strchr(host, ']');
+
+        if (!end || (size_t)(end - host - 1) >= sizeof(name))
+            return false;
+        memcpy(name, host + 1, (size_t)(end - host - 1));
+        name[end - host - 1] = '\0';
+        return !strcmp(name, "::1");
+    }
+    len = strcspn(host, ":/?#");
+    if (len == 0 || len >= sizeof(name))
+        return false;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    if (!strcasecmp(name, "localhost"))
+        return true;
+    /* 127.0.0.0/8, written as the dotted quad inet_pton accepts */
+    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+bool mlc_config_plaintext_http(const struct mlc_config *cfg)
+{
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
+
+        if (d->type == MLC_CFGT_URL && (d->progs & cfg->prog) &&
+            mlc_str_startswith(cfg->value[i], "http://") && !mlc_url_is_loopback(cfg->value[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Credentials over http:// only where nothing leaves the machine, unless the
+ * operator says the network is trusted (and is then reminded). */
+static mlc_rc check_plaintext(struct mlc_config *cfg, struct mlc_err *err)
+{
+    for (int i = 0; i < MLC_CFG__COUNT; i++) {
+        const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
+
+        if (d->type != MLC_CFGT_URL || !(d->progs & cfg->prog) ||
+            !mlc_str_startswith(cfg->value[i], "http://") || mlc_url_is_loopback(cfg->value[i]))
+            continue;
+        if (!cfg->num[MLC_CFG_ALLOW_PLAINTEXT_HTTP])
+            return mlc_err_set(err, MLC_FATAL,
+                               "%s: http:// would send credentials unencrypted to a host that is "
+                               "not this machine; use https:// or set "
+                               "MLC_ALLOW_PLAINTEXT_HTTP=true for a trusted network",
+                               d->name);
+        add_warning(cfg,
+                    "%s: plain http:// to a host that is not this machine: credentials travel "
+                    "unencrypted (MLC_ALLOW_PLAINTEXT_HTTP=true)",
+                    d->name);
+    }
+    return MLC_OK;
 }
 
 mlc_rc mlc_config_load(struct mlc_config *cfg, unsigned prog, const char *file, char **envp,
@@ -409,6 +612,10 @@ mlc_rc mlc_config_load(struct mlc_config *cfg, unsigned prog, const char *file, 
         rc = load_file(cfg, file, err);
     if (rc == MLC_OK)
         rc = load_env(cfg, envp, err);
+    if (rc == MLC_OK)
+        rc = check_one_form(cfg, err);
+    if (rc == MLC_OK)
+        rc = check_plaintext(cfg, err);
     if (rc == MLC_OK)
         rc = resolve_secrets(cfg, err);
     if (rc != MLC_OK)
@@ -425,7 +632,7 @@ void mlc_config_free(struct mlc_config *cfg)
         cfg->value[i] = NULL;
     }
     for (size_t i = 0; i < cfg->n_rdkafka; i++) {
-        if (cfg->rdkafka[i].value && rdkafka_is_secret(cfg->rdkafka[i].key))
+        if (cfg->rdkafka[i].value && mlc_config_rdkafka_is_secret(cfg->rdkafka[i].key))
             memset(cfg->rdkafka[i].value, 0, strlen(cfg->rdkafka[i].value));
         free(cfg->rdkafka[i].key);
         free(cfg->rdkafka[i].value);
@@ -544,7 +751,9 @@ void mlc_config_print_help(FILE *out, unsigned prog)
         else if (d->type == MLC_CFGT_ENUM)
             snprintf(range, sizeof(range), " %s", d->choices);
         fprintf(out, "  %-26s %s%s%s%s%s\n      %s\n", d->name, type_word(d), range,
-                *d->def ? ", default " : "", d->def, "", d->help);
+                *d->def ? ", default " : "", d->def,
+                d->type == MLC_CFGT_SECRET ? " (or " FILE_SUFFIX " form: a file holding it)" : "",
+                d->help);
     }
 }
 
@@ -570,8 +779,12 @@ void mlc_config_print_markdown(FILE *out)
                  "`MLC_RDKAFKA_<PROP>` passes any librdkafka property through untouched: the "
                  "name is lower-cased and `_` becomes `.` (`MLC_RDKAFKA_SECURITY_PROTOCOL=ssl` "
                  "sets `security.protocol`).\n\n"
-                 "Secret settings accept `enc:v1:...` values made by `mlc secret encrypt`, "
-                 "decrypted with `MLC_MASTER_KEY_FILE`; secrets never reach a log line.\n\n"
+                 "Secret settings accept `enc:v2:...` values made by `mlc secret encrypt --setting`, "
+                 "decrypted with `MLC_MASTER_KEY_FILE`; secrets never reach a log line. Each "
+                 "secret `MLC_X` may instead be read from a file named by `MLC_X_FILE` (Docker "
+                 "and compose secrets; one trailing newline is dropped); setting both is an "
+                 "error. URL settings take `http://` only for loopback hosts unless "
+                 "`MLC_ALLOW_PLAINTEXT_HTTP=true`.\n\n"
                  "| setting | type | default | used by | description |\n"
                  "|---|---|---|---|---|\n");
     for (int i = 0; i < MLC_CFG__COUNT; i++) {

@@ -11,9 +11,16 @@
  * security.protocol). No librdkafka property contains '_', so the mapping is
  * unambiguous.
  *
- * Secret settings may hold enc:v1:... values, decrypted at load with
- * MLC_MASTER_KEY_FILE; every secret's plain value (and its upper-cased form)
- * is registered with the logger's redaction.
+ * Secret settings may hold enc:v2:... values (sealed for that setting by
+ * `mlc secret encrypt --setting`; old enc:v1:... values still open),
+ * decrypted at load with MLC_MASTER_KEY_FILE; every secret's plain value (and its upper-cased form)
+ * is registered with the logger's redaction. Every secret MLC_X may instead
+ * be read from a file, MLC_X_FILE=path (Docker and compose secrets); giving
+ * both forms is an error.
+ *
+ * URL settings with http:// are refused unless the host is loopback
+ * (localhost, 127.0.0.0/8, [::1]) or MLC_ALLOW_PLAINTEXT_HTTP=true, which
+ * leaves a warning instead.
  *
  * Ownership: struct mlc_config owns every string it hands out; they live
  * until mlc_config_free().
@@ -74,6 +81,8 @@ struct mlc_config {
     size_t n_rdkafka;
     char **warnings; /* collected during load, logged by mlc_config_log_warnings */
     size_t n_warnings;
+    bool set_directly[MLC_CFG__COUNT];  /* a secret given as MLC_X=value */
+    bool via_file_form[MLC_CFG__COUNT]; /* a secret read from MLC_X_FILE */
 };
 
 extern const struct mlc_cfg_def mlc_cfg_defs[MLC_CFG__COUNT];
@@ -98,9 +107,24 @@ mlc_rc mlc_config_require(const struct mlc_config *cfg, enum mlc_cfg_id id, stru
 
 /* Splits a LIST setting into trimmed, non-empty items. *items is a new
  * array of new strings; free with mlc_config_free_list. */
-mlc_rc mlc_config_list(const struct mlc_config *cfg, enum mlc_cfg_id id, char ***items,
-                       size_t *n, struct mlc_err *err);
+mlc_rc mlc_config_list(const struct mlc_config *cfg, enum mlc_cfg_id id, char ***items, size_t *n,
+                       struct mlc_err *err);
 void mlc_config_free_list(char **items, size_t n);
+
+/* True for http://localhost..., http://127.x.y.z..., http://[::1]...: a
+ * request that never leaves the machine. */
+bool mlc_url_is_loopback(const char *url);
+/* True when a URL setting the program uses is http:// to another host
+ * (allowed only by MLC_ALLOW_PLAINTEXT_HTTP): for the hourly reminder,
+ * /metrics and `mlc status`. */
+bool mlc_config_plaintext_http(const struct mlc_config *cfg);
+
+/* True for a librdkafka property holding a secret (sasl.password,
+ * ssl.key.pem, sasl.oauthbearer.config, ...; the list is in mlc_config.c). */
+bool mlc_config_rdkafka_is_secret(const char *key);
+/* The setting name of a librdkafka property (sasl.password ->
+ * MLC_RDKAFKA_SASL_PASSWORD): what an enc:v2: value for it is bound to. */
+void mlc_config_rdkafka_setting(const char *key, char *out, size_t size);
 
 /* The settings a program reads, for its --help. */
 void mlc_config_print_help(FILE *out, unsigned prog);

@@ -6,7 +6,7 @@
  *
  * MLC_SETTING(id, type, default, min, max, choices, programs, help)
  *   id        the name without its MLC_ prefix (MLC_SAGE_URL -> SAGE_URL)
- *   type      STRING, SECRET (may be enc:v1:..., redacted from logs), INT
+ *   type      STRING, SECRET (may be enc:v2:..., redacted from logs), INT
  *             (min..max), BOOL, ENUM (choices, '|'-separated), LIST
  *             (comma-separated), URL (http:// or https://), PATH
  *   default   as text; "" means none. "<program>" expands to the program name
@@ -20,12 +20,17 @@ MLC_SETTING(SAGE_COMPANIES, LIST, "", 0, 0, NULL, EXTRACTOR,
 MLC_SETTING(SAGE_USER, STRING, "", 0, 0, NULL, EXTRACTOR,
             "Sage 300 user ID with the Web API security right in AR; sent upper-cased")
 MLC_SETTING(SAGE_PASSWORD, SECRET, "", 0, 0, NULL, EXTRACTOR,
-            "Password of MLC_SAGE_USER (plain or enc:v1:...)")
-MLC_SETTING(SAGE_PASSWORD_CASE, ENUM, "upper", 0, 0, "upper|exact", EXTRACTOR,
-            "upper: send the password upper-cased (Sage before 2022.2, or complex passwords off); "
-            "exact: send it as configured (complex, case-sensitive passwords)")
-MLC_SETTING(SAGE_PAGE_SIZE, INT, "500", 1, 10000, NULL, EXTRACTOR,
-            "Customers asked for per request ($top); the server may return fewer per page")
+            "Password of MLC_SAGE_USER (plain or enc:v2:...)")
+MLC_SETTING(SAGE_PASSWORD_CASE, ENUM, "auto", 0, 0, "auto|upper|exact", EXTRACTOR,
+            "auto: the legacy upper-cased password first and, after a 401, once the password as "
+            "configured; the form that worked is kept in the state file and tried first from then "
+            "on (`ping` says which; pin it). upper: always upper-cased (Sage before 2022.2, or "
+            "complex passwords off); exact: always as configured (complex, case-sensitive "
+            "passwords of Sage 2023+)")
+MLC_SETTING(SAGE_PAGE_SIZE, INT, "100", 1, 10000, NULL, EXTRACTOR,
+            "Customers asked for per request ($top); default: Sage's default server page size "
+            "(PageSize in the Web API's Web.config). A server with a smaller PageSize returns "
+            "fewer per request and the extractor simply asks again after the last one read")
 MLC_SETTING(SAGE_CA_FILE, PATH, "", 0, 0, NULL, EXTRACTOR,
             "PEM file of the CA that signed the Sage server's certificate (internal CAs)")
 MLC_SETTING(SAGE_INSECURE, BOOL, "false", 0, 0, NULL, EXTRACTOR,
@@ -46,9 +51,6 @@ MLC_SETTING(SAGE_CONNECT_TIMEOUT, INT, "30", 1, 600, NULL, EXTRACTOR,
 MLC_SETTING(SAGE_RETRIES, INT, "5", 0, 100, NULL, EXTRACTOR,
             "Retries (with exponential backoff) of a Sage request that failed transiently (5xx, "
             "429, timeout, transport error, malformed or truncated page) before the cycle fails")
-MLC_SETTING(SAGE_NEXTLINK_REBASE, BOOL, "true", 0, 0, NULL, EXTRACTOR,
-            "Follow @odata.nextLink on the configured MLC_SAGE_URL (keep only its query), since IIS "
-            "behind a proxy names an internal host; false: refuse a link to another scheme/host")
 MLC_SETTING(KAFKA_DELIVERY_TIMEOUT, INT, "60", 1, 3600, NULL, EXTRACTOR,
             "Seconds librdkafka may try to deliver a message (message.timeout.ms, unless "
             "MLC_RDKAFKA_MESSAGE_TIMEOUT_MS is set); a page not acknowledged in time fails the cycle "
@@ -66,15 +68,29 @@ MLC_SETTING(STATE_DB, PATH, "./mlc-<program>.db", 0, 0, NULL, EXTRACTOR | LOADER
 MLC_SETTING(PIPEDRIVE_URL, URL, "https://api.pipedrive.com", 0, 0, NULL, LOADER,
             "Pipedrive API base; prefer https://<companydomain>.pipedrive.com")
 MLC_SETTING(PIPEDRIVE_TOKEN, SECRET, "", 0, 0, NULL, LOADER,
-            "Pipedrive API token (plain or enc:v1:...), sent as the x-api-token header")
+            "Pipedrive API token (plain or enc:v2:...), sent as the x-api-token header")
 MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "Percent of the daily token budget left for the company's other integrations; "
             "the loader pauses when the remaining budget falls below it")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
             "JSON mapping file, e.g. an edited copy of schemas/mapping.default.json (its format "
             "is the JSON Schema schemas/mapping.v1.json); empty uses the built-in mapping")
+MLC_SETTING(MATCH_SUFFIXES, LIST, "Inc,Ltd,LLC,LLP,GmbH,AG,SA,SAS,SARL,BV,NV,Pty,Co,Corp,Corporation,"
+            "Company,Limited", 0, 0, NULL, LOADER,
+            "Legal-form suffixes `mlc-loader match` ignores at the end of a name (dots are "
+            "ignored too: S.A. = SA); one word each")
+MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
+            "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
+            "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "
+            "warning says so. Loopback hosts never need it")
+MLC_SETTING(LOG_BODIES, BOOL, "false", 0, 0, NULL, LOADER,
+            "Log each Pipedrive request body at debug level; off by default, since bodies hold "
+            "customers' personal data (names, addresses, phones)")
+MLC_SETTING(ALLOW_CORE_DUMPS, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
+            "Keep core dumps and debugger attach as the system allows them; by default the "
+            "workers turn both off, since a core file holds the decrypted password and token")
 MLC_SETTING(MASTER_KEY_FILE, PATH, "./mlc.key", 0, 0, NULL, EXTRACTOR | LOADER | CLI,
-            "32-byte key (base64) that decrypts enc:v1: values; must be mode 0600. "
+            "32-byte key (base64) that decrypts enc:v2: (and enc:v1:) values; must be mode 0600. "
             "Only read when a setting is encrypted")
 MLC_SETTING(LOG_FORMAT, ENUM, "text", 0, 0, "text|json", EXTRACTOR | LOADER | CLI,
             "Log line format on stderr")

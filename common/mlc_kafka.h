@@ -83,9 +83,11 @@ mlc_rc mlc_kafka_producer_new(const struct mlc_config *cfg, mlc_kafka_dr_fn dr_c
 /* Queues one keyed message (key/value/headers copied; headers may be NULL
  * with n_headers 0). When the local queue is full it serves delivery reports
  * and retries for up to queue_full_ms (>= 0) before returning MLC_RETRY.
- * MLC_FATAL after a fatal producer error, MLC_PERM for a message librdkafka
- * refuses (too large, unknown partition). The delivery report follows only
- * when MLC_OK is returned. */
+ * MLC_FATAL after a fatal producer error or for a topic the credentials may
+ * not write (ACLs), MLC_PERM only for a message too large (the one refusal
+ * that is the message's own fault), MLC_RETRY for anything else librdkafka
+ * refuses at once (unknown topic or partition: the cluster's state). The
+ * delivery report follows only when MLC_OK is returned. */
 mlc_rc mlc_kafka_produce(struct mlc_kafka_producer *p, const char *topic, const void *key,
                          size_t key_len, const void *value, size_t value_len,
                          const struct mlc_kafka_header *headers, size_t n_headers, void *opaque,

@@ -114,6 +114,28 @@ bool mlc_kafka_producer_fatal(struct mlc_kafka_producer *p, struct mlc_err *err)
     return true;
 }
 
+/* Why librdkafka refused to queue a message at once. Only a message that is
+ * too large is the message's own fault (MLC_PERM: the caller may skip it);
+ * a topic the credentials may not write is the configuration's (MLC_FATAL);
+ * anything else is the cluster's state (MLC_RETRY). A caller must never
+ * skip a customer because of the cluster. */
+static mlc_rc refused(const char *topic, rd_kafka_resp_err_t e, struct mlc_err *err)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return mlc_err_set(err, MLC_PERM, "kafka produce to %s: %s", topic, rd_kafka_err2str(e));
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        return mlc_err_set(err, MLC_FATAL,
+                           "kafka produce to %s: %s (the credentials may not write it: check "
+                           "the ACLs and MLC_RDKAFKA_SASL_USERNAME)",
+                           topic, rd_kafka_err2str(e));
+    default:
+        return mlc_err_set(err, MLC_RETRY, "kafka produce to %s: %s", topic, rd_kafka_err2str(e));
+    }
+}
+
 mlc_rc mlc_kafka_produce(struct mlc_kafka_producer *p, const char *topic, const void *key,
                          size_t key_len, const void *value, size_t value_len,
                          const struct mlc_kafka_header *headers, size_t n_headers, void *opaque,
@@ -153,7 +175,7 @@ mlc_rc mlc_kafka_produce(struct mlc_kafka_producer *p, const char *topic, const 
     }
     if (e == RD_KAFKA_RESP_ERR__FATAL && mlc_kafka_producer_fatal(p, err))
         return MLC_FATAL;
-    return mlc_err_set(err, MLC_PERM, "kafka produce to %s: %s", topic, rd_kafka_err2str(e));
+    return refused(topic, e, err);
 }
 
 mlc_rc mlc_kafka_producer_poll(struct mlc_kafka_producer *p, int timeout_ms, struct mlc_err *err)

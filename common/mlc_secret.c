@@ -14,11 +14,14 @@
 
 #define NONCE_LEN 12
 #define TAG_LEN   16
-#define AAD       "mlc:v1"
+#define AAD_V1    "mlc:v1"
+#define AAD_V2    "mlc:v2:" /* + the setting's name */
+#define AAD_MAX   160
 
 bool mlc_secret_is_encrypted(const char *value)
 {
-    return value && mlc_str_startswith(value, MLC_SECRET_PREFIX);
+    return value && (mlc_str_startswith(value, MLC_SECRET_PREFIX) ||
+                     mlc_str_startswith(value, MLC_SECRET_PREFIX_V1));
 }
 
 mlc_rc mlc_base64_encode(const unsigned char *in, size_t n, char **out)
@@ -144,7 +147,7 @@ mlc_rc mlc_secret_keygen(unsigned char key[MLC_SECRET_KEY_LEN], char *out, size_
 }
 
 /* One cipher pass; encrypt=1 seals, encrypt=0 opens and checks the tag. */
-static int gcm(int encrypt, const unsigned char *key, const unsigned char *nonce,
+static int gcm(int encrypt, const unsigned char *key, const char *aad, const unsigned char *nonce,
                const unsigned char *in, int inlen, unsigned char *out, unsigned char *tag)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -155,7 +158,7 @@ static int gcm(int encrypt, const unsigned char *key, const unsigned char *nonce
     if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) != 1 ||
-        EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)AAD, (int)strlen(AAD)) != 1 ||
+        EVP_CipherUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
         EVP_CipherUpdate(ctx, out, &len, in, inlen) != 1)
         goto out;
     if (!encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1)
@@ -170,17 +173,29 @@ out:
     return ok ? len + fin : -1;
 }
 
-mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *plain,
-                          char **out, struct mlc_err *err)
+/* The additional data a value is sealed with: its format, and for enc:v2
+ * the setting it belongs to. */
+static mlc_rc aad_for(const char *setting, char aad[AAD_MAX], struct mlc_err *err)
+{
+    if (!setting || !*setting || strlen(setting) + strlen(AAD_V2) >= AAD_MAX)
+        return mlc_err_set(err, MLC_PERM, "a sealed secret needs the name of its setting");
+    snprintf(aad, AAD_MAX, "%s%s", AAD_V2, setting);
+    return MLC_OK;
+}
+
+mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *setting,
+                          const char *plain, char **out, struct mlc_err *err)
 {
     size_t n = strlen(plain), total = NONCE_LEN + n + TAG_LEN;
     unsigned char *blob = NULL;
-    char *b64 = NULL, *s = NULL;
+    char *b64 = NULL, *s = NULL, aad[AAD_MAX];
     mlc_rc rc = MLC_FATAL;
     bool reported = false;
 
     if (n > 64 * 1024)
         return mlc_err_set(err, MLC_PERM, "secret longer than 64 KiB");
+    if (aad_for(setting, aad, err) != MLC_OK)
+        return MLC_PERM;
     blob = malloc(total);
     if (!blob)
         goto out;
@@ -189,7 +204,7 @@ mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
         reported = true;
         goto out;
     }
-    if (gcm(1, key, blob, (const unsigned char *)plain, (int)n, blob + NONCE_LEN,
+    if (gcm(1, key, aad, blob, (const unsigned char *)plain, (int)n, blob + NONCE_LEN,
             blob + NONCE_LEN + n) < 0) {
         mlc_err_set(err, MLC_FATAL, "AES-256-GCM encryption failed");
         reported = true;
@@ -213,27 +228,32 @@ out:
     return rc;
 }
 
-mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *value,
-                          char **out, struct mlc_err *err)
+mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *setting,
+                          const char *value, char **out, struct mlc_err *err)
 {
     unsigned char *blob = NULL;
-    char *plain = NULL;
+    char *plain = NULL, aad[AAD_MAX];
+    bool v1 = mlc_str_startswith(value ? value : "", MLC_SECRET_PREFIX_V1);
+    const char *fmt = v1 ? MLC_SECRET_PREFIX_V1 : MLC_SECRET_PREFIX;
     size_t n = 0;
     int got;
 
     if (!mlc_secret_is_encrypted(value))
-        return mlc_err_set(err, MLC_FATAL, "not an enc:v1: value");
-    if (mlc_base64_decode(value + strlen(MLC_SECRET_PREFIX), &blob, &n) != MLC_OK ||
-        n < NONCE_LEN + TAG_LEN) {
+        return mlc_err_set(err, MLC_FATAL, "not an enc:v2: or enc:v1: value");
+    if (v1)
+        snprintf(aad, sizeof(aad), "%s", AAD_V1);
+    else if (aad_for(setting, aad, err) != MLC_OK)
+        return MLC_FATAL;
+    if (mlc_base64_decode(value + strlen(fmt), &blob, &n) != MLC_OK || n < NONCE_LEN + TAG_LEN) {
         free(blob);
-        return mlc_err_set(err, MLC_FATAL, "enc:v1: value is not valid base64 of a sealed secret");
+        return mlc_err_set(err, MLC_FATAL, "%s value is not valid base64 of a sealed secret", fmt);
     }
     plain = malloc(n - NONCE_LEN - TAG_LEN + 1);
     if (!plain) {
         free(blob);
         return mlc_err_set(err, MLC_FATAL, "out of memory");
     }
-    got = gcm(0, key, blob, blob + NONCE_LEN, (int)(n - NONCE_LEN - TAG_LEN),
+    got = gcm(0, key, aad, blob, blob + NONCE_LEN, (int)(n - NONCE_LEN - TAG_LEN),
               (unsigned char *)plain, blob + n - TAG_LEN);
     free(blob);
     if (got < 0 || memchr(plain, '\0', (size_t)got)) {
@@ -241,8 +261,8 @@ mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
         OPENSSL_cleanse(plain, n - NONCE_LEN - TAG_LEN + 1);
         free(plain);
         return mlc_err_set(err, MLC_FATAL,
-                           "enc:v1: value does not decrypt with this key (wrong key or altered "
-                           "value)");
+                           "%s value does not decrypt with this key (wrong key, altered value%s)",
+                           fmt, v1 ? "" : ", or sealed for another setting");
     }
     plain[got] = '\0';
     *out = plain;

@@ -1,9 +1,13 @@
-/* mlc_secret.h - secrets at rest: enc:v1:<base64> values, AES-256-GCM.
+/* mlc_secret.h - secrets at rest: enc:v2:<base64> values, AES-256-GCM.
  *
- * Format: "enc:v1:" + base64(nonce[12] || ciphertext || tag[16]), with the
- * additional data "mlc:v1", so a value cannot be moved to another format
- * version unnoticed. Any change to the value or use of another key fails
- * authentication (MLC_FATAL: the configuration is wrong, not the input).
+ * Format: "enc:v2:" + base64(nonce[12] || ciphertext || tag[16]), with the
+ * additional data "mlc:v2:" + the setting's name (MLC_PIPEDRIVE_TOKEN), so a
+ * value sealed for one setting does not open as another (a token pasted
+ * into the password setting fails instead of being sent to Sage). Values of
+ * the first format, "enc:v1:" with the additional data "mlc:v1", still open
+ * for any setting; `mlc secret reencrypt` turns them into enc:v2. Any change
+ * to the value, another key or another setting fails authentication
+ * (MLC_FATAL: the configuration is wrong, not the input).
  *
  * The key file holds 32 random bytes in base64 (one line, as written by
  * `mlc secret keygen`). It must be readable by its owner only (0600 or
@@ -17,8 +21,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MLC_SECRET_KEY_LEN 32
-#define MLC_SECRET_PREFIX  "enc:v1:"
+#define MLC_SECRET_KEY_LEN   32
+#define MLC_SECRET_PREFIX    "enc:v2:"
+#define MLC_SECRET_PREFIX_V1 "enc:v1:"
 
 bool mlc_secret_is_encrypted(const char *value);
 
@@ -31,12 +36,14 @@ mlc_rc mlc_secret_load_key(const char *path, unsigned char key[MLC_SECRET_KEY_LE
 mlc_rc mlc_secret_keygen(unsigned char key[MLC_SECRET_KEY_LEN], char *out, size_t outsz,
                          struct mlc_err *err);
 
-/* *out is a new string (caller frees): "enc:v1:..." for encrypt, the plain
- * text for decrypt. Plain text must not contain NUL bytes. */
-mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *plain,
-                          char **out, struct mlc_err *err);
-mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *value,
-                          char **out, struct mlc_err *err);
+/* *out is a new string (caller frees): "enc:v2:..." bound to setting (the
+ * full name, MLC_...) for encrypt, the plain text for decrypt (which opens
+ * enc:v1: values whatever setting they are given for). Plain text must not
+ * contain NUL bytes. */
+mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *setting,
+                          const char *plain, char **out, struct mlc_err *err);
+mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *setting,
+                          const char *value, char **out, struct mlc_err *err);
 
 /* Standard base64 (with padding). *out is new (caller frees). decode returns
  * MLC_PERM on malformed input. */

@@ -18,12 +18,31 @@ static void today_utc(char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-/* Reads every ARTerms page into c->terms. */
+/* The last TermsCode of page into last (size bytes); false when none. */
+static bool last_terms_code(const struct sage_page *page, char *last, size_t size)
+{
+    const cJSON *rec, *code;
+    bool got = false;
+
+    cJSON_ArrayForEach(rec, page->records)
+    {
+        code = cJSON_GetObjectItemCaseSensitive(rec, "TermsCode");
+        if (cJSON_IsString(code) && code->valuestring[0] && strlen(code->valuestring) < size) {
+            mlc_strlcpy(last, code->valuestring, size);
+            got = true;
+        }
+    }
+    return got;
+}
+
+/* Reads every ARTerms page into c->terms: while the server signals more rows
+ * (nextLink), the next page is a keyset query after the last TermsCode. */
 static mlc_rc load_terms(struct ext_run *c, struct mlc_err *err)
 {
     struct mlc_buf url, res;
     struct sage_page page = {0};
-    char *next = NULL;
+    char last[65] = "", prev[65] = "";
+    bool has_last = false;
     mlc_rc rc;
 
     mlc_buf_init(&url, 8192);
@@ -33,17 +52,18 @@ static mlc_rc load_terms(struct ext_run *c, struct mlc_err *err)
         rc = mlc_err_set(err, MLC_FATAL, "out of memory");
         goto out;
     }
-    if ((rc = sage_query_terms_url(c->x->base_url, c->company, &url, err)) != MLC_OK ||
-        (rc = sage_query_resource_url(c->x->base_url, c->company, "ARTerms", &res, err)) != MLC_OK)
+    if ((rc = sage_query_resource_url(c->x->base_url, c->company, "ARTerms", &res, err)) != MLC_OK)
         goto out;
-    for (const char *u = mlc_buf_str(&url);;) {
+    for (;;) {
         struct mlc_err e = {0};
+        const cJSON *rec;
+        bool more;
 
-        rc = sage_client_get_page(c->x->sage, u, mlc_buf_str(&res), &page, err);
+        rc = sage_query_terms_url(c->x->base_url, c->company, has_last ? last : NULL, &url, err);
+        if (rc == MLC_OK)
+            rc = sage_client_get_page(c->x->sage, mlc_buf_str(&url), mlc_buf_str(&res), &page, err);
         if (rc != MLC_OK)
             goto out;
-        const cJSON *rec;
-
         cJSON_ArrayForEach(rec, page.records)
         {
             rc = sage_terms_add_record(c->terms, rec, &e);
@@ -54,18 +74,23 @@ static mlc_rc load_terms(struct ext_run *c, struct mlc_err *err)
             if (rc != MLC_OK)
                 mlc_warn("%s: ARTerms: ignoring a record: %s", c->company, e.msg);
         }
-        free(next);
-        next = page.next_url;
-        page.next_url = NULL;
+        more = page.has_next && page.count > 0;
+        mlc_strlcpy(prev, last, sizeof(prev));
+        if (more && (!last_terms_code(&page, last, sizeof(last)) || !strcmp(prev, last))) {
+            rc = mlc_err_set(err, MLC_RETRY,
+                             "sage %s: ARTerms paging made no progress after '%s'; stopping to "
+                             "avoid a loop",
+                             c->company, prev);
+            goto out;
+        }
+        has_last = true;
         sage_page_free(&page);
-        if (!next)
+        if (!more)
             break;
-        u = next;
     }
     rc = MLC_OK;
     mlc_debug("%s: %zu payment terms", c->company, sage_terms_count(c->terms));
 out:
-    free(next);
     sage_page_free(&page);
     mlc_buf_free(&url);
     mlc_buf_free(&res);

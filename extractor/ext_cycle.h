@@ -1,6 +1,6 @@
 /* ext_cycle.h - one poll cycle of one company: Sage pages -> Kafka -> state.
  *
- * The cycle (docs/extractor.md, sync-practice §2 and §5):
+ * The cycle (docs/extractor.md):
  *   1. read ARTerms (all pages) once;
  *   2. incremental: $filter DateLastMaintained ge (watermark - lookback days)
  *      (no watermark yet, or --full: no date filter); keyset paging ordered by

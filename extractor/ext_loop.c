@@ -104,11 +104,62 @@ static void prune_audit(struct mlc_app *app, struct ext_ctx *x, time_t *last)
                  (long long)n, days);
 }
 
+/* The learned fact holding the password form that passed the login. */
+#define PW_FORM_FACT "sage_password_case"
+
+/* MLC_SAGE_PASSWORD_CASE=auto: sends the password form recorded in the state
+ * file first (none recorded: the legacy upper-case form). */
+static mlc_rc load_password_form(struct ext_ctx *x, char recorded[8], struct mlc_err *err)
+{
+    enum sage_pw_case form;
+    mlc_rc rc;
+
+    recorded[0] = '\0';
+    if (sage_client_wanted_form(x->sage) != SAGE_PW_AUTO)
+        return MLC_OK;
+    if ((rc = ext_state_learned_get(x->state, PW_FORM_FACT, recorded, 8, err)) != MLC_OK)
+        return rc;
+    if (!recorded[0])
+        return MLC_OK;
+    if (!sage_pw_case_parse(recorded, &form) || form == SAGE_PW_AUTO) {
+        mlc_warn("state db: recorded password form '%.8s' is neither upper nor exact; ignored",
+                 recorded);
+        recorded[0] = '\0';
+        return MLC_OK;
+    }
+    return sage_client_prefer_form(x->sage, form, err);
+}
+
+/* MLC_SAGE_PASSWORD_CASE=auto: records the password form that passed the
+ * login when it is not the recorded one. A failure to write only costs one
+ * failed login at the next start. */
+static void remember_password_form(struct ext_ctx *x, char recorded[8])
+{
+    enum sage_pw_case form;
+    struct mlc_err err = {0};
+    const char *name;
+
+    if (sage_client_wanted_form(x->sage) != SAGE_PW_AUTO ||
+        !sage_client_accepted_form(x->sage, &form))
+        return;
+    name = sage_pw_case_name(form);
+    if (!strcmp(name, recorded))
+        return;
+    if (ext_state_learned_set(x->state, PW_FORM_FACT, name, &err) != MLC_OK) {
+        mlc_warn("%s; the password form is not recorded", err.msg);
+        return;
+    }
+    mlc_strlcpy(recorded, name, 8);
+    mlc_info("sage: the password passed the login %s; recorded in the state file, sent that way "
+             "first from now on (MLC_SAGE_PASSWORD_CASE=%s pins it)",
+             form == SAGE_PW_UPPER ? "upper-cased (legacy rule)" : "exactly as configured", name);
+}
+
 /* One cycle per company (full when asked, or for run when the last full scan
  * is MLC_FULL_SCAN_INTERVAL old); returns the worst result, MLC_FATAL after
  * reporting a fatal failure (the caller stops). */
 static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool want_full, bool force,
-                       char **companies, size_t n_companies)
+                       char **companies, size_t n_companies, char pw_form[8])
 {
     long full_every = mlc_cfg_int(&app->cfg, MLC_CFG_FULL_SCAN_INTERVAL);
     struct mlc_err err = {0};
@@ -132,6 +183,7 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
         t0 = mlc_monotonic_ms();
         mlc_err_clear(&err);
         rc = ext_cycle_run(x, companies[i], full, force, &st, &err);
+        remember_password_form(x, pw_form);
         ext_metrics_cycle(x->metrics, companies[i],
                           rc == MLC_OK                    ? "ok"
                           : (*x->stop && rc == MLC_RETRY) ? "interrupted"
@@ -166,6 +218,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
     struct mlc_err err = {0};
     long timeout_ms = 0;
     time_t pruned_at = 0;
+    char pw_form[8] = "";
     mlc_rc worst = MLC_OK, rc;
     int code;
 
@@ -194,11 +247,17 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
     x.flush_timeout_ms = (int)(timeout_ms + 10000);
     x.stop = stop;
     x.crash_after_pages = crash_hook();
+    if ((rc = load_password_form(&x, pw_form, &err)) != MLC_OK) {
+        mlc_app_fail(app, &err);
+        worst = MLC_FATAL;
+        goto out;
+    }
     topic = warm_up_topic(prod, x.topic);
 
     do {
         prune_audit(app, &x, &pruned_at);
-        if ((worst = one_pass(app, &x, run, want_full, force, companies, n_companies)) == MLC_FATAL)
+        if ((worst = one_pass(app, &x, run, want_full, force, companies, n_companies, pw_form)) ==
+            MLC_FATAL)
             goto out;
     } while (run && !*stop && nap(mlc_cfg_int(&app->cfg, MLC_CFG_POLL_INTERVAL), stop));
     if (run)

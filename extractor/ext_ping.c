@@ -111,6 +111,16 @@ int ext_ping(struct mlc_app *app, volatile sig_atomic_t *stop, char **companies,
                               &res, &auth_failed))
                 failures++;
     }
+    if (sage && sage_client_wanted_form(sage) == SAGE_PW_AUTO) {
+        enum sage_pw_case form;
+
+        if (sage_client_accepted_form(sage, &form))
+            printf("ok   password form: Sage accepted the password %s; recommended: pin "
+                   "MLC_SAGE_PASSWORD_CASE=%s (auto tries the legacy upper-cased form first "
+                   "until the state file has recorded what works)\n",
+                   form == SAGE_PW_UPPER ? "upper-cased (legacy rule)" : "exactly as configured",
+                   sage_pw_case_name(form));
+    }
     if (!ping_kafka(&app->cfg))
         failures++;
     sage_client_free(sage);

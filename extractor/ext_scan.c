@@ -23,7 +23,7 @@ static void note_last_number(struct ext_run *c, const struct sage_page *page)
     }
 }
 
-/* The first request of a keyset window after c->last (or of the scan). */
+/* The request of the page after c->last (or of the scan's first page). */
 static mlc_rc window_url(struct ext_run *c, const char *since, char **out, struct mlc_err *err)
 {
     struct sage_query q = {.base_url = c->x->base_url,
@@ -45,38 +45,33 @@ static mlc_rc window_url(struct ext_run *c, const char *since, char **out, struc
     return rc;
 }
 
-/* Where the keyset scan stands between windows. */
-struct keyset {
-    char last_window[MLC_EVENT_MAX_NUMBER + 1]; /* c->last when the last window ended */
-    bool had_window;
-    size_t window; /* records read in the current window */
-};
-
-/* After page (fetched) arrived: the next URL to fetch into *url (the
- * nextLink, or the next window's first request), or *end on an empty
- * window; MLC_RETRY when a window made no progress. */
-static mlc_rc advance(struct ext_run *c, struct keyset *ks, struct sage_page *page,
-                      const char *since, char **url, bool *end, struct mlc_err *err)
+/* After page arrived: the next page's request into *url (a keyset query
+ * after the last number seen), or *end on an empty page, the only end: a
+ * short page is not one (the server's PageSize may be below $top) and its
+ * nextLink is never needed to go on, so a server or proxy that drops or
+ * mangles the link loses nothing. MLC_RETRY when a page made no progress. */
+static mlc_rc advance(struct ext_run *c, const struct sage_page *page, const char *since,
+                      char **url, bool *end, struct mlc_err *err)
 {
-    ks->window += page->count;
+    char before[MLC_EVENT_MAX_NUMBER + 1];
+    bool had = c->has_last;
+
+    mlc_strlcpy(before, c->last, sizeof(before));
     note_last_number(c, page);
-    if (page->next_url) {
-        *url = page->next_url; /* the server truncated the window */
-        page->next_url = NULL;
-    } else if (ks->window == 0) {
-        *end = true; /* the only end: an empty keyset window */
-    } else if (!c->has_last || (ks->had_window && !strcmp(ks->last_window, c->last))) {
-        return mlc_err_set(err, MLC_RETRY,
-                           "sage %s: a keyset window made no progress (no readable "
-                           "CustomerNumber after '%s'); stopping to avoid a loop",
-                           c->company, ks->had_window ? ks->last_window : "");
-    } else {
-        mlc_strlcpy(ks->last_window, c->last, sizeof(ks->last_window));
-        ks->had_window = true;
-        ks->window = 0;
-        return window_url(c, since, url, err);
+    if (page->count == 0) {
+        if (page->has_next)
+            mlc_warn("%s: an empty page announced more rows (@odata.nextLink); the scan ends "
+                     "here, as keyset paging has nothing left after '%s'",
+                     c->company, had ? before : "");
+        *end = true;
+        return MLC_OK;
     }
-    return MLC_OK;
+    if (!c->has_last || (had && !strcmp(before, c->last)))
+        return mlc_err_set(err, MLC_RETRY,
+                           "sage %s: a page made no progress (no readable CustomerNumber after "
+                           "'%s'); stopping to avoid a loop",
+                           c->company, had ? before : "");
+    return window_url(c, since, url, err);
 }
 
 /* The end of a scan that ended with rc: settles prev when the failure came
@@ -105,15 +100,14 @@ static mlc_rc scan_finish(struct ext_run *c, struct ext_committer *k, struct ext
     return rc;
 }
 
-/* Reads every page of the scan: keyset windows, each the first page and the
- * nextLinks it leads to; the scan ends only on an empty window. */
+/* Reads every page of the scan, each a keyset query after the previous
+ * page's last number (see advance). */
 mlc_rc ext_scan(struct ext_run *c, const char *since, struct mlc_err *err)
 {
     struct ext_fetch f = {.sage = c->x->sage, .resource = c->resource};
     struct sage_page page = {0};
     struct ext_inflight cur = {0}, prev = {0};
     struct ext_committer k = {.c = c};
-    struct keyset ks = {0};
     bool end = false;
     unsigned seq = 0;
     char *url = NULL;
@@ -139,7 +133,7 @@ mlc_rc ext_scan(struct ext_run *c, const char *since, struct mlc_err *err)
         page = f.page;
         memset(&f.page, 0, sizeof(f.page));
         read_at = f.read_at; /* before the helper thread is reused */
-        if ((rc = advance(c, &ks, &page, since, &url, &end, err)) != MLC_OK)
+        if ((rc = advance(c, &page, since, &url, &end, err)) != MLC_OK)
             goto out;
         if (url && !(c->x->stop && *c->x->stop)) {
             ext_fetch_start(&f, url);

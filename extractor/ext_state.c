@@ -62,6 +62,12 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX audit_customer ON audit (customer, company);"
     "CREATE INDEX audit_cycle ON audit (cycle_id);",
+    /* 2: facts learned about the Sage server */
+    "CREATE TABLE learned ("
+    "  name TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");",
 };
 
 void ext_state_iso_time(time_t t, char out[21])
@@ -163,6 +169,49 @@ mlc_rc ext_state_watermark_set(struct ext_state *st, const char *company, const 
     if ((rc = mlc_store_prepare(st->store, sql_wm_set, &s, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 1, company, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 2, day, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 3, now, err)) != MLC_OK)
+        return rc;
+    return mlc_store_step(st->store, s, NULL, err);
+}
+
+static const char sql_learned_get[] = "SELECT value FROM learned WHERE name = ?1";
+static const char sql_learned_set[] =
+    "INSERT INTO learned (name, value, updated_at) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+mlc_rc ext_state_learned_get(struct ext_state *st, const char *name, char *value, size_t size,
+                             struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    bool row = false;
+    mlc_rc rc;
+
+    value[0] = '\0';
+    if ((rc = mlc_store_prepare(st->store, sql_learned_get, &s, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 1, name, err)) != MLC_OK ||
+        (rc = mlc_store_step(st->store, s, &row, err)) != MLC_OK)
+        return rc;
+    if (row) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+
+        if (v)
+            mlc_strlcpy(value, v, size);
+        mlc_store_reset(s);
+    }
+    return MLC_OK;
+}
+
+mlc_rc ext_state_learned_set(struct ext_state *st, const char *name, const char *value,
+                             struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    char now[21];
+    mlc_rc rc;
+
+    ext_state_iso_time(time(NULL), now);
+    if ((rc = mlc_store_prepare(st->store, sql_learned_set, &s, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 1, name, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 2, value, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 3, now, err)) != MLC_OK)
         return rc;
     return mlc_store_step(st->store, s, NULL, err);

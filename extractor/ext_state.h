@@ -18,6 +18,10 @@
  *   audit(id PK, cycle_id, company, customer, hash, outcome
  *         'published'|'unchanged'|'skipped'|'missing', reason, at)
  *       one row per customer read (and per missing event delivered).
+ *   learned(name PK, value, updated_at)
+ *       facts learned about the Sage server, e.g. "sage_password_case" =
+ *       'upper'|'exact': the password form that passed the login last (only
+ *       the form, never the password).
  * Times are UTC "YYYY-MM-DDTHH:MM:SSZ".
  *
  * Callers group writes of one page into one transaction (mlc_store_begin /
@@ -29,6 +33,7 @@
 #include "mlc_event.h"
 #include "mlc_store.h"
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -54,6 +59,13 @@ mlc_rc ext_state_watermark_get(struct ext_state *st, const char *company, char d
 /* Stores day unless the stored one is later (never moves backwards). */
 mlc_rc ext_state_watermark_set(struct ext_state *st, const char *company, const char *day,
                                struct mlc_err *err);
+
+/* value ("" when unknown) of learned fact name, cut to size bytes. */
+mlc_rc ext_state_learned_get(struct ext_state *st, const char *name, char *value, size_t size,
+                             struct mlc_err *err);
+/* Stores (replaces) learned fact name. */
+mlc_rc ext_state_learned_set(struct ext_state *st, const char *name, const char *value,
+                             struct mlc_err *err);
 
 struct ext_known {
     bool known;                        /* a row exists */

@@ -7,17 +7,26 @@
 #include "sage_query.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 struct sage_client {
     struct mlc_http_client *http;
+    struct mlc_http_opts opts; /* to rebuild http when the password form changes */
+    char *ca_file;             /* owned copy for opts.ca_file */
+    char *user;                /* owned copies of the configured credentials */
+    char *password;
+    enum sage_pw_case wanted;  /* MLC_SAGE_PASSWORD_CASE */
+    enum sage_pw_case sending; /* SAGE_PW_UPPER or SAGE_PW_EXACT: the form on the wire */
+    bool switched;             /* auto: the other form was tried (once per process) */
+    bool forms_differ;         /* the password has a lower-case letter: two forms exist */
+    bool accepted;             /* a request got past the login with `sending` */
     struct mlc_http_response resp;
     struct mlc_backoff backoff;
     volatile sig_atomic_t *stop;
     unsigned retries;
-    bool no_rebase;
     long last_status;
     void (*observe)(void *ctx, long status);
     void *observe_ctx;
@@ -35,10 +44,11 @@ const char *sage_auth_hint(long status)
         return "hint: the user lacks the 'Sage 300 Web API' security right for AR (security "
                "group per module), or it is ADMIN, refused unless AllowWebApiAccessForAdmin=true "
                "in both Web.config files";
-    return "hint: the user ID is sent upper-cased and the password upper-cased unless "
-           "MLC_SAGE_PASSWORD_CASE=exact (needed for case-sensitive complex passwords, Sage "
-           "2023+); check MLC_SAGE_USER/MLC_SAGE_PASSWORD, the user's Web API security right, "
-           "and that ADMIN is blocked unless AllowWebApiAccessForAdmin=true";
+    return "hint: the user ID is sent upper-cased and the password per MLC_SAGE_PASSWORD_CASE "
+           "(auto tries it upper-cased, then as configured; upper and exact send only one "
+           "form; Sage 2023+ complex passwords are case-sensitive); check "
+           "MLC_SAGE_USER/MLC_SAGE_PASSWORD, the user's Web API security right, and that ADMIN "
+           "is blocked unless AllowWebApiAccessForAdmin=true";
 }
 
 bool sage_error_decode(const char *body, size_t len, char *out, size_t outsz)
@@ -71,68 +81,112 @@ out:
     return ok;
 }
 
+/* (Re)creates c->http sending the password in form mode (upper or exact). */
+static mlc_rc use_form(struct sage_client *c, enum sage_pw_case mode, struct mlc_err *err)
+{
+    struct sage_credentials cred;
+    struct mlc_http_client *http = NULL;
+    mlc_rc rc;
+
+    rc = sage_credentials_make(c->user, c->password, sage_pw_case_name(mode), &cred, err);
+    if (rc != MLC_OK)
+        return rc;
+    /* The form on the wire (upper-cased or not) is a secret too. */
+    mlc_log_add_secret(cred.password);
+    c->opts.user = cred.user;
+    c->opts.password = cred.password;
+    rc = mlc_http_client_new(&c->opts, &http, err);
+    c->opts.user = NULL;
+    c->opts.password = NULL;
+    sage_credentials_wipe(&cred);
+    if (rc != MLC_OK) {
+        mlc_err_prefix(err, "sage client");
+        return rc;
+    }
+    mlc_http_client_free(c->http);
+    c->http = http;
+    c->sending = mode;
+    c->accepted = false;
+    return MLC_OK;
+}
+
 mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop,
                        struct sage_client **out, struct mlc_err *err)
 {
     struct sage_client *c = NULL;
-    struct sage_credentials cred;
-    struct mlc_http_opts o;
     static int warned_insecure;
     long top;
     mlc_rc rc;
 
     *out = NULL;
-    memset(&cred, 0, sizeof(cred));
     if ((rc = mlc_config_require(cfg, MLC_CFG_SAGE_URL, err)) != MLC_OK ||
         (rc = mlc_config_require(cfg, MLC_CFG_SAGE_USER, err)) != MLC_OK)
         return rc;
-    rc = sage_credentials_make(mlc_cfg_str(cfg, MLC_CFG_SAGE_USER),
-                               mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD),
-                               mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD_CASE), &cred, err);
-    if (rc != MLC_OK)
-        goto out;
-    /* The upper-cased form is what goes on the wire: redact it too. */
-    mlc_log_add_secret(cred.password);
     c = calloc(1, sizeof(*c));
-    if (!c) {
+    if (!c)
+        return mlc_err_set(err, MLC_FATAL, "sage client: out of memory");
+    mlc_http_response_init(&c->resp);
+    if (!sage_pw_case_parse(mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD_CASE), &c->wanted)) {
+        rc = mlc_err_set(err, MLC_FATAL, "MLC_SAGE_PASSWORD_CASE: expected auto, upper or exact");
+        goto out;
+    }
+    c->user = strdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_USER));
+    c->password = strdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD));
+    if (mlc_cfg_is_set(cfg, MLC_CFG_SAGE_CA_FILE))
+        c->ca_file = strdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_CA_FILE));
+    if (!c->user || !c->password || (mlc_cfg_is_set(cfg, MLC_CFG_SAGE_CA_FILE) && !c->ca_file)) {
         rc = mlc_err_set(err, MLC_FATAL, "sage client: out of memory");
         goto out;
     }
-    mlc_http_response_init(&c->resp);
+    for (const char *p = c->password; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            c->forms_differ = true;
     mlc_backoff_init(&c->backoff, 500, 30000, 300000, 0);
     c->stop = stop;
     c->retries = (unsigned)mlc_cfg_int(cfg, MLC_CFG_SAGE_RETRIES);
-    c->no_rebase = !mlc_cfg_bool(cfg, MLC_CFG_SAGE_NEXTLINK_REBASE);
 
-    mlc_http_opts_default(&o);
-    o.connect_timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_CONNECT_TIMEOUT) * 1000L;
-    o.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_TIMEOUT) * 1000L;
-    /* A page is at most $top records of a few hundred bytes each; 16 KiB per
-     * record leaves room for verbose servers and still bounds memory. */
+    mlc_http_opts_default(&c->opts);
+    c->opts.connect_timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_CONNECT_TIMEOUT) * 1000L;
+    c->opts.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_TIMEOUT) * 1000L;
+    /* A page is at most $top records of a few hundred bytes each (the server
+     * may cap it lower); 16 KiB per record leaves room for verbose servers and
+     * still bounds memory. */
     top = mlc_cfg_int(cfg, MLC_CFG_SAGE_PAGE_SIZE);
-    o.max_body = (size_t)(top > 64 ? top : 64) * 16384u;
-    o.insecure = mlc_cfg_bool(cfg, MLC_CFG_SAGE_INSECURE);
-    o.ca_file =
-        mlc_cfg_is_set(cfg, MLC_CFG_SAGE_CA_FILE) ? mlc_cfg_str(cfg, MLC_CFG_SAGE_CA_FILE) : NULL;
-    o.user = cred.user;
-    o.password = cred.password;
-    if (o.insecure && !warned_insecure) {
+    c->opts.max_body = (size_t)(top > 64 ? top : 64) * 16384u;
+    c->opts.insecure = mlc_cfg_bool(cfg, MLC_CFG_SAGE_INSECURE);
+    c->opts.ca_file = c->ca_file;
+    if (c->opts.insecure && !warned_insecure) {
         warned_insecure = 1;
         mlc_warn("MLC_SAGE_INSECURE=true: TLS certificates of the Sage server are NOT verified; "
                  "anyone on the path can read the Sage credentials and data. Never use this in "
                  "production: set MLC_SAGE_CA_FILE instead");
     }
-    rc = mlc_http_client_new(&o, &c->http, err);
-    if (rc != MLC_OK) {
-        mlc_err_prefix(err, "sage client");
+    rc = use_form(c, c->wanted == SAGE_PW_EXACT ? SAGE_PW_EXACT : SAGE_PW_UPPER, err);
+    if (rc != MLC_OK)
         goto out;
-    }
     *out = c;
     c = NULL;
 out:
-    sage_credentials_wipe(&cred);
     sage_client_free(c);
     return rc;
+}
+
+mlc_rc sage_client_prefer_form(struct sage_client *c, enum sage_pw_case form, struct mlc_err *err)
+{
+    if (c->wanted != SAGE_PW_AUTO || form == SAGE_PW_AUTO || form == c->sending)
+        return MLC_OK;
+    return use_form(c, form, err);
+}
+
+bool sage_client_accepted_form(const struct sage_client *c, enum sage_pw_case *form)
+{
+    *form = c->sending;
+    return c->accepted;
+}
+
+enum sage_pw_case sage_client_wanted_form(const struct sage_client *c)
+{
+    return c->wanted;
 }
 
 void sage_client_free(struct sage_client *c)
@@ -141,6 +195,11 @@ void sage_client_free(struct sage_client *c)
         return;
     mlc_http_client_free(c->http);
     mlc_http_response_free(&c->resp);
+    if (c->password)
+        OPENSSL_cleanse(c->password, strlen(c->password));
+    free(c->password);
+    free(c->user);
+    free(c->ca_file);
     free(c);
 }
 
@@ -199,8 +258,7 @@ mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *
                             struct sage_page *page, struct mlc_err *err)
 {
     struct mlc_http_request req = {.method = MLC_HTTP_GET, .url = url, .headers = sage_headers};
-    struct sage_page_opts po = {
-        .resource_url = resource_url, .request_url = url, .no_rebase = c->no_rebase};
+    struct sage_page_opts po = {.resource_url = resource_url};
     struct mlc_err e = {0};
     char shown[400];
     mlc_rc rc = MLC_RETRY;
@@ -223,6 +281,27 @@ mlc_rc sage_client_get_page(struct sage_client *c, const char *url, const char *
         } else {
             rc = decorate(c, rc, &e);
             mlc_err_prefix(&e, "sage");
+        }
+        if (c->resp.status > 0 && c->resp.status != 401)
+            c->accepted = true; /* past the login (403 is a right, not the password) */
+        if (c->resp.status == 401 && c->wanted == SAGE_PW_AUTO && !c->switched && c->forms_differ) {
+            enum sage_pw_case other = c->sending == SAGE_PW_UPPER ? SAGE_PW_EXACT : SAGE_PW_UPPER;
+            struct mlc_err e2 = {0};
+
+            /* Once per process: the other form of the password, at once. */
+            c->switched = true;
+            mlc_info("sage: password refused %s (HTTP 401); trying it %s "
+                     "(MLC_SAGE_PASSWORD_CASE=auto)",
+                     c->sending == SAGE_PW_UPPER ? "upper-cased (legacy rule)"
+                                                 : "exactly as configured",
+                     other == SAGE_PW_UPPER ? "upper-cased" : "exactly as configured");
+            if (use_form(c, other, &e2) != MLC_OK) {
+                e = e2;
+                rc = e2.rc;
+                break;
+            }
+            attempt--; /* not a retry */
+            continue;
         }
         if (rc != MLC_RETRY)
             break;

@@ -1,7 +1,5 @@
-/* sage_page.c - OData page envelope checks and nextLink re-basing; see sage_page.h. */
+/* sage_page.c - OData page envelope checks and the nextLink check; see sage_page.h. */
 #include "sage_page.h"
-
-#include "mlc_buf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,22 +7,20 @@
 #include <string.h>
 #include <strings.h>
 
-/* Splits an absolute http(s) URL into scheme+authority and the rest. */
-static bool split_origin(const char *url, size_t *origin_len, const char **rest)
+/* Splits an absolute http(s) URL (or a scheme-relative "//host/...") into
+ * its authority [*auth, *rest) and the rest (path, query, fragment). */
+static bool split_origin(const char *url, const char **auth, const char **rest)
 {
-    size_t skip;
-    const char *auth;
-
     if (strncasecmp(url, "http://", 7) == 0)
-        skip = 7;
+        *auth = url + 7;
     else if (strncasecmp(url, "https://", 8) == 0)
-        skip = 8;
+        *auth = url + 8;
+    else if (url[0] == '/' && url[1] == '/')
+        *auth = url + 2;
     else
         return false;
-    auth = url + skip;
-    *rest = auth + strcspn(auth, "/?#");
-    *origin_len = (size_t)(*rest - url);
-    return *rest > auth;
+    *rest = *auth + strcspn(*auth, "/?#");
+    return *rest > *auth;
 }
 
 /* Message-safe copy of at most n bytes of untrusted text. */
@@ -38,19 +34,28 @@ static const char *safe(const char *s, size_t n, char *out, size_t outsz)
     return out;
 }
 
-mlc_rc sage_next_link_rebase(const char *link, const struct sage_page_opts *opts, char **out,
-                             struct mlc_err *err)
+/* Where "/Sage300WebApi/" starts within the first n bytes of path, or NULL. */
+static const char *app_segment(const char *path, size_t n)
 {
-    const char *res_rest, *link_rest, *q;
-    size_t res_olen, link_olen = 0, n, path_len, res_path_len;
-    struct mlc_buf b;
-    char shown[128];
-    mlc_rc rc;
+    static const char app[] = "/Sage300WebApi/";
+    const size_t alen = sizeof(app) - 1;
 
-    *out = NULL;
-    if (!opts || !opts->resource_url || !split_origin(opts->resource_url, &res_olen, &res_rest))
-        return mlc_err_set(err, MLC_FATAL, "page: no valid resource url to re-base nextLink on");
-    res_path_len = strcspn(res_rest, "?#");
+    for (size_t i = 0; i + alen <= n; i++)
+        if (strncasecmp(path + i, app, alen) == 0)
+            return path + i;
+    return NULL;
+}
+
+mlc_rc sage_next_link_check(const char *link, const struct sage_page_opts *opts,
+                            struct mlc_err *err)
+{
+    const char *res_auth, *res_rest, *link_auth, *link_rest, *a, *b;
+    size_t n, res_len, link_len, alen, blen;
+    char shown[128];
+
+    if (!opts || !opts->resource_url || strncmp(opts->resource_url, "//", 2) == 0 ||
+        !split_origin(opts->resource_url, &res_auth, &res_rest))
+        return mlc_err_set(err, MLC_FATAL, "page: no valid resource url to check nextLink on");
     n = strlen(link);
     if (n == 0)
         return mlc_err_set(err, MLC_RETRY, "page: @odata.nextLink is empty");
@@ -62,57 +67,37 @@ mlc_rc sage_next_link_rebase(const char *link, const struct sage_page_opts *opts
             return mlc_err_set(err, MLC_RETRY,
                                "page: @odata.nextLink holds a blank, control or non-ascii byte");
 
-    if (link[0] == '/') {
-        if (link[1] == '/')
-            return mlc_err_set(err, MLC_FATAL,
-                               "page: refusing scheme-relative @odata.nextLink to %s",
-                               safe(link, 64, shown, sizeof(shown)));
-        link_rest = link;
-    } else if (split_origin(link, &link_olen, &link_rest)) {
-        const char *auth = strstr(link, "://") + 3;
-        if (memchr(auth, '@', (size_t)(link_rest - auth)))
+    if (split_origin(link, &link_auth, &link_rest)) {
+        if (memchr(link_auth, '@', (size_t)(link_rest - link_auth)))
             return mlc_err_set(err, MLC_FATAL,
                                "page: refusing @odata.nextLink with credentials in its host");
-        if (opts->no_rebase &&
-            (link_olen != res_olen || strncasecmp(link, opts->resource_url, res_olen) != 0))
-            return mlc_err_set(err, MLC_FATAL,
-                               "page: refusing @odata.nextLink to another host (%s), "
-                               "expected %.*s",
-                               safe(link, link_olen, shown, sizeof(shown)), (int)res_olen,
-                               opts->resource_url);
+    } else if (link[0] == '/') {
+        link_rest = link;
     } else {
         return mlc_err_set(err, MLC_FATAL,
                            "page: refusing @odata.nextLink that is neither an http(s) url "
                            "nor an absolute path: %s",
                            safe(link, 64, shown, sizeof(shown)));
     }
-
-    if (strchr(link_rest, '#'))
-        return mlc_err_set(err, MLC_FATAL, "page: refusing @odata.nextLink with a fragment");
-    path_len = strcspn(link_rest, "?");
-    if (path_len != res_path_len || strncasecmp(link_rest, res_rest, path_len) != 0)
-        return mlc_err_set(err, MLC_FATAL,
-                           "page: refusing @odata.nextLink outside the requested resource: "
-                           "path %s, expected %.*s",
-                           safe(link_rest, path_len, shown, sizeof(shown)), (int)res_path_len,
-                           res_rest);
-    q = link_rest + path_len; /* "" or "?..." */
-
-    mlc_buf_init(&b, SAGE_LINK_MAX + strlen(opts->resource_url) + 1);
-    if ((rc = mlc_buf_append(&b, opts->resource_url, res_olen + res_path_len)) != MLC_OK ||
-        (rc = mlc_buf_puts(&b, q)) != MLC_OK) {
-        mlc_buf_free(&b);
-        return mlc_err_set(err, rc, "page: @odata.nextLink: %s",
-                           rc == MLC_FATAL ? "out of memory" : "too long");
+    res_len = strcspn(res_rest, "?#");
+    link_len = strcspn(link_rest, "?#");
+    /* Compare from the application segment on: a proxy may add a prefix. */
+    a = app_segment(link_rest, link_len);
+    b = app_segment(res_rest, res_len);
+    if (a && b) {
+        alen = link_len - (size_t)(a - link_rest);
+        blen = res_len - (size_t)(b - res_rest);
+    } else {
+        a = link_rest;
+        alen = link_len;
+        b = res_rest;
+        blen = res_len;
     }
-    if (opts->request_url && strcmp(mlc_buf_str(&b), opts->request_url) == 0) {
-        mlc_buf_free(&b);
+    if (alen != blen || strncasecmp(a, b, alen) != 0)
         return mlc_err_set(err, MLC_FATAL,
-                           "page: refusing @odata.nextLink that repeats the request (loop)");
-    }
-    *out = mlc_buf_steal(&b);
-    if (!*out)
-        return mlc_err_set(err, MLC_FATAL, "page: out of memory");
+                           "page: @odata.nextLink names another resource: path %s, expected "
+                           "%.*s (a proxy routing to another application or company?)",
+                           safe(link_rest, link_len, shown, sizeof(shown)), (int)res_len, res_rest);
     return MLC_OK;
 }
 
@@ -163,10 +148,11 @@ mlc_rc sage_page_from_json(const cJSON *root, const struct sage_page_opts *opts,
     if (link) {
         if (!cJSON_IsString(link) || !link->valuestring)
             return mlc_err_set(err, MLC_RETRY, "page: @odata.nextLink is not a string");
-        if ((rc = sage_next_link_rebase(link->valuestring, opts, &out->next_url, err)) != MLC_OK) {
+        if ((rc = sage_next_link_check(link->valuestring, opts, err)) != MLC_OK) {
             memset(out, 0, sizeof(*out));
             return rc;
         }
+        out->has_next = true;
     }
     out->records = value;
     out->count = i;
@@ -208,6 +194,5 @@ void sage_page_free(struct sage_page *p)
     if (!p)
         return;
     cJSON_Delete(p->root);
-    free(p->next_url);
     memset(p, 0, sizeof(*p));
 }

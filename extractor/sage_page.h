@@ -12,20 +12,21 @@
  *              string, as 2016 servers sent, is accepted), "@odata.nextLink" not
  *              a non-empty string, too long, or holding blanks/control bytes.
  *              Flaky IIS servers truncate bodies; the same request may succeed.
- *   MLC_FATAL  a nextLink that must not be followed: credentials in it, a path
- *              other than the requested resource, a different scheme/host when
- *              re-basing is off, a relative link that is not absolute-path, or
- *              a link that repeats the request (endless loop). Retrying cannot
- *              help and following it could leak credentials to another host;
- *              it is a configuration problem (proxy path rewriting) or a
- *              hostile server, so the operator must look.
+ *   MLC_FATAL  a nextLink that names another resource than the one
+ *              requested (a proxy routing to the wrong application, company
+ *              or entity set), credentials in its host, or a link that is
+ *              neither an http(s) URL nor a path. Retrying cannot help; the
+ *              operator must look.
  *
- * Re-basing (reference §6): the link's host is the one IIS saw and may be an
- * internal name behind a proxy. With rebase on (the default), only the
- * link's query is kept and put onto the configured resource URL; the link's
- * path must still equal the resource path (compared case-insensitively, as
- * IIS does). With rebase off, the link's scheme and host[:port] must also
- * equal the configured ones.
+ * The nextLink is never followed (docs/sage300-api.md, server paging: its format is the
+ * framework's, never seen from a live server, and its host is the one IIS
+ * saw, an internal name behind a proxy or load balancer). It only says that
+ * more rows follow; the caller continues with its own keyset query on the
+ * configured URL, so credentials only ever go there. The check: the link's
+ * path from "/Sage300WebApi/" on (case-insensitive, as IIS compares) must
+ * equal the requested resource's; scheme, host, port and any path prefix
+ * before it may differ. When either path lacks "/Sage300WebApi/" (a proxy
+ * that renames the application), the whole paths must be equal.
  */
 #ifndef SAGE_PAGE_H
 #define SAGE_PAGE_H
@@ -42,8 +43,6 @@
 struct sage_page_opts {
     const char *resource_url; /* configured resource, no query: e.g.
                                  https://erp/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers */
-    const char *request_url;  /* the URL this page answered (for loop detection), or NULL */
-    bool no_rebase;           /* false (default): re-base; true: refuse other hosts */
     size_t max_records;       /* 0: SAGE_PAGE_MAX_RECORDS */
 };
 
@@ -51,7 +50,7 @@ struct sage_page {
     cJSON *root;          /* owned when made by sage_page_parse; NULL from sage_page_from_json */
     const cJSON *records; /* the "value" array, borrowed from the page's root */
     size_t count;         /* items in records */
-    char *next_url;       /* owned: re-based absolute URL of the next page, NULL at the end */
+    bool has_next;        /* a valid "@odata.nextLink" came: the server has more rows */
     bool has_total;       /* "@odata.count" was present */
     long long total;      /* its value */
 };
@@ -68,9 +67,8 @@ mlc_rc sage_page_parse(const char *body, size_t len, const struct sage_page_opts
 /* Releases what out owns and zeroes it. */
 void sage_page_free(struct sage_page *p);
 
-/* The nextLink rule on its own: *out (caller frees) receives the URL to
- * follow. Classes as above. */
-mlc_rc sage_next_link_rebase(const char *link, const struct sage_page_opts *opts, char **out,
-                             struct mlc_err *err);
+/* The nextLink check on its own (classes as above). */
+mlc_rc sage_next_link_check(const char *link, const struct sage_page_opts *opts,
+                            struct mlc_err *err);
 
 #endif

@@ -79,10 +79,10 @@ mlc_rc sage_query_resource_url(const char *base_url, const char *company, const 
     return MLC_OK;
 }
 
-/* "CustomerNumber gt 'O''BRIEN'" with the quote doubled. */
-static mlc_rc keyset_clause(const char *after, struct mlc_buf *f)
+/* "<key> gt 'O''BRIEN'" with the quote doubled. */
+static mlc_rc keyset_clause(const char *key, const char *after, struct mlc_buf *f)
 {
-    mlc_rc rc = mlc_buf_puts(f, "CustomerNumber gt '");
+    mlc_rc rc = mlc_buf_printf(f, "%s gt '", key);
 
     for (const char *p = after; *p && rc == MLC_OK; p++)
         rc = *p == '\'' ? mlc_buf_puts(f, "''") : mlc_buf_append(f, p, 1);
@@ -117,7 +117,7 @@ mlc_rc sage_query_customers_url(const struct sage_query *q, struct mlc_buf *out,
     if (rc == MLC_OK && q->since && q->after)
         rc = mlc_buf_puts(&f, " and ");
     if (rc == MLC_OK && q->after)
-        rc = keyset_clause(q->after, &f);
+        rc = keyset_clause("CustomerNumber", q->after, &f);
     if (rc == MLC_OK && f.len > 0) {
         first = false;
         if ((rc = mlc_buf_puts(out, "?$filter=")) == MLC_OK)
@@ -142,14 +142,40 @@ mlc_rc sage_query_customers_url(const struct sage_query *q, struct mlc_buf *out,
     return MLC_OK;
 }
 
-mlc_rc sage_query_terms_url(const char *base_url, const char *company, struct mlc_buf *out,
-                            struct mlc_err *err)
+mlc_rc sage_query_terms_url(const char *base_url, const char *company, const char *after,
+                            struct mlc_buf *out, struct mlc_err *err)
 {
+    struct mlc_buf f;
     mlc_rc rc;
 
     if ((rc = sage_query_resource_url(base_url, company, "ARTerms", out, err)) != MLC_OK)
         return rc;
-    if ((rc = mlc_buf_puts(out, "?$select=TermsCode,Description")) != MLC_OK) {
+    if (after) {
+        size_t n = strlen(after);
+        bool ok = n > 0 && n <= 64;
+
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)after[i] >= 0x20 && (unsigned char)after[i] < 0x7f;
+        if (!ok) {
+            mlc_buf_reset(out);
+            return mlc_err_set(err, MLC_PERM, "sage query: keyset value is not a terms code");
+        }
+    }
+    rc = mlc_buf_puts(out, "?");
+    if (rc == MLC_OK && after) {
+        mlc_buf_init(&f, 512);
+        rc = keyset_clause("TermsCode", after, &f);
+        if (rc == MLC_OK)
+            rc = mlc_buf_puts(out, "$filter=");
+        if (rc == MLC_OK)
+            rc = sage_escape(mlc_buf_str(&f), out);
+        if (rc == MLC_OK)
+            rc = mlc_buf_puts(out, "&");
+        mlc_buf_free(&f);
+    }
+    if (rc == MLC_OK)
+        rc = mlc_buf_puts(out, "$orderby=TermsCode&$select=TermsCode,Description");
+    if (rc != MLC_OK) {
         mlc_buf_reset(out);
         return buf_fail(rc, err);
     }
@@ -207,20 +233,43 @@ mlc_rc sage_query_since(const char *watermark, long lookback_days, char out[11],
     return MLC_OK;
 }
 
+bool sage_pw_case_parse(const char *s, enum sage_pw_case *out)
+{
+    if (!s || !*s || strcmp(s, "auto") == 0)
+        *out = SAGE_PW_AUTO;
+    else if (strcmp(s, "upper") == 0)
+        *out = SAGE_PW_UPPER;
+    else if (strcmp(s, "exact") == 0)
+        *out = SAGE_PW_EXACT;
+    else
+        return false;
+    return true;
+}
+
+const char *sage_pw_case_name(enum sage_pw_case m)
+{
+    switch (m) {
+    case SAGE_PW_UPPER:
+        return "upper";
+    case SAGE_PW_EXACT:
+        return "exact";
+    case SAGE_PW_AUTO:
+        break;
+    }
+    return "auto";
+}
+
 mlc_rc sage_credentials_make(const char *user, const char *password, const char *password_case,
                              struct sage_credentials *out, struct mlc_err *err)
 {
+    enum sage_pw_case mode;
     bool exact;
     mlc_rc rc = MLC_FATAL;
 
     memset(out, 0, sizeof(*out));
-    if (!password_case || !*password_case || strcmp(password_case, "upper") == 0) {
-        exact = false;
-    } else if (strcmp(password_case, "exact") == 0) {
-        exact = true;
-    } else {
-        return mlc_err_set(err, MLC_FATAL, "MLC_SAGE_PASSWORD_CASE: expected upper or exact");
-    }
+    if (!sage_pw_case_parse(password_case, &mode))
+        return mlc_err_set(err, MLC_FATAL, "MLC_SAGE_PASSWORD_CASE: expected auto, upper or exact");
+    exact = mode == SAGE_PW_EXACT;
     if (!user || !*user) {
         mlc_err_set(err, MLC_FATAL, "MLC_SAGE_USER: empty");
         goto fail;

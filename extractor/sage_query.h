@@ -1,6 +1,6 @@
 /* sage_query.h - request URLs and credentials for the Sage 300 Web API.
  *
- * URLs (reference §1, §5, §6):
+ * URLs (docs/sage300-api.md: URL layout, OData query options, server paging):
  *   resource  MLC_SAGE_URL + COMPANY + "/AR/ARCustomers" (a '/' is inserted
  *             when MLC_SAGE_URL lacks the trailing one)
  *   customers resource?$filter=...&$orderby=CustomerNumber&$top=N&$select=...
@@ -12,15 +12,20 @@
  *             %XX (upper-case hex): space %20, ' %27, : %3A, UTF-8 bytes one by one.
  *             $select lists sage_customer_properties joined by literal commas
  *             (plain identifiers, nothing to encode).
- *   terms     MLC_SAGE_URL + COMPANY + "/AR/ARTerms?$select=TermsCode,Description"
+ *   terms     MLC_SAGE_URL + COMPANY + "/AR/ARTerms?" + "$filter=TermsCode gt '<last>'&"
+ *             (keyset, after a page with a nextLink) + "$orderby=TermsCode&$select=
+ *             TermsCode,Description"
  *
  * Configuration mistakes (bad base URL or company, $top out of range, a
  * corrupt watermark) are MLC_FATAL; a keyset value that cannot be a customer
  * number is MLC_PERM. Every function resets out first; out's cap applies.
  *
- * Credentials (reference §2): the user ID is always sent upper-cased; the
- * password upper-cased unless MLC_SAGE_PASSWORD_CASE=exact. Only ASCII
- * letters change case. Never log or format the result; wipe it after use.
+ * Credentials (docs/sage300-api.md, authentication): the user ID is always sent upper-cased; the
+ * password upper-cased (legacy rule) or exactly as configured (complex,
+ * case-sensitive passwords of Sage 2023+). MLC_SAGE_PASSWORD_CASE=auto (the
+ * default) starts with the legacy rule and lets sage_client switch to the
+ * exact form after a 401. Only ASCII letters change case. Never log or
+ * format the result; wipe it after use.
  */
 #ifndef SAGE_QUERY_H
 #define SAGE_QUERY_H
@@ -55,9 +60,10 @@ mlc_rc sage_query_resource_url(const char *base_url, const char *company, const 
 mlc_rc sage_query_customers_url(const struct sage_query *q, struct mlc_buf *out,
                                 struct mlc_err *err);
 
-/* The ARTerms request URL. */
-mlc_rc sage_query_terms_url(const char *base_url, const char *company, struct mlc_buf *out,
-                            struct mlc_err *err);
+/* The ARTerms request URL; after (nullable): the last TermsCode read (1 to
+ * 64 printable ASCII bytes, else MLC_PERM). */
+mlc_rc sage_query_terms_url(const char *base_url, const char *company, const char *after,
+                            struct mlc_buf *out, struct mlc_err *err);
 
 /* out = watermark ("YYYY-MM-DD") minus lookback_days (0..SAGE_LOOKBACK_MAX)
  * in proleptic Gregorian calendar days: pure date arithmetic, no time zone,
@@ -65,14 +71,28 @@ mlc_rc sage_query_terms_url(const char *base_url, const char *company, struct ml
 mlc_rc sage_query_since(const char *watermark, long lookback_days, char out[11],
                         struct mlc_err *err);
 
+/* How the password goes on the wire. */
+enum sage_pw_case {
+    SAGE_PW_UPPER, /* upper-cased: the legacy rule */
+    SAGE_PW_EXACT, /* as configured */
+    SAGE_PW_AUTO,  /* upper first, exact after a 401 (sage_client) */
+};
+
+/* "upper", "exact" or "auto" ("" or NULL: auto); false when unknown. */
+bool sage_pw_case_parse(const char *s, enum sage_pw_case *out);
+
+/* "upper", "exact" or "auto". */
+const char *sage_pw_case_name(enum sage_pw_case m);
+
 struct sage_credentials {
     char user[SAGE_USER_MAX + 1];
     char password[SAGE_PASSWORD_MAX + 1];
 };
 
-/* Applies the case rule. password_case is "upper" (also when NULL or "") or
- * "exact". MLC_FATAL on an empty user, a ':' in the user, a value too long or
- * an unknown case mode; messages never contain the values. */
+/* Applies the case rule. password_case is "upper" or "auto" (also when NULL
+ * or "": both send the legacy upper-case form) or "exact". MLC_FATAL on an
+ * empty user, a ':' in the user, a value too long or an unknown case mode;
+ * messages never contain the values. */
 mlc_rc sage_credentials_make(const char *user, const char *password, const char *password_case,
                              struct sage_credentials *out, struct mlc_err *err);
 

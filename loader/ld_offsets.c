@@ -191,27 +191,36 @@ static mlc_rc by_time(const struct mlc_config *cfg, const char *topic, int64_t t
                              (int)tp->partition);
             goto out;
         }
-        if (!e && !tp->err && tp->offset >= 0)
-            continue; /* the broker answered */
-        if (low >= high) {
-            tp->offset = high;
+        if (!e && !tp->err && tp->offset >= 0) {
+            mlc_info("kafka: %s[%d]: the broker's offset for the time is %lld", topic,
+                     (int)tp->partition, (long long)tp->offset);
             continue;
         }
-        /* -1 means "no message at or after ts" (all older) on a real broker, and
-         * "cannot tell" on the mock: check the newest message, then search */
+        if (low >= high) {
+            tp->offset = high;
+            tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+            continue;
+        }
+        /* -1 (END) means "every message is older" on a real broker, and
+         * "cannot tell" on the mock: the newest message's time says which */
         if ((rc = probe(rk, topic, tp->partition, high - 1, &last_ts, err)) != MLC_OK)
             goto out;
         if (last_ts < ts) {
             tp->offset = high;
+            mlc_info("kafka: %s[%d]: every message is older than the time: end offset %lld", topic,
+                     (int)tp->partition, (long long)high);
         } else {
+            mlc_info("kafka: %s[%d]: the broker cannot look offsets up by time: searching "
+                     "message timestamps",
+                     topic, (int)tp->partition);
             if ((rc = bsearch_time(rk, topic, tp->partition, low, high - 1, ts, &found, &probes,
                                    err)) != MLC_OK)
                 goto out;
             tp->offset = found;
+            mlc_info("kafka: %s[%d]: first offset at or after the time is %lld (%d probes)", topic,
+                     (int)tp->partition, (long long)tp->offset, probes + 1);
         }
         tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        mlc_info("kafka: %s[%d]: first offset at or after the time is %lld (%d probes)", topic,
-                 (int)tp->partition, (long long)tp->offset, probes + 1);
     }
     *out = l;
     l = NULL;

@@ -3,11 +3,14 @@
  * Moves the committed offsets of group MLC_KAFKA_GROUP on the topic before
  * consuming (stop the other loaders of the group first). A timestamp is
  * looked up with the broker's offset-for-time API
- * (rd_kafka_offsets_for_times); where the broker cannot answer it (the
- * librdkafka mock behind `mlc devbroker` returns no offset) the first offset
- * whose message timestamp is >= the time is found by a binary search over
- * message timestamps, one message read per probe (log2(messages) reads per
- * partition). Partitions whose messages are all older go to their end.
+ * (rd_kafka_offsets_for_times), logged per partition as "the broker's
+ * offset for the time is N". Only where the broker cannot answer it (the
+ * librdkafka mock behind `mlc devbroker` answers END although a newer message
+ * exists) is the first offset whose message timestamp is >= the time found
+ * by a binary search over message timestamps, one message read per probe
+ * (log2(messages) reads per partition), logged as "the broker cannot look
+ * offsets up by time". Partitions whose messages are all older go to their
+ * end.
  *
  * Timestamps: YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fff]] followed by Z or
  * +HH:MM/-HH:MM (no zone: UTC).

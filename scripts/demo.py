@@ -207,17 +207,17 @@ class Demo:
             f"{len(ADOPT)} from an earlier import of {COMPANIES[1]}")
 
     def secrets(self):
-        """A master key and the sandbox secrets sealed with it (enc:v1:)."""
+        """A master key and the sandbox secrets sealed with it, each for its setting."""
         env = dict(os.environ, MLC_MASTER_KEY_FILE=self.key)
         subprocess.run([self.bin("mlc"), "secret", "keygen", "--out", self.key], env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-        def seal(value):
-            cp = subprocess.run([self.bin("mlc"), "secret", "encrypt"], env=env, input=value,
-                                text=True, capture_output=True, check=True)
+        def seal(setting, value):
+            cp = subprocess.run([self.bin("mlc"), "secret", "encrypt", "--setting", setting],
+                                env=env, input=value, text=True, capture_output=True, check=True)
             return cp.stdout.strip()
-        self.enc_password = seal(SAGE_PASSWORD)
-        self.enc_token = seal(TOKEN)
+        self.enc_password = seal("MLC_SAGE_PASSWORD", SAGE_PASSWORD)
+        self.enc_token = seal("MLC_PIPEDRIVE_TOKEN", TOKEN)
         say(f"  secrets          sealed with mlc secret encrypt ({self.enc_token[:14]}...), "
             f"key {self.key}")
 

@@ -1,7 +1,7 @@
 /* pdsim_ops.h - the operations the Pipedrive sandbox serves and their token costs.
  *
- * Costs are the x-token-cost values of ../shared/pipedrive-openapi/v2.yaml and
- * v1.yaml (tests/integration/test_pipedrive_sim.py reads the specs and checks
+ * Costs are the x-token-cost values of Pipedrive's v2 and v1 OpenAPI specs
+ * (tests/data/pipedrive/; tests/integration/test_pipedrive_sim.py reads them and checks
  * this table against what the sandbox charges). Paths are as the sandbox
  * serves them, with {id} standing for a path segment.
  */
@@ -23,6 +23,12 @@ enum pdsim_op {
     PDSIM_OP_FIELDS_LIST_V1,
     PDSIM_OP_FIELDS_CREATE_V1,
     PDSIM_OP_USERS_ME,
+    PDSIM_OP_FIELD_GET_V2,         /* GET /api/v2/organizationFields/{field_code} */
+    PDSIM_OP_FIELD_UPDATE_V2,      /* PATCH, the same path */
+    PDSIM_OP_FIELD_DELETE_V2,      /* DELETE, the same path */
+    PDSIM_OP_FIELD_OPTIONS_ADD,    /* POST .../{field_code}/options */
+    PDSIM_OP_FIELD_OPTIONS_UPDATE, /* PATCH, the same path */
+    PDSIM_OP_FIELD_OPTIONS_DELETE, /* DELETE, the same path */
     PDSIM_OP_COUNT
 };
 

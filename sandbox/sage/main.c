@@ -33,6 +33,10 @@ static const char usage[] =
     "                           (inferred; default upper)\n"
     "  --allow-admin            let ADMIN in (AllowWebApiAccessForAdmin=true); default 403\n"
     "  --page-size N            server page size (Web.config PageSize; default 100)\n"
+    "  --public-base URL        build @odata.nextLink and @odata.context on URL\n"
+    "                           (scheme://host[:port][/prefix]) instead of the request's\n"
+    "                           Host, as a server behind a reverse proxy or load balancer\n"
+    "                           does with its own internal name (default: the Host header)\n"
     "  --customers N            generate N customers per company (default 0)\n"
     "  --seed S                 generator seed (default 1)\n"
     "  --data FILE              load customers from {\"CO\":[customer,...]} JSON\n"
@@ -58,6 +62,7 @@ int main(int argc, char **argv)
         {"user", required_argument, NULL, 'u'},
         {"password", required_argument, NULL, 'w'},
         {"password-mode", required_argument, NULL, 'm'},
+        {"public-base", required_argument, NULL, 'B'},
         {"user-case", required_argument, NULL, 'U'},
         {"allow-admin", no_argument, NULL, 'A'},
         {"page-size", required_argument, NULL, 's'},
@@ -121,6 +126,11 @@ int main(int argc, char **argv)
         case 'm':
             if (!sagesim_parse_pw_mode(optarg, &app.set.password_mode))
                 return fail("--password-mode must be upper or exact", optarg);
+            break;
+        case 'B':
+            if (!sagesim_parse_public_base(optarg, app.set.public_base, sizeof app.set.public_base))
+                return fail("--public-base must be an http(s) url without query, quotes or blanks",
+                            optarg);
             break;
         case 'U':
             if (!sagesim_parse_user_case(optarg, &app.set.user_case))

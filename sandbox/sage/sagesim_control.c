@@ -27,6 +27,27 @@ bool sagesim_parse_pw_mode(const char *s, enum sagesim_pw_mode *out)
     return true;
 }
 
+bool sagesim_parse_public_base(const char *s, char *out, size_t outsz)
+{
+    size_t n, skip;
+
+    if (strncmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("\"\\?#<>", *p))
+            return false;
+    if (!mlc_strlcpy(out, s, outsz))
+        return false;
+    n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out[skip] != '\0' && out[skip] != '/'; /* a host */
+}
+
 bool sagesim_parse_user_case(const char *s, enum sagesim_user_case *out)
 {
     if (strcmp(s, "upper") == 0)

@@ -49,12 +49,15 @@ static bool host_ok(const char *h)
     return *h != '\0';
 }
 
-/* "http://HOST" of the request (Host header, else the bound address). */
+/* The origin of links: --public-base, else "http://HOST" of the request (Host
+ * header, else the bound address). */
 static void origin(const struct sagesim_app *app, const struct sim_request *req, char *out,
                    size_t outsz)
 {
     const char *host = sim_request_header(req, "Host");
-    if (host && host_ok(host))
+    if (app->set.public_base[0])
+        snprintf(out, outsz, "%s", app->set.public_base);
+    else if (host && host_ok(host))
         snprintf(out, outsz, "http://%s", host);
     else
         snprintf(out, outsz, "%s", app->srv ? sim_server_base_url(app->srv) : "http://127.0.0.1");
@@ -141,7 +144,8 @@ static void odata_ok(struct sim_response *res, struct mlc_buf *b)
     sim_response_header(res, "OData-Version", "4.0");
 }
 
-/* Appends the nextLink URL (reference §6: GetNextPageLink of ASP.NET OData). */
+/* Appends the nextLink URL (docs/sage300-api.md, server paging: GetNextPageLink of ASP.NET OData).
+ */
 static mlc_rc next_link(struct mlc_buf *b, const char *org, const struct sim_request *req,
                         long page_size)
 {

@@ -208,6 +208,9 @@ void sagesim_handle(void *ctx, const struct sim_request *req, struct sim_respons
     if (a) {
         sim_response_route(res, "auth");
         if (a == 401) {
+            /* A refused login (what a client's password-form guessing costs). */
+            if (app->srv)
+                sim_counter_add(app->srv, "failed_logins", 1);
             sagesim_error(res, 401, "Unauthorized",
                           "Authorization has been denied for this request.");
             sim_response_header(res, "WWW-Authenticate", "Basic");

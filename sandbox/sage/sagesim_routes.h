@@ -12,6 +12,9 @@
  * query options (400 InvalidParameters), key (400 InvalidEntityKey, 404
  * RecordNotFound).
  *
+ * Every refused login (401 from the credential check) adds 1 to the named
+ * counter failed_logins, read at GET /_sim/counters ("counters").
+ *
  * Control API (registered on the core; JSON in and out, no auth):
  *   GET  /_sim/today                      {"today":"YYYY-MM-DD"}
  *   PUT  /_sim/today                      body {"today":"YYYY-MM-DD"}
@@ -49,8 +52,10 @@ struct sagesim_settings {
     enum sagesim_ct_rule content_type_rule;
     enum sagesim_unknown_co unknown_company;
     bool allow_admin;
-    char user[64];      /* stored upper-case */
-    char password[256]; /* as configured; upper mode compares with its upper-case form */
+    char user[64];         /* stored upper-case */
+    char password[256];    /* as configured; upper mode compares with its upper-case form */
+    char public_base[256]; /* "" or scheme://host[:port][/prefix], no trailing '/': the
+                              origin of nextLinks and contexts (a server behind a proxy) */
 };
 
 struct sagesim_app {
@@ -64,6 +69,9 @@ bool sagesim_parse_pw_mode(const char *s, enum sagesim_pw_mode *out);
 bool sagesim_parse_user_case(const char *s, enum sagesim_user_case *out);
 bool sagesim_parse_ct_rule(const char *s, enum sagesim_ct_rule *out);
 bool sagesim_parse_unknown_co(const char *s, enum sagesim_unknown_co *out);
+/* Checks an http(s) URL for --public-base and copies it without its
+ * trailing '/' into out (size outsz); false when unusable. */
+bool sagesim_parse_public_base(const char *s, char *out, size_t outsz);
 
 /* The app handler (ctx is struct sagesim_app *). */
 void sagesim_handle(void *ctx, const struct sim_request *req, struct sim_response *res);

@@ -21,14 +21,20 @@ import urllib.request
 SRCDIR = os.environ.get("MLC_TEST_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BINDIR = os.path.abspath(os.environ.get("MLC_TEST_BINDIR", os.path.join(SRCDIR, "build")))
-SHARED = os.path.abspath(os.path.join(SRCDIR, "..", "shared"))
+DATA = os.path.join(SRCDIR, "tests", "data")  # third-party documents (tests/data/README.md)
+
+
+def missing(what):
+    """What a test raises when something scripts/setup provides is absent: a
+    failure, never a skip, so a broken machine cannot pass the suite."""
+    return AssertionError(f"{what} (scripts/setup installs and builds it)")
 
 
 def binary(name):
     """Absolute path of a built program (mlc, mlc-extractor, mlc-sage-sim, ...)."""
     path = os.path.join(BINDIR, name)
     if not os.access(path, os.X_OK):
-        raise unittest.SkipTest(f"{name} is not built")
+        raise missing(f"{name} is not built in {BINDIR}")
     return path
 
 

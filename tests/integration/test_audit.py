@@ -8,7 +8,6 @@ import os
 import shutil
 import sqlite3
 import time
-import unittest
 
 import mlctest
 from test_loader import TOKEN
@@ -23,7 +22,7 @@ class AuditFilters(mlctest.TestCase):
     def setUp(self):
         super().setUp()
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         self.t0 = utc(-1)
         sage = self.procs.start_server(
             [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",

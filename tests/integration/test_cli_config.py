@@ -40,12 +40,12 @@ class CliConfigTest(mlctest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
         return path
 
-    def encrypt(self, key, plain):
-        cp = self.run_prog("mlc", ["secret", "encrypt"], env={"MLC_MASTER_KEY_FILE": key},
-                           stdin=plain + "\n")
+    def encrypt(self, key, plain, setting="MLC_SAGE_PASSWORD"):
+        cp = self.run_prog("mlc", ["secret", "encrypt", "--setting", setting],
+                           env={"MLC_MASTER_KEY_FILE": key}, stdin=plain + "\n")
         self.assertEqual(cp.returncode, 0, cp.stderr)
         sealed = cp.stdout.strip()
-        self.assertTrue(sealed.startswith("enc:v1:"), cp.stdout)
+        self.assertTrue(sealed.startswith("enc:v2:"), cp.stdout)
         self.assertNotIn(plain, cp.stdout + cp.stderr)
         return sealed
 
@@ -98,7 +98,7 @@ class CliConfigTest(mlctest.TestCase):
         password, token = "S4ge-pässwörd", "pd-token-0123456789"
         env = {"MLC_MASTER_KEY_FILE": key, "MLC_LOG_LEVEL": "debug",
                "MLC_SAGE_PASSWORD": self.encrypt(key, password),
-               "MLC_PIPEDRIVE_TOKEN": self.encrypt(key, token)}
+               "MLC_PIPEDRIVE_TOKEN": self.encrypt(key, token, "MLC_PIPEDRIVE_TOKEN")}
         for prog, cmd in (("mlc-extractor", "once"), ("mlc-loader", "drain")):
             cp = self.run_prog(prog, [cmd], env=env)
             lines = cp.stderr.splitlines()
@@ -111,11 +111,26 @@ class CliConfigTest(mlctest.TestCase):
 
     def test_encrypt_refuses_empty_input(self):
         key = self.keygen()
-        cp = self.run_prog("mlc", ["secret", "encrypt"], env={"MLC_MASTER_KEY_FILE": key},
-                           stdin="\n")
+        cp = self.run_prog("mlc", ["secret", "encrypt", "--setting", "MLC_SAGE_PASSWORD"],
+                           env={"MLC_MASTER_KEY_FILE": key}, stdin="\n")
         self.assertEqual(cp.returncode, 2)
         self.assertEqual(cp.stdout, "")
-        self.assertIn("empty secret", cp.stderr)
+        self.assertIn("empty input", cp.stderr)
+
+    def test_encrypt_needs_a_secret_setting_and_reencrypt_needs_v1(self):
+        key = self.keygen()
+        for args in (["secret", "encrypt"], ["secret", "encrypt", "--setting", "MLC_TOPIC"],
+                     ["secret", "reencrypt", "--setting", "MLC_SAGE_PASSWORD"]):
+            with self.subTest(args=args):
+                cp = self.run_prog("mlc", args, env={"MLC_MASTER_KEY_FILE": key},
+                                   stdin="Sage-Passw0rd\n")
+                self.assertEqual(cp.returncode, 2)
+                self.assertEqual(cp.stdout, "")
+                self.assertEqual(len(cp.stderr.splitlines()), 1, cp.stderr)
+                self.assertNotIn("Sage-Passw0rd", cp.stderr)
+        cp = self.run_prog("mlc", ["secret", "encrypt", "--setting", "MLC_RDKAFKA_SASL_PASSWORD"],
+                           env={"MLC_MASTER_KEY_FILE": key}, stdin="kafka-pw\n")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
 
     def settings_by_program(self):
         """{setting: set of programs} from the generated docs table."""

@@ -1,4 +1,4 @@
-"""Deployment files checked without a Docker engine (issue 8).
+"""Deployment files checked without a Docker engine.
 
 compose/docker-compose.yml is parsed with PyYAML and the Dockerfile line by
 line: services, pinned images, volumes, healthchecks, the kafka-init topic

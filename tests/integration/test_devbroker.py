@@ -3,7 +3,6 @@
 import os
 import shutil
 import subprocess
-import unittest
 
 import mlctest
 from mlctest import http_json
@@ -12,7 +11,7 @@ from mlctest import http_json
 def kafka_tool():
     path = os.path.join(mlctest.BINDIR, "tests", "kafka_tool")
     if not os.access(path, os.X_OK):
-        raise unittest.SkipTest("tests/kafka_tool is not built")
+        raise mlctest.missing("tests/kafka_tool is not built")
     return path
 
 
@@ -35,7 +34,7 @@ class DevBroker(mlctest.TestCase):
 
     def kcat_read(self, topic):
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         cp = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning",
                              "-e", "-q", "-f", "%k %s\n"], capture_output=True, text=True,
                             timeout=60)

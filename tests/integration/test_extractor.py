@@ -1,4 +1,4 @@
-"""mlc-extractor end to end against mlc-sage-sim and `mlc devbroker` (issue 5).
+"""mlc-extractor end to end against mlc-sage-sim and `mlc devbroker`.
 
 Every test starts its own simulator and broker on free ports, runs the real
 mlc-extractor binary and reads the topic back with kcat: initial load,
@@ -10,14 +10,16 @@ database, nextLink refusal, bad records, `run` with SIGTERM and `mlc audit`.
 """
 import base64
 import collections
+import http.client
+import http.server
 import json
 import os
 import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
-import unittest
 import urllib.parse
 
 import jsonschema
@@ -30,10 +32,64 @@ TOPIC = "sage300.customers.v1"
 TODAY = "2024-03-18"
 
 
+class PrefixProxy:
+    """A reverse proxy on 127.0.0.1 publishing upstream under a path prefix, as
+    IIS behind a corporate proxy: /sage/Sage300WebApi/... -> upstream/Sage300WebApi/...
+    It records every path it forwarded and every @odata.nextLink it passed back."""
+
+    def __init__(self, upstream_root, prefix="/sage"):
+        up = urllib.parse.urlsplit(upstream_root)
+        proxy = self
+        self.prefix, self.paths, self.links, self.lock = prefix, [], [], threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not self.path.startswith(proxy.prefix + "/"):
+                    self.send_error(404)
+                    return
+                path = self.path[len(proxy.prefix):]
+                hdrs = {k: v for k, v in self.headers.items()
+                        if k.lower() in ("authorization", "content-type", "accept")}
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                try:
+                    conn.request("GET", path, headers=hdrs)
+                    r = conn.getresponse()
+                    body = r.read()
+                finally:
+                    conn.close()
+                with proxy.lock:
+                    proxy.paths.append(path)
+                    try:
+                        link = json.loads(body).get("@odata.nextLink")
+                    except (ValueError, AttributeError):
+                        link = None
+                    if link:
+                        proxy.links.append(link)
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() in ("content-type", "www-authenticate", "retry-after"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}{prefix}/Sage300WebApi/v1.0/-/"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Extractor(mlctest.TestCase):
     def start(self, customers=250, sim_page=100, top=100, sim_args=(), env=None):
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         argv = [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
                 "--customers", str(customers), "--seed", "3", "--today", TODAY,
                 "--page-size", str(sim_page), "--log-capacity", "5000", *sim_args]
@@ -165,9 +221,14 @@ class Extractor(mlctest.TestCase):
         self.assertTrue(any(e["customer"].get("terms_description") for _, e in evs))
         self.assertEqual(self.watermark(), self.max_date())
         self.assertEqual(self.query("SELECT count(*) FROM audit WHERE outcome = 'published'")[0][0], 250)
-        # nextLinks were followed (server page 50 < $top 120)
+        # server page 50 < $top 120: every page carried a nextLink, none was
+        # followed; each page was a keyset query after the last number read
         status, _, log = self.ctl("GET", "/_sim/requests")
-        self.assertTrue(any("$skip=" in r["target"] for r in log["requests"]), "no nextLink followed")
+        listed = [r["target"] for r in log["requests"]
+                  if "/ARCustomers?" in r["target"] and "$top=120" in r["target"]]
+        self.assertFalse(any("$skip=" in t for t in listed), listed)
+        self.assertEqual(len(listed), 6, listed)  # 5 pages of 50, then the empty one
+        self.assertEqual(sum("CustomerNumber%20gt%20" in t for t in listed), 5, listed)
 
         # nothing changed: nothing published, watermark kept
         cp = self.ok("once")
@@ -333,26 +394,95 @@ class Extractor(mlctest.TestCase):
         self.assertEqual(back[-1]["customer"]["name"], "Back Again")
         self.assertEqual(self.query("SELECT count(*) FROM audit WHERE outcome = 'missing'")[0][0], 2)
 
-    def test_password_modes_and_uppercase_rule(self):
-        # legacy: stored upper-case; we send "webapi"/"secret1" upper-cased
+    def failed_logins(self):
+        status, _, doc = self.ctl("GET", "/_sim/counters")
+        self.assertEqual(status, 200, doc)
+        return doc["counters"].get("failed_logins", 0)
+
+    def start_exact_sim(self, password, customers=5):
+        """Replaces the simulator by one with a case-sensitive (2023+) password."""
+        self.sim.stop()
+        self.sim = self.procs.start_server(
+            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--customers", str(customers),
+             "--today", TODAY, "--password", password, "--password-mode", "exact"],
+            name="sage-sim-exact")
+        self.base = self.env["MLC_SAGE_URL"] = self.sim.first_line
+        self.root = self.base.split("/Sage300WebApi/")[0]
+        self.env["MLC_SAGE_PASSWORD"] = password
+
+    def recorded_form(self):
+        rows = self.query("SELECT value FROM learned WHERE name = 'sage_password_case'")
+        return rows[0][0] if rows else None
+
+    def test_password_auto_legacy_server_costs_no_failed_login(self):
+        # legacy: stored upper-case; the default (auto) sends "secret1" upper-cased first
         self.start(customers=5, sim_args=("--user", "webapi", "--password", "SECRET1",
                                           "--password-mode", "upper"),
                    env={"MLC_SAGE_PASSWORD": "secret1"})
         self.ok("once")
-        # exact mode sandbox with a mixed-case password
-        self.sim.stop()
-        self.sim = self.procs.start_server(
-            [mlctest.binary("mlc-sage-sim"), "--port", "0", "--customers", "5", "--today", TODAY,
-             "--password", "Secret1!", "--password-mode", "exact"], name="sage-sim-exact")
-        self.env["MLC_SAGE_URL"] = self.sim.first_line
-        self.env["MLC_SAGE_PASSWORD"] = "Secret1!"
-        cp = self.ext("once")  # upper-cased by default: refused
+        self.ok("once")
+        self.assertEqual(self.failed_logins(), 0)
+        self.assertEqual(self.recorded_form(), "upper")
+        self.assertEqual(len({k for k, _ in self.events()}), 5)
+
+    def test_password_auto_complex_password_learns_exact_once(self):
+        self.start(customers=5)
+        self.start_exact_sim("Secret1!", customers=7)
+        cp = self.ok("once")  # upper-cased first: 401, then as configured: synced
+        self.assertEqual(self.failed_logins(), 1, cp.stderr)
+        self.assertIn("trying it exactly as configured", cp.stderr)
+        self.assertEqual(self.recorded_form(), "exact")
+        self.assertEqual(len({k for k, _ in self.events()}), 7)
+        self.assertIsNotNone(self.watermark())
+        cp = self.ok("once")  # the recorded form first: no failed login
+        self.assertEqual(self.failed_logins(), 1, cp.stderr)
+        self.assertNotIn("password refused", cp.stderr)
+        cp = self.ok("once", "--full")
+        self.assertEqual(self.failed_logins(), 1, cp.stderr)
+        # ping says which form worked and recommends pinning it
+        cp = self.ok("ping")
+        self.assertIn("ok   credentials", cp.stdout)
+        self.assertIn("MLC_SAGE_PASSWORD_CASE=exact", cp.stdout)
+        self.assertIn("exactly as configured", cp.stdout)
+        self.assertEqual(self.failed_logins(), 2, cp.stdout)  # ping has no state: one try
+        # the server goes back to the legacy rule: one 401 with the recorded
+        # form, one switch, recorded again
+        status, _, doc = self.ctl("PATCH", "/_sim/settings", {"password_mode": "upper"})
+        self.assertEqual(status, 200, doc)
+        self.ok("once")
+        self.assertEqual(self.failed_logins(), 3)
+        self.assertEqual(self.recorded_form(), "upper")
+
+    def test_password_wrong_in_both_forms_fails_with_two_logins_at_most(self):
+        self.start(customers=5)
+        self.start_exact_sim("Secret1!")
+        self.env["MLC_SAGE_PASSWORD"] = "Wrong1!"
+        cp = self.ext("once")
         self.assertEqual(cp.returncode, 2, cp.stderr)
         line = [l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]
         self.assertEqual(len(line), 1, cp.stderr)
         self.assertIn("401", line[0])
         self.assertIn("MLC_SAGE_PASSWORD_CASE", line[0])
-        cp = self.ext("ping")
+        self.assertEqual(self.failed_logins(), 2)
+        self.assertIsNone(self.recorded_form())
+        # a password without lower-case letters has one form: one try only
+        cp = self.ext("once", env={"MLC_SAGE_PASSWORD": "WRONG1!"})
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertNotIn("trying it", cp.stderr)
+        self.assertEqual(self.failed_logins(), 3)
+
+    def test_password_modes_and_uppercase_rule(self):
+        # pinned modes keep their meaning: upper never sends the exact form
+        self.start(customers=5)
+        self.start_exact_sim("Secret1!")
+        cp = self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "upper"})
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        line = [l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]
+        self.assertEqual(len(line), 1, cp.stderr)
+        self.assertIn("401", line[0])
+        self.assertIn("MLC_SAGE_PASSWORD_CASE", line[0])
+        self.assertEqual(self.failed_logins(), 1)
+        cp = self.ext("ping", env={"MLC_SAGE_PASSWORD_CASE": "upper"})
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
         self.assertIn("FAIL credentials", cp.stdout)
         self.assertIn("AllowWebApiAccessForAdmin", cp.stdout)
@@ -361,6 +491,9 @@ class Extractor(mlctest.TestCase):
         cp = self.ok("ping", env={"MLC_SAGE_PASSWORD_CASE": "exact"})
         self.assertIn("ok   sage SAMINC", cp.stdout)
         self.assertIn("ok   credentials", cp.stdout)
+        self.assertNotIn("password form", cp.stdout)  # pinned: nothing to recommend
+        self.assertEqual(self.failed_logins(), 2)
+        self.assertIsNone(self.recorded_form())  # pinned modes record nothing
 
     def test_admin_forbidden_names_the_right(self):
         self.start(customers=5, sim_args=("--user", "ADMIN", "--password", "ADMIN"),
@@ -380,12 +513,16 @@ class Extractor(mlctest.TestCase):
         outs.append(self.ok("once"))
         outs.append(self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "upper"}))  # 401
         self.assertEqual(outs[-1].returncode, 2)
+        outs.append(self.ext("once", env={"MLC_SAGE_PASSWORD_CASE": "auto",
+                                          "MLC_SAGE_PASSWORD": pw.lower()}))  # 401 twice
+        self.assertEqual(outs[-1].returncode, 2)
         outs.append(self.ext("ping"))
         self.fault(kind="status", status=500, count=-1, path="*/ARCustomers")
         outs.append(self.ext("once", "--full"))
         forbidden = [pw, pw.upper(),
                      base64.b64encode(f"WEBAPI:{pw}".encode()).decode(),
-                     base64.b64encode(f"WEBAPI:{pw.upper()}".encode()).decode()]
+                     base64.b64encode(f"WEBAPI:{pw.upper()}".encode()).decode(),
+                     pw.lower(), base64.b64encode(f"WEBAPI:{pw.lower()}".encode()).decode()]
         for cp in outs:
             for s in forbidden:
                 self.assertNotIn(s, cp.stderr + cp.stdout)
@@ -397,25 +534,97 @@ class Extractor(mlctest.TestCase):
                     self.assertNotIn(s.encode(), raw, name)
         self.assertGreater(os.path.getsize(self.db), 0)
 
-    def test_nextlink_to_another_host_is_refused(self):
+    def test_nextlink_is_a_signal_never_followed(self):
         self.start(customers=10, env={"MLC_SAGE_NEXTLINK_REBASE": "false"})
         page = {"@odata.context": "x", "value": [],
-                "@odata.nextLink": "http://evil.example/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?$top=1&$skip=1"}
+                "@odata.nextLink": "http://evil.example/Sage300WebApi/v1.0/-/SAMLTD/AR/ARCustomers?$top=1&$skip=1"}
         page["value"] = [{"CustomerNumber": "!A", "CustomerName": "A", "Status": "Active", "OnHold": "No",
                           "CreditLimitCustomerCurrency": 0}]
+        # a link naming another company: the page is refused, the cycle fails
         self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
         cp = self.ext("once")
         self.assertEqual(cp.returncode, 2, cp.stderr)
-        self.assertIn("evil.example", cp.stderr + "evil.example")
+        self.assertIn("names another resource", cp.stderr)
         self.assertNotIn("GET http://evil", cp.stderr)
         self.assertIsNone(self.watermark())
-        # credentials in a link are refused even with re-basing on
+        # the removed setting is named once, with what replaced it, and the run goes on
+        notes = [l for l in cp.stderr.splitlines() if "MLC_SAGE_NEXTLINK_REBASE" in l]
+        self.assertEqual(len(notes), 1, cp.stderr)
+        self.assertIn("was removed", notes[0])
+        self.assertIn("keyset query on MLC_SAGE_URL", notes[0])
+        # the same resource on another host: accepted as "more rows", never
+        # requested; the scan goes on with its own keyset query on MLC_SAGE_URL
+        page["@odata.nextLink"] = "http://evil.example/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?$top=1&$skip=1"
+        self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
+        self.ok("once")
+        self.assertEqual({k for k, _ in self.events()},
+                         {"SAMINC:!A"} | {f"SAMINC:{n}" for n in self.sage_keys()})
+        # credentials in a link are refused
         page["@odata.nextLink"] = "http://u:p@127.0.0.1/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?$skip=1"
         self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
-        cp = self.ext("once", env={"MLC_SAGE_NEXTLINK_REBASE": "true"})
+        cp = self.ext("once", "--full")
         self.assertEqual(cp.returncode, 2, cp.stderr)
-        # nothing reached the evil host: every request went to the simulator
-        self.assertEqual(len([l for l in cp.stderr.splitlines() if l.startswith("mlc-extractor: ")]), 1)
+        self.assertIn("credentials in its host", cp.stderr)
+
+    def test_reverse_proxy_with_path_prefix_misses_nothing(self):
+        # Sage behind a proxy: the server builds nextLinks on its internal name
+        # without the proxy's prefix; server page size 100 (Sage's default)
+        n = 1234
+        self.start(customers=n, sim_page=100,
+                   sim_args=("--public-base", "http://sage-iis01.internal:8080"))
+        proxy = PrefixProxy(self.root)
+        self.addCleanup(proxy.close)
+        self.env["MLC_SAGE_URL"] = proxy.base
+        del self.env["MLC_SAGE_PAGE_SIZE"]  # the default: 100
+        keys = {f"SAMINC:{k}" for k in self.sage_keys()}
+        self.assertEqual(len(keys), n)
+
+        def sim_list_requests():
+            status, _, doc = self.ctl("GET", "/_sim/counters")
+            self.assertEqual(status, 200, doc)
+            return sum(doc["routes"].get("ARCustomers.list", {}).values())
+
+        before = sim_list_requests()
+        self.ok("once")  # first cycle: every customer
+        events = self.events()
+        self.assertEqual(len(events), n)
+        self.assertEqual({k for k, _ in events}, keys)
+        self.validate(events)
+        # 13 pages of at most 100, the last one short, then the empty one
+        listed = [p for p in proxy.paths if "/ARCustomers?" in p]
+        self.assertEqual(len(listed), 14, listed[-3:])
+        self.assertEqual(proxy.links, [])  # $top = page size: the server sends none
+
+        # $top above the server page size: every answer carries a nextLink on
+        # the internal host; the extractor continues with its own query
+        self.ok("once", "--full", "--force", env={"MLC_SAGE_PAGE_SIZE": "250"})
+        self.assertGreater(len(proxy.links), 10)
+        for link in proxy.links:
+            self.assertTrue(link.startswith("http://sage-iis01.internal:8080/Sage300WebApi/"), link)
+        per_key = collections.Counter(k for k, _ in self.events())
+        self.assertEqual(set(per_key), keys)
+        self.assertEqual(set(per_key.values()), {2})
+        self.assertEqual(self.last_cycle()["kind"], "full")
+        self.assertEqual(self.last_cycle()["result"], "ok")
+        self.assertEqual(self.last_cycle()["records"], n)
+
+        # incremental with nextLinks: touched customers arrive, all of them
+        status, _, doc = self.ctl("POST", "/_sim/companies/SAMINC/touch",
+                                  {"count": 321, "set": {"CustomerName": "Touched Via Proxy"}})
+        self.assertEqual(status, 200, doc)
+        touched = {f"SAMINC:{k}" for k in doc["touched"]}
+        self.assertEqual(len(touched), 321)
+        links_before = len(proxy.links)
+        self.ok("once", env={"MLC_SAGE_PAGE_SIZE": "250"})
+        self.assertEqual(self.last_cycle()["kind"], "incremental")
+        self.assertEqual(self.last_cycle()["result"], "ok")
+        got = {k for k, e in self.events()
+               if e.get("customer", {}).get("name") == "Touched Via Proxy"}
+        self.assertEqual(got, touched)
+        self.assertGreater(len(proxy.links), links_before)
+        # every request went to the configured URL (the proxy), none elsewhere
+        self.assertEqual(sim_list_requests() - before,
+                         len([p for p in proxy.paths if "/ARCustomers?" in p]))
 
     def test_bad_records_are_skipped_with_an_audit_row(self):
         self.start(customers=40)

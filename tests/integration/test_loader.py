@@ -1,4 +1,4 @@
-"""mlc-loader against mlc-pipedrive-sim and mlc devbroker (issue 6 "Done when").
+"""mlc-loader against mlc-pipedrive-sim and mlc devbroker: what the loader promises.
 
 Events are built here exactly as docs/events.md defines them (canonical JSON,
 content_hash, event_id) and produced with kcat; the final state is read from
@@ -14,12 +14,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import unittest
 
 import mlctest
 from mlctest import binary, http_json, wait_for
 
 TOKEN = "it-token-5f0c2a9d8e7b"
+BODIES = {"MLC_LOG_LEVEL": "debug", "MLC_LOG_BODIES": "true"}  # what bodies() reads
 TOPIC = "sage300.customers.v1"
 DLQ = "sage300.customers.dlq"
 
@@ -88,7 +88,7 @@ class LoaderCase(mlctest.TestCase):
     def setUp(self):
         super().setUp()
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         self.loader_bin = binary("mlc-loader")
         self.sim = self.procs.start_server([binary("mlc-pipedrive-sim"), "--token", TOKEN,
                                             *self.sim_args], name="pdsim")
@@ -238,7 +238,7 @@ class LoaderBasics(LoaderCase):
 
         # an update sends only what changed
         self.produce([event("SAMINC", "1002", customer(2, phone="(619)555-9999"))])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         patches = [b for m, p, b in bodies(cp.stderr) if m == "PATCH"]
         self.assertEqual(len(patches), 1, cp.stderr[-3000:])
         self.assertEqual(patches[0], {"custom_fields": {keys["Phone"]: "(619)555-9999"}})
@@ -272,7 +272,7 @@ class LoaderBasics(LoaderCase):
 
         custs = {("SAMINC", str(1000 + i)): customer(i) for i in range(5)}
         self.produce([event(c, n, v) for (c, n), v in custs.items()])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         ours = self.ours()
         # the pre-existing organization was adopted, not duplicated
         self.assertEqual([o["id"] for o in ours[("SAMINC", "1001")]], [pre_id])
@@ -302,7 +302,7 @@ class LoaderBasics(LoaderCase):
         http_json("DELETE", self.url + "/_sim/stats")
         custs[("SAMINC", "1004")] = customer(4, email="new@example.com")
         self.produce([event(c, n, v) for (c, n), v in custs.items()])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         if os.environ.get("DEBUG_BODIES"):
             print([b for b in bodies(cp.stderr)], file=sys.stderr)
         st = self.stats()
@@ -327,6 +327,37 @@ class LoaderBasics(LoaderCase):
         self.drain()
         self.assertEqual(self.orgs(), before)
         self.assertEqual(self.audit("SELECT outcome FROM event_audit"), [("duplicate",)])
+        ids = sorted(o["id"] for o in before if o["name"].startswith("Dup"))
+        status = self.status()["loader"]["duplicates"]
+        self.assertEqual([(d["company"], d["customer"], json.loads(d["ids"])) for d in status],
+                         [("SAMINC", "1000", ids)])
+
+    def test_duplicates_merged_in_pipedrive_sync_again(self):
+        """An operator deletes one of two organizations carrying a customer's
+        IDs: the customer's next event finds one by its IDs (a lookup, not a
+        state reset), and syncs it."""
+        self.test_duplicate_ids_change_nothing()
+        dup_a, dup_b = sorted(o["id"] for o in self.orgs() if o["name"].startswith("Dup"))
+        status, _, _ = http_json("DELETE", f"{self.url}/api/v2/organizations/{dup_b}",
+                                 headers={"x-api-token": TOKEN})
+        self.assertEqual(status, 200)
+        self.produce([event("SAMINC", "1000", customer(0, phone="(619)555-7777"))])
+        cp = self.drain()
+        self.assertIn("carries its IDs again", cp.stderr)
+        self.assert_one_each({("SAMINC", "1000")})
+        org = self.ours()[("SAMINC", "1000")][0]
+        self.assertEqual(org["id"], dup_a)
+        self.assertEqual(org["custom_fields"][self.field_keys()["Phone"]], "(619)555-7777")
+        self.assertEqual(self.audit("SELECT outcome FROM event_audit ORDER BY id"),
+                         [("duplicate",), ("adopted",)])
+        self.assertEqual(self.status()["loader"]["duplicates"], [])
+
+    def status(self):
+        cp = self.procs.run([binary("mlc"), "status", "--json", "--loader-db", self.db,
+                             "--extractor-db", os.path.join(self.workdir, "none.db")],
+                            env=self.env, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return json.loads(cp.stdout)
 
     def test_deleted_in_crm_skip_and_recreate(self):
         self.produce([event("SAMINC", "1000", customer(0)), event("SAMINC", "1001", customer(1))])

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sqlite3
-import unittest
 
 import mlctest
 from test_loader import TOKEN
@@ -15,7 +14,7 @@ from test_loader import TOKEN
 class EndToEnd(mlctest.TestCase):
     def test_sage_to_pipedrive_and_audit_history(self):
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         sage = self.procs.start_server(
             [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
              "--customers", "25", "--seed", "3", "--today", "2024-03-18"], name="sage-sim")

@@ -29,6 +29,10 @@ class TwoLoaders(LoaderCase):
                  what="every customer created")
         self.assertTrue(a.alive() and b.alive(), a.stderr()[-2000:] + b.stderr()[-2000:])
         self.assert_one_each(set(custs))
+        # a running worker holds the decrypted token: it writes no core file
+        with open(f"/proc/{a.pid}/limits") as f:
+            core = [line.split()[4:6] for line in f if line.startswith("Max core file size")]
+        self.assertEqual(core, [["0", "0"]])
 
         # updates for every customer: whoever owns a partition now must PATCH
         # organizations the other loader created, never POST them again

@@ -1,5 +1,5 @@
-"""/metrics and /healthz of both workers during and after a sync (issue 8
-item 5): the extractor's Sage request counters equal mlc-sage-sim's own
+"""/metrics and /healthz of both workers during and after a sync:
+the extractor's Sage request counters equal mlc-sage-sim's own
 /_sim/counters, the loader's Pipedrive calls, tokens and 429s equal
 mlc-pipedrive-sim's /_sim/stats; /healthz turns 503 with the reason when a
 cycle fails (Sage answering 503 past the retries) and 200 again after the
@@ -69,7 +69,7 @@ class MetricsScrape(mlctest.TestCase):
     def setUp(self):
         super().setUp()
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         self.sage = self.procs.start_server(
             [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
              "--customers", "40", "--seed", "5", "--today", "2024-03-18"], name="sage-sim")
@@ -136,6 +136,10 @@ class MetricsScrape(mlctest.TestCase):
         self.assertEqual(metric(es, "mlc_extractor_records_total", company="SAMINC",
                                 outcome="published"), 40)
         self.assertEqual(metric(es, "mlc_extractor_delivery_failures_total"), 0)
+        # loopback http:// and verified TLS: no weakening setting is on
+        self.assertEqual(sorted((lb["setting"], v) for n, lb, v in es
+                                if n == "mlc_insecure_setting"),
+                         [("MLC_ALLOW_PLAINTEXT_HTTP", 0), ("MLC_SAGE_INSECURE", 0)])
         self.assertLess(metric(es, "mlc_extractor_watermark_age_seconds", company="SAMINC"), 600)
         self.assertGreater(metric(es, "mlc_extractor_last_cycle_duration_seconds",
                                   company="SAMINC"), 0)
@@ -168,6 +172,8 @@ class MetricsScrape(mlctest.TestCase):
         self.assertGreaterEqual(metric(ls, "mlc_loader_pipedrive_daily_budget_remaining"), 0)
         self.assertEqual(metric(ls, "mlc_loader_paused"), 0)
         self.assertEqual(metric(ls, "mlc_loader_dlq_total"), 0)
+        self.assertEqual([(lb["setting"], v) for n, lb, v in ls if n == "mlc_insecure_setting"],
+                         [("MLC_ALLOW_PLAINTEXT_HTTP", 0)])
 
         # Sage fails every request: the next cycle fails, /healthz says why
         self.assertEqual(ext.stop(timeout=60), 0, ext.stderr()[-3000:])

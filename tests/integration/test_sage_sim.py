@@ -1,4 +1,4 @@
-"""mlc-sage-sim against the Sage 300 Web API reference (../shared/reference/sage300-webapi.md).
+"""mlc-sage-sim against what is known of the Sage 300 Web API (docs/sage300-api.md).
 
 Starts the real binary on a free port and drives it over HTTP: paging through
 @odata.nextLink and by keyset, $select, $count, $orderby, $filter, both
@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import mlctest
 from mlctest import http, http_json
 
-SAMPLES = os.path.join(mlctest.SHARED, "sage300-samples")
+SAMPLES = os.path.join(mlctest.DATA, "sage300")
 AUTH = "Basic " + base64.b64encode(b"WEBAPI:WEBAPI").decode()
 HDRS = {"Authorization": AUTH, "Content-Type": "application/json", "Accept": "application/json"}
 CUSTOMER_TYPE = "Sage.CA.SBS.ERP.Sage300.AR.WebApi.Models.Customer"
@@ -39,11 +39,11 @@ def lit(s):
 def metadata_properties():
     """ARCustomers property names in the order of Sage's real AR $metadata."""
     ns = {"e": "http://schemas.microsoft.com/ado/2009/11/edm"}
-    root = ET.parse(os.path.join(SAMPLES, "AR-metadata-2016.edmx")).getroot()
+    root = ET.parse(os.path.join(SAMPLES, "AR-metadata-2016.customer.edmx")).getroot()
     for et in root.iter():
         if et.tag.endswith("EntityType") and et.get("Name") == "Customer":
             names = [p.get("Name") for p in et if p.tag.endswith("Property")]
-            # v1.0 renamed the one truncated name (reference §3)
+            # v1.0 renamed the one truncated name (docs/sage300-api.md, $metadata)
             return ["SageBillingAndPaymentCustomer" if n == "SageBillingAndPaymentCustome" else n
                     for n in names]
     raise AssertionError("no Customer entity type in the sample metadata")
@@ -303,7 +303,7 @@ class TestPaging(SageSim):
                 self.assertEqual(got, everything)
 
     def test_rows_changing_between_pages_shift_skip_paging_but_not_keyset(self):
-        # reference §6: $skip paging shifts when rows change between pages
+        # docs/sage300-api.md, server paging: $skip paging shifts when rows change between pages
         self.start(customers=300)
         everything = self.all_keys()
         self.settings(page_size=100)
@@ -367,7 +367,7 @@ class TestPaging(SageSim):
             self.assertEqual(r["AccountType"], "BalanceForward")
         rows = self.ok("ARCustomers?$filter=" + q("InactiveDate eq null and not (Status eq 'Active')"))["value"]
         self.assertEqual(rows, [])
-        # '+' for a space works in practice (reference §5)
+        # '+' for a space works in practice (docs/sage300-api.md, OData query options)
         rows = self.ok("ARCustomers?$filter=Status+eq+'Inactive'&$select=Status")["value"]
         self.assertTrue(rows and all(r["Status"] == "Inactive" for r in rows))
         # DateLastMaintained ge today finds what the control API stamped
@@ -504,6 +504,56 @@ class TestKeysAuthErrors(SageSim):
             self.assert_error(status, doc, 405, "MethodNotAllowed")
         status, _, doc = http_json("GET", self.root + "/nothing/here", headers=HDRS)
         self.assert_error(status, doc, 404, "ResourceNotFound")
+
+
+class TestProxyAndLoginCount(SageSim):
+    def test_public_base_builds_links_like_a_server_behind_a_proxy(self):
+        self.start("--public-base", "https://sage-iis01.internal:8443/erp/", customers=250)
+        doc = self.ok("ARCustomers?$orderby=CustomerNumber&$top=150")
+        self.assertEqual(len(doc["value"]), 100)
+        # the configured origin and prefix (trailing '/' dropped), not the Host header
+        self.assertEqual(
+            doc["@odata.nextLink"],
+            "https://sage-iis01.internal:8443/erp/Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers"
+            "?$orderby=CustomerNumber&$top=50&$skip=100")
+        self.assertTrue(doc["@odata.context"].startswith(
+            "https://sage-iis01.internal:8443/erp/Sage300WebApi/v1.0/-/SAMINC/AR/$metadata#"),
+            doc["@odata.context"])
+        status, _, doc = http_json("GET", self.url("ARCustomers?$top=150"),
+                                   headers=dict(HDRS, Host="erp"))
+        self.assertTrue(doc["@odata.nextLink"].startswith("https://sage-iis01.internal:8443/erp/"))
+
+    def test_public_base_must_be_an_http_url(self):
+        for bad in ("ftp://x", "http://", "http:///path", "http://a b", "http://x?y", "x"):
+            cp = self.procs.run([mlctest.binary("mlc-sage-sim"), "--port", "0",
+                                 "--public-base", bad], check=False, timeout=10)
+            self.assertEqual(cp.returncode, 2, bad)
+            self.assertIn("--public-base", cp.stderr)
+            self.assertEqual(len(cp.stderr.strip().splitlines()), 1, cp.stderr)
+
+    def test_failed_logins_are_counted(self):
+        self.start("--password", "Secret1!", "--password-mode", "exact", customers=3)
+
+        def failed():
+            status, _, doc = self.ctl("GET", "/_sim/counters")
+            self.assertEqual(status, 200, doc)
+            return doc["counters"].get("failed_logins", 0)
+
+        def call(pw):
+            tok = base64.b64encode(f"WEBAPI:{pw}".encode()).decode()
+            return self.get("ARCustomers", headers=dict(HDRS, Authorization="Basic " + tok))[0]
+
+        self.assertEqual(failed(), 0)
+        self.assertEqual(call("Secret1!"), 200)
+        self.assertEqual(failed(), 0)
+        self.assertEqual(call("SECRET1!"), 401)
+        self.assertEqual(call("nope"), 401)
+        self.assertEqual(self.get("ARCustomers", headers={"Content-Type": "application/json"})[0], 401)
+        self.assertEqual(failed(), 3)
+        # an unknown path is no login
+        status, _, _ = http_json("GET", self.root + "/elsewhere", headers=HDRS)
+        self.assertEqual(status, 404)
+        self.assertEqual(failed(), 3)
 
 
 class TestControlAndFaults(SageSim):

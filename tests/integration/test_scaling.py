@@ -1,4 +1,4 @@
-"""Three mlc-loader processes in one consumer group (issue 8 item 5): each gets
+"""Three mlc-loader processes in one consumer group: each gets
 partitions (seen on its /metrics), every customer ends up with exactly one
 organization and the creates equal the customers; when one loader is stopped
 with SIGTERM, the other two take over its partitions and handle the events

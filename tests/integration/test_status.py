@@ -7,17 +7,31 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 import time
-import unittest
 
 import mlctest
 from test_loader import TOKEN
 
 
 class Status(mlctest.TestCase):
+    def render(self, page):
+        """The DOM headless Chromium builds from page (Debian's chromium)."""
+        browser = shutil.which("chromium")
+        if not browser:
+            raise mlctest.missing("chromium is not installed")
+        profile = os.path.join(self.workdir, "chromium")
+        cp = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                             "--disable-quic", "--no-first-run", "--disable-background-networking",
+                             "--disable-component-update", "--disable-sync",
+                             f"--user-data-dir={profile}", "--dump-dom", "file://" + page],
+                            capture_output=True, text=True, timeout=120)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-2000:])
+        return cp.stdout
+
     def test_status_of_a_real_pipeline(self):
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         sage = self.procs.start_server(
             [mlctest.binary("mlc-sage-sim"), "--port", "0", "--company", "SAMINC",
              "--company", "SAMLTD", "--customers", "6", "--seed", "5", "--today", "2024-03-18"],
@@ -70,6 +84,20 @@ class Status(mlctest.TestCase):
         self.assertIn("burst_remaining", meta)
         self.assertGreater(ld["calls_24h"][0]["calls"], 12)
         self.assertNotIn(TOKEN, cp.stdout)
+        # what the budget went on, by kind: 12 creates at 5 tokens, the field
+        # set-up, the cold-map scan; every token the sandbox charged is counted
+        days = ld["spending_7d"]
+        self.assertEqual(len(days), 1, days)
+        day = days[0]
+        self.assertEqual(day["creates"], 60)
+        self.assertEqual(day["updates"], 0)
+        self.assertGreaterEqual(day["scans"], 10)
+        self.assertGreater(day["field_setup"], 0)
+        self.assertEqual(day["total"], stats["tokens_spent"])
+        self.assertEqual(day["total"], sum(day[k] for k in
+                                           ("creates", "updates", "scans", "field_setup",
+                                            "probes")))
+        self.assertEqual(day["status_429"], 0)
 
         cp = self.procs.run(status, env=common)
         self.assertEqual(cp.returncode, 0, cp.stderr)
@@ -77,7 +105,28 @@ class Status(mlctest.TestCase):
         self.assertIn("outcomes (24 h): created=12", cp.stdout)
         self.assertIn(f"pipedrive daily budget left (last seen): {budget} tokens", cp.stdout)
         self.assertIn("dlq: 0", cp.stdout)
+        self.assertRegex(cp.stdout, r"tokens by day +creates +updates")
+        self.assertRegex(cp.stdout, day["day"] + r" +60 +0 ")
         self.assertRegex(cp.stdout, r"partition 0 +committed=\d+ high=\d+ lag=\d+")
+
+        # the same facts as one self-contained page, as a browser shows it
+        page = os.path.join(self.workdir, "status.html")
+        cp = self.procs.run(status + ["--html", page], env=common)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        with open(page, encoding="utf-8") as f:
+            html = f.read()
+        self.assertNotRegex(html, r"(?i)<script|<link|<img|<iframe|url\(|src=|href=")
+        dom = self.render(page)
+        self.assertRegex(dom, r'<td class="n" id="orgs">12</td>')
+        self.assertRegex(dom, r'<b id="lag">12</b>')
+        self.assertRegex(dom, r'<td class="n" id="dlq">0</td>')
+        self.assertRegex(dom, r"<tr><td>" + day["day"] + r'</td><td class="n">60</td>'
+                         r'<td class="n">0</td>')
+        self.assertRegex(dom, r"<td>SAMINC</td><td>" + marks["SAMINC"])
+        self.assertEqual(dom.count("<rect "), sum(1 for k in ("creates", "updates", "scans",
+                                                              "field_setup", "probes")
+                                                  if day[k] > 0))
+        self.assertNotIn(TOKEN, html)
 
         # missing files and brokers that do not answer: reported, exit 0, quickly
         start = time.monotonic()

@@ -1,4 +1,4 @@
-"""Shared rig and final-state checker for the reliability suite (issue 7 item 4).
+"""Shared rig and final-state checker for the reliability suite.
 
 Every scenario starts the real binaries through mlctest (mlc-sage-sim,
 mlc devbroker, mlc-pipedrive-sim, mlc-extractor, mlc-loader), breaks
@@ -24,7 +24,6 @@ import random
 import shutil
 import subprocess
 import time
-import unittest
 import urllib.parse
 
 import mlctest
@@ -77,7 +76,7 @@ class Rig(mlctest.TestCase):
     def setUp(self):
         super().setUp()
         if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
+            raise mlctest.missing("kcat is not installed")
         self.rng = random.Random(seed())
         self.start_sage()
         self.start_pd()

@@ -5,9 +5,10 @@ page far past the body cap (MLC_SAGE_PAGE_SIZE x 16 KiB), streamed without
 end; (b) deeply nested JSON (200,000 levels); (c) a page whose
 @odata.nextLink points to another host (a second stub that counts hits).
 WHAT MUST HOLD: (a) and (b) fail the cycle cleanly (no crash, no hang, exit 1)
-and publish nothing; (c) the other host is never contacted: with
-MLC_SAGE_NEXTLINK_REBASE=false the link is refused (cycle fails), with the
-default the link's query is re-based onto MLC_SAGE_URL. Afterwards the real
+and publish nothing; (c) the other host is never contacted: a link naming
+another company is refused (cycle fails); a link naming the same resource is
+only the signal that more rows exist, and the next page is the extractor's
+own keyset query on MLC_SAGE_URL. Afterwards the real
 pipeline (other topic) still ends with exactly one organization per customer,
 foreign organizations untouched."""
 import http.server
@@ -27,8 +28,8 @@ def record(n):
 
 
 class Stub:
-    def __init__(self, mode, evil_url=None):
-        self.mode, self.evil_url, self.hits = mode, evil_url, []
+    def __init__(self, mode, evil_url=None, company="SAMINC"):
+        self.mode, self.evil_url, self.hits, self.company = mode, evil_url, [], company
         stub = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -67,7 +68,7 @@ class Stub:
                     if "gt%20%27NL1%27" in q or "gt 'NL1'" in urllib.parse.unquote(q) \
                             or "skip" in q:
                         return self.send(json.dumps({"value": []}))
-                    link = f"{stub.evil_url}Sage300WebApi/v1.0/-/SAMINC/AR/ARCustomers?{q}" \
+                    link = f"{stub.evil_url}Sage300WebApi/v1.0/-/{stub.company}/AR/ARCustomers?{q}" \
                            "&$skip=1"
                     return self.send(json.dumps({"value": [record("NL1")],
                                                  "@odata.nextLink": link}))
@@ -94,8 +95,8 @@ class Stub:
 class HostileSage(relcheck.Rig):
     customers = 20
 
-    def stub(self, mode, evil_url=None):
-        s = Stub(mode, evil_url)
+    def stub(self, mode, evil_url=None, company="SAMINC"):
+        s = Stub(mode, evil_url, company)
         self.addCleanup(s.close)
         return s
 
@@ -117,13 +118,18 @@ class HostileSage(relcheck.Rig):
         self.assertNotIn(b"HUGE", self.read_topic(HOSTILE_TOPIC))
 
         evil = self.stub("evil")
-        nl = self.stub("nextlink", evil_url=evil.url)
-        cp = self.run_against(nl, "nl-refuse", MLC_SAGE_NEXTLINK_REBASE="false")
+        other = self.stub("nextlink", evil_url=evil.url, company="SAMLTD")
+        cp = self.run_against(other, "nl-refuse")
         self.assertNotEqual(cp.returncode, 0, cp.stderr[-2000:])
+        self.assertIn("names another resource", cp.stderr)
         self.assertEqual(evil.hits, [])
-        cp = self.run_against(nl, "nl-rebase")
+        nl = self.stub("nextlink", evil_url=evil.url)
+        cp = self.run_against(nl, "nl-signal")
+        self.assertEqual(cp.returncode, 0, cp.stderr[-2000:])
         self.assertEqual(evil.hits, [], cp.stderr[-2000:])
-        self.assertTrue(any("skip" in h for h in nl.hits), nl.hits)  # re-based onto the stub
+        # the next page was the extractor's own keyset query on the stub
+        self.assertTrue(any("gt%20%27NL1%27" in h for h in nl.hits), nl.hits)
+        self.assertFalse(any("skip" in h for h in nl.hits), nl.hits)
 
         self.settle()
         self.check_final()

@@ -87,10 +87,10 @@ static void defaults_apply(void **state)
 
     assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, NULL, &err), MLC_OK);
     assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_POLL_INTERVAL), 300);
-    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 500);
+    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 100);
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_TOPIC), "sage300.customers.v1");
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_STATE_DB), "./mlc-extractor.db");
-    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "upper");
+    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "auto");
     assert_false(mlc_cfg_bool(&cfg, MLC_CFG_SAGE_INSECURE));
     assert_false(mlc_cfg_is_set(&cfg, MLC_CFG_SAGE_URL));
     assert_string_equal(cfg.origin[MLC_CFG_TOPIC], "default");
@@ -157,7 +157,7 @@ static void environment_wins_and_empty_means_unset(void **state)
      * wipe what the file said. */
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_TOPIC), "sage300.customers.v1");
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_USER), "FROMFILE");
-    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 500);
+    assert_int_equal(mlc_cfg_int(&cfg, MLC_CFG_SAGE_PAGE_SIZE), 100);
     assert_int_equal(cfg.n_warnings, 0); /* PATH and MLC_TEST_* are not ours to judge */
     mlc_config_free(&cfg);
 }
@@ -186,7 +186,7 @@ static void bad_values_name_the_setting(void **state)
     expect_env_error("MLC_SAGE_INSECURE=maybe", "MLC_SAGE_INSECURE", "not true or false");
     expect_env_error("MLC_LOG_LEVEL=loud", "MLC_LOG_LEVEL", "error|warn|info|debug");
     expect_env_error("MLC_SAGE_URL=ftp://erp.example/", "MLC_SAGE_URL", "http:// or https://");
-    expect_env_error("MLC_SAGE_PASSWORD=enc:v9:AAAA", "MLC_SAGE_PASSWORD", "enc:v1:");
+    expect_env_error("MLC_SAGE_PASSWORD=enc:v9:AAAA", "MLC_SAGE_PASSWORD", "enc:v2:");
     expect_env_error("MLC_SAGE_URL=https://erp.example/ a", "MLC_SAGE_URL", "blank");
 }
 
@@ -202,8 +202,9 @@ static void urls_with_credentials_are_refused_without_echo(void **state)
         struct mlc_err err = {0};
         char *env[] = {*v, NULL};
 
-        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER | MLC_PROG_EXTRACTOR, NULL, env, &err),
-                         MLC_FATAL);
+        assert_int_equal(
+            mlc_config_load(&cfg, MLC_PROG_LOADER | MLC_PROG_EXTRACTOR, NULL, env, &err),
+            MLC_FATAL);
         assert_one_line(&err);
         assert_null(strstr(err.msg, "S3cr3tPw"));
         mlc_config_free(&cfg);
@@ -290,6 +291,21 @@ static void nul_bytes_and_long_lines(void **state)
     free(text);
 }
 
+static void removed_setting_names_its_replacement(void **state)
+{
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char *env[] = {"MLC_SAGE_NEXTLINK_REBASE=false", NULL};
+
+    (void)state;
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_OK);
+    assert_int_equal(cfg.n_warnings, 1);
+    assert_non_null(strstr(cfg.warnings[0], "MLC_SAGE_NEXTLINK_REBASE was removed"));
+    assert_non_null(strstr(cfg.warnings[0], "keyset query on MLC_SAGE_URL"));
+    assert_null(strchr(cfg.warnings[0], '\n'));
+    mlc_config_free(&cfg);
+}
+
 static void unknown_names_only_warn(void **state)
 {
     struct fx *f = *state;
@@ -336,6 +352,43 @@ static void rdkafka_properties_pass_through(void **state)
     mlc_config_free(&cfg);
 }
 
+/* A private key in PEM or an OAuth configuration string is as secret as a
+ * password: redacted from every log line like the secret settings. */
+static void rdkafka_secret_properties_are_redacted(void **state)
+{
+    static const char *const secret[] = {"sasl.password",
+                                         "ssl.key.password",
+                                         "ssl.key.pem",
+                                         "ssl.keystore.password",
+                                         "sasl.oauthbearer.config",
+                                         "sasl.oauthbearer.client.secret",
+                                         "some.new.password",
+                                         NULL};
+    static const char *const plain[] = {"sasl.username", "ssl.ca.location", "ssl.certificate.pem",
+                                        "security.protocol", NULL};
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char *env[] = {"MLC_RDKAFKA_SSL_KEY_PEM=-----BEGIN PRIVATE KEY-----MIIEvQ9xkey",
+                   "MLC_RDKAFKA_SASL_OAUTHBEARER_CONFIG=principal=svc clientSecret=oauthS3cret",
+                   NULL};
+    char out[512];
+    FILE *mem;
+
+    for (const char *const *k = secret; *k; k++)
+        assert_true(mlc_config_rdkafka_is_secret(*k));
+    for (const char *const *k = plain; *k; k++)
+        assert_false(mlc_config_rdkafka_is_secret(*k));
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+    mem = fmemopen(out, sizeof(out), "w");
+    assert_non_null(mem);
+    mlc_log_set_stream(mem);
+    mlc_info("key %s, oauth %s", cfg.rdkafka[0].value, cfg.rdkafka[1].value);
+    fclose(mem);
+    assert_null(strstr(out, "MIIEvQ9xkey"));
+    assert_null(strstr(out, "oauthS3cret"));
+    mlc_config_free(&cfg);
+}
+
 static void encrypted_secret_needs_private_key_file(void **state)
 {
     struct fx *f = *state;
@@ -347,8 +400,11 @@ static void encrypted_secret_needs_private_key_file(void **state)
     char *env[] = {tok, kafka, keyvar, NULL};
 
     make_key(f, 0600, key);
-    assert_int_equal(mlc_secret_encrypt(key, "pd-Token-0123", &sealed, NULL), MLC_OK);
-    assert_int_equal(mlc_secret_encrypt(key, "kafka-Pass-77", &sealed_kafka, NULL), MLC_OK);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_PIPEDRIVE_TOKEN", "pd-Token-0123", &sealed, NULL),
+                     MLC_OK);
+    assert_int_equal(
+        mlc_secret_encrypt(key, "MLC_RDKAFKA_SASL_PASSWORD", "kafka-Pass-77", &sealed_kafka, NULL),
+        MLC_OK);
     snprintf(tok, sizeof(tok), "MLC_PIPEDRIVE_TOKEN=%s", sealed);
     snprintf(kafka, sizeof(kafka), "MLC_RDKAFKA_SASL_PASSWORD=%s", sealed_kafka);
     snprintf(keyvar, sizeof(keyvar), "MLC_MASTER_KEY_FILE=%s", f->key);
@@ -375,6 +431,31 @@ static void encrypted_secret_needs_private_key_file(void **state)
     assert_true(strncmp(err.msg, "MLC_PIPEDRIVE_TOKEN: ", 21) == 0);
     free(sealed);
     free(sealed_kafka);
+}
+
+/* An enc:v2: value opens only as the setting it was sealed for: a token
+ * pasted into the password setting is refused, naming the setting. */
+static void sealed_secret_opens_only_for_its_setting(void **state)
+{
+    struct fx *f = *state;
+    unsigned char key[MLC_SECRET_KEY_LEN];
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char *sealed = NULL;
+    char pw[700], keyvar[200];
+    char *env[] = {pw, keyvar, NULL};
+
+    make_key(f, 0600, key);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_PIPEDRIVE_TOKEN", "pd-Token-0123", &sealed, NULL),
+                     MLC_OK);
+    snprintf(pw, sizeof(pw), "MLC_SAGE_PASSWORD=%s", sealed);
+    snprintf(keyvar, sizeof(keyvar), "MLC_MASTER_KEY_FILE=%s", f->key);
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_FATAL);
+    assert_one_line(&err);
+    assert_true(strncmp(err.msg, "MLC_SAGE_PASSWORD: ", 19) == 0);
+    assert_non_null(strstr(err.msg, "sealed for another setting"));
+    assert_null(strstr(err.msg, "pd-Token-0123"));
+    free(sealed);
 }
 
 static void list_splits_and_trims(void **state)
@@ -443,7 +524,8 @@ static void secrets_never_reach_the_log(void **state)
 
     assert_non_null(log);
     make_key(f, 0600, key);
-    assert_int_equal(mlc_secret_encrypt(key, "sage-Pw-9", &sealed, NULL), MLC_OK);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_SAGE_PASSWORD", "sage-Pw-9", &sealed, NULL),
+                     MLC_OK);
     snprintf(pw, sizeof(pw), "MLC_SAGE_PASSWORD=%s", sealed);
     snprintf(keyvar, sizeof(keyvar), "MLC_MASTER_KEY_FILE=%s", f->key);
     assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR | MLC_PROG_LOADER, NULL, env, &err),
@@ -473,6 +555,140 @@ static void secrets_never_reach_the_log(void **state)
     fclose(log);
     free(sealed);
     mlc_config_free(&cfg);
+}
+
+/* MLC_X_FILE reads a secret from a file (Docker and compose secrets): the
+ * value is the file minus one trailing newline, redacted like any secret. */
+static void secrets_read_from_their_file_form(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char var[160], var2[160], out[512];
+    FILE *mem;
+
+    write_file(f->conf, "tok-FromFile-77\n", 0600);
+    snprintf(var, sizeof(var), "MLC_PIPEDRIVE_TOKEN_FILE=%s", f->conf);
+    {
+        char *env[] = {var, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+    }
+    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_PIPEDRIVE_TOKEN), "tok-FromFile-77");
+    assert_non_null(strstr(cfg.origin[MLC_CFG_PIPEDRIVE_TOKEN], "MLC_PIPEDRIVE_TOKEN_FILE"));
+    mem = fmemopen(out, sizeof(out), "w");
+    assert_non_null(mem);
+    mlc_log_set_stream(mem);
+    mlc_info("token is %s", mlc_cfg_str(&cfg, MLC_CFG_PIPEDRIVE_TOKEN));
+    fclose(mem);
+    assert_null(strstr(out, "tok-FromFile-77"));
+    mlc_config_free(&cfg);
+
+    /* both forms: one line naming both, whichever source each came from */
+    snprintf(var2, sizeof(var2), "MLC_PIPEDRIVE_TOKEN=direct-value");
+    {
+        char *env[] = {var, var2, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_FATAL);
+    }
+    assert_one_line(&err);
+    assert_string_equal(err.msg,
+                        "MLC_PIPEDRIVE_TOKEN and MLC_PIPEDRIVE_TOKEN_FILE are both set: keep one");
+    mlc_config_free(&cfg);
+
+    /* a file that cannot be read, or is empty: the setting and the path */
+    snprintf(var, sizeof(var), "MLC_SAGE_PASSWORD_FILE=%s/absent", f->dir);
+    {
+        char *env[] = {var, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_FATAL);
+    }
+    assert_one_line(&err);
+    assert_true(strncmp(err.msg, "MLC_SAGE_PASSWORD_FILE: cannot read ", 36) == 0);
+    assert_non_null(strstr(err.msg, "/absent"));
+    write_file(f->conf, "\n", 0600);
+    snprintf(var, sizeof(var), "MLC_SAGE_PASSWORD_FILE=%s", f->conf);
+    {
+        char *env[] = {var, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_FATAL);
+    }
+    assert_non_null(strstr(err.msg, "is empty"));
+    /* a _FILE name of a setting that is not secret stays unknown */
+    {
+        char *env[] = {"MLC_TOPIC_FILE=/etc/hostname", NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+        assert_int_equal(cfg.n_warnings, 1);
+        mlc_config_free(&cfg);
+    }
+}
+
+static void loopback_urls(void **state)
+{
+    static const char *const yes[] = {"http://127.0.0.1:8080/x", "http://127.9.8.7/",
+                                      "http://localhost/",       "http://LOCALHOST:99",
+                                      "http://[::1]:8443/p",     NULL};
+    static const char *const no[] = {"http://127.example.com/",
+                                     "http://10.0.0.1/",
+                                     "http://erp.example/",
+                                     "http://[::2]/",
+                                     "http://localhost.example.com/",
+                                     "http://128.0.0.1/",
+                                     "http://",
+                                     NULL};
+
+    for (const char *const *u = yes; *u; u++)
+        assert_true(mlc_url_is_loopback(*u));
+    for (const char *const *u = no; *u; u++)
+        assert_false(mlc_url_is_loopback(*u));
+}
+
+/* http:// carries the Sage password and the Pipedrive token in clear: only
+ * to this machine, unless the operator allows it, and then with a warning. */
+static void plaintext_http_only_to_loopback_unless_allowed(void **state)
+{
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+
+    {
+        char *env[] = {"MLC_PIPEDRIVE_URL=http://pipedrive.example", NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_FATAL);
+        assert_one_line(&err);
+        assert_true(strncmp(err.msg, "MLC_PIPEDRIVE_URL: http:// would send credentials", 49) == 0);
+        assert_non_null(strstr(err.msg, "MLC_ALLOW_PLAINTEXT_HTTP=true"));
+    }
+    {
+        char *env[] = {"MLC_SAGE_URL=http://erp.lan/Sage300WebApi/v1.0/-/", NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_FATAL);
+        assert_true(strncmp(err.msg, "MLC_SAGE_URL: ", 14) == 0);
+        /* the loader does not read MLC_SAGE_URL, so it is not its concern */
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+        assert_false(mlc_config_plaintext_http(&cfg));
+        mlc_config_free(&cfg);
+    }
+    {
+        char *env[] = {"MLC_SAGE_URL=http://erp.lan/Sage300WebApi/v1.0/-/",
+                       "MLC_ALLOW_PLAINTEXT_HTTP=true", NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_OK);
+        assert_int_equal(cfg.n_warnings, 1);
+        assert_non_null(strstr(cfg.warnings[0], "MLC_SAGE_URL: plain http://"));
+        assert_true(mlc_config_plaintext_http(&cfg));
+        mlc_config_free(&cfg);
+    }
+    {
+        char *env[] = {"MLC_SAGE_URL=http://127.0.0.1:9/Sage300WebApi/v1.0/-/",
+                       "MLC_PIPEDRIVE_URL=http://[::1]:9", NULL};
+
+        assert_int_equal(
+            mlc_config_load(&cfg, MLC_PROG_EXTRACTOR | MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+        assert_int_equal(cfg.n_warnings, 0);
+        assert_false(mlc_config_plaintext_http(&cfg));
+        mlc_config_free(&cfg);
+    }
 }
 
 static void markdown_table_rows_have_five_cells(void **state)
@@ -530,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(urls_with_credentials_are_refused_without_echo, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(nul_bytes_and_long_lines, setup, teardown),
+        cmocka_unit_test(removed_setting_names_its_replacement),
         cmocka_unit_test_setup_teardown(unknown_names_only_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(rdkafka_properties_pass_through, setup, teardown),
         cmocka_unit_test_setup_teardown(encrypted_secret_needs_private_key_file, setup, teardown),
@@ -537,6 +754,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(secrets_never_reach_the_log, setup, teardown),
         cmocka_unit_test_setup_teardown(markdown_table_rows_have_five_cells, setup, teardown),
         cmocka_unit_test_setup_teardown(help_lists_only_the_programs_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(secrets_read_from_their_file_form, setup, teardown),
+        cmocka_unit_test(loopback_urls),
+        cmocka_unit_test_setup_teardown(sealed_secret_opens_only_for_its_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(rdkafka_secret_properties_are_redacted, setup, teardown),
+        cmocka_unit_test(plaintext_http_only_to_loopback_unless_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,6 +57,28 @@ static int teardown(void **state)
     return 0;
 }
 
+static void test_learned_facts_survive_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_err err = {0};
+    char v[8];
+
+    assert_int_equal(ext_state_learned_get(f->st, "sage_password_case", v, sizeof(v), &err),
+                     MLC_OK);
+    assert_string_equal(v, "");
+    assert_int_equal(ext_state_learned_set(f->st, "sage_password_case", "exact", &err), MLC_OK);
+    assert_int_equal(ext_state_learned_set(f->st, "sage_password_case", "upper", &err), MLC_OK);
+    ext_state_close(f->st);
+    assert_int_equal(ext_state_open(f->path, &f->st, &err), MLC_OK);
+    assert_int_equal(ext_state_learned_get(f->st, "sage_password_case", v, sizeof(v), &err),
+                     MLC_OK);
+    assert_string_equal(v, "upper");
+    /* cut to the caller's buffer */
+    assert_int_equal(ext_state_learned_set(f->st, "x", "0123456789", &err), MLC_OK);
+    assert_int_equal(ext_state_learned_get(f->st, "x", v, sizeof(v), &err), MLC_OK);
+    assert_string_equal(v, "0123456");
+}
+
 static void test_watermark_never_backwards(void **state)
 {
     struct fx *f = *state;
@@ -280,6 +302,7 @@ static void test_second_connection_keeps_commits_visible(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_learned_facts_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermark_never_backwards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_hash_missing_and_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycles_audit_and_redaction, setup, teardown),

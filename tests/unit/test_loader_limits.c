@@ -44,7 +44,7 @@ static size_t max_in_window(const int64_t *t, size_t n, int64_t window)
 
 static void costs_match_spec(void **state)
 {
-    /* x-token-cost in ../shared/pipedrive-openapi/v2.yaml and v1.yaml */
+    /* x-token-cost in tests/data/pipedrive/v2.subset.yaml and v1.subset.yaml */
     assert_int_equal(pd_op_cost(PD_OP_LIST_ORGS), 10);
     assert_int_equal(pd_op_cost(PD_OP_GET_ORG), 1);
     assert_int_equal(pd_op_cost(PD_OP_CREATE_ORG), 5);

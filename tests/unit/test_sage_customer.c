@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The two records of reference §10 (sage300-webapi.md), as Sage sends them. */
+/* The two records of Sage's published sample ARCustomers response, as Sage sends them. */
 static const char *rec_1100 =
     "{\"CustomerNumber\": \"1100\", \"ShortName\": \"BARMART\", \"GroupCode\": \"RTL\","
     " \"NationalAccount\": \"\", \"Status\": \"Active\", \"InactiveDate\": null,"

@@ -97,8 +97,17 @@ static void terms_and_resource_urls(void **state)
     struct mlc_err err = {0};
 
     mlc_buf_init(&b, 1024);
-    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", &b, &err), MLC_OK);
-    assert_string_equal(mlc_buf_str(&b), BASE "SAMINC/AR/ARTerms?$select=TermsCode,Description");
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", NULL, &b, &err), MLC_OK);
+    assert_string_equal(mlc_buf_str(&b),
+                        BASE "SAMINC/AR/ARTerms?$orderby=TermsCode&$select=TermsCode,Description");
+    /* the keyset continuation after a page with a nextLink */
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", "N'30", &b, &err), MLC_OK);
+    assert_string_equal(mlc_buf_str(&b),
+                        BASE "SAMINC/AR/ARTerms?$filter=TermsCode%20gt%20%27N%27%2730%27"
+                             "&$orderby=TermsCode&$select=TermsCode,Description");
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", "", &b, &err), MLC_PERM);
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", "a\nb", &b, &err), MLC_PERM);
+    assert_int_equal(b.len, 0);
     assert_int_equal(sage_query_resource_url(BASE, "SAMINC", "ARCustomers", &b, &err), MLC_OK);
     assert_string_equal(mlc_buf_str(&b), RES);
     /* configuration mistakes are fatal and say which setting */
@@ -117,7 +126,7 @@ static void terms_and_resource_urls(void **state)
     /* a tiny cap is reported, not overrun */
     mlc_buf_free(&b);
     mlc_buf_init(&b, 16);
-    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", &b, &err), MLC_PERM);
+    assert_int_equal(sage_query_terms_url(BASE, "SAMINC", NULL, &b, &err), MLC_PERM);
     mlc_buf_free(&b);
 }
 
@@ -201,6 +210,27 @@ static void lookback_in_calendar_days(void **state)
     assert_string_equal(out, "");
 }
 
+static void password_case_names(void **state)
+{
+    enum sage_pw_case m;
+
+    (void)state;
+    assert_true(sage_pw_case_parse("auto", &m));
+    assert_int_equal(m, SAGE_PW_AUTO);
+    assert_true(sage_pw_case_parse("", &m));
+    assert_int_equal(m, SAGE_PW_AUTO);
+    assert_true(sage_pw_case_parse(NULL, &m));
+    assert_int_equal(m, SAGE_PW_AUTO);
+    assert_true(sage_pw_case_parse("upper", &m));
+    assert_int_equal(m, SAGE_PW_UPPER);
+    assert_true(sage_pw_case_parse("exact", &m));
+    assert_int_equal(m, SAGE_PW_EXACT);
+    assert_false(sage_pw_case_parse("Exact", &m));
+    assert_string_equal(sage_pw_case_name(SAGE_PW_UPPER), "upper");
+    assert_string_equal(sage_pw_case_name(SAGE_PW_EXACT), "exact");
+    assert_string_equal(sage_pw_case_name(SAGE_PW_AUTO), "auto");
+}
+
 static void credentials_case_rule(void **state)
 {
     struct sage_credentials c;
@@ -221,8 +251,11 @@ static void credentials_case_rule(void **state)
     for (size_t i = 0; i < sizeof(c.password); i++)
         assert_int_equal(c.password[i], 0);
 
+    /* auto starts with the legacy form; sage_client switches after a 401 */
+    assert_int_equal(sage_credentials_make("webapi", "Pa$$w0rd!", "auto", &c, &err), MLC_OK);
+    assert_string_equal(c.password, "PA$$W0RD!");
     assert_int_equal(sage_credentials_make("webapi", "s3cret", "lower", &c, &err), MLC_FATAL);
-    assert_string_equal(err.msg, "MLC_SAGE_PASSWORD_CASE: expected upper or exact");
+    assert_string_equal(err.msg, "MLC_SAGE_PASSWORD_CASE: expected auto, upper or exact");
     assert_int_equal(sage_credentials_make("", "s3cret", "upper", &c, &err), MLC_FATAL);
     assert_int_equal(sage_credentials_make("web:api", "s3cret", "upper", &c, &err), MLC_FATAL);
     assert_null(strstr(err.msg, "s3cret"));
@@ -243,6 +276,7 @@ int main(void)
         cmocka_unit_test(terms_and_resource_urls),
         cmocka_unit_test(bad_query_parameters),
         cmocka_unit_test(lookback_in_calendar_days),
+        cmocka_unit_test(password_case_names),
         cmocka_unit_test(credentials_case_rule),
     };
 

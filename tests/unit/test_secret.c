@@ -7,6 +7,8 @@
 
 #include "mlc_secret.h"
 
+#include <openssl/evp.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +65,14 @@ static void roundtrip(const unsigned char *key, const char *plain)
     char *sealed = NULL, *back = NULL, *again = NULL;
     struct mlc_err err = {0};
 
-    assert_int_equal(mlc_secret_encrypt(key, plain, &sealed, &err), MLC_OK);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_SAGE_PASSWORD", plain, &sealed, &err), MLC_OK);
     assert_true(mlc_secret_is_encrypted(sealed));
     if (*plain)
         assert_null(strstr(sealed, plain));
-    assert_int_equal(mlc_secret_decrypt(key, sealed, &back, &err), MLC_OK);
+    assert_int_equal(mlc_secret_decrypt(key, "MLC_SAGE_PASSWORD", sealed, &back, &err), MLC_OK);
     assert_string_equal(back, plain);
     /* A fresh nonce every time: the same secret never seals the same way. */
-    assert_int_equal(mlc_secret_encrypt(key, plain, &again, &err), MLC_OK);
+    assert_int_equal(mlc_secret_encrypt(key, "MLC_SAGE_PASSWORD", plain, &again, &err), MLC_OK);
     assert_string_not_equal(sealed, again);
     free(sealed);
     free(back);
@@ -105,7 +107,7 @@ static void tamper_at(const unsigned char *key, const char *sealed, long at)
     value = malloc(strlen(MLC_SECRET_PREFIX) + strlen(enc) + 1);
     assert_non_null(value);
     snprintf(value, strlen(MLC_SECRET_PREFIX) + strlen(enc) + 1, "%s%s", MLC_SECRET_PREFIX, enc);
-    assert_int_equal(mlc_secret_decrypt(key, value, &plain, &err), MLC_FATAL);
+    assert_int_equal(mlc_secret_decrypt(key, "MLC_SAGE_PASSWORD", value, &plain, &err), MLC_FATAL);
     assert_null(plain);
     assert_non_null(strstr(err.msg, "does not decrypt"));
     free(raw);
@@ -118,7 +120,8 @@ static void tampering_is_detected(void **state)
     struct fx *f = *state;
     char *sealed = NULL;
 
-    assert_int_equal(mlc_secret_encrypt(f->key, "top-secret-value", &sealed, NULL), MLC_OK);
+    assert_int_equal(
+        mlc_secret_encrypt(f->key, "MLC_SAGE_PASSWORD", "top-secret-value", &sealed, NULL), MLC_OK);
     tamper_at(f->key, sealed, 0);   /* nonce */
     tamper_at(f->key, sealed, 11);  /* nonce, last byte */
     tamper_at(f->key, sealed, 12);  /* ciphertext */
@@ -138,11 +141,73 @@ static void wrong_key_is_refused(void **state)
 
     assert_int_equal(mlc_secret_keygen(other, b64, sizeof(b64), NULL), MLC_OK);
     assert_memory_not_equal(other, f->key, sizeof(other));
-    assert_int_equal(mlc_secret_encrypt(f->key, "for-key-one", &sealed, NULL), MLC_OK);
-    assert_int_equal(mlc_secret_decrypt(other, sealed, &plain, &err), MLC_FATAL);
+    assert_int_equal(mlc_secret_encrypt(f->key, "MLC_SAGE_PASSWORD", "for-key-one", &sealed, NULL),
+                     MLC_OK);
+    assert_int_equal(mlc_secret_decrypt(other, "MLC_SAGE_PASSWORD", sealed, &plain, &err),
+                     MLC_FATAL);
     assert_null(plain);
     assert_non_null(strstr(err.msg, "wrong key"));
     assert_null(strstr(err.msg, "for-key-one"));
+    free(sealed);
+}
+
+/* Seals plain the way the first format did (docs/adr/0002): enc:v1: +
+ * base64(nonce || ciphertext || tag), additional data "mlc:v1". Written
+ * from the format, not from the product code, so old values stay readable. */
+static char *seal_v1(const unsigned char *key, const char *plain)
+{
+    static const unsigned char nonce[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    unsigned char blob[12 + 256 + 16];
+    int n = (int)strlen(plain), len = 0, fin = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    char *b64 = NULL, *out;
+
+    assert_non_null(ctx);
+    assert_true(n <= 256);
+    memcpy(blob, nonce, sizeof(nonce));
+    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL), 1);
+    assert_int_equal(EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce), 1);
+    assert_int_equal(EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)"mlc:v1", 6), 1);
+    assert_int_equal(EVP_EncryptUpdate(ctx, blob + 12, &len, (const unsigned char *)plain, n), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(ctx, blob + 12 + len, &fin), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, blob + 12 + n), 1);
+    EVP_CIPHER_CTX_free(ctx);
+    assert_int_equal(mlc_base64_encode(blob, (size_t)(12 + n + 16), &b64), MLC_OK);
+    out = malloc(strlen(b64) + 8);
+    assert_non_null(out);
+    snprintf(out, strlen(b64) + 8, "enc:v1:%s", b64);
+    free(b64);
+    return out;
+}
+
+/* enc:v2: binds the setting; enc:v1: values of before still open for any. */
+static void sealed_for_one_setting_and_old_values_open(void **state)
+{
+    struct fx *f = *state;
+    char *sealed = NULL, *plain = NULL, *v1;
+    struct mlc_err err = {0};
+
+    assert_int_equal(mlc_secret_encrypt(f->key, "MLC_PIPEDRIVE_TOKEN", "tok-1", &sealed, NULL),
+                     MLC_OK);
+    assert_true(strncmp(sealed, "enc:v2:", 7) == 0);
+    assert_int_equal(mlc_secret_decrypt(f->key, "MLC_SAGE_PASSWORD", sealed, &plain, &err),
+                     MLC_FATAL);
+    assert_null(plain);
+    assert_non_null(strstr(err.msg, "sealed for another setting"));
+    assert_int_equal(mlc_secret_decrypt(f->key, "MLC_PIPEDRIVE_TOKEN", sealed, &plain, &err),
+                     MLC_OK);
+    assert_string_equal(plain, "tok-1");
+    free(plain);
+    plain = NULL;
+    assert_int_equal(mlc_secret_encrypt(f->key, "", "x", &sealed, &err) == MLC_OK, 0);
+
+    v1 = seal_v1(f->key, "old-Secret-5");
+    assert_true(mlc_secret_is_encrypted(v1));
+    assert_int_equal(mlc_secret_decrypt(f->key, "MLC_SAGE_PASSWORD", v1, &plain, &err), MLC_OK);
+    assert_string_equal(plain, "old-Secret-5");
+    free(plain);
+    free(v1);
     free(sealed);
 }
 
@@ -155,7 +220,8 @@ static void malformed_values_are_refused(void **state)
         "enc:v1:QUJD",                                 /* valid base64, too short for nonce+tag */
         "enc:v1:QUJDRA=",                              /* bad length */
         "enc:v1:QU=JD",                                /* padding in the middle */
-        "enc:v2:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=", /* other version */
+        "enc:v2:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=", /* garbage of the right size */
+        "enc:v3:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=", /* unknown version */
         "plain-text",
     };
     unsigned char *raw = NULL;
@@ -165,7 +231,8 @@ static void malformed_values_are_refused(void **state)
         struct mlc_err err = {0};
         char *plain = NULL;
 
-        assert_int_equal(mlc_secret_decrypt(f->key, bad[i], &plain, &err), MLC_FATAL);
+        assert_int_equal(mlc_secret_decrypt(f->key, "MLC_SAGE_PASSWORD", bad[i], &plain, &err),
+                         MLC_FATAL);
         assert_null(plain);
         assert_true(err.msg[0] != '\0');
     }
@@ -256,6 +323,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(tampering_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_key_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_values_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(sealed_for_one_setting_and_old_values_open, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(key_file_0644_is_refused_with_chmod_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(key_file_0600_and_0400_are_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(key_of_wrong_length_is_refused, setup, teardown),

@@ -1,4 +1,4 @@
-/* test_sage_data.c - Sage sandbox records: merge/validation, store order, rendering, generator. */
+/* test_sim_sage_data.c - Sage sandbox records: merge/validation, store order, rendering, generator. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_sage_filter.c - the Sage sandbox's OData $filter parser and evaluator. */
+/* test_sim_sage_filter.c - the Sage sandbox's OData $filter parser and evaluator. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
