@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import time
 import unittest
+import urllib.parse
 
 import mlctest
 from mlctest import free_port, http_json, wait_for
@@ -109,6 +110,23 @@ class PrometheusTest(mlctest.TestCase):
                                         "--customers", "20", "--company", "SAMINC",
                                         "--company", "SAMLTD"], name="sage-sim").first_line
         self.sage_ctl = sage.split("/Sage300WebApi/")[0] + "/_sim"
+        # The sandbox's data holds one customer per company that Pipedrive
+        # refuses (an address over 255 characters): dead-lettered, it would
+        # rightly fire MlcLoaderDeadLetters. A healthy run goes without them.
+        addr = ("AddressLine1", "AddressLine2", "AddressLine3", "AddressLine4", "City",
+                "StateProvince", "ZipPostalCode", "Country")
+        for co in ("SAMINC", "SAMLTD"):
+            doc = http_json("GET", f"{sage}{co}/AR/ARCustomers", headers={
+                "Authorization": "Basic V0VCQVBJOldFQkFQSQ==",
+                "Content-Type": "application/json"})[2]
+            for r in doc["value"]:
+                joined = ", ".join(str(r.get(k) or "") for k in addr)
+                if len(joined) > 200 or any(isinstance(v, str) and len(v) > 250
+                                            for v in r.values()):
+                    num = urllib.parse.quote(r["CustomerNumber"], safe="")
+                    status = mlctest.http("DELETE",
+                                          f"{self.sage_ctl}/companies/{co}/customers/{num}")[0]
+                    self.assertEqual(status // 100, 2)
         pd = self.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--port", "0",
                                       "--token", TOKEN, "--no-limits"],
                                      name="pipedrive-sim").first_line
@@ -181,8 +199,8 @@ class PrometheusTest(mlctest.TestCase):
 
         def synced():
             q = self.api("query?query=sum(mlc_loader_events_total)")["result"]
-            return q and float(q[0]["value"][1]) >= 40
-        wait_for(synced, timeout=90, interval=0.5, what="40 customers loaded (in Prometheus)")
+            return q and float(q[0]["value"][1]) >= 38
+        wait_for(synced, timeout=90, interval=0.5, what="38 customers loaded (in Prometheus)")
         # a healthy run: 15 s of evaluations, every rule healthy, no alert
         time.sleep(15)
         groups = self.api("rules")["groups"]
