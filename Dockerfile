@@ -57,7 +57,7 @@ RUN groupadd --system --gid 10001 mlc \
       --shell /usr/sbin/nologin mlc \
  && install -d -o mlc -g mlc -m 0750 /var/lib/mlc
 COPY --from=build /out/bin/ /usr/local/bin/
-COPY compose/image/mlc-healthcheck /usr/local/bin/mlc-healthcheck
+COPY compose/image/mlc-healthcheck compose/image/mlc-worker /usr/local/bin/
 COPY schemas/ /usr/share/mlc/schemas/
 
 LABEL org.opencontainers.image.title="ml-connector" \

@@ -341,6 +341,15 @@ double status_num(const cJSON *o, const char *key, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* The string at key for printing: never NULL, so no "%s" receives a null
+ * pointer (undefined behaviour) when the document lacks a field. */
+static const char *status_text(const cJSON *o, const char *key)
+{
+    const char *s = status_str(o, key);
+
+    return s ? s : "-";
+}
+
 static void print_text(const cJSON *doc)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
@@ -348,31 +357,28 @@ static void print_text(const cJSON *doc)
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
     const cJSON *it, *first, *open;
 
-    printf("== extractor (%s)\n", status_str(x, "db"));
+    printf("== extractor (%s)\n", status_text(x, "db"));
     if (status_str(x, "error"))
-        printf("  %s\n", status_str(x, "error"));
+        printf("  %s\n", status_text(x, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(x, "companies"))
     {
         printf("  %-15s watermark=%s last=%s %s cycle %.0f at %s records=%.0f published=%.0f "
                "missing=%.0f",
-               status_str(it, "company"),
-               status_str(it, "watermark") ? status_str(it, "watermark") : "-",
-               status_str(it, "kind") ? status_str(it, "kind") : "-",
-               status_str(it, "result") ? status_str(it, "result") : "-",
-               status_num(it, "cycle", 0),
+               status_text(it, "company"), status_text(it, "watermark"), status_text(it, "kind"),
+               status_text(it, "result"), status_num(it, "cycle", 0),
                status_str(it, "finished_at")  ? status_str(it, "finished_at")
                : status_str(it, "started_at") ? status_str(it, "started_at")
                                               : "-",
                status_num(it, "records", 0), status_num(it, "published", 0),
                status_num(it, "missing", 0));
         if (status_str(it, "error"))
-            printf(" error=\"%s\"", status_str(it, "error"));
+            printf(" error=\"%s\"", status_text(it, "error"));
         putchar('\n');
     }
-    printf("== kafka (brokers %s, topic %s, group %s)\n", status_str(k, "brokers"),
-           status_str(k, "topic"), status_str(k, "group"));
+    printf("== kafka (brokers %s, topic %s, group %s)\n", status_text(k, "brokers"),
+           status_text(k, "topic"), status_text(k, "group"));
     if (status_str(k, "error"))
-        printf("  %s\n", status_str(k, "error"));
+        printf("  %s\n", status_text(k, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(k, "partitions"))
     {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "committed");
@@ -384,19 +390,19 @@ static void print_text(const cJSON *doc)
             fputs("none", stdout);
         printf(" high=%.0f lag=%.0f\n", status_num(it, "high", -1), status_num(it, "lag", -1));
     }
-    printf("== loader (%s)\n", status_str(l, "db"));
+    printf("== loader (%s)\n", status_text(l, "db"));
     if (status_str(l, "error"))
-        printf("  %s\n", status_str(l, "error"));
+        printf("  %s\n", status_text(l, "error"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "meta"))
     {
-        const char *key = status_str(it, "key");
+        const char *key = status_text(it, "key");
 
         if (!strcmp(key, "daily_remaining"))
             printf("  pipedrive daily budget left (last seen): %s tokens\n",
-                   status_str(it, "value"));
+                   status_text(it, "value"));
         else if (!strcmp(key, "burst_remaining"))
             printf("  pipedrive burst headroom (last seen, remaining/limit; -1 = no header): %s\n",
-                   status_str(it, "value"));
+                   status_text(it, "value"));
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
     if (first)
@@ -404,7 +410,7 @@ static void print_text(const cJSON *doc)
     if (cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h")) {
         fputs("  outcomes (24 h):", stdout);
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h"))
-            printf(" %s=%.0f", status_str(it, "outcome"), status_num(it, "count", 0));
+            printf(" %s=%.0f", status_text(it, "outcome"), status_num(it, "count", 0));
         putchar('\n');
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "calls_24h"), 0);
@@ -412,12 +418,12 @@ static void print_text(const cJSON *doc)
         printf("  pipedrive calls (24 h): %.0f, tokens %.0f, 429s %.0f, 5xx %.0f, last at %s\n",
                status_num(first, "calls", 0), status_num(first, "tokens", 0),
                status_num(first, "status_429", 0), status_num(first, "status_5xx", 0),
-               status_str(first, "last_call_at") ? status_str(first, "last_call_at") : "-");
+               status_text(first, "last_call_at"));
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "spending_7d")) > 0)
         printf("  tokens by day    creates  updates    scans   fields   probes    total   429s\n");
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "spending_7d"))
     {
-        printf("    %-12s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %6.0f\n", status_str(it, "day"),
+        printf("    %-12s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %6.0f\n", status_text(it, "day"),
                status_num(it, "creates", 0), status_num(it, "updates", 0),
                status_num(it, "scans", 0), status_num(it, "field_setup", 0),
                status_num(it, "probes", 0), status_num(it, "total", 0),
@@ -426,13 +432,13 @@ static void print_text(const cJSON *doc)
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "duplicates"))
     {
         printf("  duplicate: %s:%s organizations %s (merge them in Pipedrive)\n",
-               status_str(it, "company"), status_str(it, "customer"),
+               status_text(it, "company"), status_text(it, "customer"),
                status_str(it, "ids") ? status_str(it, "ids") : "?");
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq"), 0);
     if (first)
         printf("  dlq: %.0f (last at %s)", status_num(first, "dlq", 0),
-               status_str(first, "last_dlq_at") ? status_str(first, "last_dlq_at") : "-");
+               status_text(first, "last_dlq_at"));
     open = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq_open"), 0);
     if (first && open)
         printf(", %.0f not yet replayed (mlc dlq list)", status_num(open, "not_replayed", 0));

@@ -73,7 +73,8 @@ MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "Percent of the daily token budget left for the company's other integrations; "
             "the loader pauses when the remaining budget falls below it")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
-            "JSON mapping file (schemas/mapping.v1.json); empty uses the built-in mapping")
+            "JSON mapping file, e.g. an edited copy of schemas/mapping.default.json (its format "
+            "is the JSON Schema schemas/mapping.v1.json); empty uses the built-in mapping")
 MLC_SETTING(MATCH_SUFFIXES, LIST, "Inc,Ltd,LLC,LLP,GmbH,AG,SA,SAS,SARL,BV,NV,Pty,Co,Corp,Corporation,"
             "Company,Limited", 0, 0, NULL, LOADER,
             "Legal-form suffixes `mlc-loader match` ignores at the end of a name (dots are "

@@ -28,12 +28,16 @@ STACK_VALUES = {
 NOTES = {
     "MLC_MASTER_KEY_FILE": "set by docker-compose.yml to /run/secrets/mlc_master_key (the "
                            "compose secret, from STACK_MASTER_KEY_FILE); a value here is ignored",
-    "MLC_STATE_DB": "keep it under /var/lib/mlc (the state volume; the root file system is "
-                    "read-only); the default is /var/lib/mlc/mlc-<program>.db",
+    "MLC_STATE_DB": "leave it unset: the extractor uses /var/lib/mlc/mlc-extractor.db in "
+                    "its volume, and each loader replica /var/lib/mlc/mlc-loader-N.db of its "
+                    "state slot (a set value would make the replicas share one file)",
     "MLC_SAGE_PASSWORD": "prefer an enc:v1: value (docker compose run --rm mlc secret encrypt)",
     "MLC_PIPEDRIVE_TOKEN": "prefer an enc:v1: value (docker compose run --rm mlc secret encrypt)",
     "MLC_SAGE_CA_FILE": "a path inside the container: mount the file read-only in an override",
-    "MLC_MAPPING": "a path inside the container, e.g. /usr/share/mlc/schemas/mapping.v1.json",
+    "MLC_MAPPING": "a path inside the container: the image has the built-in mapping as "
+                   "/usr/share/mlc/schemas/mapping.default.json; copy it, edit it and mount "
+                   "your copy read-only in an override (mapping.v1.json is its JSON Schema, "
+                   "not a mapping)",
 }
 
 STACK_VARS = [
@@ -51,6 +55,14 @@ STACK_VARS = [
      "KRaft cluster id (base64url UUID); fixed for the life of the kafka-data volume"),
     ("STACK_KAFKA_HEAP_OPTS", "\"-Xms512m -Xmx1g\"", "JVM heap of the broker"),
     ("STACK_UI_PORT", "8080", "Host port (127.0.0.1) of the Kafka UI (profile ui)"),
+    ("STACK_PROMETHEUS_PORT", "9090", "Host port (127.0.0.1) of Prometheus (profile monitoring)"),
+    ("STACK_PROMETHEUS_RETENTION", "15d", "How long Prometheus keeps its samples"),
+    ("STACK_FATAL_HOLD_S", "1800",
+     "Seconds a worker container stays up (unhealthy) after a fatal exit 2 before it "
+     "exits and the restart policy starts it again (a Pipedrive block, refused "
+     "credentials, a bad setting)"),
+    ("STACK_LOADER_STATE_SLOTS", "16",
+     "Most loader replicas with their own state file in the loader-state volume"),
     ("STACK_MASTER_KEY_FILE", "./secrets/mlc.key",
      "Master key file on the host, mounted as the compose secret mlc_master_key "
      "(owner 10001, mode 600)"),

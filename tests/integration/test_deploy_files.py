@@ -7,9 +7,15 @@ stage has no compiler and no -dev package and installs the package of every
 library the built programs load. compose/.env.example must be what
 compose/gen-env-example.py makes from `mlc config docs` (so every MLC_
 setting is in it and nothing else), and the image's healthcheck script is
-run against a real HTTP server. `docker compose config` runs only where the
-compose plugin is installed.
+run against a real HTTP server. The compose file is validated against the
+Compose Specification schema vendored in tests/deploy/compose-spec/ and with
+Debian's docker-compose (`config`, no engine needed); every MLC_ name in the
+deployment files is a setting of the table, and the example values of
+.env.example (with the mapping it suggests) start both workers against the
+sandboxes. `docker compose config` runs only where the compose plugin is
+installed.
 """
+import json
 import http.server
 import os
 import re
@@ -17,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import yaml
@@ -29,6 +36,9 @@ DOCKERFILE = os.path.join(SRC, "Dockerfile")
 ENV_EXAMPLE = os.path.join(SRC, "compose", ".env.example")
 GEN = os.path.join(SRC, "compose", "gen-env-example.py")
 HEALTHCHECK = os.path.join(SRC, "compose", "image", "mlc-healthcheck")
+COMPOSE_SPEC = os.path.join(SRC, "tests", "deploy", "compose-spec", "compose_spec.json")
+OVERRIDES = [os.path.join(SRC, "tests", "deploy", "compose.test.yml")]
+IN_CI = os.environ.get("CI") == "true"
 
 COMPILERS = {"gcc", "g++", "cc", "clang", "cpp", "make", "cmake", "build-essential",
              "pkg-config", "libc6-dev", "ninja-build"}
@@ -61,6 +71,15 @@ def project_version():
     m = re.search(r"project\(ml_connector VERSION ([0-9.]+)", read(os.path.join(SRC,
                                                                               "CMakeLists.txt")))
     return m.group(1)
+
+
+def require_tool(name, why):
+    """Skips when a tool is missing, except under CI=true where that fails."""
+    if shutil.which(name):
+        return
+    if IN_CI:
+        raise AssertionError(f"{name} is not installed (scripts/setup installs it): {why}")
+    raise unittest.SkipTest(f"{name} not installed: {why}")
 
 
 def interpolation_default(value, var):
@@ -161,9 +180,10 @@ class ComposeFileTest(unittest.TestCase):
         self.assertEqual(used, declared, "named volumes used vs declared")
         self.assertIn("kafka-data:/var/lib/kafka/data", self.services["kafka"]["volumes"])
         self.assertIn("extractor-state:/var/lib/mlc", self.services["extractor"]["volumes"])
+        self.assertIn("loader-state:/var/lib/mlc", self.services["loader"]["volumes"])
 
     def test_long_running_services_have_healthchecks(self):
-        for name in ("kafka", "extractor", "loader", "kafka-ui"):
+        for name in ("kafka", "extractor", "loader", "kafka-ui", "prometheus"):
             hc = self.services[name].get("healthcheck")
             self.assertTrue(hc and hc.get("test") and not hc.get("disable"), name)
         for name in ("extractor", "loader"):
@@ -215,13 +235,26 @@ class ComposeFileTest(unittest.TestCase):
         self.assertNotIn("container_name", loader)
         self.assertNotIn("ports", loader)
         self.assertNotIn("hostname", loader)
-        # A named volume would be shared by every replica: state must be
-        # per replica (the image's anonymous VOLUME) or none.
-        for v in loader.get("volumes", []):
-            source = v.split(":")[0] if isinstance(v, str) else v.get("source")
-            self.assertTrue(":" not in str(v) or source.startswith(("/", ".")),
-                            f"loader mounts shared volume {v}")
+        # The named volume is shared by every replica: each must take its own
+        # state slot (mlc-worker: an flock and its own MLC_STATE_DB), which
+        # needs slots and an MLC_STATE_DB left unset.
+        self.assertEqual(loader["volumes"], ["loader-state:/var/lib/mlc"])
+        self.assertEqual(loader["entrypoint"], ["/usr/local/bin/mlc-worker"])
+        self.assertGreater(int(interpolation_default(loader["environment"]["WORKER_STATE_SLOTS"],
+                                                     "STACK_LOADER_STATE_SLOTS")), 1)
+        self.assertNotIn("MLC_STATE_DB", loader["environment"])
+        self.assertIsNone(re.search(r"(?m)^MLC_STATE_DB=", read(ENV_EXAMPLE)))
         self.assertNotIn("replicas", loader.get("deploy", {}))
+
+    def test_fatal_exit_is_held_before_a_restart(self):
+        """exit 2 (a Cloudflare block among others) must not restart at once."""
+        for name in ("extractor", "loader"):
+            svc = self.services[name]
+            self.assertEqual(svc["restart"], "unless-stopped", name)
+            self.assertEqual(svc["entrypoint"], ["/usr/local/bin/mlc-worker"], name)
+            hold = interpolation_default(svc["environment"]["WORKER_FATAL_HOLD_S"],
+                                         "STACK_FATAL_HOLD_S")
+            self.assertGreaterEqual(int(hold), 600, name)
 
     def test_secrets_stay_out_of_the_file_and_out_of_git(self):
         for name in ("extractor", "loader"):
@@ -372,6 +405,239 @@ class EnvExampleTest(unittest.TestCase):
         table = table_settings(config_docs())
         for name in re.findall(r"\$\{(MLC_[A-Z0-9_]+)", compose):
             self.assertIn(name, table)
+
+
+class ComposeSpecTest(unittest.TestCase):
+    """The compose file against the Compose Specification schema and docker-compose 1.29."""
+
+    @classmethod
+    def setUpClass(cls):
+        import jsonschema
+        with open(COMPOSE_SPEC, encoding="utf-8") as f:
+            cls.validator = jsonschema.Draft201909Validator(json.load(f))
+
+    def errors(self, doc):
+        doc = dict(doc)
+        # Compose v2's project name postdates the vendored schema: checked here.
+        name = doc.pop("name", None)
+        errs = [f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}"
+                for e in self.validator.iter_errors(doc)]
+        if name is not None and not re.match(r"^[a-z0-9][a-z0-9_-]*$", str(name)):
+            errs.append(f"name: {name!r} is not a valid project name")
+        return errs
+
+    def test_compose_file_and_overrides_follow_the_spec(self):
+        for path in [COMPOSE] + [p for p in OVERRIDES if os.path.exists(p)]:
+            doc = yaml.safe_load(read(path))
+            self.assertEqual(self.errors(doc), [], path)
+
+    def test_the_schema_catches_mistakes(self):
+        """The validation is not vacuous: typical slips are reported."""
+        doc = yaml.safe_load(read(COMPOSE))
+        bad = json.loads(json.dumps(doc))
+        bad["services"]["loader"]["restrat"] = "always"
+        self.assertTrue(any("restrat" in e for e in self.errors(bad)), self.errors(bad))
+        bad = json.loads(json.dumps(doc))
+        bad["services"]["loader"]["healthcheck"]["retries"] = "three"
+        self.assertTrue(self.errors(bad))
+        bad = json.loads(json.dumps(doc))
+        bad["name"] = "ML Connector"
+        self.assertTrue(self.errors(bad))
+
+    def test_docker_compose_config(self):
+        """Debian's docker-compose 1.29 resolves the file, .env included, without an engine."""
+        require_tool("docker-compose", "`docker-compose config` not run")
+        work = tempfile.mkdtemp(prefix="mlc-compose1-")
+        self.addCleanup(shutil.rmtree, work, True)
+        # 1.29 predates `name:`: the same project name is given with -p.
+        with open(os.path.join(work, "docker-compose.yml"), "w") as f:
+            f.write(re.sub(r"(?m)^name: .*\n", "", read(COMPOSE)))
+        shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
+        os.makedirs(os.path.join(work, "secrets"))
+        with open(os.path.join(work, "secrets", "mlc.key"), "w") as f:
+            f.write("x\n")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MLC_", "STACK_", "COMPOSE_"))}
+        base = ["docker-compose", "-p", "ml-connector", "--project-directory", work,
+                "-f", os.path.join(work, "docker-compose.yml")]
+        r = subprocess.run(base + ["config", "-q"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run(base + ["config"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = yaml.safe_load(r.stdout)
+        loader = doc["services"]["loader"]
+        # .env reached the workers and the structural settings won over it
+        self.assertEqual(loader["environment"]["MLC_KAFKA_BROKERS"], "kafka:9092")
+        self.assertEqual(loader["environment"]["MLC_MASTER_KEY_FILE"],
+                         "/run/secrets/mlc_master_key")
+        self.assertEqual(doc["volumes"].keys(), {"kafka-data", "extractor-state",
+                                                 "loader-state", "prometheus-data"})
+        self.assertEqual(loader["environment"]["WORKER_STATE_SLOTS"], "16")
+        # and a broken file is refused, so the check can fail
+        with open(os.path.join(work, "docker-compose.yml"), "a") as f:
+            f.write("  oops: [\n")
+        r = subprocess.run(base + ["config", "-q"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+
+
+class MlcNamesTest(unittest.TestCase):
+
+    def test_every_mlc_name_in_the_deployment_files_is_a_setting(self):
+        table = set(table_settings(config_docs()))
+        files = [COMPOSE, ENV_EXAMPLE, DOCKERFILE] + [p for p in OVERRIDES
+                                                       if os.path.exists(p)]
+        for path in files:
+            for name in sorted(set(re.findall(r"\bMLC_[A-Z0-9_]*[A-Z0-9]\b", read(path)))):
+                if name.startswith("MLC_RDKAFKA_"):
+                    continue  # librdkafka pass-through (docs/configuration.md)
+                self.assertIn(name, table, f"{os.path.relpath(path, SRC)} names {name}, "
+                                           "which is not a setting")
+
+
+class ExampleValuesTest(mlctest.TestCase):
+    """The values .env.example shows are accepted by the programs that read them."""
+
+    def example_settings(self):
+        """KEY=VALUE for every non-empty value of .env.example (commented defaults
+        uncommented), plus the MLC_MAPPING file its note suggests, mapped to the
+        repository (the image copies schemas/ to /usr/share/mlc/schemas/)."""
+        text = read(ENV_EXAMPLE)
+        values = {}
+        for name, value in re.findall(r"^#?(MLC_[A-Z0-9_]+)=(.*)$", text, re.M):
+            if value and "<" not in value:
+                values[name] = value
+        suggested = re.findall(r"(/usr/share/mlc/schemas/[\w.-]+)", text)
+        self.assertTrue(suggested, "no mapping file suggested in .env.example")
+        for path in suggested:
+            self.assertTrue(os.path.exists(os.path.join(SRC, "schemas",
+                                                        os.path.basename(path))), path)
+        # the first file the note of MLC_MAPPING names is the one to use
+        block = re.search(r"^# MLC_MAPPING .*?^#?MLC_MAPPING=", text, re.M | re.S).group(0)
+        mapping = re.search(r"(/usr/share/mlc/schemas/[\w.-]+)", block)
+        self.assertTrue(mapping, "the MLC_MAPPING note suggests no file")
+        values["MLC_MAPPING"] = os.path.join(os.path.abspath(SRC), "schemas",
+                                             os.path.basename(mapping.group(1)))
+        return values
+
+    def test_example_values_start_both_workers(self):
+        values = self.example_settings()
+        conf = os.path.join(self.workdir, "example.conf")
+        with open(conf, "w") as f:
+            f.writelines(f"{k}={v}\n" for k, v in values.items())
+        _, brokers = self.devbroker()
+        sage = self.procs.start_server([mlctest.binary("mlc-sage-sim"), "--port", "0",
+                                        "--customers", "3"], name="sage-sim").first_line
+        pd = self.procs.start_server([mlctest.binary("mlc-pipedrive-sim"), "--port", "0",
+                                      "--token", "example-token"],
+                                     name="pipedrive-sim").first_line
+        # What an operator fills in; the environment wins over the file.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLC_")}
+        env.update(MLC_KAFKA_BROKERS=brokers, MLC_SAGE_URL=sage, MLC_SAGE_COMPANIES="SAMINC",
+                   MLC_SAGE_USER="webapi", MLC_SAGE_PASSWORD="webapi", MLC_PIPEDRIVE_URL=pd,
+                   MLC_PIPEDRIVE_TOKEN="example-token", MLC_METRICS_PORT="0",
+                   MLC_STATE_DB=os.path.join(self.workdir, "state.db"))
+        for args in (["mlc-extractor", "ping"], ["mlc-loader", "ping"],
+                     ["mlc-loader", "setup"]):
+            r = subprocess.run([mlctest.binary(args[0]), "--config", conf, *args[1:]],
+                               capture_output=True, text=True, env=env, timeout=120,
+                               cwd=self.workdir)
+            self.assertEqual(r.returncode, 0, f"{' '.join(args)} with the example values "
+                                              f"({conf}):\n{r.stderr[-2000:]}")
+        # the suggested mapping is really used: a broken copy is refused
+        broken = os.path.join(self.workdir, "broken.json")
+        with open(values["MLC_MAPPING"], encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["$id"] = "x"
+        with open(broken, "w") as f:
+            json.dump(doc, f)
+        r = subprocess.run([mlctest.binary("mlc-loader"), "--config", conf, "setup"],
+                           capture_output=True, text=True, env=dict(env, MLC_MAPPING=broken),
+                           timeout=120, cwd=self.workdir)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('unknown key "$id"', r.stderr)
+
+
+WORKER = os.path.join(SRC, "compose", "image", "mlc-worker")
+
+
+class WorkerScriptTest(unittest.TestCase):
+    """compose/image/mlc-worker: state slots and the hold after exit 2."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mlc-worker-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("MLC_", "WORKER_"))}
+        self.env.update(WORKER_STATE_DIR=self.dir)
+
+    def start(self, script, **env):
+        return subprocess.Popen(["/bin/sh", WORKER, "/bin/sh", "-c", script],
+                                env=dict(self.env, **env), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def test_replicas_take_distinct_slots_and_get_them_back(self):
+        first = self.start('echo "$MLC_STATE_DB"; exec sleep 30', WORKER_STATE_SLOTS="2")
+        self.addCleanup(first.kill)
+        mlctest.wait_for(lambda: os.path.exists(os.path.join(self.dir, "slot-1.lock")),
+                         what="slot 1 taken")
+        time.sleep(0.2)
+        second = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", 'echo "$MLC_STATE_DB"'],
+                                env=dict(self.env, WORKER_STATE_SLOTS="2"),
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(second.stdout.strip(), os.path.join(self.dir, "sh-2.db"))
+        # two taken (slot 1 by `first`, slot 2 by a sleeper): a third is refused
+        sleeper = self.start('exec sleep 30', WORKER_STATE_SLOTS="2")
+        self.addCleanup(sleeper.kill)
+        time.sleep(0.5)
+        third = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", "exit 0"],
+                               env=dict(self.env, WORKER_STATE_SLOTS="2"),
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(third.returncode, 2)
+        self.assertIn("all 2 state slots", third.stderr)
+        first.terminate()
+        self.assertEqual(first.communicate(timeout=30)[0].strip(),
+                         os.path.join(self.dir, "sh-1.db"))
+        again = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", 'echo "$MLC_STATE_DB"'],
+                               env=dict(self.env, WORKER_STATE_SLOTS="2"),
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(again.stdout.strip(), os.path.join(self.dir, "sh-1.db"))
+        # a configured MLC_STATE_DB is left alone
+        own = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", 'echo "$MLC_STATE_DB"'],
+                             env=dict(self.env, WORKER_STATE_SLOTS="2", MLC_STATE_DB="/x.db"),
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(own.stdout.strip(), "/x.db")
+
+    def test_exit_2_is_held_and_other_statuses_pass_through(self):
+        t0 = time.monotonic()
+        p = self.start("exit 2", WORKER_FATAL_HOLD_S="2")
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        self.assertIn("exited 2 (fatal", err)
+        for code in (0, 1):
+            t0 = time.monotonic()
+            p = self.start(f"exit {code}", WORKER_FATAL_HOLD_S="30")
+            p.communicate(timeout=30)
+            self.assertEqual(p.returncode, code)
+            self.assertLess(time.monotonic() - t0, 5)
+        # docker compose stop during the hold ends it at once
+        p = self.start("exit 2", WORKER_FATAL_HOLD_S="60")
+        self.assertIn("exited 2 (fatal", p.stderr.readline())  # holding now
+        t0 = time.monotonic()
+        p.terminate()
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertLess(time.monotonic() - t0, 5)
+        # and SIGTERM reaches the program
+        p = self.start('trap "exit 0" TERM; echo ready; sleep 60 >/dev/null 2>&1 & wait',
+                       WORKER_FATAL_HOLD_S="60")
+        self.assertEqual(p.stdout.readline(), "ready\n")  # the trap is set
+        p.terminate()
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
