@@ -71,10 +71,13 @@ static const char *const migrations[] = {
     /* 3: the credit picture: balance refresh cycles, and per customer the
      * hashes and credit facts last delivered. A v1 state's hash is the hash
      * of the customer alone, so it becomes the master hash. The cycle table
-     * is rebuilt for its CHECK; audit rows keep pointing at the same ids
-     * (foreign keys checked at commit). */
+     * is rebuilt for its CHECK (copied aside, dropped, created, refilled;
+     * not renamed, which would make audit point at the copy); audit rows keep
+     * their ids and foreign keys are checked at commit. */
     "PRAGMA defer_foreign_keys = ON;"
-    "CREATE TABLE cycle_v3 ("
+    "CREATE TEMP TABLE cycle_copy AS SELECT * FROM cycle;"
+    "DROP TABLE cycle;"
+    "CREATE TABLE cycle ("
     "  id INTEGER PRIMARY KEY,"
     "  company TEXT NOT NULL,"
     "  kind TEXT NOT NULL CHECK (kind IN ('incremental', 'full', 'balance')),"
@@ -94,11 +97,11 @@ static const char *const migrations[] = {
     "  watermark_before TEXT,"
     "  watermark_after TEXT"
     ");"
-    "INSERT INTO cycle_v3 SELECT id, company, kind, started_at, finished_at, finished_epoch, "
+    /* rows re-inserted into the parent settle the deferred audit references */
+    "INSERT INTO cycle SELECT id, company, kind, started_at, finished_at, finished_epoch, "
     "  pages, records, published, unchanged, skipped, missing, duration_ms, result, error, "
-    "  watermark_before, watermark_after FROM cycle;"
-    "DROP TABLE cycle;"
-    "ALTER TABLE cycle_v3 RENAME TO cycle;"
+    "  watermark_before, watermark_after FROM cycle_copy;"
+    "DROP TABLE cycle_copy;"
     "CREATE INDEX cycle_company ON cycle (company, kind, result);"
     "ALTER TABLE customer ADD COLUMN master_hash TEXT;"
     "ALTER TABLE customer ADD COLUMN balance_hash TEXT;"
