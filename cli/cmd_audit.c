@@ -326,6 +326,8 @@ static bool print_history(cJSON *hist, cJSON *json)
     return true;
 }
 
+/* Long because the options, then each database (open, recognise, sections)
+ * and the merged history are done in order here, sharing one cleanup path. */
 int mlc_cmd_audit(struct mlc_app *app)
 {
     const char *paths[MAX_DBS] = {NULL}, *customer = NULL, *company = NULL;

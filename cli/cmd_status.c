@@ -189,6 +189,11 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
                       "SELECT count(*) AS organizations FROM idmap WHERE org_id <> 0 AND state = "
                       "'active'",
                       cJSON_AddArrayToObject(x, "idmap"), &why);
+    ok = ok && rows_to_json(db,
+                            "SELECT company, customer, org_id, "
+                            "json_extract(payload, '$.duplicate_ids') AS ids FROM idmap WHERE "
+                            "state = 'duplicate' ORDER BY company, customer LIMIT 100",
+                            cJSON_AddArrayToObject(x, "duplicates"), &why);
     /* Tokens per day and kind over the last 7 days, from the call audit: what
      * the Pipedrive budget was spent on (the path tells the operation). */
     ok =
@@ -414,6 +419,12 @@ static void print_text(const cJSON *doc)
                status_num(it, "scans", 0), status_num(it, "field_setup", 0),
                status_num(it, "probes", 0), status_num(it, "total", 0),
                status_num(it, "status_429", 0));
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "duplicates"))
+    {
+        printf("  duplicate: %s:%s organizations %s (merge them in Pipedrive)\n",
+               status_str(it, "company"), status_str(it, "customer"),
+               status_str(it, "ids") ? status_str(it, "ids") : "?");
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "dlq"), 0);
     if (first)

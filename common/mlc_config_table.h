@@ -88,6 +88,10 @@ MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "the loader pauses when the remaining budget falls below it")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
             "JSON mapping file (schemas/mapping.v1.json); empty uses the built-in mapping")
+MLC_SETTING(MATCH_SUFFIXES, LIST, "Inc,Ltd,LLC,LLP,GmbH,AG,SA,SAS,SARL,BV,NV,Pty,Co,Corp,Corporation,"
+            "Company,Limited", 0, 0, NULL, LOADER,
+            "Legal-form suffixes `mlc-loader match` ignores at the end of a name (dots are "
+            "ignored too: S.A. = SA); one word each")
 MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
             "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
             "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "

@@ -449,6 +449,8 @@ static mlc_rc read_date(const cJSON *rec, const char *sage, char out[11], const 
     return MLC_OK;
 }
 
+/* Long because each field of the record is checked in place, in the record's
+ * order, so that each error names the Sage 300 field that is wrong. */
 mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
                                struct sage_customer *out, struct mlc_err *err)
 {

@@ -2,8 +2,12 @@
  * map after an assignment, pick and run rounds, store offsets in order, pause
  * on the daily budget.
  */
-#include "ld_internal.h"
+#include "ld_consume.h"
+
+#include "ld_calls.h"
 #include "ld_metrics.h"
+#include "ld_round.h"
+#include "ld_scan.h"
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
@@ -14,7 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#define ROUND_MAX 256
+#define ROUND_MAX      256
+#define POLL_IDLE_MS   200   /* a poll's wait when there is nothing to do */
+#define WATERMARKS_MS  10000 /* time limit of the end-offset query (drain) */
+#define DRAIN_CHECK_MS 5000  /* time limit of the drained check (drain) */
+#define PRUNE_EVERY_MS (3600 * 1000LL)
 
 static bool same_tp(const rd_kafka_message_t *m, const rd_kafka_topic_partition_list_t *l)
 {
@@ -135,7 +143,7 @@ static void prune_audit(struct ld *ld, int64_t now, int64_t *next)
 
     if (days <= 0 || ld->o->dry_run || now < *next)
         return;
-    *next = now + 3600 * 1000LL;
+    *next = now + PRUNE_EVERY_MS;
     if (ld_state_prune_audit(ld->st, now - (int64_t)days * 86400 * 1000, &n, &e) != MLC_OK)
         mlc_warn("%s; pruning the audit again in an hour", e.msg);
     else if (n > 0)
@@ -143,28 +151,183 @@ static void prune_audit(struct ld *ld, int64_t now, int64_t *next)
                  (long long)n, days);
 }
 
-/* While paused for the budget: a cheap probe now and then re-reads the
- * budget headers, so an early reset (or a sandbox day) ends the pause. */
-static void probe_budget(struct ld *ld)
+mlc_rc ld_probe_budget(struct ld *ld, struct mlc_err *err)
 {
     struct pd_call call = {.op = PD_OP_USERS_ME, .method = MLC_HTTP_GET, .force = true};
     struct pd_limits *l = pd_client_limits(ld->pd);
-    struct mlc_err e = {0};
+    struct mlc_err fe = {0};
+    mlc_rc rc;
 
-    if (l->blocked)
-        return;
+    if (pd_limits_blocked(l))
+        return MLC_OK; /* the pause reports the block */
     snprintf(call.path, sizeof(call.path), "/v1/users/me");
     /* its answer ends the pause or not (pd_limits_on_response) */
-    pd_client_call1(ld->pd, &call, &e);
+    rc = pd_client_call1(ld->pd, &call, err);
     pd_call_reset(&call);
-    ld_flush_calls_tx(ld, NULL);
+    if (ld_flush_calls_tx(ld, &fe) != MLC_OK)
+        mlc_warn("%s; the call audit rows are written with the next transaction", fe.msg);
+    if (rc == MLC_FATAL)
+        return mlc_err_prefix(err, "budget probe");
+    if (rc != MLC_OK)
+        mlc_info("budget probe: %s; still paused", err->msg);
+    return MLC_OK;
+}
+
+/* Refreshes the id map after an assignment. MLC_RETRY after a failed
+ * refresh (logged, backed off; need_refresh stays set), MLC_FATAL when
+ * nothing more may be sent. */
+static mlc_rc refresh_step(struct ld *ld, struct mlc_err *err)
+{
+    mlc_rc rc;
+
+    ld->need_refresh = false;
+    rc = ld_refresh_map(ld, err);
+    if (rc == MLC_OK || rc == MLC_FATAL)
+        return rc;
+    mlc_warn("%s; trying again", err->msg);
+    ld->need_refresh = true;
+    mlc_backoff_sleep_ms(mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1), ld->o->stop);
+    return rc;
+}
+
+/* Pauses consumption while the daily budget is exhausted or under the
+ * reserve (probing it now and then), resumes when it is back. MLC_FATAL
+ * when Pipedrive blocked the token. */
+static mlc_rc pause_step(struct ld *ld, int64_t now, int64_t *next_probe, struct mlc_err *err)
+{
+    int64_t resume = 0;
+    mlc_rc rc;
+
+    if (pd_client_paused(ld->pd, &resume)) {
+        if (resume < 0)
+            return mlc_err_set(err, MLC_FATAL,
+                               "pipedrive blocked this token (403 block page): stopped");
+        if (!mlc_kafka_consumer_paused(ld->cons)) {
+            const struct pd_limits *l = pd_client_limits(ld->pd);
+            const char *why = pd_limits_paused_by_429(l)
+                                  ? "daily token budget exhausted (Pipedrive answered 429)"
+                                  : "daily token budget below the reserve "
+                                    "(MLC_PIPEDRIVE_RESERVE_PCT)";
+            time_t rs = (time_t)(resume / 1000);
+            struct tm tm;
+
+            gmtime_r(&rs, &tm);
+            mlc_warn("%s, %ld tokens left: consumption paused until %02d:%02d:%02d UTC", why,
+                     pd_limits_daily_remaining(l), tm.tm_hour, tm.tm_min, tm.tm_sec);
+            if ((rc = mlc_kafka_consumer_pause(ld->cons, err)) != MLC_OK)
+                return rc;
+            ld_metrics_paused(ld->metrics, true, why, resume);
+            *next_probe = now + ld->probe_ms;
+        }
+        if (now >= *next_probe) {
+            *next_probe = now + ld->probe_ms;
+            if ((rc = ld_probe_budget(ld, err)) != MLC_OK)
+                return rc;
+        }
+    } else if (mlc_kafka_consumer_paused(ld->cons)) {
+        mlc_info("daily token budget available again (%ld tokens left): resuming",
+                 pd_limits_daily_remaining(pd_client_limits(ld->pd)));
+        if ((rc = mlc_kafka_consumer_resume(ld->cons, err)) != MLC_OK)
+            return rc;
+        ld_metrics_paused(ld->metrics, false, NULL, 0);
+    }
+    return MLC_OK;
+}
+
+/* Fills the carry; polls also while paused or waiting, to stay in the
+ * group. *got: a message arrived. */
+static mlc_rc poll_step(struct ld *ld, int64_t now, bool *got, struct mlc_err *err)
+{
+    *got = false;
+    for (int k = 0; k < ROUND_MAX && ld->n_carry < CARRY_MAX; k++) {
+        rd_kafka_message_t *m = NULL;
+        bool idle =
+            ld->n_carry == 0 || mlc_kafka_consumer_paused(ld->cons) || ld->retry_at_ms > now;
+        mlc_rc rc = mlc_kafka_consumer_poll(ld->cons, k == 0 && idle ? POLL_IDLE_MS : 0, &m, err);
+
+        if (rc != MLC_OK)
+            return rc;
+        ld_metrics_polled(ld->metrics, m ? 1 : 0);
+        purge_revoked(ld);
+        if (!m)
+            break;
+        *got = true;
+        ld->carry[ld->n_carry++] = (struct item){.msg = m};
+        if (ld->need_refresh)
+            break;
+    }
+    return MLC_OK;
+}
+
+/* After a round: back off before the next when some work was left (at
+ * least until the deferred work may go), else go on at once. */
+static void schedule_next(struct ld *ld, bool retry)
+{
+    if (retry) {
+        long d = mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1);
+
+        ld->retry_at_ms = pd_now_ms() + d;
+        if (ld->defer_until_ms > ld->retry_at_ms)
+            ld->retry_at_ms = ld->defer_until_ms;
+        ld->defer_until_ms = 0;
+    } else {
+        ld->retry_attempt = 0;
+        ld->retry_at_ms = 0;
+    }
+}
+
+/* Picks and runs a round, stores the offsets it finished and schedules the
+ * next. *ran: there was a round to run. */
+static mlc_rc round_step(struct ld *ld, bool *ran, struct mlc_err *err)
+{
+    struct item *round[ROUND_MAX];
+    size_t n = pick_round(ld, round);
+    bool retry = false;
+    mlc_rc rc;
+
+    *ran = n > 0;
+    if (n == 0)
+        return MLC_OK;
+    rc = ld_run_round(ld, round, n, &retry, err);
+    if (rc == MLC_FATAL)
+        return rc;
+    if (rc == MLC_RETRY) {
+        mlc_warn("%s", err->msg);
+        retry = true;
+    }
+    if ((rc = store_offsets(ld, err)) != MLC_OK)
+        return rc;
+    schedule_next(ld, retry);
+    return MLC_OK;
+}
+
+/* drain: *drained when the end offsets seen at start are reached (then
+ * the offsets are committed). */
+static mlc_rc drain_end(struct ld *ld, rd_kafka_topic_partition_list_t *high, bool *drained,
+                        struct mlc_err *err)
+{
+    mlc_rc rc;
+
+    *drained = false;
+    if ((rc = mlc_kafka_consumer_drained(ld->cons, high, DRAIN_CHECK_MS, drained, err)) != MLC_OK)
+        return rc;
+    if (*drained && !ld->o->dry_run)
+        return mlc_kafka_consumer_commit_sync(ld->cons, err);
+    return MLC_OK;
+}
+
+static void log_totals(const struct ld *ld)
+{
+    mlc_info("%s: created %ld, updated %ld, adopted %ld, unchanged %ld, dead-lettered %ld, "
+             "deleted in pipedrive %ld, duplicates %ld",
+             ld->o->command, ld->n_created, ld->n_updated, ld->n_adopted, ld->n_unchanged,
+             ld->n_dlq, ld->n_deleted, ld->n_duplicate);
 }
 
 mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
 {
     const char *topics[1] = {ld->topic};
     rd_kafka_topic_partition_list_t *high = NULL;
-    struct item *round[ROUND_MAX];
     int64_t next_probe = 0, next_prune = 0;
     mlc_rc rc;
 
@@ -172,125 +335,35 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
     if (rc != MLC_OK)
         return rc;
     ld_metrics_consumer(ld->metrics, mlc_kafka_consumer_handle(ld->cons));
-    if (drain &&
-        (rc = mlc_kafka_consumer_high_watermarks(ld->cons, ld->topic, 10000, &high, err)) != MLC_OK)
+    if (drain && (rc = mlc_kafka_consumer_high_watermarks(ld->cons, ld->topic, WATERMARKS_MS, &high,
+                                                          err)) != MLC_OK)
         goto out;
     mlc_info("%s: consuming %s in group %s%s", ld->o->command, ld->topic,
              mlc_cfg_str(ld->cfg, MLC_CFG_KAFKA_GROUP), ld->o->dry_run ? " (dry run)" : "");
     while (!*ld->o->stop) {
-        int64_t now = pd_now_ms(), resume = 0;
-        bool got = false;
-        size_t n;
+        int64_t now = pd_now_ms();
+        bool got = false, ran = false, drained = false;
 
         prune_audit(ld, now, &next_prune);
-        if (ld->need_refresh) {
-            ld->need_refresh = false;
-            rc = ld_refresh_map(ld, err);
+        if (ld->need_refresh && (rc = refresh_step(ld, err)) != MLC_OK) {
             if (rc == MLC_FATAL)
                 goto out;
-            if (rc != MLC_OK) {
-                mlc_warn("%s; trying again", err->msg);
-                ld->need_refresh = true;
-                mlc_backoff_sleep_ms(mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1),
-                                     ld->o->stop);
-                continue;
-            }
+            continue;
         }
-        if (pd_client_paused(ld->pd, &resume)) {
-            if (resume < 0) {
-                rc = mlc_err_set(err, MLC_FATAL,
-                                 "pipedrive blocked this token (403 block page): stopped");
-                goto out;
-            }
-            if (!mlc_kafka_consumer_paused(ld->cons)) {
-                const struct pd_limits *l = pd_client_limits(ld->pd);
-                const char *why = l->paused_by_429
-                                      ? "daily token budget exhausted (Pipedrive answered 429)"
-                                      : "daily token budget below the reserve "
-                                        "(MLC_PIPEDRIVE_RESERVE_PCT)";
-                time_t rs = (time_t)(resume / 1000);
-                struct tm tm;
-
-                gmtime_r(&rs, &tm);
-                mlc_warn("%s, %ld tokens left: consumption paused until %02d:%02d:%02d UTC", why,
-                         pd_limits_daily_remaining(l), tm.tm_hour, tm.tm_min, tm.tm_sec);
-                if ((rc = mlc_kafka_consumer_pause(ld->cons, err)) != MLC_OK)
-                    goto out;
-                ld_metrics_paused(ld->metrics, true, why, resume);
-                next_probe = now + ld->probe_ms;
-            }
-            if (now >= next_probe) {
-                probe_budget(ld);
-                next_probe = now + ld->probe_ms;
-            }
-        } else if (mlc_kafka_consumer_paused(ld->cons)) {
-            mlc_info("daily token budget available again (%ld tokens left): resuming",
-                     pd_limits_daily_remaining(pd_client_limits(ld->pd)));
-            if ((rc = mlc_kafka_consumer_resume(ld->cons, err)) != MLC_OK)
-                goto out;
-            ld_metrics_paused(ld->metrics, false, NULL, 0);
-        }
-        /* fill the carry; stay in the group while paused or waiting */
-        for (int k = 0; k < ROUND_MAX && ld->n_carry < CARRY_MAX; k++) {
-            rd_kafka_message_t *m = NULL;
-            bool idle =
-                ld->n_carry == 0 || mlc_kafka_consumer_paused(ld->cons) || ld->retry_at_ms > now;
-
-            rc = mlc_kafka_consumer_poll(ld->cons, k == 0 && idle ? 200 : 0, &m, err);
-            if (rc != MLC_OK)
-                goto out;
-            ld_metrics_polled(ld->metrics, m ? 1 : 0);
-            purge_revoked(ld);
-            if (!m)
-                break;
-            got = true;
-            ld->carry[ld->n_carry++] = (struct item){.msg = m};
-            if (ld->need_refresh)
-                break;
-        }
+        if ((rc = pause_step(ld, now, &next_probe, err)) != MLC_OK)
+            goto out;
+        if ((rc = poll_step(ld, now, &got, err)) != MLC_OK)
+            goto out;
         if (ld->need_refresh || mlc_kafka_consumer_paused(ld->cons) || *ld->o->stop)
             continue;
         if (ld->retry_at_ms > pd_now_ms())
             continue;
-        n = pick_round(ld, round);
-        if (n > 0) {
-            bool retry = false;
-
-            rc = ld_run_round(ld, round, n, &retry, err);
-            if (rc == MLC_FATAL)
-                goto out;
-            if (rc == MLC_RETRY) {
-                mlc_warn("%s", err->msg);
-                retry = true;
-            }
-            if ((rc = store_offsets(ld, err)) != MLC_OK)
-                goto out;
-            if (retry) {
-                long d = mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1);
-
-                ld->retry_at_ms = pd_now_ms() + d;
-                if (ld->defer_until_ms > ld->retry_at_ms)
-                    ld->retry_at_ms = ld->defer_until_ms;
-                ld->defer_until_ms = 0;
-            } else {
-                ld->retry_attempt = 0;
-                ld->retry_at_ms = 0;
-            }
+        if ((rc = round_step(ld, &ran, err)) != MLC_OK)
+            goto out;
+        if (ran || !drain || got || ld->n_carry > 0 || !ld->any_assigned)
             continue;
-        }
-        if (drain && !got && ld->n_carry == 0 && ld->any_assigned) {
-            bool drained = false;
-
-            if ((rc = mlc_kafka_consumer_drained(ld->cons, high, 5000, &drained, err)) != MLC_OK)
-                goto out;
-            if (drained) {
-                if (!ld->o->dry_run &&
-                    (rc = mlc_kafka_consumer_commit_sync(ld->cons, err)) != MLC_OK)
-                    goto out;
-                rc = MLC_OK;
-                goto out;
-            }
-        }
+        if ((rc = drain_end(ld, high, &drained, err)) != MLC_OK || drained)
+            goto out;
     }
     rc = drain ? mlc_err_set(err, MLC_RETRY, "drain: stopped before reaching the end offsets")
                : MLC_OK;
@@ -307,9 +380,6 @@ out:
         rd_kafka_topic_partition_list_destroy(ld->revoked);
         ld->revoked = NULL;
     }
-    mlc_info("%s: created %ld, updated %ld, adopted %ld, unchanged %ld, dead-lettered %ld, "
-             "deleted in pipedrive %ld, duplicates %ld",
-             ld->o->command, ld->n_created, ld->n_updated, ld->n_adopted, ld->n_unchanged,
-             ld->n_dlq, ld->n_deleted, ld->n_duplicate);
+    log_totals(ld);
     return rc;
 }

@@ -1,12 +1,17 @@
 /* ld_dlq.c - the dead-letter topic: one producer, created on first use, and
  * its delivery reports.
  */
-#include "ld_internal.h"
+#include "ld_dlq.h"
+
+#include "ld_util.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#define DLQ_PRODUCE_MS  10000 /* a dead letter waits this long for queue room */
+#define DLQ_DELIVERY_MS 30000 /* and this long for its delivery report */
 
 void ld_dlq_on_delivery(const struct mlc_kafka_dr *dr, void *ctx)
 {
@@ -52,10 +57,10 @@ mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, 
     before_ok = ld->dlq_ok;
     before_failed = ld->dlq_failed;
     rc = mlc_kafka_produce(ld->dlq, mlc_cfg_str(ld->cfg, MLC_CFG_DLQ_TOPIC), m->key, m->key_len,
-                           m->payload, m->len, h, nh, NULL, 10000, err);
+                           m->payload, m->len, h, nh, NULL, DLQ_PRODUCE_MS, err);
     if (rc != MLC_OK)
         return rc == MLC_PERM ? MLC_RETRY : rc;
-    rc = mlc_kafka_producer_flush(ld->dlq, 30000, &left, err);
+    rc = mlc_kafka_producer_flush(ld->dlq, DLQ_DELIVERY_MS, &left, err);
     if (rc == MLC_OK && (ld->dlq_failed != before_failed || ld->dlq_ok == before_ok))
         rc = mlc_err_set(err, MLC_RETRY, "dead-letter topic %s: delivery failed",
                          mlc_cfg_str(ld->cfg, MLC_CFG_DLQ_TOPIC));

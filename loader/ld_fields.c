@@ -1,7 +1,10 @@
 /* ld_fields.c - custom-field set-up: list Pipedrive's organization fields,
  * resolve the mapping against them, create what is missing.
  */
-#include "ld_internal.h"
+#include "ld_fields.h"
+
+#include "ld_calls.h"
+#include "ld_util.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 #include "pd_client.h"

@@ -14,11 +14,21 @@
  *   with the id map rows and the audit rows of the round
  *   store offsets in order per partition, up to the first unfinished message
  *
- * Modules: ld_loader (ld_main, the ping and setup commands, the call audit),
- * ld_fields (custom-field set-up), ld_scan (the identity scan and small
- * helpers), ld_consume (the loop above: carry, rebalance, offsets, budget
- * pause), ld_round (one round: calls, settling, storing), ld_plan (planning
- * one event), ld_dlq (the dead-letter producer).
+ * This header holds only the types the modules share; each module declares
+ * its functions in its own header. Read top-down, each uses only those below:
+ *
+ *   ld_loader   ld_main, the ping and setup commands
+ *   ld_consume  the loop above: carry, rebalance, offsets, budget pause
+ *   ld_round    one round: calls, settling, dead letters, storing
+ *   ld_plan     planning one event
+ *   ld_fields   custom-field set-up (used by ld_loader)
+ *   ld_scan     the identity scan and the id map refresh
+ *   ld_dlq      the dead-letter producer
+ *   ld_calls    the call audit (rows of the Pipedrive calls made)
+ *   ld_opts, ld_outcome: types (leaves)
+ *   ld_util     JSON members, times, URL escaping, canonical text, and the
+ *               outcome names of ld_outcome.h (leaves)
+ *   pd_client, pd_limits, pd_mapping, ld_state, ld_metrics: below them all
  *
  * Ownership: struct ld lives on ld_main's stack. cfg, o and out are
  * borrowed; pd, st, map, dlq, calls and metrics are owned and released by
@@ -28,9 +38,11 @@
  */
 #ifndef LD_INTERNAL_H
 #define LD_INTERNAL_H
-#include "ld_loader.h"
+#include "ld_opts.h"
+#include "ld_outcome.h"
 #include "ld_state.h"
 #include "mlc_backoff.h"
+#include "mlc_config.h"
 #include "mlc_event.h"
 #include "mlc_kafka.h"
 #include "pd_client.h"
@@ -73,7 +85,7 @@ struct work {
     struct mlc_event ev;
     bool decoded;
     enum plan_kind kind;
-    const char *outcome;
+    enum ld_outcome outcome; /* when finished */
     char reason[512];
     char err_class[24];
     int64_t org_id;
@@ -123,84 +135,5 @@ struct ld {
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
 };
-
-/* ---- ld_loader.c: the call audit */
-
-/* Writes the collected call rows inside the caller's transaction (a dry run
- * only forgets them). */
-mlc_rc ld_flush_calls(struct ld *ld, struct mlc_err *err);
-
-/* Stores pending call rows in their own transaction (start-up, scans). */
-mlc_rc ld_flush_calls_tx(struct ld *ld, struct mlc_err *err);
-
-/* ---- ld_fields.c: custom fields */
-
-/* GETs the organization fields, resolves the mapping, creates what is
- * missing (unless create is false; then MLC_FATAL naming what lacks),
- * resolves again and sets ld's identity keys (i_num, i_co, k_num, k_co). */
-mlc_rc ld_prepare_fields(struct ld *ld, bool create, struct mlc_err *err);
-
-/* ---- ld_scan.c: the identity scan and shared helpers */
-
-/* The escaped next_cursor of a v2 list answer, or "" at the end. */
-void ld_next_cursor(const cJSON *answer, char *out, size_t outsz);
-
-/* ms since the epoch as "YYYY-MM-DDTHH:MM:SSZ" (UTC). */
-void ld_rfc3339(int64_t ms, char out[32]);
-
-/* The canonical text of j (pd_mapping_canonical); the caller frees it.
- * NULL on failure (err filled where the mapping says why). */
-char *ld_canonical(const cJSON *j, struct mlc_err *err);
-
-/* The string member k of object o (nullable), or NULL; borrowed from o. */
-const char *ld_json_str(const cJSON *o, const char *k);
-
-/* Pages GET /api/v2/organizations since since_ms (0: all) and records in the
- * id map every organization that carries both IDs (adoption snapshots,
- * duplicates). MLC_RETRY when Pipedrive refused or failed. */
-mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err);
-
-/* Full scan when the map is cold (never scanned: new or lost state file),
- * else the organizations updated since the last scan minus the margin. */
-mlc_rc ld_refresh_map(struct ld *ld, struct mlc_err *err);
-
-/* ---- ld_dlq.c: the dead-letter topic */
-
-/* Delivery report callback of the DLQ producer (ctx: struct ld). */
-void ld_dlq_on_delivery(const struct mlc_kafka_dr *dr, void *ctx);
-
-/* Sends m with its headers plus the mlc.* failure headers (text redacted)
- * to MLC_DLQ_TOPIC and waits for the delivery report. The producer is
- * created on first use and owned by ld. */
-mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, const char *text,
-                   struct mlc_err *err);
-
-/* ---- ld_plan.c: planning one event */
-
-/* Marks w finished with outcome, org_id and an optional reason. */
-void ld_work_finish(struct work *w, const char *outcome, int64_t org_id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Plans w for the dead-letter topic with error class cls and text. */
-void ld_work_to_dlq(struct work *w, const char *cls, const char *text);
-
-/* Plans a POST creating w's organization (body from the mapping). */
-mlc_rc ld_plan_create(struct ld *ld, struct work *w, struct mlc_err *err);
-
-/* Decides what the event needs. May run an identity lookup (a POST whose
- * answer was lost). Fills w->kind; finished events get their outcome. */
-mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err);
-
-/* ---- ld_round.c: one round */
-
-/* Handles the messages of one round (different customers). *retry is set
- * when some could not be finished now (their offsets are not stored). */
-mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err);
-
-/* ---- ld_consume.c: the consumption loop */
-
-/* Consumes the topic until stopped (run) or until the end offsets seen at
- * start (drain: MLC_RETRY when stopped before). */
-mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err);
 
 #endif

@@ -1,14 +1,19 @@
-/* ld_loader.c - mlc-loader: start-up (ld_main), the ping and setup commands
- * and the call audit every module records into (ld_internal.h).
+/* ld_loader.c - mlc-loader: start-up (ld_main), the ping and setup commands.
  *
  * Read docs/loader.md first; ld_internal.h says which file holds what.
  */
 #include "ld_loader.h"
 
+#include "ld_calls.h"
+#include "ld_consume.h"
+#include "ld_dlq.h"
+#include "ld_fields.h"
 #include "ld_internal.h"
+#include "ld_match_cmd.h"
 #include "ld_metrics.h"
 #include "ld_offsets.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
@@ -21,81 +26,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------------ audit */
-
-static void on_call(void *ctx, const struct pd_call *call, long status, int tokens, long dur)
-{
-    struct ld *ld = ctx;
-    const struct work *w = call->tag;
-    struct pd_limits *l = pd_client_limits(ld->pd);
-    struct call_row *r;
-
-    ld_metrics_call(ld->metrics, mlc_http_method_name(call->method), pd_op_name(call->op), status,
-                    tokens, status == 429 && l->daily_paused, status == 403 && pd_limits_blocked(l),
-                    pd_limits_daily_remaining(l), l->hdr_burst ? l->hdr_remaining : -1);
-
-    if (ld->n_calls == ld->cap_calls) {
-        size_t cap = ld->cap_calls ? ld->cap_calls * 2 : 64;
-        struct call_row *p = realloc(ld->calls, cap * sizeof(*p));
-
-        if (!p) {
-            mlc_error("out of memory recording a call audit row");
-            return;
-        }
-        ld->calls = p;
-        ld->cap_calls = cap;
-    }
-    r = &ld->calls[ld->n_calls++];
-    memset(r, 0, sizeof(*r));
-    mlc_strlcpy(r->method, mlc_http_method_name(call->method), sizeof(r->method));
-    mlc_strlcpy(r->path, call->path, sizeof(r->path));
-    r->status = status;
-    r->tokens = tokens;
-    r->duration_ms = dur;
-    r->at_ms = pd_now_ms();
-    if (w && w->decoded) {
-        mlc_strlcpy(r->company, w->ev.company, sizeof(r->company));
-        mlc_strlcpy(r->customer, w->ev.customer_number, sizeof(r->customer));
-    }
-}
-
-/* Writes the collected call rows (inside the caller's transaction). */
-mlc_rc ld_flush_calls(struct ld *ld, struct mlc_err *err)
-{
-    mlc_rc rc = MLC_OK;
-
-    if (ld->o->dry_run) {
-        ld->n_calls = 0;
-        return MLC_OK;
-    }
-    for (size_t i = 0; i < ld->n_calls && rc == MLC_OK; i++) {
-        struct call_row *r = &ld->calls[i];
-
-        rc = ld_state_audit_call(ld->st, r->method, r->path, r->status, r->tokens, r->duration_ms,
-                                 r->company[0] ? r->company : NULL,
-                                 r->company[0] ? r->customer : NULL, r->at_ms, err);
-    }
-    if (rc == MLC_OK)
-        ld->n_calls = 0;
-    return rc;
-}
-
-/* Stores pending call rows in their own transaction (start-up, scans). */
-mlc_rc ld_flush_calls_tx(struct ld *ld, struct mlc_err *err)
-{
-    mlc_rc rc;
-
-    if (ld->o->dry_run || ld->n_calls == 0) {
-        ld->n_calls = 0;
-        return MLC_OK;
-    }
-    if ((rc = ld_state_begin(ld->st, err)) != MLC_OK)
-        return rc;
-    if ((rc = ld_flush_calls(ld, err)) == MLC_OK)
-        return ld_state_commit(ld->st, err);
-    ld_state_rollback(ld->st);
-    return rc;
-}
+#define METADATA_TIMEOUT_MS 10000  /* ping: the broker's metadata answer */
+#define DLQ_EXIT_FLUSH_MS   10000  /* dead letters still queued at exit */
+#define PD_MAX_ATTEMPTS     5      /* tries of a GET or PATCH on 5xx/timeouts */
+#define RETRY_BASE_MS       500    /* first backoff of a round or refresh retry */
+#define RETRY_CAP_MS        30000  /* longest backoff */
+#define RETRY_AFTER_MAX_MS  300000 /* longest Retry-After honoured */
 
 /* ----------------------------------------------------------- ping, setup */
 
@@ -123,7 +59,7 @@ static mlc_rc ping(struct ld *ld, struct mlc_err *err)
     pd_call_reset(&call);
     if ((rc = mlc_kafka_producer_new(ld->cfg, ld_dlq_on_delivery, ld, &p, err)) != MLC_OK)
         return mlc_err_prefix(err, "kafka");
-    e = rd_kafka_metadata(mlc_kafka_producer_handle(p), 1, NULL, &md, 10000);
+    e = rd_kafka_metadata(mlc_kafka_producer_handle(p), 1, NULL, &md, METADATA_TIMEOUT_MS);
     if (e) {
         rc = mlc_err_set(err, MLC_RETRY, "kafka: metadata from %s: %s",
                          mlc_cfg_str(ld->cfg, MLC_CFG_KAFKA_BROKERS), rd_kafka_err2str(e));
@@ -178,14 +114,18 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     struct pd_client_cfg pc = {0};
     const char *cmd = o->command;
     bool consuming = !strcmp(cmd, "drain") || !strcmp(cmd, "run");
+    bool matching = !strcmp(cmd, "match");
     mlc_rc rc;
 
     ld.topic = mlc_cfg_str(cfg, MLC_CFG_TOPIC);
     ld.margin_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_SCAN_MARGIN) * 1000;
     ld.probe_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_PAUSE_PROBE) * 1000;
-    mlc_backoff_init(&ld.backoff, 500, 30000, 300000, 0);
-    if (!consuming && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
-        return mlc_err_set(err, MLC_FATAL, "unknown command '%s' (drain, run, ping or setup)", cmd);
+    mlc_backoff_init(&ld.backoff, RETRY_BASE_MS, RETRY_CAP_MS, RETRY_AFTER_MAX_MS, 0);
+    if (!consuming && !matching && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
+        return mlc_err_set(err, MLC_FATAL,
+                           "unknown command '%s' (drain, run, ping, setup or match)", cmd);
+    if (matching && o->dry_run)
+        return mlc_err_set(err, MLC_FATAL, "match writes nothing without --apply; no --dry-run");
     if (o->reset_offsets && !consuming)
         return mlc_err_set(err, MLC_FATAL, "--reset-offsets only goes with drain or run");
     if (o->reset_offsets && o->dry_run)
@@ -193,17 +133,17 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
                            "--reset-offsets moves the group's offsets, which --dry-run never does");
     if ((rc = mlc_config_require(cfg, MLC_CFG_PIPEDRIVE_TOKEN, err)) != MLC_OK)
         return rc;
-    if ((consuming || !strcmp(cmd, "ping")) &&
+    if ((consuming || matching || !strcmp(cmd, "ping")) &&
         (rc = mlc_config_require(cfg, MLC_CFG_KAFKA_BROKERS, err)) != MLC_OK)
         return rc;
     pc.base_url = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_URL);
     pc.token = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_TOKEN);
     pc.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_TIMEOUT);
-    ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : 30000);
+    ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : PD_TIMEOUT_DEFAULT_MS);
     pc.concurrency = (unsigned)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_CONCURRENCY);
     pc.pacing = mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_PACING);
-    pc.max_attempts = 5;
-    pc.audit = on_call;
+    pc.max_attempts = PD_MAX_ATTEMPTS;
+    pc.audit = ld_calls_on_call;
     pc.audit_ctx = &ld;
     pc.stop = o->stop;
     pd_limits_cfg_defaults(&pc.limits);
@@ -236,6 +176,12 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         rc = setup(&ld, err);
         goto out;
     }
+    if (matching) {
+        /* the ID fields must exist (mlc-loader setup): match never creates them */
+        if ((rc = ld_prepare_fields(&ld, false, err)) == MLC_OK)
+            rc = ld_match_command(&ld, o->apply, o->json, err);
+        goto out;
+    }
     if (o->reset_offsets &&
         (rc = ld_offsets_reset(cfg, ld.topic, o->reset_offsets, ld.out, err)) != MLC_OK)
         goto out;
@@ -250,7 +196,7 @@ out:
     if (ld.dlq) {
         int left = 0;
 
-        mlc_kafka_producer_flush(ld.dlq, 10000, &left, NULL);
+        mlc_kafka_producer_flush(ld.dlq, DLQ_EXIT_FLUSH_MS, &left, NULL);
         mlc_kafka_producer_free(ld.dlq);
     }
     free(ld.calls);

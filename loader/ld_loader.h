@@ -9,20 +9,9 @@
 #ifndef LD_LOADER_H
 #define LD_LOADER_H
 
+#include "ld_opts.h"
 #include "mlc_config.h"
 #include "mlc_err.h"
-
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-
-struct ld_opts {
-    const char *command;         /* "drain", "run", "ping", "setup" */
-    bool dry_run;                /* print what would happen, write nothing */
-    const char *reset_offsets;   /* NULL, "earliest", "latest" or an ISO 8601 time */
-    volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
-    FILE *out;                   /* command output (stdout) */
-};
 
 /* Runs one command. MLC_OK: done (drain reached the end, run was stopped by
  * a signal); MLC_RETRY: stopped before finishing (a later run continues);

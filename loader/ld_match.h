@@ -40,10 +40,6 @@
 #define LD_MATCH_NAME_MAX 512 /* a normalised name, terminator included */
 #define LD_MATCH_MAX_IDS  8   /* candidate ids kept for an ambiguous result */
 
-/* The default of MLC_MATCH_SUFFIXES. */
-#define LD_MATCH_DEFAULT_SUFFIXES                                                                  \
-    "Inc,Ltd,LLC,LLP,GmbH,AG,SA,SAS,SARL,BV,NV,Pty,Co,Corp,Corporation,Company,Limited"
-
 struct ld_match_rules {
     char **suffixes; /* normalised, without dots: "inc", "ltd", ... */
     size_t n;

@@ -1,8 +1,11 @@
 /* ld_plan.c - planning one event of a round: decode, map, hash, consult the
  * id map and decide: no call, POST, PATCH, dead letter or wait.
  */
-#include "ld_internal.h"
+#include "ld_plan.h"
+
+#include "ld_scan.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -14,36 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the organization holds of the keys next would write (adoption diff). */
-static cJSON *project(const cJSON *snap, const cJSON *next)
-{
-    cJSON *last = cJSON_CreateObject();
-    const cJSON *it;
-
-    cJSON_ArrayForEach(it, next)
-    {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(snap, it->string);
-
-        if (!strcmp(it->string, "custom_fields") && cJSON_IsObject(it)) {
-            cJSON *cf = cJSON_AddObjectToObject(last, "custom_fields");
-            const cJSON *c;
-
-            cJSON_ArrayForEach(c, it)
-            {
-                const cJSON *sv =
-                    cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, c->string) : NULL;
-
-                if (sv && cf)
-                    cJSON_AddItemToObject(cf, c->string, cJSON_Duplicate(sv, 1));
-            }
-        } else if (v) {
-            cJSON_AddItemToObject(last, it->string, cJSON_Duplicate(v, 1));
-        }
-    }
-    return last;
-}
-
-void ld_work_finish(struct work *w, const char *outcome, int64_t org_id, const char *fmt, ...)
+void ld_work_finish(struct work *w, enum ld_outcome outcome, int64_t org_id, const char *fmt, ...)
 {
     va_list ap;
 
@@ -234,11 +208,11 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
         goto out;
     }
     if (!w->remote && w->row.hash[0] && !strcmp(w->row.hash, w->hash)) {
-        ld_work_finish(w, "unchanged", w->row.org_id, NULL);
+        ld_work_finish(w, LD_OUT_UNCHANGED, w->row.org_id, NULL);
         goto out;
     }
     if (w->remote && w->ev.op == MLC_EVENT_UPSERT) {
-        cJSON *p = project(last, w->next);
+        cJSON *p = ld_project(last, w->next);
 
         cJSON_Delete(last);
         last = p;
@@ -248,7 +222,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
     w->org_id = w->row.org_id;
     w->write_row = true;
     if (!patch) {
-        ld_work_finish(w, w->remote ? "adopted" : "unchanged", w->row.org_id,
+        ld_work_finish(w, w->remote ? LD_OUT_ADOPTED : LD_OUT_UNCHANGED, w->row.org_id,
                        w->remote ? "organization already up to date" : NULL);
         goto out;
     }
@@ -265,7 +239,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
         snprintf(what, sizeof(what), "would %s organization %lld",
                  w->remote ? "adopt and update" : "update", (long long)w->row.org_id);
         dry_print(ld, w, what, mlc_buf_str(diff));
-        ld_work_finish(w, "dry_run", w->row.org_id, NULL);
+        ld_work_finish(w, LD_OUT_DRY_RUN, w->row.org_id, NULL);
     }
 out:
     cJSON_Delete(last);
@@ -280,7 +254,7 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
     mlc_rc rc;
 
     if (w->ev.op == MLC_EVENT_MISSING) {
-        ld_work_finish(w, "unchanged", 0, "missing in sage 300 and no organization to mark");
+        ld_work_finish(w, LD_OUT_UNCHANGED, 0, "missing in sage 300 and no organization to mark");
         if (ld->o->dry_run)
             dry_print(ld, w, "would skip", NULL);
         return MLC_OK;
@@ -296,7 +270,7 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
         pd_mapping_diff(ld->map, NULL, w->next, &p, diff, NULL);
         cJSON_Delete(p);
         dry_print(ld, w, "would create organization", mlc_buf_str(diff));
-        ld_work_finish(w, "dry_run", 0, NULL);
+        ld_work_finish(w, LD_OUT_DRY_RUN, 0, NULL);
     }
     return MLC_OK;
 }
@@ -330,15 +304,25 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         if ((rc = lost_create(ld, w, err)) != MLC_OK || w->kind == PLAN_WAIT)
             goto out;
     }
+    if (w->row_found && !strcmp(w->row.state, "duplicate") && !ld->o->dry_run) {
+        /* merged or deleted in Pipedrive since? look once per event (a
+         * search, 20 tokens), so the customer syncs again without a reset */
+        if ((rc = ld_lookup_customer(ld, w->ev.company, w->ev.customer_number, err)) != MLC_OK)
+            goto out;
+        ld_map_row_free(&w->row);
+        if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row,
+                                   &w->row_found, err)) != MLC_OK)
+            goto out;
+    }
     if (w->row_found && !strcmp(w->row.state, "duplicate")) {
-        ld_work_finish(w, "duplicate", w->row.org_id,
+        ld_work_finish(w, LD_OUT_DUPLICATE, w->row.org_id,
                        "several organizations carry this customer's IDs; none changed");
         goto out;
     }
     if (w->row_found && !strcmp(w->row.state, "deleted_in_crm") && !w->recreate) {
         if (strcmp(mlc_cfg_str(ld->cfg, MLC_CFG_ON_CRM_DELETED), "recreate") != 0) {
             ld_work_finish(
-                w, "deleted_in_crm", w->row.org_id,
+                w, LD_OUT_DELETED_IN_CRM, w->row.org_id,
                 "organization was deleted in pipedrive; left deleted (MLC_ON_CRM_DELETED=skip)");
             goto out;
         }
@@ -351,12 +335,12 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
 out:
     if (rc == MLC_OK && w->kind == PLAN_DLQ && ld->o->dry_run) {
         dry_print(ld, w, "would send to the dead-letter topic", NULL);
-        ld_work_finish(w, "dry_run", 0, "%s", w->reason);
+        ld_work_finish(w, LD_OUT_DRY_RUN, 0, "%s", w->reason);
         w->kind = PLAN_NONE;
-    } else if (rc == MLC_OK && ld->o->dry_run && w->finished && strcmp(w->outcome, "dry_run")) {
+    } else if (rc == MLC_OK && ld->o->dry_run && w->finished && w->outcome != LD_OUT_DRY_RUN) {
         char what[64];
 
-        snprintf(what, sizeof(what), "would skip (%s)", w->outcome);
+        snprintf(what, sizeof(what), "would skip (%s)", ld_outcome_name(w->outcome));
         dry_print(ld, w, what, NULL);
     }
     mlc_buf_free(&diff);

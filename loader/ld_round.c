@@ -2,9 +2,14 @@
  * the calls, settle their answers, deliver dead letters, then store the id
  * map and audit rows in one transaction.
  */
-#include "ld_internal.h"
+#include "ld_round.h"
+
+#include "ld_calls.h"
+#include "ld_dlq.h"
 #include "ld_metrics.h"
+#include "ld_plan.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 #include "pd_client.h"
@@ -41,7 +46,7 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
                          w->ev.company, w->ev.customer_number);
                 return MLC_OK;
             }
-            ld_work_finish(w, "created", (int64_t)id->valuedouble,
+            ld_work_finish(w, LD_OUT_CREATED, (int64_t)id->valuedouble,
                            w->recreate
                                ? "recreated: the earlier organization was deleted in pipedrive"
                                : NULL);
@@ -50,7 +55,7 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "is_deleted")))
             deleted = true;
         else {
-            ld_work_finish(w, w->remote ? "adopted" : "updated", w->org_id, NULL);
+            ld_work_finish(w, w->remote ? LD_OUT_ADOPTED : LD_OUT_UPDATED, w->org_id, NULL);
             return MLC_OK;
         }
     }
@@ -65,7 +70,7 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
             *again = true;
             return ld_plan_create(ld, w, err);
         }
-        ld_work_finish(w, "deleted_in_crm", w->org_id,
+        ld_work_finish(w, LD_OUT_DELETED_IN_CRM, w->org_id,
                        "organization was deleted in pipedrive (HTTP %ld); left deleted", c->status);
         mlc_strlcpy(w->row.state, "deleted_in_crm", sizeof(w->row.state));
         return MLC_OK;
@@ -80,22 +85,31 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
     return MLC_OK;
 }
 
-static void count(struct ld *ld, const char *outcome)
+static void count(struct ld *ld, enum ld_outcome outcome)
 {
-    if (!strcmp(outcome, "created"))
+    switch (outcome) {
+    case LD_OUT_CREATED:
         ld->n_created++;
-    else if (!strcmp(outcome, "updated"))
+        break;
+    case LD_OUT_UPDATED:
         ld->n_updated++;
-    else if (!strcmp(outcome, "adopted"))
+        break;
+    case LD_OUT_ADOPTED:
         ld->n_adopted++;
-    else if (!strcmp(outcome, "dlq"))
+        break;
+    case LD_OUT_DLQ:
         ld->n_dlq++;
-    else if (!strcmp(outcome, "deleted_in_crm"))
+        break;
+    case LD_OUT_DELETED_IN_CRM:
         ld->n_deleted++;
-    else if (!strcmp(outcome, "duplicate"))
+        break;
+    case LD_OUT_DUPLICATE:
         ld->n_duplicate++;
-    else
+        break;
+    default: /* unchanged, dry run */
         ld->n_unchanged++;
+        break;
+    }
 }
 
 /* Map rows and audit rows of a round, in one transaction. */
@@ -118,7 +132,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .company = w->decoded ? w->ev.company : NULL,
                                    .customer = w->decoded ? w->ev.customer_number : NULL,
                                    .event_id = w->decoded ? w->ev.event_id : NULL,
-                                   .outcome = w->outcome,
+                                   .outcome = ld_outcome_name(w->outcome),
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
@@ -139,8 +153,17 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         }
         if (!w->finished)
             continue;
-        if (w->write_row && (!strcmp(w->outcome, "created") || !strcmp(w->outcome, "updated") ||
-                             !strcmp(w->outcome, "adopted") || !strcmp(w->outcome, "unchanged"))) {
+        if (w->call.op == PD_OP_CREATE_ORG && w->outcome == LD_OUT_DLQ && w->call.sent &&
+            w->call.rc == MLC_PERM) {
+            /* Pipedrive answered the create with a refusal (400 validation,
+             * another 4xx): nothing was created, so no later event of the
+             * customer needs a lookup scan for it */
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+            if (rc != MLC_OK)
+                break;
+        }
+        if (w->write_row && (w->outcome == LD_OUT_CREATED || w->outcome == LD_OUT_UPDATED ||
+                             w->outcome == LD_OUT_ADOPTED || w->outcome == LD_OUT_UNCHANGED)) {
             struct ld_map_row row = {.org_id = w->org_id};
             char *payload = ld_canonical(w->next, err);
 
@@ -156,7 +179,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                 row.hash[0] = '\0';
             rc = ld_state_map_put(ld->st, w->ev.company, w->ev.customer_number, &row, err);
             free(payload);
-        } else if (!strcmp(w->outcome, "deleted_in_crm") && w->row_found &&
+        } else if (w->outcome == LD_OUT_DELETED_IN_CRM && w->row_found &&
                    !strcmp(w->row.state, "deleted_in_crm")) {
             w->row.create_pending_ms = 0;
             rc = ld_state_map_put(ld->st, w->ev.company, w->ev.customer_number, &w->row, err);
@@ -177,7 +200,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         const struct pd_limits *l = pd_client_limits(ld->pd);
         char v[64];
 
-        snprintf(v, sizeof(v), "%ld/%d", l->hdr_burst ? l->hdr_remaining : -1L, l->burst_limit);
+        snprintf(v, sizeof(v), "%ld/%d", pd_limits_burst_remaining(l), pd_limits_burst_limit(l));
         rc = ld_state_meta_set(ld->st, "burst_remaining", v, err);
     }
     if (rc == MLC_OK)
@@ -210,30 +233,38 @@ static mlc_rc mark_pending(struct ld *ld, struct work *ws, size_t n, struct mlc_
     return rc;
 }
 
-/* Handles the messages of one round (different customers). *retry is set
- * when some could not be finished now (their offsets are not stored). */
-mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err)
+/* Plans every event of the round. */
+static mlc_rc plan_round(struct ld *ld, struct work *ws, struct item **items, size_t n, bool *retry,
+                         struct mlc_err *err)
 {
-    struct work *ws = calloc(n, sizeof(*ws));
-    struct pd_call *calls = calloc(n, sizeof(*calls));
-    size_t *idx = calloc(n, sizeof(*idx));
-    mlc_rc rc = MLC_OK, run_rc = MLC_OK;
-    struct mlc_err run_err = {0};
+    mlc_rc rc = MLC_OK;
 
-    *retry = false;
-    if (!ws || !calls || !idx) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         ws[i].it = items[i];
         rc = ld_plan(ld, &ws[i], err);
         if (ws[i].kind == PLAN_WAIT)
             *retry = true; /* deferred: its offset is not stored */
     }
-    if (rc != MLC_OK)
+    return rc;
+}
+
+/* Runs the round's calls and settles their answers, twice at most: a PATCH
+ * that found its organization deleted may become a POST (recreate). The
+ * client's own failure goes to *run_rc/run_err (the round still stores what
+ * it finished); rc is the round's. */
+static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, mlc_rc *run_rc,
+                        struct mlc_err *run_err, struct mlc_err *err)
+{
+    struct pd_call *calls = calloc(n, sizeof(*calls));
+    size_t *idx = calloc(n, sizeof(*idx));
+    mlc_rc rc = MLC_OK;
+
+    *run_rc = MLC_OK;
+    if (!calls || !idx) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
         goto out;
-    for (int pass = 0; pass < 2 && run_rc == MLC_OK; pass++) {
+    }
+    for (int pass = 0; pass < 2 && *run_rc == MLC_OK; pass++) {
         size_t k = 0;
         bool again = false;
 
@@ -249,17 +280,17 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
         }
         if (k == 0)
             break;
-        run_rc = pd_client_run(ld->pd, calls, k, &run_err);
+        *run_rc = pd_client_run(ld->pd, calls, k, run_err);
         for (size_t j = 0; j < k; j++) {
             struct work *w = &ws[idx[j]];
 
             w->call = calls[j];
             calls[j].json = NULL;
-            if (run_rc != MLC_OK && w->call.rc == MLC_OK && !w->call.json) {
+            if (*run_rc != MLC_OK && w->call.rc == MLC_OK && !w->call.json) {
                 *retry = true; /* never sent or interrupted */
                 continue;
             }
-            if (run_rc == MLC_FATAL && w->call.rc != MLC_OK)
+            if (*run_rc == MLC_FATAL && w->call.rc != MLC_OK)
                 continue;
             if ((rc = settle_work(ld, w, &again, retry, err)) != MLC_OK)
                 goto out;
@@ -267,7 +298,18 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
         if (!again)
             break;
     }
-    /* dead letters: delivered before the offset moves */
+out:
+    free(calls);
+    free(idx);
+    return rc;
+}
+
+/* Delivers the round's dead letters before their offsets move. */
+static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, bool *retry,
+                                   struct mlc_err *err)
+{
+    mlc_rc rc = MLC_OK;
+
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         struct work *w = &ws[i];
         struct mlc_err e = {0};
@@ -282,7 +324,7 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
             mlc_warn("%s:%d:%lld sent to the dead-letter topic: %s", ld->topic,
                      (int)w->it->msg->partition, (long long)w->it->msg->offset, w->reason);
             mlc_strlcpy(reason, w->reason, sizeof(reason));
-            ld_work_finish(w, "dlq", 0, "%s: %s", w->err_class, reason);
+            ld_work_finish(w, LD_OUT_DLQ, 0, "%s: %s", w->err_class, reason);
         } else if (r == MLC_FATAL) {
             rc = r;
             *err = e;
@@ -291,25 +333,49 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
             *retry = true;
         }
     }
-    {
-        struct mlc_err se = {0};
-        mlc_rc src = store_round(ld, ws, n, &se);
+    return rc;
+}
 
-        if (src != MLC_OK) {
-            if (rc == MLC_OK)
-                *err = se;
-            rc = rc == MLC_OK ? src : rc;
-            goto out;
-        }
-    }
+/* Marks the finished messages done (their offsets may be stored) and
+ * counts their outcomes. */
+static void mark_done(struct ld *ld, struct work *ws, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         if (ws[i].finished) {
             ws[i].it->done = true;
             count(ld, ws[i].outcome);
-            ld_metrics_outcome(ld->metrics, ws[i].outcome);
+            ld_metrics_outcome(ld->metrics, ld_outcome_name(ws[i].outcome));
             mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
-                      (long long)ws[i].it->msg->offset, ws[i].outcome);
+                      (long long)ws[i].it->msg->offset, ld_outcome_name(ws[i].outcome));
         }
+}
+
+/* Handles the messages of one round (different customers). *retry is set
+ * when some could not be finished now (their offsets are not stored). */
+mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err)
+{
+    struct work *ws = calloc(n, sizeof(*ws));
+    mlc_rc rc = MLC_OK, run_rc = MLC_OK, src;
+    struct mlc_err run_err = {0}, se = {0};
+
+    *retry = false;
+    if (!ws) {
+        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        goto out;
+    }
+    if ((rc = plan_round(ld, ws, items, n, retry, err)) != MLC_OK)
+        goto out;
+    if ((rc = run_calls(ld, ws, n, retry, &run_rc, &run_err, err)) != MLC_OK)
+        goto out;
+    rc = deliver_dead_letters(ld, ws, n, retry, err);
+    if ((src = store_round(ld, ws, n, &se)) != MLC_OK) {
+        if (rc == MLC_OK) {
+            *err = se;
+            rc = src;
+        }
+        goto out;
+    }
+    mark_done(ld, ws, n);
     if (rc == MLC_OK && run_rc != MLC_OK) {
         rc = run_rc;
         *err = run_err;
@@ -319,7 +385,5 @@ out:
         for (size_t i = 0; i < n; i++)
             work_free(&ws[i]);
     free(ws);
-    free(calls);
-    free(idx);
     return rc;
 }

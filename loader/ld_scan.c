@@ -1,9 +1,11 @@
 /* ld_scan.c - the identity scan: list organizations with the identity fields
- * and record in the id map which ones carry Sage 300 IDs; the small helpers
- * the scan shares with the other loader modules.
+ * and record in the id map which ones carry Sage 300 IDs.
  */
-#include "ld_internal.h"
+#include "ld_scan.h"
+
+#include "ld_calls.h"
 #include "ld_state.h"
+#include "ld_util.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -18,72 +20,7 @@
 #define SCAN_PAGE     500
 #define MAX_SCAN_KEYS 15 /* custom_fields selection limit of the list */
 
-/* ------------------------------------------------------------- utilities */
-
-static void url_escape(const char *in, char *out, size_t outsz)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *in && o + 4 < outsz; in++) {
-        unsigned char ch = (unsigned char)*in;
-
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == ',') {
-            out[o++] = (char)ch;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[ch >> 4];
-            out[o++] = hex[ch & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
-/* The escaped next_cursor of a v2 list answer, or "" at the end. */
-void ld_next_cursor(const cJSON *answer, char *out, size_t outsz)
-{
-    const cJSON *next = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(answer, "additional_data"), "next_cursor");
-
-    if (cJSON_IsString(next) && next->valuestring[0])
-        url_escape(next->valuestring, out, outsz);
-    else
-        out[0] = '\0';
-}
-
-void ld_rfc3339(int64_t ms, char out[32])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-char *ld_canonical(const cJSON *j, struct mlc_err *err)
-{
-    struct mlc_buf b;
-
-    mlc_buf_init(&b, 1u << 20);
-    if (pd_mapping_canonical(j, &b, err) != MLC_OK) {
-        mlc_buf_free(&b);
-        return NULL;
-    }
-    if (!b.data && mlc_buf_puts(&b, "") != MLC_OK) {
-        mlc_buf_free(&b);
-        return NULL;
-    }
-    return mlc_buf_steal(&b);
-}
-
-const char *ld_json_str(const cJSON *o, const char *k)
-{
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+/* ------------------------------------------------------------- snapshots */
 
 /* The part of an organization the mapping can write: name, address (without
  * the computed formatted_address), website and the custom fields. */
@@ -112,7 +49,11 @@ static cJSON *snapshot_of(const cJSON *org)
                     cJSON_Delete(cJSON_DetachItemViaPointer(d, sub));
             }
         }
-        cJSON_AddItemToObject(s, keys[i], d);
+        if (!cJSON_AddItemToObject(s, keys[i], d)) {
+            cJSON_Delete(d);
+            cJSON_Delete(s);
+            return NULL; /* out of memory: the caller says so */
+        }
     }
     return s;
 }
@@ -137,9 +78,93 @@ static int found_cmp(const void *a, const void *b)
     return c;
 }
 
-/* Applies what a scan found to the id map, in one transaction. */
+/* True when the organization's current values (snap) are those of the body
+ * this replica last applied (payload): the update the scan saw was that
+ * write. Any other value means someone else wrote since (another replica, a
+ * person): the cached body may not be trusted (ADR 0009). A stored body that
+ * does not parse counts as not held. */
+static bool holds_what_we_applied(const struct ld *ld, const cJSON *snap, const char *payload)
+{
+    cJSON *applied = cJSON_Parse(payload), *last = NULL, *patch = NULL;
+    bool held = false;
+
+    if (applied && (last = ld_project(snap, applied)) &&
+        pd_mapping_diff(ld->map, last, applied, &patch, NULL, NULL) == MLC_OK)
+        held = patch == NULL;
+    cJSON_Delete(patch);
+    cJSON_Delete(last);
+    cJSON_Delete(applied);
+    return held;
+}
+
+/* {"duplicate_ids":[...]}: the organizations that carry one customer's IDs
+ * (k found, plus also when it is another one), kept as the row's payload so
+ * that `mlc status` can list them. NULL when out of memory. */
+static char *duplicate_payload(const struct found *f, size_t k, int64_t also)
+{
+    cJSON *o = cJSON_CreateObject(), *ids = o ? cJSON_AddArrayToObject(o, "duplicate_ids") : NULL;
+    char *text = NULL;
+
+    for (size_t i = 0; ids && i < k; i++)
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)f[i].org_id));
+    if (ids && also)
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)also));
+    if (ids)
+        text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* The id map row of one customer from the k organizations a scan found
+ * carrying its IDs. authoritative: the scan saw every such organization (a
+ * full scan, or a lookup by the customer's ID); an updated_since scan sees
+ * only those changed lately, so it can add duplicates but never end one.
+ * row->payload is either old's (shared) or new (the caller frees it). */
+static mlc_rc decide_row(const struct ld *ld, const struct found *f, size_t k,
+                         const struct ld_map_row *old, bool found, bool authoritative, bool full,
+                         struct ld_map_row *row, struct mlc_err *err)
+{
+    bool was_dup = found && !strcmp(old->state, "duplicate");
+    bool other = found && old->org_id && old->org_id != f->org_id &&
+                 strcmp(old->state, "deleted_in_crm") != 0 && !(was_dup && authoritative);
+
+    memset(row, 0, sizeof(*row));
+    row->org_id = f->org_id;
+    if (was_dup && !authoritative && k == 1) {
+        *row = *old; /* still a duplicate as far as this scan can tell */
+        return MLC_OK;
+    }
+    if (k > 1 || other) {
+        /* two organizations carry this customer's IDs: change none */
+        mlc_strlcpy(row->state, "duplicate", sizeof(row->state));
+        if (found && old->org_id)
+            row->org_id = old->org_id;
+        mlc_warn("customer %s:%s: %zu organizations carry its IDs; none will be changed "
+                 "until the duplicates are merged in pipedrive",
+                 f->company, f->customer, k + (other ? 1 : 0));
+        row->payload = duplicate_payload(f, k, other ? old->org_id : 0);
+        return row->payload ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+    }
+    mlc_strlcpy(row->state, "active", sizeof(row->state));
+    if (was_dup)
+        mlc_info("customer %s:%s: one organization (%lld) carries its IDs again; syncing it",
+                 f->company, f->customer, (long long)f->org_id);
+    if (found && !was_dup && old->org_id == f->org_id && !old->remote && old->payload && !full &&
+        holds_what_we_applied(ld, f->snap, old->payload)) {
+        /* our own write coming back from updated_since: keep what we applied */
+        *row = *old;
+        row->create_pending_ms = 0;
+        return MLC_OK;
+    }
+    row->payload = ld_canonical(f->snap, err);
+    row->remote = true;
+    return row->payload ? MLC_OK : MLC_FATAL;
+}
+
+/* Applies what a scan found to the id map, in one transaction; scan_ms > 0
+ * records it as the last scan (a lookup of one customer is not one). */
 static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan_ms, bool full,
-                          struct mlc_err *err)
+                          bool authoritative, struct mlc_err *err)
 {
     mlc_rc rc;
     char ms[32];
@@ -156,46 +181,19 @@ static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan
         while (j < n && !strcmp(f[j].company, f[i].company) &&
                !strcmp(f[j].customer, f[i].customer))
             j++;
-        memset(&row, 0, sizeof(row));
         if ((rc = ld_state_map_get(ld->st, f[i].company, f[i].customer, &old, &found, err)) !=
             MLC_OK)
             break;
-        row.org_id = f[i].org_id;
-        if (j - i > 1 || (found && old.org_id && old.org_id != f[i].org_id &&
-                          strcmp(old.state, "deleted_in_crm") != 0)) {
-            /* two organizations carry this customer's IDs: change none */
-            mlc_strlcpy(row.state, "duplicate", sizeof(row.state));
-            if (found && old.org_id)
-                row.org_id = old.org_id;
-            mlc_warn("customer %s:%s: %zu organizations carry its IDs; none will be changed "
-                     "until the duplicates are merged in pipedrive",
-                     f[i].company, f[i].customer,
-                     j - i + (found && old.org_id && old.org_id != f[i].org_id ? 1 : 0));
-        } else {
-            mlc_strlcpy(row.state, "active", sizeof(row.state));
-            if (found && old.org_id == f[i].org_id && !old.remote && old.payload && !full) {
-                /* our own write coming back from updated_since: keep what we applied */
-                row = old;
-                row.payload = old.payload;
-                row.create_pending_ms = 0;
-            } else {
-                row.payload = ld_canonical(f[i].snap, err);
-                row.remote = true;
-                if (!row.payload) {
-                    rc = MLC_FATAL;
-                    ld_map_row_free(&old);
-                    break;
-                }
-            }
-        }
-        rc = ld_state_map_put(ld->st, f[i].company, f[i].customer, &row, err);
+        rc = decide_row(ld, &f[i], j - i, &old, found, authoritative, full, &row, err);
+        if (rc == MLC_OK)
+            rc = ld_state_map_put(ld->st, f[i].company, f[i].customer, &row, err);
         if (row.payload != old.payload)
             free(row.payload);
         ld_map_row_free(&old);
         i = j;
     }
     snprintf(ms, sizeof(ms), "%lld", (long long)scan_ms);
-    if (rc == MLC_OK)
+    if (rc == MLC_OK && scan_ms > 0)
         rc = ld_state_meta_set(ld->st, "last_scan_ms", ms, err);
     if (rc == MLC_OK)
         rc = ld_flush_calls(ld, err);
@@ -205,104 +203,250 @@ static mlc_rc apply_found(struct ld *ld, struct found *f, size_t n, int64_t scan
     return rc;
 }
 
+/* What a scan found: the organizations carrying both IDs. */
+struct found_list {
+    struct found *f;
+    size_t n, cap;
+};
+
+static void found_list_free(struct found_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->f[i].company);
+        free(l->f[i].customer);
+        cJSON_Delete(l->f[i].snap);
+    }
+    free(l->f);
+    memset(l, 0, sizeof(*l));
+}
+
+static mlc_rc found_add(struct found_list *l, const char *co, const char *num, int64_t org_id,
+                        const cJSON *org, struct mlc_err *err)
+{
+    struct found *x;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct found *p = realloc(l->f, cap * sizeof(*p));
+
+        if (!p)
+            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        l->f = p;
+        l->cap = cap;
+    }
+    x = &l->f[l->n++];
+    x->company = strdup(co);
+    x->customer = strdup(num);
+    x->org_id = org_id;
+    x->snap = snapshot_of(org);
+    if (!x->company || !x->customer || !x->snap)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    return MLC_OK;
+}
+
+/* The custom_fields selection: the identity fields, and the other mapped
+ * custom fields while they fit the 15-key selection. */
+static mlc_rc scan_keys(struct ld *ld, struct mlc_buf *keys, struct mlc_err *err)
+{
+    size_t nc = pd_mapping_custom_count(ld->map);
+    mlc_rc rc = mlc_buf_printf(keys, "%s,%s", ld->k_num, ld->k_co);
+
+    if (nc <= MAX_SCAN_KEYS)
+        for (size_t i = 0; i < nc && rc == MLC_OK; i++)
+            if (i != ld->i_num && i != ld->i_co)
+                rc = mlc_buf_printf(keys, ",%s", pd_mapping_custom_key(ld->map, i));
+    if (rc != MLC_OK)
+        return mlc_err_set(err, MLC_FATAL,
+                           "scanning organizations: the custom field keys do not fit a request");
+    return MLC_OK;
+}
+
+/* Asks one page (since and cursor escaped, "" for none) and hands every
+ * organization on it to on_org; cursor (PD_PATH_MAX) becomes the next
+ * page's, "" after the last. */
+static mlc_rc scan_page(struct ld *ld, const char *keys, const char *since, char *cursor,
+                        ld_org_fn on_org, void *ctx, struct mlc_err *err)
+{
+    struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
+    const cJSON *org;
+    mlc_rc rc = MLC_OK;
+    int n = snprintf(call.path, sizeof(call.path),
+                     "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE, keys,
+                     since[0] ? "&updated_since=" : "", since, cursor[0] ? "&cursor=" : "", cursor);
+
+    if (n < 0 || (size_t)n >= sizeof(call.path))
+        /* a cut cursor would page wrongly or be refused on every try */
+        return mlc_err_set(err, MLC_FATAL,
+                           "scanning organizations: the request path (%d bytes with the "
+                           "cursor) exceeds %zu bytes",
+                           n, sizeof(call.path) - 1);
+    rc = pd_client_call1(ld->pd, &call, err);
+    if (rc != MLC_OK) {
+        pd_call_reset(&call);
+        mlc_err_prefix(err, "scanning organizations");
+        /* e.g. a 400 for updated_since: try again later, loudly */
+        return rc == MLC_PERM ? MLC_RETRY : rc;
+    }
+    cJSON_ArrayForEach(org, cJSON_GetObjectItemCaseSensitive(call.json, "data"))
+    {
+        if ((rc = on_org(ctx, org, err)) != MLC_OK)
+            break;
+    }
+    if (rc == MLC_OK)
+        ld_next_cursor(call.json, cursor, PD_PATH_MAX);
+    pd_call_reset(&call);
+    return rc;
+}
+
+mlc_rc ld_scan_orgs(struct ld *ld, int64_t since_ms, ld_org_fn on_org, void *ctx, size_t *pages,
+                    struct mlc_err *err)
+{
+    struct mlc_buf keys;
+    char cursor[PD_PATH_MAX] = "", since[64] = "";
+    mlc_rc rc;
+
+    *pages = 0;
+    mlc_buf_init(&keys, 4096);
+    if ((rc = scan_keys(ld, &keys, err)) != MLC_OK)
+        goto out;
+    if (since_ms > 0) {
+        char t[32];
+
+        ld_rfc3339(since_ms, t);
+        ld_url_escape(t, since, sizeof(since));
+    }
+    do {
+        if ((rc = scan_page(ld, mlc_buf_str(&keys), since, cursor, on_org, ctx, err)) != MLC_OK)
+            goto out;
+        (*pages)++;
+    } while (cursor[0]);
+out:
+    mlc_buf_free(&keys);
+    return rc;
+}
+
+struct identity_scan {
+    struct ld *ld;
+    struct found_list l;
+    size_t total;
+};
+
+/* Records an organization that carries both IDs (not deleted). */
+static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
+{
+    struct identity_scan *s = ctx;
+    const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+    const char *num = ld_json_str(cf, s->ld->k_num), *co = ld_json_str(cf, s->ld->k_co);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
+    const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
+
+    s->total++;
+    if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
+        return MLC_OK; /* not ours (or deleted): never touched */
+    return found_add(&s->l, co, num, (int64_t)id->valuedouble, org, err);
+}
+
 /* Pages GET /api/v2/organizations with the identity fields (and the other
  * mapped custom fields while they fit the 15-key selection), since since_ms
  * (0: all), and records every organization that carries both IDs. */
 mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
 {
-    struct mlc_buf keys;
-    char cursor[1024] = "", since[64] = "";
-    struct found *f = NULL;
-    size_t n = 0, cap = 0, pages = 0, total = 0;
+    struct identity_scan s = {.ld = ld};
+    size_t pages = 0;
     int64_t started = pd_now_ms();
-    mlc_rc rc = MLC_OK;
-    size_t nc = pd_mapping_custom_count(ld->map);
+    mlc_rc rc;
 
-    mlc_buf_init(&keys, 4096);
-    mlc_buf_printf(&keys, "%s,%s", ld->k_num, ld->k_co);
-    if (nc <= MAX_SCAN_KEYS)
-        for (size_t i = 0; i < nc; i++)
-            if (i != ld->i_num && i != ld->i_co)
-                mlc_buf_printf(&keys, ",%s", pd_mapping_custom_key(ld->map, i));
-    if (since_ms > 0) {
-        char t[32];
-
-        ld_rfc3339(since_ms, t);
-        url_escape(t, since, sizeof(since));
-    }
-    for (;;) {
-        struct pd_call call = {.op = PD_OP_LIST_ORGS, .method = MLC_HTTP_GET};
-        const cJSON *data, *org;
-
-        snprintf(call.path, sizeof(call.path),
-                 "/api/v2/organizations?limit=%d&custom_fields=%s%s%s%s%s", SCAN_PAGE,
-                 mlc_buf_str(&keys), since[0] ? "&updated_since=" : "", since,
-                 cursor[0] ? "&cursor=" : "", cursor);
-        rc = pd_client_call1(ld->pd, &call, err);
-        if (rc != MLC_OK) {
-            pd_call_reset(&call);
-            mlc_err_prefix(err, "scanning organizations");
-            if (rc == MLC_PERM)
-                rc = MLC_RETRY; /* e.g. a 400 for updated_since: try again later, loudly */
-            goto out;
-        }
-        pages++;
-        data = cJSON_GetObjectItemCaseSensitive(call.json, "data");
-        cJSON_ArrayForEach(org, data)
-        {
-            const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
-            const char *num = ld_json_str(cf, ld->k_num), *co = ld_json_str(cf, ld->k_co);
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
-            const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
-
-            total++;
-            if (!num || !co || !cJSON_IsNumber(id) || cJSON_IsTrue(del))
-                continue; /* not ours (or deleted): never touched */
-            if (n == cap) {
-                size_t nc2 = cap ? cap * 2 : 256;
-                struct found *p = realloc(f, nc2 * sizeof(*p));
-
-                if (!p) {
-                    pd_call_reset(&call);
-                    rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-                    goto out;
-                }
-                f = p;
-                cap = nc2;
-            }
-            f[n].company = strdup(co);
-            f[n].customer = strdup(num);
-            f[n].org_id = (int64_t)id->valuedouble;
-            f[n].snap = snapshot_of(org);
-            n++;
-            if (!f[n - 1].company || !f[n - 1].customer || !f[n - 1].snap) {
-                pd_call_reset(&call);
-                rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-                goto out;
-            }
-        }
-        ld_next_cursor(call.json, cursor, sizeof(cursor));
-        pd_call_reset(&call);
-        if (!cursor[0])
-            break;
-    }
-    rc = apply_found(ld, f, n, started, since_ms == 0, err);
+    if ((rc = ld_scan_orgs(ld, since_ms, record_identity, &s, &pages, err)) != MLC_OK)
+        goto out;
+    rc = apply_found(ld, s.l.f, s.l.n, started, since_ms == 0, since_ms == 0, err);
     if (rc == MLC_OK) {
         ld->scan_since_ms = since_ms;
         ld->scan_started_ms = started;
     }
     mlc_info("organization scan%s: %zu page(s), %zu organization(s), %zu with Sage 300 IDs",
-             since_ms ? " (updated since last scan)" : "", pages, total, n);
+             since_ms ? " (updated since last scan)" : "", pages, s.total, s.l.n);
 out:
-    for (size_t i = 0; i < n; i++) {
-        free(f[i].company);
-        free(f[i].customer);
-        cJSON_Delete(f[i].snap);
+    found_list_free(&s.l);
+    if (rc != MLC_OK) {
+        struct mlc_err fe = {0};
+
+        if (ld_flush_calls_tx(ld, &fe) != MLC_OK)
+            mlc_warn("%s; the call audit rows are written with the next transaction", fe.msg);
     }
-    free(f);
-    mlc_buf_free(&keys);
-    if (rc != MLC_OK)
-        ld_flush_calls_tx(ld, NULL);
+    return rc;
+}
+
+/* The organizations itemSearch/field lists for the customer number (exact,
+ * case-sensitive), then each one read to check both IDs: a lookup that sees
+ * every organization carrying the customer's IDs. */
+static mlc_rc lookup_ids(struct ld *ld, const char *company, const char *number,
+                         struct found_list *l, struct mlc_err *err)
+{
+    struct pd_call search = {.op = PD_OP_ITEM_SEARCH_FIELD, .method = MLC_HTTP_GET};
+    char term[3 * 64 + 1];
+    const cJSON *hit;
+    mlc_rc rc;
+
+    ld_url_escape(number, term, sizeof(term));
+    snprintf(search.path, sizeof(search.path),
+             "/api/v2/itemSearch/field?term=%s&entity_type=organization&field=%s&match=exact"
+             "&limit=500",
+             term, ld->k_num);
+    if ((rc = pd_client_call1(ld->pd, &search, err)) != MLC_OK) {
+        pd_call_reset(&search);
+        return mlc_err_prefix(err, "looking up %s:%s", company, number);
+    }
+    cJSON_ArrayForEach(hit, cJSON_GetObjectItemCaseSensitive(search.json, "data"))
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(hit, "id");
+        struct pd_call get = {.op = PD_OP_GET_ORG, .method = MLC_HTTP_GET};
+        const cJSON *org, *cf;
+
+        if (!cJSON_IsNumber(id))
+            continue;
+        snprintf(get.path, sizeof(get.path), "/api/v2/organizations/%lld",
+                 (long long)id->valuedouble);
+        rc = pd_client_call1(ld->pd, &get, err);
+        org = cJSON_GetObjectItemCaseSensitive(get.json, "data");
+        cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+        if (rc == MLC_PERM && (get.status == 404 || get.status == 410))
+            rc = MLC_OK; /* gone meanwhile */
+        else if (rc == MLC_OK &&
+                 !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")) &&
+                 ld_json_str(cf, ld->k_num) && ld_json_str(cf, ld->k_co) &&
+                 !strcmp(ld_json_str(cf, ld->k_num), number) &&
+                 !strcmp(ld_json_str(cf, ld->k_co), company))
+            rc = found_add(l, company, number, (int64_t)id->valuedouble, org, err);
+        pd_call_reset(&get);
+        if (rc != MLC_OK)
+            break;
+    }
+    pd_call_reset(&search);
+    return rc;
+}
+
+mlc_rc ld_lookup_customer(struct ld *ld, const char *company, const char *number,
+                          struct mlc_err *err)
+{
+    struct found_list l = {0};
+    mlc_rc rc = lookup_ids(ld, company, number, &l, err);
+
+    if (rc == MLC_OK && l.n > 0)
+        rc = apply_found(ld, l.f, l.n, 0, false, true, err);
+    else if (rc == MLC_OK) {
+        /* none carries the IDs any more (all deleted): the next event creates one */
+        struct ld_map_row row = {0};
+
+        mlc_strlcpy(row.state, "active", sizeof(row.state));
+        mlc_info("customer %s:%s: no organization carries its IDs any more", company, number);
+        if ((rc = ld_state_begin(ld->st, err)) == MLC_OK &&
+            (rc = ld_state_map_put(ld->st, company, number, &row, err)) == MLC_OK &&
+            (rc = ld_flush_calls(ld, err)) == MLC_OK)
+            rc = ld_state_commit(ld->st, err);
+        else if (rc != MLC_OK)
+            ld_state_rollback(ld->st);
+    }
+    found_list_free(&l);
     return rc;
 }
 

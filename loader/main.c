@@ -14,6 +14,7 @@
 static const char usage[] =
     "Usage: mlc-loader [--config FILE] drain|run|ping|setup [--dry-run]\n"
     "                  [--reset-offsets earliest|latest|ISO8601]\n"
+    "       mlc-loader [--config FILE] match [--apply] [--json]\n"
     "\n"
     "Consumes customer-change events from MLC_TOPIC in consumer group\n"
     "MLC_KAFKA_GROUP and creates or updates one Pipedrive organization per\n"
@@ -25,6 +26,14 @@ static const char usage[] =
     "  drain   consume up to the end offsets seen at start, commit, exit\n"
     "  ping    check the Pipedrive token (GET /v1/users/me) and the brokers\n"
     "  setup   create the custom fields the mapping needs and print their keys\n"
+    "  match   link customers to organizations typed in before the connector: reads\n"
+    "          every customer on MLC_TOPIC (no offset committed), lists every\n"
+    "          organization once (10 tokens per 500) and prints per customer without\n"
+    "          an organization: matched ID \"NAME\", ambiguous IDS or none. Names are\n"
+    "          compared without case, accents, punctuation and the legal suffixes\n"
+    "          of MLC_MATCH_SUFFIXES; postal code, then city break ties; an\n"
+    "          organization that carries IDs or that two customers match is never\n"
+    "          chosen. Writes nothing without --apply\n"
     "\n"
     "Options:\n"
     "  --dry-run        print per event what would happen (create, update with\n"
@@ -33,6 +42,9 @@ static const char usage[] =
     "  --reset-offsets  move the group's offsets to earliest, latest or the\n"
     "                   first message at or after an ISO 8601 time before\n"
     "                   consuming (stop the other loaders of the group first)\n"
+    "  --apply          match: write the two ID fields on each unambiguous match\n"
+    "                   (5 tokens each); the next sync adopts the organization\n"
+    "  --json           match: print one JSON document instead of lines\n"
     "\n"
     "Exit status: 0 done, 1 stopped early or a retryable failure (run again),\n"
     "2 fatal (configuration, token refused, blocked, state file).\n";
@@ -65,6 +77,10 @@ int main(int argc, char **argv)
             o.reset_offsets = app.argv[++i];
         } else if (!strncmp(app.argv[i], "--reset-offsets=", 16)) {
             o.reset_offsets = app.argv[i] + 16;
+        } else if (!strcmp(app.argv[i], "--apply") && !strcmp(o.command, "match")) {
+            o.apply = true;
+        } else if (!strcmp(app.argv[i], "--json") && !strcmp(o.command, "match")) {
+            o.json = true;
         } else {
             mlc_err_set(&err, MLC_FATAL, "unknown argument '%s' (see --help)", app.argv[i]);
             mlc_app_fail(&app, &err);

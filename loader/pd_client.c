@@ -13,6 +13,11 @@
 
 #define PD_MAX_URL 2048
 
+#define PD_BACKOFF_BASE_MS    500         /* first retry delay of a failed GET/PATCH */
+#define PD_BACKOFF_CAP_MS     30000       /* longest backoff delay */
+#define PD_RETRY_AFTER_MAX_MS 300000      /* longest Retry-After honoured */
+#define PD_MAX_BODY           (16u << 20) /* a 500-organization page with every field */
+
 struct pd_client {
     struct pd_client_cfg cfg;
     char *base_url;
@@ -28,6 +33,19 @@ int64_t pd_now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(const struct pd_client *c)
+{
+    return c->cfg.hooks && c->cfg.hooks->now_ms ? c->cfg.hooks->now_ms(c->cfg.hooks->ctx)
+                                                : pd_now_ms();
+}
+
+static bool sleep_ms(const struct pd_client *c, long ms)
+{
+    if (c->cfg.hooks && c->cfg.hooks->sleep_ms)
+        return c->cfg.hooks->sleep_ms(c->cfg.hooks->ctx, ms, c->cfg.stop);
+    return mlc_backoff_sleep_ms(ms, c->cfg.stop);
 }
 
 void pd_call_reset(struct pd_call *call)
@@ -72,13 +90,14 @@ mlc_rc pd_client_new(const struct pd_client_cfg *cfg, struct pd_client **out, st
         goto out;
     }
     mlc_http_opts_default(&o);
-    o.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
-    o.max_body = 16u << 20; /* a 500-organization page with every field */
+    o.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : PD_TIMEOUT_DEFAULT_MS;
+    o.max_body = PD_MAX_BODY;
     if ((rc = mlc_http_batch_new(&o, c->cfg.concurrency, &c->batch, err)) != MLC_OK)
         goto out;
-    pd_limits_init(&c->limits, &cfg->limits, pd_now_ms());
-    mlc_backoff_init(&c->backoff, cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : 500, 30000,
-                     300000, 0);
+    pd_limits_init(&c->limits, &cfg->limits, now_ms(c));
+    mlc_backoff_init(&c->backoff,
+                     cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : PD_BACKOFF_BASE_MS,
+                     PD_BACKOFF_CAP_MS, PD_RETRY_AFTER_MAX_MS, cfg->hooks ? cfg->hooks->seed : 0);
     *out = c;
     c = NULL;
     rc = MLC_OK;
@@ -107,7 +126,7 @@ struct pd_limits *pd_client_limits(struct pd_client *c)
 
 bool pd_client_paused(struct pd_client *c, int64_t *resume_ms)
 {
-    return pd_limits_should_pause(&c->limits, pd_now_ms(), resume_ms);
+    return pd_limits_should_pause(&c->limits, now_ms(c), resume_ms);
 }
 
 static void fill_info(struct pd_resp_info *ri, const struct mlc_http_response *r)
@@ -195,182 +214,326 @@ static bool settle(struct pd_call *call, const struct mlc_http_response *r, mlc_
     return false;
 }
 
+/* ---------------------------------------------------------------- one run
+ *
+ * pd_client_run() alternates two steps until every call has an outcome:
+ * admit_step() picks the calls that may go out now (at most `concurrency`,
+ * in call order, paced by pd_limits) into the batch; the batch runs; then
+ * settle_step() classifies each answer: done, send again at once (burst
+ * 429), or send again at a retry time (5xx/timeout of a GET or PATCH). A
+ * call waiting for its retry time does not hold back the others; when
+ * nothing may go out now the run sleeps until the pacer allows the next
+ * send or the earliest retry time, whichever comes first.
+ */
+
+/* A call of the run. */
+struct flight {
+    struct pd_call *call;
+    unsigned attempts;   /* answers received (or failures) so far */
+    int64_t retry_at_ms; /* 0, or not sent again before this time */
+    bool done;           /* call->rc is its outcome */
+};
+
+/* The batch of one admit/settle cycle: up to `concurrency` requests, laid
+ * out as mlc_http_batch_perform() takes them. */
+struct batch {
+    size_t k;                        /* admitted */
+    size_t *flight;                  /* [cap] index into the run's flights */
+    struct mlc_http_request *reqs;   /* [cap] */
+    struct mlc_http_response *resps; /* [cap] */
+    mlc_rc *rcs;                     /* [cap] */
+    struct mlc_err *errs;            /* [cap] */
+    char (*urls)[PD_MAX_URL];        /* [cap] */
+};
+
+struct run {
+    struct flight *f;
+    size_t n, left; /* calls, calls without an outcome */
+    struct batch b;
+    const char *hdrs[4];
+};
+
+static mlc_rc perform(struct pd_client *c, struct batch *b, struct mlc_err *err)
+{
+    if (c->cfg.hooks && c->cfg.hooks->perform)
+        return c->cfg.hooks->perform(c->cfg.hooks->ctx, b->reqs, b->k, b->resps, b->rcs, b->errs,
+                                     c->cfg.stop, err);
+    return mlc_http_batch_perform(c->batch, b->reqs, b->k, b->resps, b->rcs, b->errs, c->cfg.stop,
+                                  err);
+}
+
+static bool stopped(const struct pd_client *c)
+{
+    return c->cfg.stop && *c->cfg.stop;
+}
+
+static void finish(struct run *r, struct flight *fl)
+{
+    fl->done = true;
+    r->left--;
+}
+
+static void run_free(struct run *r, size_t cap)
+{
+    if (r->b.resps)
+        for (size_t i = 0; i < cap; i++)
+            mlc_http_response_free(&r->b.resps[i]);
+    free(r->f);
+    free(r->b.flight);
+    free(r->b.reqs);
+    free(r->b.resps);
+    free(r->b.rcs);
+    free(r->b.errs);
+    free(r->b.urls);
+}
+
+static mlc_rc run_init(struct pd_client *c, struct run *r, struct pd_call *calls, size_t n,
+                       struct mlc_err *err)
+{
+    size_t cap = c->cfg.concurrency;
+
+    memset(r, 0, sizeof(*r));
+    r->f = calloc(n, sizeof(*r->f));
+    r->b.flight = calloc(cap, sizeof(*r->b.flight));
+    r->b.reqs = calloc(cap, sizeof(*r->b.reqs));
+    r->b.resps = calloc(cap, sizeof(*r->b.resps));
+    r->b.rcs = calloc(cap, sizeof(*r->b.rcs));
+    r->b.errs = calloc(cap, sizeof(*r->b.errs));
+    r->b.urls = calloc(cap, sizeof(*r->b.urls));
+    if (!r->f || !r->b.flight || !r->b.reqs || !r->b.resps || !r->b.rcs || !r->b.errs || !r->b.urls)
+        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    for (size_t i = 0; i < cap; i++)
+        mlc_http_response_init(&r->b.resps[i]);
+    r->hdrs[0] = c->token_hdr;
+    r->hdrs[1] = "Content-Type: application/json";
+    r->hdrs[2] = "Accept: application/json";
+    r->hdrs[3] = NULL;
+    r->n = r->left = n;
+    for (size_t i = 0; i < n; i++) {
+        pd_call_reset(&calls[i]);
+        r->f[i].call = &calls[i];
+    }
+    return MLC_OK;
+}
+
+static mlc_rc blocked_fatal(struct mlc_err *err)
+{
+    return mlc_err_set(err, MLC_FATAL,
+                       "pipedrive answered with a 403 block page (Cloudflare): stopped "
+                       "sending; wait for the block to lift and lower "
+                       "MLC_PIPEDRIVE_CONCURRENCY");
+}
+
+/* How long call must wait before it may be sent at now: the pacer's delay
+ * (unless pacing is off or the call is a probe; a burst 429's hold is
+ * honoured anyway). -1 when blocked. */
+static int64_t send_delay(struct pd_client *c, const struct pd_call *call, int64_t now)
+{
+    int64_t delay =
+        c->cfg.pacing && !call->force ? pd_limits_next_send_delay(&c->limits, now, call->op) : 0;
+
+    if ((!c->cfg.pacing || call->force) && pd_limits_hold_until(&c->limits) > now)
+        delay = pd_limits_hold_until(&c->limits) - now;
+    if (pd_limits_blocked(&c->limits))
+        return -1;
+    return delay;
+}
+
+static void admit(struct pd_client *c, struct run *r, size_t i, int64_t now)
+{
+    struct batch *b = &r->b;
+    struct pd_call *call = r->f[i].call;
+    size_t k = b->k++;
+
+    pd_limits_on_send(&c->limits, now, call->op);
+    call->sent = true;
+    if (call->body)
+        mlc_debug("pipedrive body: %s %s %s", mlc_http_method_name(call->method), call->path,
+                  call->body);
+    snprintf(b->urls[k], PD_MAX_URL, "%s%s", c->base_url, call->path);
+    b->reqs[k] = (struct mlc_http_request){.method = call->method,
+                                           .url = b->urls[k],
+                                           .headers = r->hdrs,
+                                           .body = call->body,
+                                           .body_len = call->body ? strlen(call->body) : 0};
+    b->flight[k] = i;
+}
+
+/* Admits, in call order, the calls that may go out now into r->b (b.k of
+ * them, at most `concurrency`). A call is not admitted past one the pacer
+ * holds back, so calls go out in order; a call before its retry time is
+ * passed over. With none admitted, *wait_ms says how long to sleep: until
+ * the pacer allows the first waiting call or the earliest retry time.
+ * Calls refused by a daily pause get their outcome here. MLC_FATAL when
+ * Pipedrive blocked the token. */
+static mlc_rc admit_step(struct pd_client *c, struct run *r, int64_t *wait_ms, struct mlc_err *err)
+{
+    int64_t now = now_ms(c), retry_at = INT64_MAX;
+    size_t cap = c->cfg.concurrency;
+
+    r->b.k = 0;
+    *wait_ms = 0;
+    for (size_t i = 0; i < r->n && r->b.k < cap; i++) {
+        struct flight *fl = &r->f[i];
+        struct pd_call *call = fl->call;
+        int64_t delay;
+
+        if (fl->done)
+            continue;
+        if (!call->force && pd_limits_should_pause(&c->limits, now, NULL) &&
+            !pd_limits_blocked(&c->limits) && pd_limits_daily_paused(&c->limits)) {
+            /* a daily 429 was seen: nothing more until the reset */
+            call->rc = MLC_RETRY;
+            mlc_err_set(&call->err, MLC_RETRY, "pipedrive daily budget exhausted");
+            finish(r, fl);
+            continue;
+        }
+        if (fl->retry_at_ms > now) {
+            if (fl->retry_at_ms < retry_at)
+                retry_at = fl->retry_at_ms;
+            continue;
+        }
+        delay = send_delay(c, call, now);
+        if (delay < 0)
+            return blocked_fatal(err);
+        if (delay > 500)
+            mlc_debug("pipedrive: pacing waits %lld ms before %s", (long long)delay,
+                      pd_op_name(call->op));
+        if (delay > 0) {
+            if (r->b.k == 0)
+                *wait_ms = delay;
+            break;
+        }
+        admit(c, r, i, now);
+        now = now_ms(c);
+    }
+    if (r->b.k == 0 && retry_at != INT64_MAX && (*wait_ms == 0 || retry_at - now < *wait_ms))
+        *wait_ms = retry_at - now > 0 ? retry_at - now : 1;
+    return MLC_OK;
+}
+
+/* The retry time of a failed idempotent call: backoff from its attempts,
+ * at least the answer's Retry-After. */
+static int64_t retry_time(struct pd_client *c, const struct flight *fl,
+                          const struct mlc_http_response *resp, int64_t now)
+{
+    long ra = -1, d;
+    const char *h = mlc_http_response_header(resp, "retry-after");
+
+    if (h)
+        mlc_backoff_parse_retry_after(h, (time_t)(now / 1000), &ra);
+    d = mlc_backoff_delay_ms(&c->backoff, fl->attempts - 1, ra);
+    mlc_warn("%s: try %u of %u in %ld ms", fl->call->err.msg, fl->attempts + 1, c->cfg.max_attempts,
+             d);
+    return now + d;
+}
+
+/* Learns from the answer in batch slot j. Returns MLC_FATAL (err filled)
+ * when nothing more may be sent. */
+static mlc_rc settle_one(struct pd_client *c, struct run *r, size_t j, struct mlc_err *err)
+{
+    struct batch *b = &r->b;
+    struct flight *fl = &r->f[b->flight[j]];
+    struct pd_call *call = fl->call;
+    const struct mlc_http_response *resp = &b->resps[j];
+    struct pd_resp_info ri;
+    struct pd_outcome oc;
+    int64_t now = now_ms(c);
+
+    fill_info(&ri, resp);
+    oc = pd_limits_on_response(&c->limits, now, &ri);
+    if (ri.has_remaining && ri.remaining <= 0)
+        mlc_debug("pipedrive: burst window full (x-ratelimit-remaining 0, reset %ld s, "
+                  "%zu of our sends in the window)",
+                  ri.reset_s, pd_limits_window_sends(&c->limits));
+    if (resp->status != 0 || b->rcs[j] != MLC_OK)
+        audit(c, call, resp->status, resp->total_s);
+    fl->attempts++;
+    if (oc.verdict == PD_V_BLOCKED)
+        return mlc_err_set(err, MLC_FATAL,
+                           "pipedrive %s %s: HTTP 403 block page (Cloudflare): stopped "
+                           "sending; wait for the block to lift",
+                           mlc_http_method_name(call->method), pd_op_name(call->op));
+    if (oc.verdict == PD_V_RETRY) {
+        mlc_warn("pipedrive %s %s: burst limit (429), sending again in %lld ms",
+                 mlc_http_method_name(call->method), pd_op_name(call->op), (long long)oc.wait_ms);
+        return MLC_OK; /* pd_limits holds every send until the wait is over */
+    }
+    if (oc.verdict == PD_V_PAUSE) {
+        call->rc = MLC_RETRY;
+        call->status = 429;
+        mlc_err_set(&call->err, MLC_RETRY, "pipedrive %s %s: daily token budget exhausted (429)",
+                    mlc_http_method_name(call->method), pd_op_name(call->op));
+        mlc_warn("%s: pausing until the budget resets", call->err.msg);
+        finish(r, fl);
+        return MLC_OK;
+    }
+    if (settle(call, resp, b->rcs[j], &b->errs[j], err))
+        return MLC_FATAL;
+    if (call->rc == MLC_RETRY && idempotent(call->method) && fl->attempts < c->cfg.max_attempts &&
+        !stopped(c)) {
+        fl->retry_at_ms = retry_time(c, fl, resp, now);
+        pd_call_reset(call);
+        return MLC_OK;
+    }
+    finish(r, fl);
+    return MLC_OK;
+}
+
+/* Settles every answer of the batch. */
+static mlc_rc settle_step(struct pd_client *c, struct run *r, struct mlc_err *err)
+{
+    for (size_t j = 0; j < r->b.k; j++) {
+        mlc_rc rc = settle_one(c, r, j, err);
+
+        if (rc != MLC_OK)
+            return rc;
+    }
+    return MLC_OK;
+}
+
+static void interrupt(struct run *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->f[i].done)
+            continue;
+        r->f[i].call->rc = MLC_RETRY;
+        mlc_err_set(&r->f[i].call->err, MLC_RETRY, "interrupted");
+    }
+}
+
 mlc_rc pd_client_run(struct pd_client *c, struct pd_call *calls, size_t n, struct mlc_err *err)
 {
-    size_t cap = c->cfg.concurrency, i;
-    size_t *pending = NULL, *sel = NULL;
-    unsigned *attempts = NULL;
-    struct mlc_http_request *reqs = NULL;
-    struct mlc_http_response *resps = NULL;
-    mlc_rc *rcs = NULL;
-    struct mlc_err *errs = NULL;
-    char(*urls)[PD_MAX_URL] = NULL;
-    const char *hdrs[4] = {c->token_hdr, "Content-Type: application/json",
-                           "Accept: application/json", NULL};
-    size_t n_pending = 0;
-    mlc_rc rc = MLC_OK;
+    struct run r;
+    mlc_rc rc;
 
     if (n == 0)
         return MLC_OK;
-    pending = calloc(n, sizeof(*pending));
-    sel = calloc(cap, sizeof(*sel));
-    attempts = calloc(n, sizeof(*attempts));
-    reqs = calloc(cap, sizeof(*reqs));
-    resps = calloc(cap, sizeof(*resps));
-    rcs = calloc(cap, sizeof(*rcs));
-    errs = calloc(cap, sizeof(*errs));
-    urls = calloc(cap, sizeof(*urls));
-    if (!pending || !sel || !attempts || !reqs || !resps || !rcs || !errs || !urls) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+    if ((rc = run_init(c, &r, calls, n, err)) != MLC_OK)
         goto out;
-    }
-    for (i = 0; i < cap; i++)
-        mlc_http_response_init(&resps[i]);
-    for (i = 0; i < n; i++) {
-        pd_call_reset(&calls[i]);
-        pending[n_pending++] = i;
-    }
-    while (n_pending > 0) {
-        size_t k = 0, j, w;
-        int64_t now, delay;
+    while (r.left > 0) {
+        int64_t wait = 0;
 
-        if (c->cfg.stop && *c->cfg.stop) {
+        if (stopped(c)) {
             rc = mlc_err_set(err, MLC_RETRY, "pipedrive: interrupted");
-            for (j = 0; j < n_pending; j++) {
-                calls[pending[j]].rc = MLC_RETRY;
-                mlc_err_set(&calls[pending[j]].err, MLC_RETRY, "interrupted");
-            }
+            interrupt(&r);
             goto out;
         }
-        /* admit calls while the pacer lets them go now (at least one) */
-        while (k < cap && k < n_pending) {
-            struct pd_call *call = &calls[pending[k]];
-
-            now = pd_now_ms();
-            if (!call->force && pd_limits_should_pause(&c->limits, now, NULL) &&
-                !pd_limits_blocked(&c->limits) && c->limits.daily_paused) {
-                /* a daily 429 was seen: nothing more until the reset */
-                call->rc = MLC_RETRY;
-                mlc_err_set(&call->err, MLC_RETRY, "pipedrive daily budget exhausted");
-                memmove(&pending[k], &pending[k + 1], (n_pending - k - 1) * sizeof(*pending));
-                n_pending--;
-                continue;
-            }
-            delay = c->cfg.pacing && !call->force
-                        ? pd_limits_next_send_delay(&c->limits, now, call->op)
-                        : 0;
-            if ((!c->cfg.pacing || call->force) && c->limits.hold_until_ms > now)
-                delay = c->limits.hold_until_ms - now; /* a burst 429 is honoured anyway */
-            if (delay < 0 || pd_limits_blocked(&c->limits)) {
-                rc = mlc_err_set(err, MLC_FATAL,
-                                 "pipedrive answered with a 403 block page (Cloudflare): stopped "
-                                 "sending; wait for the block to lift and lower "
-                                 "MLC_PIPEDRIVE_CONCURRENCY");
-                goto out;
-            }
-            if (delay > 500)
-                mlc_debug("pipedrive: pacing waits %lld ms before %s", (long long)delay,
-                          pd_op_name(call->op));
-            if (delay > 0) {
-                if (k > 0)
-                    break;
-                if (!mlc_backoff_sleep_ms((long)delay, c->cfg.stop))
-                    break;
-                continue;
-            }
-            pd_limits_on_send(&c->limits, now, call->op);
-            call->sent = true;
-            if (call->body)
-                mlc_debug("pipedrive body: %s %s %s", mlc_http_method_name(call->method),
-                          call->path, call->body);
-            snprintf(urls[k], PD_MAX_URL, "%s%s", c->base_url, call->path);
-            reqs[k] = (struct mlc_http_request){.method = call->method,
-                                                .url = urls[k],
-                                                .headers = hdrs,
-                                                .body = call->body,
-                                                .body_len = call->body ? strlen(call->body) : 0};
-            sel[k] = pending[k];
-            k++;
-        }
-        if (k == 0)
-            continue; /* stopped or everything dropped: the loop head decides */
-        rc = mlc_http_batch_perform(c->batch, reqs, k, resps, rcs, errs, c->cfg.stop, err);
-        if (rc == MLC_FATAL)
+        if ((rc = admit_step(c, &r, &wait, err)) != MLC_OK)
             goto out;
-        rc = MLC_OK;
-        /* settle the admitted calls; keep the others pending */
-        w = 0;
-        for (j = 0; j < k; j++) {
-            struct pd_call *call = &calls[sel[j]];
-            struct pd_resp_info ri;
-            struct pd_outcome oc;
-            bool again = false;
-
-            fill_info(&ri, &resps[j]);
-            oc = pd_limits_on_response(&c->limits, pd_now_ms(), &ri);
-            if (ri.has_remaining && ri.remaining <= 0)
-                mlc_debug("pipedrive: burst window full (x-ratelimit-remaining 0, reset %ld s, "
-                          "%zu of our sends in the window)",
-                          ri.reset_s, c->limits.n_sends);
-            if (resps[j].status != 0 || rcs[j] != MLC_OK)
-                audit(c, call, resps[j].status, resps[j].total_s);
-            attempts[sel[j]]++;
-            if (oc.verdict == PD_V_BLOCKED) {
-                rc = mlc_err_set(err, MLC_FATAL,
-                                 "pipedrive %s %s: HTTP 403 block page (Cloudflare): stopped "
-                                 "sending; wait for the block to lift",
-                                 mlc_http_method_name(call->method), pd_op_name(call->op));
-                goto out;
-            }
-            if (oc.verdict == PD_V_RETRY) {
-                mlc_warn("pipedrive %s %s: burst limit (429), sending again in %lld ms",
-                         mlc_http_method_name(call->method), pd_op_name(call->op),
-                         (long long)oc.wait_ms);
-                again = true;
-            } else if (oc.verdict == PD_V_PAUSE) {
-                call->rc = MLC_RETRY;
-                call->status = 429;
-                mlc_err_set(&call->err, MLC_RETRY,
-                            "pipedrive %s %s: daily token budget exhausted (429)",
-                            mlc_http_method_name(call->method), pd_op_name(call->op));
-                mlc_warn("%s: pausing until the budget resets", call->err.msg);
-            } else if (settle(call, &resps[j], rcs[j], &errs[j], err)) {
-                rc = MLC_FATAL;
-                goto out;
-            } else if (call->rc == MLC_RETRY && idempotent(call->method) &&
-                       attempts[sel[j]] < c->cfg.max_attempts && !(c->cfg.stop && *c->cfg.stop)) {
-                long ra = -1, d;
-                const char *h = mlc_http_response_header(&resps[j], "retry-after");
-
-                if (h)
-                    mlc_backoff_parse_retry_after(h, time(NULL), &ra);
-                d = mlc_backoff_delay_ms(&c->backoff, attempts[sel[j]] - 1, ra);
-                mlc_warn("%s: try %u of %u in %ld ms", call->err.msg, attempts[sel[j]] + 1,
-                         c->cfg.max_attempts, d);
-                mlc_backoff_sleep_ms(d, c->cfg.stop);
-                pd_call_reset(call);
-                again = true;
-            }
-            if (again)
-                pending[w++] = sel[j];
+        if (r.b.k == 0) {
+            if (wait > 0)
+                sleep_ms(c, (long)wait);
+            continue; /* stopped, waited or everything dropped: the loop head decides */
         }
-        /* calls not admitted this round stay pending, after the retried ones */
-        for (j = k; j < n_pending; j++)
-            pending[w++] = pending[j];
-        n_pending = w;
+        if ((rc = perform(c, &r.b, err)) == MLC_FATAL)
+            goto out;
+        if ((rc = settle_step(c, &r, err)) != MLC_OK)
+            goto out;
     }
+    rc = MLC_OK;
 out:
-    if (resps)
-        for (i = 0; i < cap; i++)
-            mlc_http_response_free(&resps[i]);
-    free(pending);
-    free(sel);
-    free(attempts);
-    free(reqs);
-    free(resps);
-    free(rcs);
-    free(errs);
-    free(urls);
+    run_free(&r, c->cfg.concurrency);
     return rc;
 }
 

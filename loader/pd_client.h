@@ -42,6 +42,8 @@
 
 #define PD_PATH_MAX 1024
 
+#define PD_TIMEOUT_DEFAULT_MS 30000 /* a request's time limit when timeout_ms is 0 */
+
 struct pd_call {
     /* in */
     enum pd_op op;
@@ -64,6 +66,19 @@ void pd_call_reset(struct pd_call *call);
 typedef void (*pd_audit_fn)(void *ctx, const struct pd_call *call, long status, int tokens,
                             long duration_ms);
 
+/* Replacements of the clock, the sleep and the batch for tests (each
+ * nullable: the real one). now_ms: ms since the epoch; sleep_ms: false when
+ * interrupted by *stop; perform: as mlc_http_batch_perform(). */
+struct pd_client_hooks {
+    int64_t (*now_ms)(void *ctx);
+    bool (*sleep_ms)(void *ctx, long ms, volatile sig_atomic_t *stop);
+    mlc_rc (*perform)(void *ctx, const struct mlc_http_request *reqs, size_t n,
+                      struct mlc_http_response *resps, mlc_rc *rcs, struct mlc_err *errs,
+                      volatile sig_atomic_t *stop, struct mlc_err *err);
+    void *ctx;
+    uint64_t seed; /* backoff jitter seed (0: from the clock) */
+};
+
 struct pd_client_cfg {
     const char *base_url; /* "https://x.pipedrive.com" (no trailing path) */
     const char *token;
@@ -74,8 +89,9 @@ struct pd_client_cfg {
     struct pd_limits_cfg limits;
     pd_audit_fn audit; /* nullable */
     void *audit_ctx;
-    volatile sig_atomic_t *stop; /* nullable: non-zero interrupts waits */
-    long backoff_base_ms;        /* 0 = 500 */
+    volatile sig_atomic_t *stop;         /* nullable: non-zero interrupts waits */
+    long backoff_base_ms;                /* 0 = 500 */
+    const struct pd_client_hooks *hooks; /* nullable: tests only (borrowed) */
 };
 
 struct pd_client;
@@ -83,7 +99,8 @@ struct pd_client;
 mlc_rc pd_client_new(const struct pd_client_cfg *cfg, struct pd_client **out, struct mlc_err *err);
 void pd_client_free(struct pd_client *c);
 
-/* Runs calls[0..n) to an outcome each (call->rc). Returns MLC_FATAL (err says
+/* Runs calls[0..n) to an outcome each (call->rc). A GET or PATCH waiting
+ * for its retry time does not hold back the other calls. Returns MLC_FATAL (err says
  * why: block page, token refused, curl failure) when nothing more may be
  * sent, MLC_RETRY when interrupted by *stop, else MLC_OK. */
 mlc_rc pd_client_run(struct pd_client *c, struct pd_call *calls, size_t n, struct mlc_err *err);

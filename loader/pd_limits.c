@@ -474,3 +474,33 @@ struct pd_outcome pd_limits_on_response(struct pd_limits *l, int64_t now_ms,
     l->hold_until_ms = max64(l->hold_until_ms, now_ms + o.wait_ms);
     return o;
 }
+
+bool pd_limits_daily_paused(const struct pd_limits *l)
+{
+    return l->daily_paused;
+}
+
+bool pd_limits_paused_by_429(const struct pd_limits *l)
+{
+    return l->paused_by_429;
+}
+
+long pd_limits_burst_remaining(const struct pd_limits *l)
+{
+    return l->hdr_burst ? l->hdr_remaining : -1;
+}
+
+int pd_limits_burst_limit(const struct pd_limits *l)
+{
+    return l->burst_limit;
+}
+
+int64_t pd_limits_hold_until(const struct pd_limits *l)
+{
+    return l->hold_until_ms;
+}
+
+size_t pd_limits_window_sends(const struct pd_limits *l)
+{
+    return l->n_sends;
+}

@@ -167,4 +167,19 @@ long pd_limits_daily_remaining(const struct pd_limits *l);
 
 bool pd_limits_blocked(const struct pd_limits *l);
 
+/* The fields above are pd_limits.c's; other modules read them through these. */
+
+/* A daily 429 (or the reserve) paused sending until the reset. */
+bool pd_limits_daily_paused(const struct pd_limits *l);
+/* The pause came from a daily 429, not from the reserve. */
+bool pd_limits_paused_by_429(const struct pd_limits *l);
+/* x-ratelimit-remaining as last seen, or -1 when no answer carried it. */
+long pd_limits_burst_remaining(const struct pd_limits *l);
+/* The burst limit in force (the plan's, or learnt from x-ratelimit-limit). */
+int pd_limits_burst_limit(const struct pd_limits *l);
+/* No send before this time (ms since the epoch) after a burst 429; 0 none. */
+int64_t pd_limits_hold_until(const struct pd_limits *l);
+/* Our sends in the current burst window. */
+size_t pd_limits_window_sends(const struct pd_limits *l);
+
 #endif

@@ -217,6 +217,8 @@ static mlc_rc field_list(const cJSON *arr, const char *path, struct source *s, s
     return MLC_OK;
 }
 
+/* Long because each of the seven source kinds is checked in place, where its
+ * error path names the member that is wrong. */
 /* The kinds of value a source may produce for a target. */
 static mlc_rc parse_source(const cJSON *j, const char *path, enum ftype ft, struct custom *c,
                            struct source *s, struct mlc_err *err)
@@ -466,6 +468,8 @@ static mlc_rc parse_custom(const cJSON *j, const char *path, struct custom *c, s
     return parse_source(src, p, c->ft, c, &c->src, err);
 }
 
+/* Long because it walks the root members in the schema's order, one short
+ * check each, so an error names the first wrong member as the schema does. */
 static mlc_rc parse_root(const cJSON *root, struct pd_mapping *m, struct mlc_err *err)
 {
     static const char *const keys[] = {"$schema", "version", "identity",      "name",

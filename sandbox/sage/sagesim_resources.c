@@ -144,7 +144,8 @@ static void odata_ok(struct sim_response *res, struct mlc_buf *b)
     sim_response_header(res, "OData-Version", "4.0");
 }
 
-/* Appends the nextLink URL (docs/sage300-api.md, server paging: GetNextPageLink of ASP.NET OData). */
+/* Appends the nextLink URL (docs/sage300-api.md, server paging: GetNextPageLink of ASP.NET OData).
+ */
 static mlc_rc next_link(struct mlc_buf *b, const char *org, const struct sim_request *req,
                         long page_size)
 {

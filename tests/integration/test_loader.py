@@ -326,6 +326,37 @@ class LoaderBasics(LoaderCase):
         self.drain()
         self.assertEqual(self.orgs(), before)
         self.assertEqual(self.audit("SELECT outcome FROM event_audit"), [("duplicate",)])
+        ids = sorted(o["id"] for o in before if o["name"].startswith("Dup"))
+        status = self.status()["loader"]["duplicates"]
+        self.assertEqual([(d["company"], d["customer"], json.loads(d["ids"])) for d in status],
+                         [("SAMINC", "1000", ids)])
+
+    def test_duplicates_merged_in_pipedrive_sync_again(self):
+        """An operator deletes one of two organizations carrying a customer's
+        IDs: the customer's next event finds one by its IDs (a lookup, not a
+        state reset), and syncs it."""
+        self.test_duplicate_ids_change_nothing()
+        dup_a, dup_b = sorted(o["id"] for o in self.orgs() if o["name"].startswith("Dup"))
+        status, _, _ = http_json("DELETE", f"{self.url}/api/v2/organizations/{dup_b}",
+                                 headers={"x-api-token": TOKEN})
+        self.assertEqual(status, 200)
+        self.produce([event("SAMINC", "1000", customer(0, phone="(619)555-7777"))])
+        cp = self.drain()
+        self.assertIn("carries its IDs again", cp.stderr)
+        self.assert_one_each({("SAMINC", "1000")})
+        org = self.ours()[("SAMINC", "1000")][0]
+        self.assertEqual(org["id"], dup_a)
+        self.assertEqual(org["custom_fields"][self.field_keys()["Phone"]], "(619)555-7777")
+        self.assertEqual(self.audit("SELECT outcome FROM event_audit ORDER BY id"),
+                         [("duplicate",), ("adopted",)])
+        self.assertEqual(self.status()["loader"]["duplicates"], [])
+
+    def status(self):
+        cp = self.procs.run([binary("mlc"), "status", "--json", "--loader-db", self.db,
+                             "--extractor-db", os.path.join(self.workdir, "none.db")],
+                            env=self.env, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return json.loads(cp.stdout)
 
     def test_deleted_in_crm_skip_and_recreate(self):
         self.produce([event("SAMINC", "1000", customer(0)), event("SAMINC", "1001", customer(1))])

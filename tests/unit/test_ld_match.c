@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "ld_match.h"
+#include "mlc_config.h"
 
 #include <string.h>
 
@@ -13,7 +14,10 @@ static struct ld_match_rules rules;
 
 static int setup(void **state)
 {
-    return ld_match_rules_init(&rules, LD_MATCH_DEFAULT_SUFFIXES, NULL) == MLC_OK ? 0 : -1;
+    /* the rules as shipped: MLC_MATCH_SUFFIXES's default */
+    return ld_match_rules_init(&rules, mlc_cfg_defs[MLC_CFG_MATCH_SUFFIXES].def, NULL) == MLC_OK
+               ? 0
+               : -1;
 }
 
 static int teardown(void **state)

@@ -1,0 +1,34 @@
+/* ld_scan.h - the identity scan and the id map refresh (ld_scan.c). */
+#ifndef LD_SCAN_H
+#define LD_SCAN_H
+
+#include "ld_internal.h"
+
+/* Called for every organization a scan lists (borrowed for the call); a
+ * return other than MLC_OK stops the scan. */
+typedef mlc_rc (*ld_org_fn)(void *ctx, const cJSON *org, struct mlc_err *err);
+
+/* Pages GET /api/v2/organizations (10 tokens per 500) since since_ms (0:
+ * all) with the identity fields and, while they fit, the other mapped
+ * custom fields, handing each organization to on_org; *pages counts the
+ * pages asked. MLC_RETRY when Pipedrive refused or failed. */
+mlc_rc ld_scan_orgs(struct ld *ld, int64_t since_ms, ld_org_fn on_org, void *ctx, size_t *pages,
+                    struct mlc_err *err);
+
+/* Pages GET /api/v2/organizations since since_ms (0: all) and records in the
+ * id map every organization that carries both IDs (adoption snapshots,
+ * duplicates). MLC_RETRY when Pipedrive refused or failed. */
+mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err);
+
+/* Looks one customer up by its IDs (itemSearch/field on the customer
+ * number, 20 tokens, then a GET of each hit, 1 token) and records what it
+ * found as an authoritative answer: exactly one organization ends a
+ * duplicate state, none clears the row so that the next event creates one. */
+mlc_rc ld_lookup_customer(struct ld *ld, const char *company, const char *number,
+                          struct mlc_err *err);
+
+/* Full scan when the map is cold (never scanned: new or lost state file),
+ * else the organizations updated since the last scan minus the margin. */
+mlc_rc ld_refresh_map(struct ld *ld, struct mlc_err *err);
+
+#endif
