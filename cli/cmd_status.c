@@ -102,11 +102,14 @@ static void extractor_status(const char *path, cJSON *doc)
         return;
     }
     if (!rows_to_json(db,
+                      "WITH RECURSIVE co(company) AS (SELECT min(company) FROM cycle UNION ALL "
+                      "SELECT (SELECT min(company) FROM cycle WHERE company > co.company) FROM co "
+                      "WHERE co.company IS NOT NULL) "
                       "SELECT c.company, w.day AS watermark, c.id AS cycle, c.kind, c.result, "
                       "c.started_at, c.finished_at, c.records, c.published, c.unchanged, "
-                      "c.missing, c.duration_ms, c.error FROM cycle c LEFT JOIN watermark w ON "
-                      "w.company = c.company WHERE c.id IN (SELECT max(id) FROM cycle GROUP BY "
-                      "company) UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, NULL, NULL, "
+                      "c.missing, c.duration_ms, c.error FROM co JOIN cycle c ON c.id = (SELECT "
+                      "max(id) FROM cycle x WHERE x.company = co.company) LEFT JOIN watermark w ON "
+                      "w.company = c.company UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, NULL, NULL, "
                       "NULL, NULL, NULL, NULL, NULL, NULL FROM watermark w WHERE NOT EXISTS "
                       "(SELECT 1 FROM cycle c WHERE c.company = w.company) ORDER BY 1",
                       cJSON_AddArrayToObject(x, "companies"), &why))

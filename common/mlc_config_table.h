@@ -96,6 +96,9 @@ MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
             "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
             "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "
             "warning says so. Loopback hosts never need it")
+MLC_SETTING(LOG_BODIES, BOOL, "false", 0, 0, NULL, LOADER,
+            "Log each Pipedrive request body at debug level; off by default, since bodies hold "
+            "customers' personal data (names, addresses, phones)")
 MLC_SETTING(ALLOW_CORE_DUMPS, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
             "Keep core dumps and debugger attach as the system allows them; by default the "
             "workers turn both off, since a core file holds the decrypted password and token")

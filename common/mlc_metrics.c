@@ -731,8 +731,23 @@ mlc_rc mlc_metrics_serve_configured(struct mlc_metrics *m, const struct mlc_conf
                                     struct mlc_metrics_server **out, struct mlc_err *err)
 {
     struct mlc_metrics_http_cfg hc = {0};
+    struct mlc_metric *risk = NULL;
     mlc_rc rc;
 
+    /* Settings that weaken security show on every scrape, so an alert
+     * reminds for as long as they stay on (the log says so once, at start). */
+    rc = mlc_metrics_gauge(m, "mlc_insecure_setting",
+                           "1 while a setting that weakens security is on: "
+                           "MLC_ALLOW_PLAINTEXT_HTTP with an http:// URL to another host, "
+                           "MLC_SAGE_INSECURE (TLS certificates not verified).",
+                           "setting", &risk, err);
+    if (rc != MLC_OK)
+        return rc;
+    mlc_metrics_set(risk, (const char *[]){"MLC_ALLOW_PLAINTEXT_HTTP"},
+                    mlc_config_plaintext_http(cfg) ? 1 : 0);
+    if (cfg->prog & MLC_PROG_EXTRACTOR)
+        mlc_metrics_set(risk, (const char *[]){"MLC_SAGE_INSECURE"},
+                        mlc_cfg_bool(cfg, MLC_CFG_SAGE_INSECURE) ? 1 : 0);
     hc.bind = mlc_cfg_str(cfg, MLC_CFG_METRICS_BIND);
     hc.port = (int)mlc_cfg_int(cfg, MLC_CFG_METRICS_PORT);
     hc.health = fn;

@@ -142,6 +142,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : PD_TIMEOUT_DEFAULT_MS);
     pc.concurrency = (unsigned)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_CONCURRENCY);
     pc.pacing = mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_PACING);
+    pc.log_bodies = mlc_cfg_bool(cfg, MLC_CFG_LOG_BODIES);
     pc.max_attempts = PD_MAX_ATTEMPTS;
     pc.audit = ld_calls_on_call;
     pc.audit_ctx = &ld;

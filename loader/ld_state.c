@@ -56,6 +56,14 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX call_audit_customer ON call_audit(company, customer);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    "CREATE INDEX event_audit_at ON event_audit (at);"
+    "CREATE INDEX event_audit_dlq ON event_audit (at) WHERE outcome = 'dlq';"
+    "CREATE INDEX call_audit_at ON call_audit (at);"
+    "CREATE INDEX event_audit_customer_company ON event_audit (customer, company);"
+    "CREATE INDEX call_audit_customer_company ON call_audit (customer, company);"
+    "CREATE INDEX idmap_customer ON idmap (customer);"
+    "CREATE INDEX idmap_active ON idmap (org_id) WHERE org_id <> 0 AND state = 'active';"
+    "CREATE INDEX idmap_duplicate ON idmap (company, customer) WHERE state = 'duplicate';",
 };
 
 struct ld_state {

@@ -347,7 +347,7 @@ static void admit(struct pd_client *c, struct run *r, size_t i, int64_t now)
 
     pd_limits_on_send(&c->limits, now, call->op);
     call->sent = true;
-    if (call->body)
+    if (call->body && c->cfg.log_bodies)
         mlc_debug("pipedrive body: %s %s %s", mlc_http_method_name(call->method), call->path,
                   call->body);
     snprintf(b->urls[k], PD_MAX_URL, "%s%s", c->base_url, call->path);

@@ -91,6 +91,7 @@ struct pd_client_cfg {
     void *audit_ctx;
     volatile sig_atomic_t *stop;         /* nullable: non-zero interrupts waits */
     long backoff_base_ms;                /* 0 = 500 */
+    bool log_bodies; /* request bodies at debug: they hold customer personal data */
     const struct pd_client_hooks *hooks; /* nullable: tests only (borrowed) */
 };
 

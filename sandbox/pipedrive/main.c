@@ -40,12 +40,18 @@ static const char usage[] =
     "  --block-after N       after N 429s in a row to one token, answer its next\n"
     "                        requests with a Cloudflare 403 HTML page (default 0: never)\n"
     "  --block-seconds S     how long such a block lasts (default 60)\n"
+    "  --currencies LIST     the company's currencies, a comma list of codes that a\n"
+    "                        monetary value may carry (default USD,EUR,GBP,CAD,CHF)\n"
+    "  --max-name-length N   longest organization name accepted (default 255)\n"
+    "  --max-address-length N longest address value or subfield (default 255)\n"
+    "  --max-text-length N   longest value of a text custom field (default 65535)\n"
     "  --state FILE          load the initial state (JSON, as GET /_sim/state returns)\n"
     "  --log-level L         error|warn|info|debug (default warn)\n"
     "  --help                this text\n"
     "\n"
     "Control API: GET/PUT /_sim/state, GET/DELETE /_sim/stats, POST /_sim/rollover,\n"
-    "POST /_sim/unblock, and the core's /_sim/faults, /_sim/counters, /_sim/requests.\n";
+    "POST /_sim/unblock, POST /_sim/block, GET/PUT /_sim/currencies, and the core's\n"
+    "/_sim/faults, /_sim/counters, /_sim/requests.\n";
 
 static const char *const header_opt[PDSIM_H_COUNT] = {
     "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
@@ -120,6 +126,10 @@ int main(int argc, char **argv)
         {"block-after", required_argument, NULL, 'B'},
         {"block-seconds", required_argument, NULL, 'S'},
         {"state", required_argument, NULL, 'f'},
+        {"currencies", required_argument, NULL, 'C'},
+        {"max-name-length", required_argument, NULL, 'N'},
+        {"max-address-length", required_argument, NULL, 'A'},
+        {"max-text-length", required_argument, NULL, 'T'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -216,6 +226,23 @@ int main(int argc, char **argv)
             break;
         case 'f':
             state_path = optarg;
+            break;
+        case 'C':
+            if (!pdsim_currency_list_valid(optarg, msg, sizeof(msg)))
+                BAD("--currencies: %s", msg);
+            mlc_strlcpy(opt.currencies, optarg, sizeof(opt.currencies));
+            break;
+        case 'N':
+            if (!mlc_parse_long(optarg, 1, 1000000, &opt.rules.max_name))
+                BAD("--max-name-length: expected 1..1000000, got '%s'", optarg);
+            break;
+        case 'A':
+            if (!mlc_parse_long(optarg, 1, 1000000, &opt.rules.max_address))
+                BAD("--max-address-length: expected 1..1000000, got '%s'", optarg);
+            break;
+        case 'T':
+            if (!mlc_parse_long(optarg, 1, 10000000, &opt.rules.max_text))
+                BAD("--max-text-length: expected 1..10000000, got '%s'", optarg);
             break;
         case 'l':
             if (!mlc_log_parse_level(optarg, &level))

@@ -1,10 +1,12 @@
-/* pdsim_api_fields.c - organizationFields (v1 and v2: list, create) and
- * GET /v1/users/me. */
+/* pdsim_api_fields.c - organizationFields (v1 and v2: list, create; v2: get,
+ * update, delete, options add/update/delete) and GET /v1/users/me. */
 #include "pdsim_internal.h"
 
 #include "pdsim_validate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- fields and users ------------------------------------------------- */
 
@@ -93,13 +95,102 @@ out:
     cJSON_Delete(body);
 }
 
+/* PATCH: a new display name; the ui/important/required settings are
+ * accepted and not kept (the sandbox has no UI). */
+static void field_update(struct pdsim *sim, struct pdsim_field *f, const cJSON *body,
+                         struct sim_response *res)
+{
+    char msg[PDSIM_MSG_MAX];
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "field_name"));
+
+    if (!pdsim_validate_field_patch(f, body, msg, sizeof(msg))) {
+        pdsim_validation_error(sim, res, msg);
+        return;
+    }
+    if (name) {
+        char *copy = strdup(name);
+        if (!copy) {
+            pdsim_error_envelope(res, 500, "An internal server error occurred", NULL);
+            return;
+        }
+        free(f->name);
+        f->name = copy;
+    }
+    pdsim_ok_json(res, pdsim_field_render_v2(f), NULL);
+}
+
+static void options_change(struct pdsim *sim, struct pdsim_company *co, enum pdsim_op op,
+                           struct pdsim_field *f, const cJSON *body, struct sim_response *res)
+{
+    char msg[PDSIM_MSG_MAX];
+    cJSON *data;
+    bool ok = op == PDSIM_OP_FIELD_OPTIONS_ADD
+                  ? pdsim_validate_options_add(f, body, msg, sizeof(msg))
+              : op == PDSIM_OP_FIELD_OPTIONS_UPDATE
+                  ? pdsim_validate_options_update(f, body, msg, sizeof(msg))
+                  : pdsim_validate_options_delete(f, body, msg, sizeof(msg));
+
+    if (!ok) {
+        pdsim_validation_error(sim, res, msg);
+        return;
+    }
+    data = op == PDSIM_OP_FIELD_OPTIONS_ADD      ? pdsim_field_add_options(co, f, body)
+           : op == PDSIM_OP_FIELD_OPTIONS_UPDATE ? pdsim_field_update_options(f, body)
+                                                 : pdsim_field_delete_options(co, f, body);
+    if (!data)
+        pdsim_error_envelope(res, 500, "An internal server error occurred", NULL);
+    else
+        pdsim_ok_json(res, data, cJSON_CreateNull());
+}
+
+void pdsim_api_field_op(struct pdsim *sim, struct pdsim_company *co, enum pdsim_op op,
+                        const char *code, const struct sim_request *req, struct sim_response *res)
+{
+    struct pdsim_field *f = code[0] ? pdsim_company_field(co, code) : NULL;
+    cJSON *body = NULL;
+
+    if (!f || f->deleted) {
+        pdsim_not_found(res);
+        return;
+    }
+    if (op == PDSIM_OP_FIELD_GET_V2) {
+        pdsim_ok_json(res, pdsim_field_render_v2(f), NULL);
+        return;
+    }
+    if (op == PDSIM_OP_FIELD_DELETE_V2) {
+        char msg[PDSIM_MSG_MAX];
+        if (!f->is_custom) {
+            snprintf(msg, sizeof(msg),
+                     "Validation failed: field_code: system field '%s' cannot be deleted", f->key);
+            pdsim_validation_error(sim, res, msg);
+            return;
+        }
+        pdsim_field_delete(co, f);
+        pdsim_ok_json(res, pdsim_field_render_v2(f), NULL);
+        return;
+    }
+    body = pdsim_parse_body(req);
+    if (!body) {
+        pdsim_validation_error(sim, res, "Validation failed: body: invalid JSON");
+        return;
+    }
+    if (op == PDSIM_OP_FIELD_UPDATE_V2)
+        field_update(sim, f, body, res);
+    else
+        options_change(sim, co, op, f, body, res);
+    cJSON_Delete(body);
+}
+
 void pdsim_api_users_me(struct pdsim_company *co, struct sim_response *res)
 {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "id", (double)co->user_id);
     cJSON_AddStringToObject(d, "name", co->user_name);
     cJSON_AddStringToObject(d, "email", co->user_email);
-    cJSON_AddStringToObject(d, "default_currency", "EUR");
+    /* the user's default currency is one of the company's: EUR when it has it */
+    cJSON_AddStringToObject(
+        d, "default_currency",
+        pdsim_company_has_currency(co, "EUR") || co->ncurrencies == 0 ? "EUR" : co->currencies[0]);
     cJSON_AddStringToObject(d, "locale", "en_US");
     cJSON_AddNumberToObject(d, "lang", 1);
     cJSON_AddTrueToObject(d, "activated");

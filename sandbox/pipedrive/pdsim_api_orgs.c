@@ -229,7 +229,7 @@ void pdsim_api_org_create(struct pdsim *sim, struct pdsim_company *co,
         pdsim_validation_error(sim, res, "Validation failed: body: invalid JSON");
         return;
     }
-    if (!pdsim_validate_org(co, body, true, msg, sizeof(msg))) {
+    if (!pdsim_validate_org_rules(co, &sim->opt.rules, body, true, msg, sizeof(msg))) {
         pdsim_validation_error(sim, res, msg);
         goto out;
     }
@@ -257,7 +257,7 @@ void pdsim_api_org_update(struct pdsim *sim, struct pdsim_company *co, struct pd
         pdsim_validation_error(sim, res, "Validation failed: body: invalid JSON");
         return;
     }
-    if (!pdsim_validate_org(co, body, false, msg, sizeof(msg)))
+    if (!pdsim_validate_org_rules(co, &sim->opt.rules, body, false, msg, sizeof(msg)))
         pdsim_validation_error(sim, res, msg);
     else {
         pdsim_org_apply(org, body, sim->now_ms() / 1000, NULL);

@@ -1,7 +1,8 @@
 /* pdsim_control.c - the /_sim/ control routes (state, stats, rollover,
- * unblock, block) listed in pdsim_routes.h. */
+ * unblock, block, currencies) listed in pdsim_routes.h. */
 #include "pdsim_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- control API ------------------------------------------------------ */
@@ -79,6 +80,9 @@ static void ctl_stats(void *ctx, const struct sim_request *req, struct sim_respo
         cJSON_AddNumberToObject(c, "id", (double)co->id);
         cJSON_AddNumberToObject(c, "daily_budget", (double)sim->limits.daily_budget);
         cJSON_AddNumberToObject(c, "tokens_spent_today", (double)co->daily.spent);
+        cJSON *curs = cJSON_AddArrayToObject(c, "currencies");
+        for (size_t k = 0; k < co->ncurrencies; k++)
+            cJSON_AddItemToArray(curs, cJSON_CreateString(co->currencies[k]));
         cJSON_AddItemToArray(comp, c);
     }
     cJSON *r = cJSON_AddObjectToObject(doc, "rate_limited_429");
@@ -99,6 +103,12 @@ static void ctl_stats(void *ctx, const struct sim_request *req, struct sim_respo
     cJSON_AddNumberToObject(l, "seconds_to_reset",
                             (double)pdsim_daily_seconds_to_reset(&sim->limits, sim->now_ms()));
     cJSON_AddNumberToObject(l, "block_after", (double)sim->limits.block_after);
+    cJSON *v = cJSON_AddObjectToObject(doc, "validation");
+    cJSON_AddNumberToObject(v, "max_name_length", (double)sim->opt.rules.max_name);
+    cJSON_AddNumberToObject(v, "max_address_length", (double)sim->opt.rules.max_address);
+    cJSON_AddNumberToObject(v, "max_text_length", (double)sim->opt.rules.max_text);
+    cJSON_AddNumberToObject(v, "max_varchar_length", PDSIM_VARCHAR_MAX);
+    cJSON_AddStringToObject(v, "default_currencies", sim->store.currencies_default);
     sim_response_json(res, 200, doc);
 }
 
@@ -163,6 +173,74 @@ static void ctl_block(void *ctx, const struct sim_request *req, struct sim_respo
     sim_response_json(res, 200, doc);
 }
 
+/* GET: {"companies":[{"id","currencies"}]}; PUT/POST {"currencies":[…],
+ * "company_id": N (optional: every company)} replaces the company's
+ * currencies (an admin changing them under a running client). */
+static void ctl_currencies(void *ctx, const struct sim_request *req, struct sim_response *res)
+{
+    struct pdsim *sim = ctx;
+    struct mlc_err err = {0};
+    char csv[PDSIM_CURRENCIES_MAX], msg[160];
+    size_t len = 0;
+    long company = 0;
+    const cJSON *it;
+
+    if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0) {
+        cJSON *body = pdsim_parse_body(req);
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "currencies");
+        bool ok = cJSON_IsArray(arr) && cJSON_GetArraySize(arr) > 0 &&
+                  body_long(body, "company_id", 1, 2147483647L, &company);
+        csv[0] = '\0';
+        cJSON_ArrayForEach(it, arr)
+        {
+            const char *c = cJSON_GetStringValue(it);
+            int w = c ? snprintf(csv + len, sizeof(csv) - len, "%s%s", len ? "," : "", c) : -1;
+            if (w < 0 || (size_t)w >= sizeof(csv) - len) {
+                ok = false;
+                break;
+            }
+            len += (size_t)w;
+        }
+        cJSON_Delete(body);
+        if (!ok || !pdsim_currency_list_valid(csv, msg, sizeof(msg))) {
+            ctl_error(res, 400,
+                      "currencies: expected {\"currencies\": [\"USD\", …], \"company_id\": N} "
+                      "with codes of 1 to 15 letters or digits");
+            return;
+        }
+        bool found = false;
+        for (size_t i = 0; i < sim->store.ncompanies; i++) {
+            struct pdsim_company *co = &sim->store.companies[i];
+            if (company && co->id != company)
+                continue;
+            found = true;
+            if (pdsim_company_set_currencies(co, csv, &err) != MLC_OK) {
+                ctl_error(res, 500, err.msg);
+                return;
+            }
+        }
+        if (!found) {
+            ctl_error(res, 404, "currencies: no such company");
+            return;
+        }
+    } else if (strcmp(req->method, "GET") != 0) {
+        ctl_error(res, 405, "use GET or PUT");
+        return;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *cos = cJSON_AddArrayToObject(doc, "companies");
+    for (size_t i = 0; i < sim->store.ncompanies; i++) {
+        const struct pdsim_company *co = &sim->store.companies[i];
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "id", (double)co->id);
+        cJSON *curs = cJSON_AddArrayToObject(c, "currencies");
+        for (size_t k = 0; k < co->ncurrencies; k++)
+            cJSON_AddItemToArray(curs, cJSON_CreateString(co->currencies[k]));
+        cJSON_AddItemToArray(cos, c);
+    }
+    sim_response_json(res, 200, doc);
+}
+
 bool pdsim_register_controls(struct pdsim *sim, struct sim_server *srv)
 {
     (void)sim;
@@ -170,5 +248,6 @@ bool pdsim_register_controls(struct pdsim *sim, struct sim_server *srv)
            sim_server_add_control(srv, NULL, "/_sim/stats", ctl_stats) &&
            sim_server_add_control(srv, "POST", "/_sim/rollover", ctl_rollover) &&
            sim_server_add_control(srv, "POST", "/_sim/unblock", ctl_unblock) &&
-           sim_server_add_control(srv, "POST", "/_sim/block", ctl_block);
+           sim_server_add_control(srv, "POST", "/_sim/block", ctl_block) &&
+           sim_server_add_control(srv, NULL, "/_sim/currencies", ctl_currencies);
 }

@@ -16,7 +16,8 @@
  *   pdsim_api_orgs    /api/v2/organizations[/{id}]: list, get, create,
  *                     update, delete
  *   pdsim_api_search  /api/v2/organizations/search, /api/v2/itemSearch/field
- *   pdsim_api_fields  organizationFields (v1, v2) and /v1/users/me
+ *   pdsim_api_fields  organizationFields (v1, v2: list, create; v2: get,
+ *                     update, delete, options add/update/delete) and /v1/users/me
  *   pdsim_control     the /_sim/ control routes (pdsim_register_controls)
  *
  * Thread-safety: everything here runs with sim_core's app mutex held (or
@@ -106,6 +107,11 @@ void pdsim_api_fields_list(struct pdsim *sim, struct pdsim_company *co,
                            const struct sim_request *req, struct sim_response *res, bool v2);
 void pdsim_api_fields_create(struct pdsim *sim, struct pdsim_company *co,
                              const struct sim_request *req, struct sim_response *res, bool v2);
+/* One organization field by {field_code} (code: "" when it was too long):
+ * get, update or delete it, or add, update or delete its options. An
+ * unknown or deleted code gets 404. */
+void pdsim_api_field_op(struct pdsim *sim, struct pdsim_company *co, enum pdsim_op op,
+                        const char *code, const struct sim_request *req, struct sim_response *res);
 void pdsim_api_users_me(struct pdsim_company *co, struct sim_response *res);
 
 #endif

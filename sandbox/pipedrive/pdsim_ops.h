@@ -23,6 +23,12 @@ enum pdsim_op {
     PDSIM_OP_FIELDS_LIST_V1,
     PDSIM_OP_FIELDS_CREATE_V1,
     PDSIM_OP_USERS_ME,
+    PDSIM_OP_FIELD_GET_V2,         /* GET /api/v2/organizationFields/{field_code} */
+    PDSIM_OP_FIELD_UPDATE_V2,      /* PATCH, the same path */
+    PDSIM_OP_FIELD_DELETE_V2,      /* DELETE, the same path */
+    PDSIM_OP_FIELD_OPTIONS_ADD,    /* POST .../{field_code}/options */
+    PDSIM_OP_FIELD_OPTIONS_UPDATE, /* PATCH, the same path */
+    PDSIM_OP_FIELD_OPTIONS_DELETE, /* DELETE, the same path */
     PDSIM_OP_COUNT
 };
 

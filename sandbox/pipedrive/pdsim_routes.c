@@ -46,6 +46,8 @@ void pdsim_options_default(struct pdsim_options *opt)
     opt->day_length_s = 86400;
     opt->deleted_status = 404;
     opt->block_s = 60;
+    pdsim_rules_default(&opt->rules);
+    mlc_strlcpy(opt->currencies, PDSIM_CURRENCIES_DEFAULT, sizeof(opt->currencies));
 }
 
 static void apply_limits_cfg(struct pdsim *sim)
@@ -85,6 +87,15 @@ mlc_rc pdsim_init(struct pdsim *sim, const struct pdsim_options *opt, const char
     sim->block_countdown = -1;
     apply_limits_cfg(sim);
     pdsim_store_init(&sim->store);
+    if (opt->currencies[0]) {
+        char msg[128];
+        if (!pdsim_currency_list_valid(opt->currencies, msg, sizeof(msg))) {
+            rc = mlc_err_set(err, MLC_PERM, "currencies: %s", msg);
+            goto out;
+        }
+        mlc_strlcpy(sim->store.currencies_default, opt->currencies,
+                    sizeof(sim->store.currencies_default));
+    }
     sim->cli_tokens = calloc(ntokens + 1, sizeof(char *));
     if (!sim->cli_tokens) {
         rc = mlc_err_set(err, MLC_FATAL, "out of memory");
@@ -129,9 +140,10 @@ void pdsim_free(struct pdsim *sim)
 
 struct route {
     enum pdsim_op op;
-    long id;     /* org id for {id} routes */
-    bool bad_id; /* {id} was not a positive integer */
-    bool known;  /* the path exists (maybe with another method) */
+    long id;       /* org id for {id} routes */
+    bool bad_id;   /* {id} was not a positive integer */
+    bool known;    /* the path exists (maybe with another method) */
+    char code[64]; /* {field_code} of organizationFields routes ("" when too long) */
 };
 
 /* Parses the id path segment; false when it is not a positive integer. */
@@ -185,6 +197,28 @@ static void route_of(const char *method, const char *path, struct route *r)
             r->op = get    ? PDSIM_OP_FIELDS_LIST_V1
                     : post ? PDSIM_OP_FIELDS_CREATE_V1
                            : PDSIM_OP_COUNT;
+    } else if (v2 && mlc_str_startswith(rest, "/organizationFields/")) {
+        const char *seg = rest + strlen("/organizationFields/");
+        const char *slash = strchr(seg, '/');
+        size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+        bool patch = strcmp(method, "PATCH") == 0, del = strcmp(method, "DELETE") == 0;
+        if (len == 0 || (slash && strcmp(slash, "/options") != 0))
+            return;
+        r->known = true;
+        if (len < sizeof(r->code)) {
+            memcpy(r->code, seg, len);
+            r->code[len] = '\0';
+        }
+        if (slash)
+            r->op = post    ? PDSIM_OP_FIELD_OPTIONS_ADD
+                    : patch ? PDSIM_OP_FIELD_OPTIONS_UPDATE
+                    : del   ? PDSIM_OP_FIELD_OPTIONS_DELETE
+                            : PDSIM_OP_COUNT;
+        else
+            r->op = get     ? PDSIM_OP_FIELD_GET_V2
+                    : patch ? PDSIM_OP_FIELD_UPDATE_V2
+                    : del   ? PDSIM_OP_FIELD_DELETE_V2
+                            : PDSIM_OP_COUNT;
     } else if (!v2 && strcmp(rest, "/users/me") == 0) {
         r->known = true;
         r->op = get ? PDSIM_OP_USERS_ME : PDSIM_OP_COUNT;
@@ -348,6 +382,14 @@ void pdsim_handle(void *ctx, const struct sim_request *req, struct sim_response 
             break;
         case PDSIM_OP_USERS_ME:
             pdsim_api_users_me(co, res);
+            break;
+        case PDSIM_OP_FIELD_GET_V2:
+        case PDSIM_OP_FIELD_UPDATE_V2:
+        case PDSIM_OP_FIELD_DELETE_V2:
+        case PDSIM_OP_FIELD_OPTIONS_ADD:
+        case PDSIM_OP_FIELD_OPTIONS_UPDATE:
+        case PDSIM_OP_FIELD_OPTIONS_DELETE:
+            pdsim_api_field_op(sim, co, r.op, r.code, req, res);
             break;
         default:
             pdsim_not_found(res);

@@ -19,6 +19,9 @@
  *                         through, then block the token of the next one for S
  *                         seconds (a Cloudflare block at a known moment, so a
  *                         test does not depend on provoking 429 streaks)
+ *   GET  /_sim/currencies the currencies of every company
+ *   PUT  /_sim/currencies {"currencies":[…],"company_id":N} replaces them (POST
+ *                         too; without company_id, for every company)
  *
  * Thread-safety: every function here is called with sim_core's app mutex held
  * (handlers) or before the server starts (init, register).
@@ -33,6 +36,7 @@
 #include "pdsim_limits.h"
 #include "pdsim_ops.h"
 #include "pdsim_store.h"
+#include "pdsim_validate.h"
 #include "sim_core.h"
 
 #include <stdbool.h>
@@ -56,8 +60,12 @@ struct pdsim_options {
     int deleted_status;  /* GET of a deleted org: 404 (default), 410 or 200 */
     long index_delay_ms; /* search finds new organizations only after this */
     bool omit_header[PDSIM_H_COUNT];
-    long block_after; /* 0: never; else 403 after this many 429s in a row */
-    long block_s;     /* block duration (default 60) */
+    long block_after;         /* 0: never; else 403 after this many 429s in a row */
+    long block_s;             /* block duration (default 60) */
+    struct pdsim_rules rules; /* length limits (pdsim_rules_default) */
+    /* currencies of a company that has no list of its own (comma list,
+     * checked with pdsim_currency_list_valid; default PDSIM_CURRENCIES_DEFAULT) */
+    char currencies[PDSIM_CURRENCIES_MAX];
 };
 
 struct pdsim_op_stats {

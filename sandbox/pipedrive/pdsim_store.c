@@ -3,6 +3,7 @@
 
 #include "mlc_str.h"
 
+#include <ctype.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +97,18 @@ static void field_free(struct pdsim_field *f)
     memset(f, 0, sizeof(*f));
 }
 
+static void free_currencies(struct pdsim_company *co)
+{
+    for (size_t i = 0; i < co->ncurrencies; i++)
+        free(co->currencies[i]);
+    free(co->currencies);
+    co->currencies = NULL;
+    co->ncurrencies = 0;
+}
+
 static void company_free(struct pdsim_company *co)
 {
+    free_currencies(co);
     free(co->name);
     free(co->domain);
     free(co->user_name);
@@ -119,6 +130,7 @@ static void company_free(struct pdsim_company *co)
 void pdsim_store_init(struct pdsim_store *st)
 {
     memset(st, 0, sizeof(*st));
+    mlc_strlcpy(st->currencies_default, PDSIM_CURRENCIES_DEFAULT, sizeof(st->currencies_default));
 }
 
 void pdsim_store_free(struct pdsim_store *st)
@@ -126,7 +138,84 @@ void pdsim_store_free(struct pdsim_store *st)
     for (size_t i = 0; i < st->ncompanies; i++)
         company_free(&st->companies[i]);
     free(st->companies);
-    memset(st, 0, sizeof(*st));
+    st->companies = NULL;
+    st->ncompanies = 0;
+}
+
+bool pdsim_currency_code_valid(const char *code)
+{
+    size_t n = 0;
+    for (; code && code[n]; n++)
+        if (!isalnum((unsigned char)code[n]) || (unsigned char)code[n] > 127)
+            return false;
+    return n >= 1 && n <= PDSIM_CURRENCY_CODE_MAX;
+}
+
+bool pdsim_currency_list_valid(const char *csv, char *msg, size_t msgsz)
+{
+    char buf[PDSIM_CURRENCIES_MAX];
+    size_t n = 0;
+
+    if (!csv || !mlc_strlcpy(buf, csv, sizeof(buf))) {
+        snprintf(msg, msgsz, "expected a comma list of currency codes shorter than %d bytes",
+                 PDSIM_CURRENCIES_MAX);
+        return false;
+    }
+    for (char *p = buf, *next; p; p = next) {
+        next = strchr(p, ',');
+        if (next)
+            *next++ = '\0';
+        if (!pdsim_currency_code_valid(p)) {
+            snprintf(msg, msgsz, "'%.32s' is not a currency code (1 to %d letters or digits)", p,
+                     PDSIM_CURRENCY_CODE_MAX);
+            return false;
+        }
+        n++;
+    }
+    if (n > 64) {
+        snprintf(msg, msgsz, "at most 64 currency codes");
+        return false;
+    }
+    return true;
+}
+
+mlc_rc pdsim_company_set_currencies(struct pdsim_company *co, const char *csv, struct mlc_err *err)
+{
+    char buf[PDSIM_CURRENCIES_MAX], msg[128];
+    char **list = NULL;
+    size_t n = 0;
+
+    if (!pdsim_currency_list_valid(csv, msg, sizeof(msg)))
+        return mlc_err_set(err, MLC_PERM, "currencies: %s", msg);
+    mlc_strlcpy(buf, csv, sizeof(buf));
+    list = calloc(65, sizeof(*list));
+    if (!list)
+        goto oom;
+    for (char *p = buf, *next; p; p = next) {
+        next = strchr(p, ',');
+        if (next)
+            *next++ = '\0';
+        if (!(list[n] = strdup(p)))
+            goto oom;
+        n++;
+    }
+    free_currencies(co);
+    co->currencies = list;
+    co->ncurrencies = n;
+    return MLC_OK;
+oom:
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i]);
+    free(list);
+    return mlc_err_set(err, MLC_FATAL, "out of memory setting currencies");
+}
+
+bool pdsim_company_has_currency(const struct pdsim_company *co, const char *code)
+{
+    for (size_t i = 0; code && i < co->ncurrencies; i++)
+        if (strcmp(co->currencies[i], code) == 0)
+            return true;
+    return false;
 }
 
 static struct pdsim_field *push_field(struct pdsim_company *co, struct mlc_err *err)
@@ -199,7 +288,8 @@ struct pdsim_company *pdsim_store_add_company(struct pdsim_store *st, long id, c
     struct pdsim_company *co = &n[st->ncompanies];
     memset(co, 0, sizeof(*co));
     st->ncompanies++;
-    if (company_setup(co, id, name, domain, err) != MLC_OK) {
+    if (company_setup(co, id, name, domain, err) != MLC_OK ||
+        pdsim_company_set_currencies(co, st->currencies_default, err) != MLC_OK) {
         company_free(co);
         st->ncompanies--;
         return NULL;
@@ -346,6 +436,112 @@ const cJSON *pdsim_field_option(const struct pdsim_field *f, long id)
             return o;
     }
     return NULL;
+}
+
+void pdsim_field_delete(struct pdsim_company *co, struct pdsim_field *f)
+{
+    f->deleted = true;
+    for (size_t i = 0; i < co->norgs; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(co->orgs[i].doc, "custom_fields"), f->key);
+}
+
+cJSON *pdsim_field_add_options(struct pdsim_company *co, struct pdsim_field *f, const cJSON *body)
+{
+    cJSON *added = cJSON_CreateArray(), *opts = f->options ? f->options : cJSON_CreateArray();
+    const cJSON *it;
+    long next = co->next_option_id;
+
+    if (!added || !opts)
+        goto oom;
+    cJSON_ArrayForEach(it, body)
+    {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(added, o) ||
+            !cJSON_AddNumberToObject(o, "id", (double)next++) ||
+            !cJSON_AddStringToObject(
+                o, "label", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "label"))))
+            goto oom;
+    }
+    cJSON *copy = cJSON_Duplicate(added, true);
+    if (!copy)
+        goto oom;
+    while (copy->child)
+        cJSON_AddItemToArray(opts, cJSON_DetachItemViaPointer(copy, copy->child));
+    cJSON_Delete(copy);
+    f->options = opts;
+    co->next_option_id = next;
+    return added;
+oom:
+    cJSON_Delete(added);
+    if (opts != f->options)
+        cJSON_Delete(opts);
+    return NULL;
+}
+
+cJSON *pdsim_field_update_options(struct pdsim_field *f, const cJSON *body)
+{
+    cJSON *updated = cJSON_CreateArray();
+    const cJSON *it;
+
+    if (!updated)
+        return NULL;
+    cJSON_ArrayForEach(it, body)
+    {
+        long id = (long)cJSON_GetObjectItemCaseSensitive(it, "id")->valuedouble;
+        cJSON *o = (cJSON *)pdsim_field_option(f, id);
+        cJSON *label =
+            cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "label")));
+        if (!o || !label) {
+            cJSON_Delete(label);
+            continue;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "label", label);
+        cJSON_AddItemToArray(updated, cJSON_Duplicate(o, true));
+    }
+    return updated;
+}
+
+/* Removes option id from every organization's value of f. */
+static void purge_option(struct pdsim_company *co, const struct pdsim_field *f, long id)
+{
+    for (size_t i = 0; i < co->norgs; i++) {
+        cJSON *cf = cJSON_GetObjectItemCaseSensitive(co->orgs[i].doc, "custom_fields");
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(cf, f->key);
+        if (cJSON_IsNumber(v) && (long)v->valuedouble == id) {
+            cJSON_DeleteItemFromObjectCaseSensitive(cf, f->key);
+        } else if (cJSON_IsArray(v)) {
+            cJSON *e = v->child;
+            while (e) {
+                cJSON *next = e->next;
+                if (cJSON_IsNumber(e) && (long)e->valuedouble == id)
+                    cJSON_Delete(cJSON_DetachItemViaPointer(v, e));
+                e = next;
+            }
+            if (cJSON_GetArraySize(v) == 0)
+                cJSON_DeleteItemFromObjectCaseSensitive(cf, f->key);
+        }
+    }
+}
+
+cJSON *pdsim_field_delete_options(struct pdsim_company *co, struct pdsim_field *f,
+                                  const cJSON *body)
+{
+    cJSON *deleted = cJSON_CreateArray();
+    const cJSON *it;
+
+    if (!deleted)
+        return NULL;
+    cJSON_ArrayForEach(it, body)
+    {
+        long id = (long)cJSON_GetObjectItemCaseSensitive(it, "id")->valuedouble;
+        cJSON *o = (cJSON *)pdsim_field_option(f, id);
+        if (!o)
+            continue;
+        cJSON_AddItemToArray(deleted, cJSON_DetachItemViaPointer(f->options, o));
+        purge_option(co, f, id);
+    }
+    return deleted;
 }
 
 struct pdsim_org *pdsim_company_org(struct pdsim_company *co, long id)
@@ -649,6 +845,9 @@ cJSON *pdsim_store_dump(const struct pdsim_store *st)
         for (size_t i = 0; i < co->ntokens; i++)
             cJSON_AddItemToArray(toks, cJSON_CreateString(co->tokens[i].token));
         cJSON_AddNumberToObject(o, "tokens_spent_today", (double)co->daily.spent);
+        cJSON *curs = cJSON_AddArrayToObject(o, "currencies");
+        for (size_t i = 0; i < co->ncurrencies; i++)
+            cJSON_AddItemToArray(curs, cJSON_CreateString(co->currencies[i]));
         cJSON *fs = cJSON_AddArrayToObject(o, "fields");
         for (size_t i = 0; i < co->nfields; i++) {
             const struct pdsim_field *f = &co->fields[i];
@@ -676,9 +875,34 @@ static long num_or(const cJSON *obj, const char *name, long dflt)
     return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
 }
 
-static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t index, long long now_ms,
-                           struct mlc_err *err)
+/* The "currencies" array of a company in a state document as a comma list
+ * into buf (dflt when absent); false when it is not an array of codes. */
+static bool state_currencies(const cJSON *j, const char *dflt, char *buf, size_t bufsz)
 {
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "currencies"), *it;
+    size_t len = 0;
+
+    if (!arr)
+        return mlc_strlcpy(buf, dflt, bufsz);
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+        return false;
+    buf[0] = '\0';
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!pdsim_currency_code_valid(cJSON_GetStringValue(it)))
+            return false;
+        int w = snprintf(buf + len, bufsz - len, "%s%s", len ? "," : "", it->valuestring);
+        if (w < 0 || (size_t)w >= bufsz - len)
+            return false;
+        len += (size_t)w;
+    }
+    return true;
+}
+
+static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t index, long long now_ms,
+                           const char *currencies_default, struct mlc_err *err)
+{
+    char curbuf[PDSIM_CURRENCIES_MAX];
     const cJSON *it;
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(j, "user");
     long long now_s = now_ms / 1000;
@@ -704,6 +928,13 @@ static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t inde
     co->next_option_id = 1;
     if (!co->name || !co->domain || !co->user_name || !co->user_email)
         return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
+    if (!state_currencies(j, currencies_default, curbuf, sizeof(curbuf)))
+        return mlc_err_set(err, MLC_PERM,
+                           "companies[%zu].currencies: expected a non-empty array of currency "
+                           "codes (1 to %d letters or digits)",
+                           index, PDSIM_CURRENCY_CODE_MAX);
+    if ((rc = pdsim_company_set_currencies(co, curbuf, err)) != MLC_OK)
+        return rc;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "tokens"))
     {
         if (!cJSON_IsString(it))
@@ -820,6 +1051,7 @@ mlc_rc pdsim_store_load(struct pdsim_store *st, const cJSON *doc, long long now_
     mlc_rc rc = MLC_OK;
 
     pdsim_store_init(&fresh);
+    mlc_strlcpy(fresh.currencies_default, st->currencies_default, sizeof(fresh.currencies_default));
     if (!cJSON_IsArray(cos))
         return mlc_err_set(err, MLC_PERM, "state: expected {\"companies\":[…]}");
     fresh.companies = calloc((size_t)cJSON_GetArraySize(cos) + 1, sizeof(*fresh.companies));
@@ -828,7 +1060,8 @@ mlc_rc pdsim_store_load(struct pdsim_store *st, const cJSON *doc, long long now_
     cJSON_ArrayForEach(it, cos)
     {
         fresh.ncompanies++;
-        if ((rc = load_company(&fresh.companies[i], it, i, now_ms, err)) != MLC_OK)
+        if ((rc = load_company(&fresh.companies[i], it, i, now_ms, fresh.currencies_default,
+                               err)) != MLC_OK)
             goto out;
         i++;
     }

@@ -12,8 +12,10 @@
  *                  "tokens":["…"],
  *                  "fields":[{"id":12,"key":"<40 hex>","name":"…","field_type":"varchar",
  *                             "options":[{"id":1,"label":"…"}]|null,"is_deleted":false}],
+ *                  "currencies":["USD","EUR",…],
  *                  "organizations":[{<v2 organization object>}]}]}
- * On load, missing ids and keys are generated, system fields are added, and
+ * On load, missing ids and keys are generated, system fields are added, a
+ * company without "currencies" gets the store's default list, and
  * organizations are taken as given (seeded "foreign" data is not validated).
  *
  * Ownership: the store owns everything reachable from it; pointers returned
@@ -76,11 +78,20 @@ struct pdsim_company {
     long next_field_id;
     long next_option_id;
     struct pdsim_daily daily;
+    char **currencies; /* codes a monetary value may carry (the company's currencies) */
+    size_t ncurrencies;
 };
+
+#define PDSIM_CURRENCIES_DEFAULT "USD,EUR,GBP,CAD,CHF"
+#define PDSIM_CURRENCIES_MAX     1024 /* bytes of a comma list of currency codes */
+#define PDSIM_CURRENCY_CODE_MAX  15   /* characters of one code */
 
 struct pdsim_store {
     struct pdsim_company *companies;
     size_t ncompanies;
+    /* the currencies of a company added or loaded without its own list
+     * (--currencies); kept by pdsim_store_free and pdsim_store_load */
+    char currencies_default[PDSIM_CURRENCIES_MAX];
 };
 
 void pdsim_store_init(struct pdsim_store *st);
@@ -110,6 +121,29 @@ struct pdsim_field *pdsim_company_add_field(struct pdsim_company *co, const char
 bool pdsim_field_type_valid(const char *type);
 /* Option {id,label} of an enum/set field, or NULL. */
 const cJSON *pdsim_field_option(const struct pdsim_field *f, long id);
+
+/* True for a currency code: 1 to 15 ASCII letters or digits. */
+bool pdsim_currency_code_valid(const char *code);
+/* True when csv is a comma list of 1 to 64 valid codes; else a message. */
+bool pdsim_currency_list_valid(const char *csv, char *msg, size_t msgsz);
+/* Replaces the company's currencies with those of the comma list csv
+ * (validated with pdsim_currency_list_valid). */
+mlc_rc pdsim_company_set_currencies(struct pdsim_company *co, const char *csv, struct mlc_err *err);
+/* True when code is one of the company's currencies (exact match). */
+bool pdsim_company_has_currency(const struct pdsim_company *co, const char *code);
+
+/* Marks a custom field deleted and removes its values from every
+ * organization, as Pipedrive does (a new field gets a new key). */
+void pdsim_field_delete(struct pdsim_company *co, struct pdsim_field *f);
+/* Option changes of an enum/set field from bodies validated by
+ * pdsim_validate_options_*; each returns the options added, updated or
+ * deleted ([{id,label}], caller frees) or NULL when out of memory (f is
+ * then unchanged). Deleting options also removes them from organization
+ * values (a set left empty is cleared). */
+cJSON *pdsim_field_add_options(struct pdsim_company *co, struct pdsim_field *f, const cJSON *body);
+cJSON *pdsim_field_update_options(struct pdsim_field *f, const cJSON *body);
+cJSON *pdsim_field_delete_options(struct pdsim_company *co, struct pdsim_field *f,
+                                  const cJSON *body);
 
 /* Organization by id (deleted ones too), or NULL. */
 struct pdsim_org *pdsim_company_org(struct pdsim_company *co, long id);

@@ -67,8 +67,16 @@ static bool is_time(const char *s)
     return (s[0] - '0') * 10 + (s[1] - '0') < 24 && (s[3] - '0') < 6 && (s[6] - '0') < 6;
 }
 
-/* address object: string value required, known string subfields only. */
-static bool check_address(const char *where, const cJSON *v, char *msg, size_t msgsz)
+void pdsim_rules_default(struct pdsim_rules *r)
+{
+    r->max_name = PDSIM_NAME_MAX_DEFAULT;
+    r->max_address = PDSIM_ADDRESS_MAX_DEFAULT;
+    r->max_text = PDSIM_TEXT_MAX_DEFAULT;
+}
+
+/* address object: string value required, known string subfields only, each
+ * at most max characters. */
+static bool check_address(const char *where, const cJSON *v, long max, char *msg, size_t msgsz)
 {
     const cJSON *m;
     if (!cJSON_IsObject(v))
@@ -88,6 +96,9 @@ static bool check_address(const char *where, const cJSON *v, char *msg, size_t m
         if (!cJSON_IsString(m))
             return fail(msg, msgsz, "Validation failed: %s.%s: Expected 'string'", where,
                         m->string);
+        if (pdsim_utf8_len(m->valuestring) > (size_t)max)
+            return fail(msg, msgsz, "Validation failed: %s.%s: must be at most %ld characters long",
+                        where, m->string, max);
     }
     return true;
 }
@@ -126,6 +137,15 @@ static bool check_range(const char *key, const cJSON *v, bool (*ok)(const char *
 bool pdsim_validate_custom_value(const struct pdsim_field *f, const cJSON *v, char *msg,
                                  size_t msgsz)
 {
+    struct pdsim_rules r;
+    pdsim_rules_default(&r);
+    return pdsim_validate_custom_value_rules(NULL, &r, f, v, msg, msgsz);
+}
+
+bool pdsim_validate_custom_value_rules(const struct pdsim_company *co, const struct pdsim_rules *r,
+                                       const struct pdsim_field *f, const cJSON *v, char *msg,
+                                       size_t msgsz)
+{
     const char *t = f->type;
     const char *key = f->key;
 
@@ -136,11 +156,12 @@ bool pdsim_validate_custom_value(const struct pdsim_field *f, const cJSON *v, ch
                         "Validation failed: custom_fields: Expected 'string' as "
                         "value for custom field '%s'",
                         key);
-        if (strcmp(t, "text") != 0 && pdsim_utf8_len(v->valuestring) > 255)
+        long max = strcmp(t, "text") == 0 ? r->max_text : PDSIM_VARCHAR_MAX;
+        if (pdsim_utf8_len(v->valuestring) > (size_t)max)
             return fail(msg, msgsz,
                         "Validation failed: custom_fields: Value of custom field "
-                        "'%s' is longer than 255 characters",
-                        key);
+                        "'%s' is longer than %ld characters",
+                        key, max);
         return true;
     }
     if (strcmp(t, "double") == 0) {
@@ -167,6 +188,12 @@ bool pdsim_validate_custom_value(const struct pdsim_field *f, const cJSON *v, ch
                             "allowed in monetary custom field '%s'",
                             m->string, key);
         }
+        const char *cur = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "currency"));
+        if (co && !pdsim_company_has_currency(co, cur))
+            return fail(msg, msgsz,
+                        "Validation failed: custom_fields: Currency '%.16s' is not a "
+                        "currency of the company in monetary custom field '%s'",
+                        cur, key);
         return true;
     }
     if (strcmp(t, "enum") == 0) {
@@ -237,8 +264,11 @@ bool pdsim_validate_custom_value(const struct pdsim_field *f, const cJSON *v, ch
         return check_range(key, v, is_date, msg, msgsz);
     if (strcmp(t, "timerange") == 0)
         return check_range(key, v, is_time, msg, msgsz);
-    if (strcmp(t, "address") == 0)
-        return check_address("custom_fields", v, msg, msgsz);
+    if (strcmp(t, "address") == 0) {
+        char where[64];
+        snprintf(where, sizeof(where), "custom_fields.%s", key);
+        return check_address(where, v, r->max_address, msg, msgsz);
+    }
     return fail(msg, msgsz,
                 "Validation failed: custom_fields: custom field '%s' has an "
                 "unsupported type",
@@ -258,6 +288,14 @@ static bool check_integer(const char *name, const cJSON *v, bool nullable, char 
 bool pdsim_validate_org(struct pdsim_company *co, const cJSON *body, bool create, char *msg,
                         size_t msgsz)
 {
+    struct pdsim_rules r;
+    pdsim_rules_default(&r);
+    return pdsim_validate_org_rules(co, &r, body, create, msg, msgsz);
+}
+
+bool pdsim_validate_org_rules(struct pdsim_company *co, const struct pdsim_rules *r,
+                              const cJSON *body, bool create, char *msg, size_t msgsz)
+{
     const cJSON *m;
 
     if (!cJSON_IsObject(body))
@@ -270,6 +308,10 @@ bool pdsim_validate_org(struct pdsim_company *co, const cJSON *body, bool create
                 return fail(msg, msgsz, "Validation failed: name: Expected 'string'");
             if (m->valuestring[strspn(m->valuestring, " \t\r\n")] == '\0')
                 return fail(msg, msgsz, "Validation failed: name: must not be empty");
+            if (pdsim_utf8_len(m->valuestring) > (size_t)r->max_name)
+                return fail(msg, msgsz,
+                            "Validation failed: name: must be at most %ld characters long",
+                            r->max_name);
         } else if (strcmp(n, "owner_id") == 0) {
             if (!check_integer(n, m, false, msg, msgsz))
                 return false;
@@ -291,7 +333,7 @@ bool pdsim_validate_org(struct pdsim_company *co, const cJSON *body, bool create
                                 "items");
             }
         } else if (strcmp(n, "address") == 0) {
-            if (!check_address("address", m, msg, msgsz))
+            if (!check_address("address", m, r->max_address, msg, msgsz))
                 return false;
         } else if (strcmp(n, "add_time") == 0 && create) {
             long long t;
@@ -318,7 +360,7 @@ bool pdsim_validate_org(struct pdsim_company *co, const cJSON *body, bool create
                                 "Validation failed: custom_fields: Custom field "
                                 "'%s' does not exist",
                                 c->string);
-                if (!cJSON_IsNull(c) && !pdsim_validate_custom_value(f, c, msg, msgsz))
+                if (!cJSON_IsNull(c) && !pdsim_validate_custom_value_rules(co, r, f, c, msg, msgsz))
                     return false;
             }
         } else {
@@ -403,4 +445,136 @@ bool pdsim_validate_field_v1(const cJSON *body, char *msg, size_t msgsz)
     if (!cJSON_IsString(type) || !pdsim_field_type_valid(type->valuestring))
         return fail(msg, msgsz, "Bad request: field_type is missing or invalid");
     return check_options(body, type->valuestring, true, msg, msgsz);
+}
+
+bool pdsim_validate_field_patch(const struct pdsim_field *f, const cJSON *body, char *msg,
+                                size_t msgsz)
+{
+    const cJSON *m;
+
+    if (!cJSON_IsObject(body))
+        return fail(msg, msgsz, "Validation failed: body: Expected 'object'");
+    if (!body->child)
+        return fail(msg, msgsz, "Validation failed: body: at least one field must be provided");
+    cJSON_ArrayForEach(m, body)
+    {
+        const char *n = m->string;
+        if (strcmp(n, "ui_visibility") == 0 || strcmp(n, "important_fields") == 0 ||
+            strcmp(n, "required_fields") == 0) {
+            if (!cJSON_IsObject(m))
+                return fail(msg, msgsz, "Validation failed: %s: Expected 'object'", n);
+        } else if (strcmp(n, "field_name") == 0) {
+            if (!cJSON_IsString(m) || pdsim_utf8_len(m->valuestring) < 1 ||
+                pdsim_utf8_len(m->valuestring) > PDSIM_VARCHAR_MAX)
+                return fail(msg, msgsz, "Validation failed: field_name: 1 to 255 characters");
+            if (!f->is_custom)
+                return fail(msg, msgsz,
+                            "Validation failed: field_name: the name of system field '%s' "
+                            "cannot be changed",
+                            f->key);
+        } else {
+            return fail(msg, msgsz, "Parameter '%s' is not allowed for this request", n);
+        }
+    }
+    return true;
+}
+
+static bool options_field(const struct pdsim_field *f, const cJSON *body, char *msg, size_t msgsz)
+{
+    if (strcmp(f->type, "enum") != 0 && strcmp(f->type, "set") != 0)
+        return fail(msg, msgsz,
+                    "Validation failed: field_code: field '%s' of type '%s' has no options", f->key,
+                    f->type);
+    if (!cJSON_IsArray(body))
+        return fail(msg, msgsz, "Validation failed: body: Expected 'array'");
+    if (cJSON_GetArraySize(body) == 0)
+        return fail(msg, msgsz, "Validation failed: body: at least one option is required");
+    return true;
+}
+
+/* {members...} only: each item an object holding exactly the named members. */
+static bool option_item(const cJSON *o, bool want_id, bool want_label, char *msg, size_t msgsz)
+{
+    const cJSON *m;
+    if (!cJSON_IsObject(o))
+        return fail(msg, msgsz, "Validation failed: body: Expected 'object' items");
+    cJSON_ArrayForEach(m, o)
+    {
+        if (!(want_id && strcmp(m->string, "id") == 0) &&
+            !(want_label && strcmp(m->string, "label") == 0))
+            return fail(msg, msgsz, "Validation failed: body: Parameter '%s' is not allowed",
+                        m->string);
+    }
+    if (want_label) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "label");
+        if (!cJSON_IsString(l) || pdsim_utf8_len(l->valuestring) < 1 ||
+            pdsim_utf8_len(l->valuestring) > PDSIM_VARCHAR_MAX)
+            return fail(msg, msgsz, "Validation failed: label: required, 1 to 255 characters");
+    }
+    if (want_id && !pdsim_is_integer(cJSON_GetObjectItemCaseSensitive(o, "id")))
+        return fail(msg, msgsz, "Validation failed: id: required, Expected 'integer'");
+    return true;
+}
+
+/* Ids exist in f and are named once. */
+static bool option_ids(const struct pdsim_field *f, const cJSON *body, char *msg, size_t msgsz)
+{
+    const cJSON *o, *p;
+    cJSON_ArrayForEach(o, body)
+    {
+        long id = (long)cJSON_GetObjectItemCaseSensitive(o, "id")->valuedouble;
+        if (!pdsim_field_option(f, id))
+            return fail(msg, msgsz,
+                        "Validation failed: id: Option %ld does not exist in field '%s'", id,
+                        f->key);
+        for (p = body->child; p != o; p = p->next)
+            if ((long)cJSON_GetObjectItemCaseSensitive(p, "id")->valuedouble == id)
+                return fail(msg, msgsz, "Validation failed: id: Option %ld is named twice", id);
+    }
+    return true;
+}
+
+bool pdsim_validate_options_add(const struct pdsim_field *f, const cJSON *body, char *msg,
+                                size_t msgsz)
+{
+    const cJSON *o;
+    if (!options_field(f, body, msg, msgsz))
+        return false;
+    cJSON_ArrayForEach(o, body)
+    {
+        if (!option_item(o, false, true, msg, msgsz))
+            return false;
+    }
+    if (cJSON_GetArraySize(f->options) + cJSON_GetArraySize(body) > PDSIM_OPTIONS_MAX)
+        return fail(msg, msgsz, "Validation failed: body: a field holds at most %d options",
+                    PDSIM_OPTIONS_MAX);
+    return true;
+}
+
+bool pdsim_validate_options_update(const struct pdsim_field *f, const cJSON *body, char *msg,
+                                   size_t msgsz)
+{
+    const cJSON *o;
+    if (!options_field(f, body, msg, msgsz))
+        return false;
+    cJSON_ArrayForEach(o, body)
+    {
+        if (!option_item(o, true, true, msg, msgsz))
+            return false;
+    }
+    return option_ids(f, body, msg, msgsz);
+}
+
+bool pdsim_validate_options_delete(const struct pdsim_field *f, const cJSON *body, char *msg,
+                                   size_t msgsz)
+{
+    const cJSON *o;
+    if (!options_field(f, body, msg, msgsz))
+        return false;
+    cJSON_ArrayForEach(o, body)
+    {
+        if (!option_item(o, true, false, msg, msgsz))
+            return false;
+    }
+    return option_ids(f, body, msg, msgsz);
 }

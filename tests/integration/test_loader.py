@@ -19,6 +19,7 @@ import mlctest
 from mlctest import binary, http_json, wait_for
 
 TOKEN = "it-token-5f0c2a9d8e7b"
+BODIES = {"MLC_LOG_LEVEL": "debug", "MLC_LOG_BODIES": "true"}  # what bodies() reads
 TOPIC = "sage300.customers.v1"
 DLQ = "sage300.customers.dlq"
 
@@ -249,7 +250,7 @@ class LoaderBasics(LoaderCase):
 
         # an update sends only what changed
         self.produce([event("SAMINC", "1002", customer(2, phone="(619)555-9999"))])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         patches = [b for m, p, b in bodies(cp.stderr) if m == "PATCH"]
         self.assertEqual(len(patches), 1, cp.stderr[-3000:])
         self.assertEqual(patches[0], {"custom_fields": {keys["Phone"]: "(619)555-9999"}})
@@ -283,7 +284,7 @@ class LoaderBasics(LoaderCase):
 
         custs = {("SAMINC", str(1000 + i)): customer(i) for i in range(5)}
         self.produce([event(c, n, v) for (c, n), v in custs.items()])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         ours = self.ours()
         # the pre-existing organization was adopted, not duplicated
         self.assertEqual([o["id"] for o in ours[("SAMINC", "1001")]], [pre_id])
@@ -313,7 +314,7 @@ class LoaderBasics(LoaderCase):
         http_json("DELETE", self.url + "/_sim/stats")
         custs[("SAMINC", "1004")] = customer(4, email="new@example.com")
         self.produce([event(c, n, v) for (c, n), v in custs.items()])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         if os.environ.get("DEBUG_BODIES"):
             print([b for b in bodies(cp.stderr)], file=sys.stderr)
         st = self.stats()

@@ -200,7 +200,7 @@ class BodiesAndSecrets(LoaderCase):
     def test_request_bodies_match_v2_schema_and_no_token_leaks(self):
         import jsonschema
         from test_pipedrive_sim import request_schema
-        dbg = {"MLC_LOG_LEVEL": "debug"}
+        dbg = {"MLC_LOG_LEVEL": "debug", "MLC_LOG_BODIES": "true"}
         logs = []
         custs = customers(4)
         self.produce([event(c, n, customer(i)) for i, (c, n) in enumerate(custs)])

@@ -29,5 +29,18 @@ class RefusedWrites(LoaderCase):
         self.assertEqual(len([m for m in self.read_topic(DLQ) if m["key"] == "SAMINC:1000"]), 1)
 
 
+class PersonalDataInLogs(LoaderCase):
+    def test_bodies_are_logged_only_when_asked(self):
+        self.setup_fields()
+        self.produce([event("SAMINC", "1000", customer(0, email="ellen@example.com"))])
+        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        self.assertNotIn("pipedrive body:", cp.stderr)
+        self.assertNotIn("ellen@example.com", cp.stderr)
+        self.produce([event("SAMINC", "1000", customer(0, email="ellen2@example.com"))])
+        cp = self.drain(env={"MLC_LOG_LEVEL": "debug", "MLC_LOG_BODIES": "true"})
+        self.assertIn("pipedrive body: PATCH", cp.stderr)
+        self.assertIn("ellen2@example.com", cp.stderr)
+
+
 if __name__ == "__main__":
     mlctest.main()

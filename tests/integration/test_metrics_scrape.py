@@ -136,6 +136,10 @@ class MetricsScrape(mlctest.TestCase):
         self.assertEqual(metric(es, "mlc_extractor_records_total", company="SAMINC",
                                 outcome="published"), 40)
         self.assertEqual(metric(es, "mlc_extractor_delivery_failures_total"), 0)
+        # loopback http:// and verified TLS: no weakening setting is on
+        self.assertEqual(sorted((lb["setting"], v) for n, lb, v in es
+                                if n == "mlc_insecure_setting"),
+                         [("MLC_ALLOW_PLAINTEXT_HTTP", 0), ("MLC_SAGE_INSECURE", 0)])
         self.assertLess(metric(es, "mlc_extractor_watermark_age_seconds", company="SAMINC"), 600)
         self.assertGreater(metric(es, "mlc_extractor_last_cycle_duration_seconds",
                                   company="SAMINC"), 0)
@@ -168,6 +172,8 @@ class MetricsScrape(mlctest.TestCase):
         self.assertGreaterEqual(metric(ls, "mlc_loader_pipedrive_daily_budget_remaining"), 0)
         self.assertEqual(metric(ls, "mlc_loader_paused"), 0)
         self.assertEqual(metric(ls, "mlc_loader_dlq_total"), 0)
+        self.assertEqual([(lb["setting"], v) for n, lb, v in ls if n == "mlc_insecure_setting"],
+                         [("MLC_ALLOW_PLAINTEXT_HTTP", 0)])
 
         # Sage fails every request: the next cycle fails, /healthz says why
         self.assertEqual(ext.stop(timeout=60), 0, ext.stderr()[-3000:])

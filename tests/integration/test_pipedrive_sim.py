@@ -62,6 +62,14 @@ def request_schema(path, method):
     return openapi_to_jsonschema(op["requestBody"]["content"]["application/json"]["schema"], root)
 
 
+def response_schema(path, method):
+    """The 200 response schema of a v2 operation, as JSON Schema."""
+    root = spec("v2.yaml")
+    op = root["paths"][path][method]
+    return openapi_to_jsonschema(
+        op["responses"]["200"]["content"]["application/json"]["schema"], root)
+
+
 class Sim:
     """A running sandbox and a small client for it."""
 
@@ -495,6 +503,298 @@ class PipedriveSimTest(mlctest.TestCase):
         with self.assertRaises(jsonschema.ValidationError):
             jsonschema.validate({"name": "E", "visible_to": "3"}, org_post)
 
+    # ---- field and option changes by an admin ----------------------------
+
+    def assert_v2_400(self, status, doc, named):
+        """A v2 validation refusal: 400 with Pipedrive's body naming `named`."""
+        self.assertEqual(status, 400, doc)
+        self.assertIs(doc["success"], False)
+        self.assertEqual(doc["code"], "ERR_SCHEMA_VALIDATION_FAILED")
+        self.assertTrue(doc["error"].startswith("Validation failed: ")
+                        or doc["error"].startswith("Parameter "), doc["error"])
+        self.assertIn(named, doc["error"])
+
+    def test_deleted_fields_and_options_are_refused_in_writes(self):
+        s = self.sim("--no-limits", state=base_state([
+            {"id": 1, "name": "Base", "custom_fields": {KEY_ID: "C1", KEY_ENUM: 12,
+                                                        KEY_SET: [21, 22]}}]))
+        fpath = "/api/v2/organizationFields/"
+        org = "/api/v2/organizations/1"
+
+        # an enum option deleted: writes naming it are refused, other options still work
+        status, _, doc = s.call("DELETE", fpath + KEY_ENUM + "/options", [{"id": 12}])
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["data"], [{"id": 12, "label": "B"}])
+        self.assertIsNone(doc["additional_data"])
+        for method, path, body in (("PATCH", org, {"custom_fields": {KEY_ENUM: 12}}),
+                                   ("POST", "/api/v2/organizations",
+                                    {"name": "N", "custom_fields": {KEY_ENUM: 12}})):
+            status, _, doc = s.call(method, path, body)
+            self.assert_v2_400(status, doc, KEY_ENUM)
+            self.assertIn("Option 12", doc["error"])
+        self.assertEqual(s.call("PATCH", org, {"custom_fields": {KEY_ENUM: 11}})[0], 200)
+        # a set option deleted: it leaves the organizations that had it
+        status, _, doc = s.call("DELETE", fpath + KEY_SET + "/options", [{"id": 21}])
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(s.call("GET", org)[2]["data"]["custom_fields"][KEY_SET], [22])
+        status, _, doc = s.call("PATCH", org, {"custom_fields": {KEY_SET: [21, 22]}})
+        self.assert_v2_400(status, doc, KEY_SET)
+        # atomic: one unknown id and nothing is deleted
+        status, _, doc = s.call("DELETE", fpath + KEY_SET + "/options", [{"id": 22}, {"id": 99}])
+        self.assert_v2_400(status, doc, "99")
+        _, _, doc = s.call("GET", fpath + KEY_SET)
+        self.assertEqual([o["id"] for o in doc["data"]["options"]], [22])
+
+        # a field deleted: writes naming it are refused, it disappears everywhere
+        status, _, doc = s.call("DELETE", fpath + KEY_ID)
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["data"]["field_code"], KEY_ID)
+        for method, path, body in (("PATCH", org, {"custom_fields": {KEY_ID: "C2"}}),
+                                   ("PATCH", org, {"custom_fields": {KEY_ID: None}}),
+                                   ("POST", "/api/v2/organizations",
+                                    {"name": "N", "custom_fields": {KEY_ID: "C2"}})):
+            status, _, doc = s.call(method, path, body)
+            self.assert_v2_400(status, doc, KEY_ID)
+            self.assertIn("does not exist", doc["error"])
+        self.assertEqual(s.call("GET", fpath + KEY_ID)[0], 404)
+        self.assertEqual(s.call("PATCH", fpath + KEY_ID, {"field_name": "Again"})[0], 404)
+        self.assertEqual(s.call("DELETE", fpath + KEY_ID)[0], 404)
+        self.assertEqual(s.call("POST", fpath + KEY_ID + "/options", [{"label": "x"}])[0], 404)
+        self.assertNotIn(KEY_ID, s.call("GET", org)[2]["data"]["custom_fields"])
+        codes = [f["field_code"] for f in s.call("GET", "/api/v2/organizationFields")[2]["data"]]
+        self.assertNotIn(KEY_ID, codes)
+        self.assertEqual(s.call("GET", "/api/v2/organizations",
+                                params={"custom_fields": KEY_ID})[0], 400)
+        dumped = [f for f in s.dump()["companies"][0]["fields"] if f["key"] == KEY_ID]
+        self.assertTrue(dumped[0]["is_deleted"])
+        # the stored organization lost the value too (not only its rendering)
+        stored = s.dump()["companies"][0]["organizations"][0]["custom_fields"]
+        self.assertNotIn(KEY_ID, stored)
+        # recreated under the same name, it has a new key
+        status, _, doc = s.call("POST", "/api/v2/organizationFields",
+                                {"field_name": "Sage 300 Customer ID", "field_type": "varchar"})
+        self.assertEqual(status, 200)
+        self.assertNotEqual(doc["data"]["field_code"], KEY_ID)
+        # system fields cannot be deleted or renamed
+        self.assert_v2_400(*s.call("DELETE", fpath + "name")[::2], "name")
+        self.assert_v2_400(*s.call("PATCH", fpath + "name", {"field_name": "Title"})[::2],
+                           "field_name")
+        self.assertEqual(s.call("PATCH", fpath + "name",
+                                {"ui_visibility": {"add_visible_flag": True}})[0], 200)
+
+    def test_field_rename_and_option_additions(self):
+        s = self.sim("--no-limits", state=base_state([{"id": 1, "name": "Base"}]))
+        fpath = "/api/v2/organizationFields/"
+        status, _, doc = s.call("PATCH", fpath + KEY_CO, {"field_name": "Company (Sage)"})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual((doc["data"]["field_code"], doc["data"]["field_name"]),
+                         (KEY_CO, "Company (Sage)"))
+        listed = {f["field_code"]: f["field_name"]
+                  for f in s.call("GET", "/api/v2/organizationFields")[2]["data"]}
+        self.assertEqual(listed[KEY_CO], "Company (Sage)")
+        v1 = {f["key"]: f["name"] for f in s.call("GET", "/v1/organizationFields")[2]["data"]}
+        self.assertEqual(v1[KEY_CO], "Company (Sage)")
+        # the key is unchanged, so writes with it still work
+        self.assertEqual(s.call("PATCH", "/api/v2/organizations/1",
+                                {"custom_fields": {KEY_CO: "SAMINC"}})[0], 200)
+        for bad, named in (({}, "body"), ({"field_type": "text"}, "field_type"),
+                           ({"field_code": "x"}, "field_code"), ({"field_name": ""}, "field_name"),
+                           ({"field_name": "x" * 256}, "field_name"),
+                           ({"ui_visibility": True}, "ui_visibility")):
+            self.assert_v2_400(*s.call("PATCH", fpath + KEY_CO, bad)[::2], named)
+
+        status, _, doc = s.call("POST", fpath + KEY_ENUM + "/options",
+                                [{"label": "C"}, {"label": "Ünïcode D"}])
+        self.assertEqual(status, 200, doc)
+        new = doc["data"]
+        self.assertEqual([o["label"] for o in new], ["C", "Ünïcode D"])
+        ids = [o["id"] for o in new]
+        self.assertEqual(len(set(ids + [11, 12, 21, 22])), 6)   # unique in the company
+        _, _, doc = s.call("GET", fpath + KEY_ENUM)
+        self.assertEqual([o["label"] for o in doc["data"]["options"]], ["A", "B", "C", "Ünïcode D"])
+        self.assertEqual(s.call("PATCH", "/api/v2/organizations/1",
+                                {"custom_fields": {KEY_ENUM: ids[1]}})[0], 200)
+        status, _, doc = s.call("PATCH", fpath + KEY_ENUM + "/options",
+                                [{"id": ids[0], "label": "C renamed"}])
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["data"], [{"id": ids[0], "label": "C renamed"}])
+        for method, bad, named in (
+                ("POST", [], "option"), ("POST", {"label": "x"}, "array"),
+                ("POST", [{"label": ""}], "label"), ("POST", [{"label": "x" * 256}], "label"),
+                ("POST", [{"label": "x", "color": "red"}], "color"),
+                ("PATCH", [{"id": 999, "label": "x"}], "999"), ("PATCH", [{"id": 11}], "label"),
+                ("PATCH", [{"id": 11, "label": "a"}, {"id": 11, "label": "b"}], "11"),
+                ("DELETE", [{"id": "11"}], "id"), ("DELETE", [11], "object")):
+            self.assert_v2_400(*s.call(method, fpath + KEY_ENUM + "/options", bad)[::2], named)
+        # nothing of the refused requests was applied
+        _, _, doc = s.call("GET", fpath + KEY_ENUM)
+        self.assertEqual([o["label"] for o in doc["data"]["options"]],
+                         ["A", "B", "C renamed", "Ünïcode D"])
+        # fields without options have no options to change
+        self.assert_v2_400(*s.call("POST", fpath + KEY_ID + "/options", [{"label": "x"}])[::2],
+                           "options")
+        self.assertEqual(s.call("GET", fpath + "nosuchfield")[0], 404)
+        self.assertEqual(s.call("PUT", fpath + KEY_ENUM)[0], 405)
+        self.assertEqual(s.call("GET", fpath + KEY_ENUM + "/other")[0], 404)
+
+    def test_field_operation_bodies_validate_against_the_v2_spec(self):
+        import jsonschema
+        s = self.sim("--no-limits", state=base_state())
+        fpath = "/api/v2/organizationFields/"
+        one = "/organizationFields/{field_code}"
+        opts = one + "/options"
+        cases = [
+            ("PATCH", fpath + KEY_CO, one, "patch",
+             [{"field_name": "Renamed"}, {"ui_visibility": {"add_visible_flag": True}},
+              {"required_fields": {"enabled": False}, "important_fields": {"enabled": False}},
+              {}, {"field_type": "text"}, {"field_name": ""}]),
+            ("POST", fpath + KEY_ENUM + "/options", opts, "post",
+             [[{"label": "N1"}], [{"label": "N2"}, {"label": "N3"}], [], [{"label": ""}],
+              [{"id": 5}]]),
+            ("PATCH", fpath + KEY_ENUM + "/options", opts, "patch",
+             [[{"id": 11, "label": "A1"}], [{"id": 11}], [{"label": "x"}], []]),
+            ("DELETE", fpath + KEY_SET + "/options", opts, "delete",
+             [[{"id": 21}], [{"id": 21}], [{}], []]),
+        ]
+        accepted = 0
+        for method, path, spec_path, spec_method, bodies in cases:
+            req = request_schema(spec_path, spec_method)
+            resp = response_schema(spec_path, spec_method)
+            for body in bodies:
+                status, _, doc = s.call(method, path, copy.deepcopy(body))
+                if status == 200:
+                    accepted += 1
+                    jsonschema.validate(body, req)   # raises if the sandbox was too lax
+                    jsonschema.validate(doc, resp)
+                else:
+                    self.assertEqual(status, 400, doc)
+        self.assertEqual(accepted, 3 + 2 + 1 + 1)
+        for spec_path, spec_method, method, path in ((one, "get", "GET", fpath + KEY_ENUM),
+                                                     (one, "delete", "DELETE", fpath + KEY_SET)):
+            status, _, doc = s.call(method, path)
+            self.assertEqual(status, 200, doc)
+            jsonschema.validate(doc, response_schema(spec_path, spec_method))
+
+    # ---- Pipedrive's limits ------------------------------------------------
+
+    def test_length_limits_of_names_addresses_and_text(self):
+        import jsonschema
+        s = self.sim("--no-limits", state=base_state([{"id": 1, "name": "Base"}]))
+        post = request_schema("/organizations", "post")
+        patch = request_schema("/organizations/{id}", "patch")
+        lim = s.stats()["validation"]
+        self.assertEqual((lim["max_name_length"], lim["max_address_length"],
+                          lim["max_text_length"], lim["max_varchar_length"]),
+                         (255, 255, 65535, 255))
+        ok = [
+            ("POST", {"name": "n" * 255}),
+            ("POST", {"name": "é" * 255}),                 # characters, not bytes
+            ("POST", {"name": "東" * 255}),
+            ("PATCH", {"name": "m" * 255}),
+            ("PATCH", {"address": {"value": "a" * 255, "locality": "l" * 255}}),
+            ("PATCH", {"custom_fields": {KEY_ADDR: {"value": "b" * 255}}}),
+            ("PATCH", {"custom_fields": {KEY_TEXT: "t" * 65535}}),
+            ("PATCH", {"custom_fields": {KEY_ID: "v" * 255, KEY_PHONE: "7" * 255}}),
+        ]
+        bad = [
+            ("POST", {"name": "n" * 256}, "name"),
+            ("POST", {"name": "é" * 256}, "name"),
+            ("PATCH", {"name": "m" * 256}, "name"),
+            ("PATCH", {"address": {"value": "a" * 256}}, "address.value"),
+            ("PATCH", {"address": {"value": "a", "postal_code": "p" * 256}}, "postal_code"),
+            ("PATCH", {"custom_fields": {KEY_ADDR: {"value": "b" * 256}}}, "value"),
+            ("PATCH", {"custom_fields": {KEY_TEXT: "t" * 65536}}, KEY_TEXT),
+            ("PATCH", {"custom_fields": {KEY_PHONE: "7" * 256}}, KEY_PHONE),
+        ]
+        for method, body in ok:
+            path = "/api/v2/organizations" + ("/1" if method == "PATCH" else "")
+            status, _, doc = s.call(method, path, body)
+            self.assertEqual(status, 200, (body if len(json.dumps(body)) < 300 else method, doc))
+            jsonschema.validate(body, post if method == "POST" else patch)
+        for method, body, named in bad:
+            path = "/api/v2/organizations" + ("/1" if method == "PATCH" else "")
+            self.assert_v2_400(*s.call(method, path, body)[::2], named)
+        self.assertEqual(s.call("GET", "/api/v2/organizations/1")[2]["data"]["name"], "m" * 255)
+
+        # the inferred limits are switches
+        t = self.sim("--no-limits", "--max-name-length", "10", "--max-address-length", "20",
+                     "--max-text-length", "30", state=base_state([{"id": 1, "name": "Base"}]))
+        lim = t.stats()["validation"]
+        self.assertEqual((lim["max_name_length"], lim["max_address_length"],
+                          lim["max_text_length"]), (10, 20, 30))
+        o = "/api/v2/organizations/1"
+        self.assertEqual(t.call("PATCH", o, {"name": "n" * 10})[0], 200)
+        self.assert_v2_400(*t.call("PATCH", o, {"name": "n" * 11})[::2], "name")
+        self.assertEqual(t.call("PATCH", o, {"address": {"value": "a" * 20}})[0], 200)
+        self.assert_v2_400(*t.call("PATCH", o, {"address": {"value": "a" * 21}})[::2], "address")
+        self.assertEqual(t.call("PATCH", o, {"custom_fields": {KEY_TEXT: "t" * 30}})[0], 200)
+        self.assert_v2_400(*t.call("PATCH", o, {"custom_fields": {KEY_TEXT: "t" * 31}})[::2],
+                           KEY_TEXT)
+        # varchar stays at the documented 255 whatever the switches
+        self.assertEqual(t.call("PATCH", o, {"custom_fields": {KEY_ID: "v" * 255}})[0], 200)
+
+    def test_monetary_currency_must_be_the_companys(self):
+        import jsonschema
+        patch = request_schema("/organizations/{id}", "patch")
+        s = self.sim("--no-limits", state=base_state([{"id": 1, "name": "Base"}]))
+        o = "/api/v2/organizations/1"
+
+        def money(cur):
+            return {"custom_fields": {KEY_MONEY: {"value": 12.5, "currency": cur}}}
+
+        self.assertEqual(s.dump()["companies"][0]["currencies"],
+                         ["USD", "EUR", "GBP", "CAD", "CHF"])
+        self.assertEqual(s.call("GET", "/v1/users/me")[2]["data"]["default_currency"], "EUR")
+        for cur in ("USD", "EUR", "GBP", "CAD", "CHF"):
+            status, _, doc = s.call("PATCH", o, money(cur))
+            self.assertEqual(status, 200, doc)
+            jsonschema.validate(money(cur), patch)
+        for cur in ("XYZ", "eur", "", "SEK"):
+            status, _, doc = s.call("PATCH", o, money(cur))
+            self.assert_v2_400(status, doc, KEY_MONEY)
+            self.assertIn(f"Currency '{cur}'", doc["error"])
+        self.assert_v2_400(*s.call("POST", "/api/v2/organizations",
+                                   {"name": "N", **money("JPY")})[::2], KEY_MONEY)
+        # an admin adds SEK under a running client
+        status, _, doc = s.ctl("PUT", "/_sim/currencies", {"currencies": ["EUR", "SEK"]})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["companies"], [{"id": 7, "currencies": ["EUR", "SEK"]}])
+        self.assertEqual(s.call("PATCH", o, money("SEK"))[0], 200)
+        self.assert_v2_400(*s.call("PATCH", o, money("USD"))[::2], KEY_MONEY)
+        self.assertEqual(s.ctl("GET", "/_sim/currencies")[2], doc)
+        self.assertEqual(s.stats()["companies"][0]["currencies"], ["EUR", "SEK"])
+        for bad in ({"currencies": []}, {"currencies": ["E U"]}, {"currencies": "EUR"},
+                    {"currencies": ["EUR"], "company_id": 99}, {"currencies": ["x" * 16]}):
+            self.assertIn(s.ctl("PUT", "/_sim/currencies", bad)[0], (400, 404), bad)
+        self.assertEqual(s.ctl("GET", "/_sim/currencies")[2], doc)
+        # the state carries them and loads them back; a state without them gets the default
+        dump = s.dump()
+        self.assertEqual(dump["companies"][0]["currencies"], ["EUR", "SEK"])
+        s.load(dump)
+        self.assertEqual(s.call("PATCH", o, money("SEK"))[0], 200)
+        st = base_state()
+        st["companies"][0]["currencies"] = ["NOK"]
+        s.load(st)
+        self.assertEqual(s.call("POST", "/api/v2/organizations", {"name": "N", **money("NOK")})[0],
+                         200)
+        st["companies"][0]["currencies"] = ["N O K"]
+        self.assertEqual(s.ctl("PUT", "/_sim/state", st)[0], 400)
+        # --currencies sets the default list
+        t = self.sim("--no-limits", "--currencies", "SEK,NOK", state=base_state([{"id": 1,
+                                                                                 "name": "B"}]))
+        self.assertEqual(t.dump()["companies"][0]["currencies"], ["SEK", "NOK"])
+        self.assertEqual(t.stats()["validation"]["default_currencies"], "SEK,NOK")
+        self.assertEqual(t.call("GET", "/v1/users/me")[2]["data"]["default_currency"], "SEK")
+        self.assertEqual(s.call("GET", "/v1/users/me")[2]["data"]["default_currency"], "NOK")
+        self.assertEqual(t.call("PATCH", o, money("NOK"))[0], 200)
+        self.assert_v2_400(*t.call("PATCH", o, money("EUR"))[::2], KEY_MONEY)
+        for bad in (["--currencies", "US D"], ["--currencies", ""], ["--currencies", "EUR,"],
+                    ["--max-name-length", "0"], ["--max-address-length", "x"],
+                    ["--max-text-length", "-1"]):
+            cp = self.procs.run([mlctest.binary("mlc-pipedrive-sim"), *bad], timeout=10)
+            self.assertEqual(cp.returncode, 2, bad)
+            self.assertEqual(len(cp.stderr.strip().splitlines()), 1, cp.stderr)
+
     # ---- search -----------------------------------------------------------
 
     def search_state(self):
@@ -621,6 +921,20 @@ class PipedriveSimTest(mlctest.TestCase):
             "organizationFields.create.v1": ("POST", "/v1/organizationFields",
                                              {"name": "G", "field_type": "text"}, None),
             "users.me": ("GET", "/v1/users/me", None, None),
+            "organizationFields.get.v2": ("GET", f"/api/v2/organizationFields/{KEY_ID}", None,
+                                          None),
+            "organizationFields.update.v2": ("PATCH", f"/api/v2/organizationFields/{KEY_CO}",
+                                             {"field_name": "Company"}, None),
+            "organizationFields.delete.v2": ("DELETE", f"/api/v2/organizationFields/{KEY_TEXT}",
+                                             None, None),
+            "organizationFields.options.add": ("POST",
+                                               f"/api/v2/organizationFields/{KEY_ENUM}/options",
+                                               [{"label": "C"}], None),
+            "organizationFields.options.update": (
+                "PATCH", f"/api/v2/organizationFields/{KEY_ENUM}/options",
+                [{"id": 11, "label": "AA"}], None),
+            "organizationFields.options.delete": (
+                "DELETE", f"/api/v2/organizationFields/{KEY_SET}/options", [{"id": 22}], None),
         }
         self.assertEqual({c["operation"] for c in costs}, set(calls))
         remaining = None

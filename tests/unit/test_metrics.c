@@ -7,6 +7,7 @@
 // clang-format on
 
 #include "mlc_buf.h"
+#include "mlc_config.h"
 #include "mlc_log.h"
 #include "mlc_metrics.h"
 
@@ -395,6 +396,39 @@ static void http_off_and_bad_addresses(void **state)
     mlc_metrics_free(m);
 }
 
+/* Settings that weaken security show on every scrape (metrics port off here:
+ * the registry is what a scrape would render). */
+static void insecure_settings_are_exported(void **state)
+{
+    char *env[] = {"MLC_SAGE_URL=http://erp.lan/Sage300WebApi/v1.0/-/",
+                   "MLC_ALLOW_PLAINTEXT_HTTP=true", "MLC_SAGE_INSECURE=true", NULL};
+    char *safe[] = {"MLC_SAGE_URL=https://erp.lan/Sage300WebApi/v1.0/-/", NULL};
+    struct mlc_config cfg;
+    struct mlc_metrics_server *srv = NULL;
+    struct mlc_err err = {0};
+    struct mlc_metrics *m = mlc_metrics_new();
+    char *text;
+
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, env, &err), MLC_OK);
+    assert_int_equal(mlc_metrics_serve_configured(m, &cfg, NULL, NULL, &srv, &err), MLC_OK);
+    text = render(m);
+    assert_non_null(strstr(text, "mlc_insecure_setting{setting=\"MLC_ALLOW_PLAINTEXT_HTTP\"} 1"));
+    assert_non_null(strstr(text, "mlc_insecure_setting{setting=\"MLC_SAGE_INSECURE\"} 1"));
+    free(text);
+    mlc_metrics_free(m);
+    mlc_config_free(&cfg);
+
+    m = mlc_metrics_new();
+    assert_int_equal(mlc_config_load(&cfg, MLC_PROG_EXTRACTOR, NULL, safe, &err), MLC_OK);
+    assert_int_equal(mlc_metrics_serve_configured(m, &cfg, NULL, NULL, &srv, &err), MLC_OK);
+    text = render(m);
+    assert_non_null(strstr(text, "mlc_insecure_setting{setting=\"MLC_ALLOW_PLAINTEXT_HTTP\"} 0"));
+    assert_non_null(strstr(text, "mlc_insecure_setting{setting=\"MLC_SAGE_INSECURE\"} 0"));
+    free(text);
+    mlc_metrics_free(m);
+    mlc_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +441,7 @@ int main(void)
         cmocka_unit_test(concurrent_updates_are_not_lost),
         cmocka_unit_test(http_serves_metrics_health_and_404),
         cmocka_unit_test(http_off_and_bad_addresses),
+        cmocka_unit_test(insecure_settings_are_exported),
     };
 
     mlc_log_setup("test_metrics", MLC_LOG_ERROR, MLC_LOG_TEXT);

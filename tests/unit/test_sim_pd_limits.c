@@ -218,6 +218,12 @@ static void op_costs_match_the_spec_values(void **state)
     assert_int_equal(pdsim_op_info(PDSIM_OP_FIELDS_LIST_V1)->cost, 20);
     assert_int_equal(pdsim_op_info(PDSIM_OP_FIELDS_CREATE_V1)->cost, 10);
     assert_int_equal(pdsim_op_info(PDSIM_OP_USERS_ME)->cost, 2);
+    assert_int_equal(pdsim_op_info(PDSIM_OP_FIELD_GET_V2)->cost, 1);
+    assert_int_equal(pdsim_op_info(PDSIM_OP_FIELD_UPDATE_V2)->cost, 5);
+    assert_int_equal(pdsim_op_info(PDSIM_OP_FIELD_DELETE_V2)->cost, 3);
+    assert_int_equal(pdsim_op_info(PDSIM_OP_FIELD_OPTIONS_ADD)->cost, 5);
+    assert_int_equal(pdsim_op_info(PDSIM_OP_FIELD_OPTIONS_UPDATE)->cost, 5);
+    assert_int_equal(pdsim_op_info(PDSIM_OP_FIELD_OPTIONS_DELETE)->cost, 3);
     assert_true(pdsim_op_info(PDSIM_OP_ORG_SEARCH)->search);
     assert_true(pdsim_op_info(PDSIM_OP_ITEM_SEARCH_FIELD)->search);
     assert_false(pdsim_op_info(PDSIM_OP_ORG_LIST)->search);
