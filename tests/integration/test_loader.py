@@ -453,7 +453,7 @@ class LoaderBasics(LoaderCase):
         moved = dict(credit, balance_due=15000, credit_used_pct=60, open_documents=4,
                      last_receipt_date="2026-11-25")
         self.produce([event_v2("SAMINC", "1000", customer(0), moved)])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         patches = [(p, b) for m, p, b in bodies(cp.stderr) if m == "PATCH"]
         org_id = self.ours()[("SAMINC", "1000")][0]["id"]
         self.assertEqual(len(patches), 1, cp.stderr[-3000:])
@@ -466,7 +466,7 @@ class LoaderBasics(LoaderCase):
         # a v1 event (an old one still on the topic): master data applied,
         # credit fields absent, not cleared (ADR 0008 decision 4)
         self.produce([event("SAMINC", "1000", customer(0, name="Renamed by v1"))])
-        cp = self.drain(env={"MLC_LOG_LEVEL": "debug"})
+        cp = self.drain(env=BODIES)
         patches = [b for m, p, b in bodies(cp.stderr) if m == "PATCH"]
         self.assertEqual(patches, [{"name": "Renamed by v1"}], cp.stderr[-3000:])
         cf = self.ours()[("SAMINC", "1000")][0]["custom_fields"]
