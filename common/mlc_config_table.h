@@ -43,6 +43,20 @@ MLC_SETTING(SAGE_LOOKBACK_DAYS, INT, "1", 0, 365, NULL, EXTRACTOR,
 MLC_SETTING(FULL_SCAN_INTERVAL, INT, "86400", 0, 31536000, NULL, EXTRACTOR,
             "Seconds between full keyset scans in `run` mode (catch back-dated stamps and report "
             "customers gone from Sage as `missing`); 0 = never (use `once --full`)")
+MLC_SETTING(SAGE_BALANCE_INTERVAL, INT, "86400", 0, 31536000, NULL, EXTRACTOR,
+            "Seconds between balance refreshes in `run` mode: every customer is read again and "
+            "those whose AR credit picture changed are published (posting AR documents does not "
+            "move DateLastMaintained, so incremental polls miss it); a full scan counts as one; "
+            "0 = never (use `once --balances`)")
+MLC_SETTING(BALANCE_MIN_CHANGE_PCT, INT, "5", 0, 100, NULL, EXTRACTOR,
+            "A balance move smaller than this percentage of the last published balance due AND "
+            "smaller than 1 % of the credit limit is not published on its own (past due going "
+            "zero/non-zero, on hold, crossing the credit limit and master-data changes always "
+            "are); 0 = publish every move")
+MLC_SETTING(EVENT_VERSION, INT, "2", 1, 2, NULL, EXTRACTOR,
+            "Version of the customer-change events written: 2 carries the credit picture; 1 pins "
+            "the previous version during a rolling upgrade, until every loader reads v2 (ADR "
+            "0008)")
 MLC_SETTING(SAGE_TIMEOUT, INT, "120", 1, 3600, NULL, EXTRACTOR,
             "Seconds one Sage request may take in total (IIS cold start, DateLastMaintained table "
             "scans)")

@@ -20,6 +20,34 @@ const char *mlc_event_op_name(enum mlc_event_op op)
     return op == MLC_EVENT_MISSING ? "missing" : "upsert";
 }
 
+const char *mlc_event_schema_name(int version)
+{
+    return version == 1 ? MLC_EVENT_SCHEMA_V1 : version == 2 ? MLC_EVENT_SCHEMA_V2 : NULL;
+}
+
+const char *mlc_event_error_class(const struct mlc_err *err)
+{
+    return err && strncmp(err->msg, MLC_EVENT_ERR_UNSUPPORTED,
+                          sizeof(MLC_EVENT_ERR_UNSUPPORTED) - 1) == 0
+               ? MLC_EVENT_CLASS_UNSUPPORTED
+               : MLC_EVENT_CLASS_INVALID;
+}
+
+bool mlc_event_credit_used_pct(double balance_due, double credit_limit, double *out)
+{
+    double pct;
+
+    if (!isfinite(balance_due) || !isfinite(credit_limit) || credit_limit <= 0)
+        return false;
+    pct = balance_due / credit_limit * 100.0;
+    if (pct > MLC_EVENT_MAX_PCT)
+        pct = MLC_EVENT_MAX_PCT;
+    else if (pct < -MLC_EVENT_MAX_PCT)
+        pct = -MLC_EVENT_MAX_PCT;
+    *out = pct;
+    return true;
+}
+
 /* ---- small validators ------------------------------------------------------------------- */
 
 static bool all_digits(const char *s, size_t n)
@@ -349,6 +377,43 @@ mlc_rc mlc_event_content_hash(const cJSON *customer, char out[MLC_EVENT_HASH_HEX
     return rc;
 }
 
+mlc_rc mlc_event_content_hash_v2(const cJSON *customer, const cJSON *credit,
+                                 char out[MLC_EVENT_HASH_HEX + 1], struct mlc_err *err)
+{
+    struct mlc_buf b;
+    mlc_rc rc;
+
+    out[0] = '\0';
+    if (!customer)
+        return credit
+                   ? mlc_err_set(err, MLC_PERM, "event: credit: must be absent when op is missing")
+                   : sha256_hex("missing", 7, out, MLC_EVENT_HASH_HEX, err);
+    if (!credit)
+        return mlc_err_set(err, MLC_PERM, "event: credit: is required when op is upsert");
+    /* The canonical form of {"credit":...,"customer":...}: "credit" sorts first. */
+    mlc_buf_init(&b, 2 * MLC_EVENT_MAX_BYTES);
+    if ((rc = mlc_buf_puts(&b, "{\"credit\":")) != MLC_OK) {
+        rc = mlc_err_set(err, rc, "canonical json: out of memory");
+        goto out;
+    }
+    if ((rc = mlc_event_canonical(credit, &b, err)) != MLC_OK)
+        goto out;
+    if ((rc = mlc_buf_puts(&b, ",\"customer\":")) != MLC_OK) {
+        rc = mlc_err_set(err, rc, "canonical json: output size cap reached");
+        goto out;
+    }
+    if ((rc = mlc_event_canonical(customer, &b, err)) != MLC_OK)
+        goto out;
+    if ((rc = mlc_buf_puts(&b, "}")) != MLC_OK) {
+        rc = mlc_err_set(err, rc, "canonical json: output size cap reached");
+        goto out;
+    }
+    rc = sha256_hex(b.data, b.len, out, MLC_EVENT_HASH_HEX, err);
+out:
+    mlc_buf_free(&b);
+    return rc;
+}
+
 mlc_rc mlc_event_key(const char *company, const char *number, char *out, size_t outsz,
                      struct mlc_err *err)
 {
@@ -383,7 +448,7 @@ mlc_rc mlc_event_id(const char *company, const char *number, enum mlc_event_op o
 
 /* ---- validation ------------------------------------------------------------------------------ */
 
-enum vkind { V_STR, V_AMOUNT, V_BOOL, V_STATUS, V_DATE };
+enum vkind { V_STR, V_AMOUNT, V_BOOL, V_STATUS, V_DATE, V_COUNT, V_PCT };
 
 struct vfield {
     const char *name;
@@ -421,9 +486,17 @@ static const struct vfield customer_fields[] = {
 
 _Static_assert(sizeof(customer_fields) / sizeof(customer_fields[0]) <= 64, "seen mask");
 
-static const char *const top_keys[] = {"schema",     "event_id",        "op",
-                                       "company",    "customer_number", "content_hash",
-                                       "emitted_at", "customer",        "source"};
+/* v2's credit object; credit_used_pct's presence is checked against the
+ * customer's credit limit separately. */
+static const struct vfield credit_fields[] = {
+    {"balance_due", V_AMOUNT, true},      {"amount_past_due", V_AMOUNT, true},
+    {"credit_used_pct", V_PCT, false},    {"open_documents", V_COUNT, true},
+    {"last_invoice_date", V_DATE, false}, {"last_receipt_date", V_DATE, false},
+};
+
+static const char *const top_keys[] = {
+    "schema",     "event_id", "op",     "company", "customer_number", "content_hash",
+    "emitted_at", "customer", "source", "credit"}; /* credit last: v1 stops before it */
 static const char *const source_keys[] = {"base_url", "last_maintained", "read_at"};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -486,19 +559,19 @@ static mlc_rc check_string(const cJSON *it, const char *prefix, const char *name
     return MLC_OK;
 }
 
-static mlc_rc check_customer(const cJSON *cust, struct mlc_err *err)
+/* Checks obj (named what, e.g. "customer") against fields[n]. */
+static mlc_rc check_fields(const cJSON *obj, const char *what, const char *pre,
+                           const struct vfield *fields, size_t n, struct mlc_err *err)
 {
-    static const char pre[] = "customer.";
-    const cJSON *found[NELEM(customer_fields)] = {0};
+    const cJSON *found[64] = {0};
     mlc_rc rc;
 
-    if (!cJSON_IsObject(cust))
-        return bad(err, "customer", "expected an object");
-    if ((rc = check_keys(cust, pre, customer_fields, sizeof(customer_fields[0]),
-                         NELEM(customer_fields), found, err)) != MLC_OK)
+    if (!cJSON_IsObject(obj))
+        return bad(err, what, "expected an object");
+    if ((rc = check_keys(obj, pre, fields, sizeof(fields[0]), n, found, err)) != MLC_OK)
         return rc;
-    for (size_t i = 0; i < NELEM(customer_fields); i++) {
-        const struct vfield *f = &customer_fields[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct vfield *f = &fields[i];
         const cJSON *it = found[i];
 
         if (!it) {
@@ -533,8 +606,47 @@ static mlc_rc check_customer(const cJSON *cust, struct mlc_err *err)
             if (!mlc_event_date_valid(it->valuestring))
                 return bad2(err, pre, f->name, "expected a date YYYY-MM-DD");
             break;
+        case V_COUNT:
+            if (!cJSON_IsNumber(it))
+                return bad2(err, pre, f->name, "expected a number");
+            if (!isfinite(it->valuedouble) || it->valuedouble < 0 ||
+                it->valuedouble > MLC_EVENT_MAX_OPEN_DOCS ||
+                it->valuedouble != floor(it->valuedouble))
+                return bad2(err, pre, f->name, "expected a whole number 0-9999");
+            break;
+        case V_PCT:
+            if (!cJSON_IsNumber(it))
+                return bad2(err, pre, f->name, "expected a number");
+            if (!isfinite(it->valuedouble) || fabs(it->valuedouble) > MLC_EVENT_MAX_PCT)
+                return bad2(err, pre, f->name, "number out of range");
+            break;
         }
     }
+    return MLC_OK;
+}
+
+static mlc_rc check_customer(const cJSON *cust, struct mlc_err *err)
+{
+    return check_fields(cust, "customer", "customer.", customer_fields, NELEM(customer_fields),
+                        err);
+}
+
+/* v2's credit object of customer cust (already checked). */
+static mlc_rc check_credit(const cJSON *credit, const cJSON *cust, struct mlc_err *err)
+{
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(cust, "credit_limit");
+    const cJSON *pct;
+    mlc_rc rc;
+
+    if ((rc = check_fields(credit, "credit", "credit.", credit_fields, NELEM(credit_fields),
+                           err)) != MLC_OK)
+        return rc;
+    pct = cJSON_GetObjectItemCaseSensitive(credit, "credit_used_pct");
+    if (limit->valuedouble > 0 && !pct)
+        return bad(err, "credit.credit_used_pct", "is required when customer.credit_limit > 0");
+    if (limit->valuedouble <= 0 && pct)
+        return bad(err, "credit.credit_used_pct",
+                   "must be absent when customer.credit_limit is 0 (no limit)");
     return MLC_OK;
 }
 
@@ -557,17 +669,33 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
 
     if (!cJSON_IsObject(root))
         return mlc_err_set(err, MLC_PERM, "event: expected a json object");
-    if ((rc = check_keys(root, "", top_keys, sizeof(top_keys[0]), NELEM(top_keys), NULL, err)) !=
+    /* The version first: it decides which keys exist. */
+    it = cJSON_GetObjectItemCaseSensitive(root, "schema");
+    if (!it)
+        return bad(err, "schema", "is required");
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return bad(err, "schema", "expected a string");
+    if (strcmp(it->valuestring, MLC_EVENT_SCHEMA_V1) == 0) {
+        ev->version = 1;
+    } else if (strcmp(it->valuestring, MLC_EVENT_SCHEMA_V2) == 0) {
+        ev->version = 2;
+    } else {
+        char name[80];
+        return mlc_err_set(err, MLC_PERM,
+                           MLC_EVENT_ERR_UNSUPPORTED
+                           " \"%s\" (this build reads " MLC_EVENT_SCHEMA_V1
+                           " and " MLC_EVENT_SCHEMA_V2 ")",
+                           safe_name(it->valuestring, name, sizeof(name)));
+    }
+    if ((rc = check_keys(root, "", top_keys, sizeof(top_keys[0]),
+                         ev->version == 1 ? NELEM(top_keys) - 1 : NELEM(top_keys), NULL, err)) !=
         MLC_OK)
         return rc;
     for (size_t i = 0; i < NELEM(top_keys); i++)
-        if (strcmp(top_keys[i], "customer") != 0 &&
+        if (strcmp(top_keys[i], "customer") != 0 && strcmp(top_keys[i], "credit") != 0 &&
             !cJSON_GetObjectItemCaseSensitive(root, top_keys[i]))
             return bad(err, top_keys[i], "is required");
 
-    it = cJSON_GetObjectItemCaseSensitive(root, "schema");
-    if (!cJSON_IsString(it) || strcmp(it->valuestring, MLC_EVENT_SCHEMA) != 0)
-        return bad(err, "schema", "expected \"" MLC_EVENT_SCHEMA "\"");
     if (!(ev->event_id = get_str(root, "event_id")) || !hex_valid(ev->event_id, MLC_EVENT_ID_HEX))
         return bad(err, "event_id", "expected 32 lower-case hex characters");
     it = cJSON_GetObjectItemCaseSensitive(root, "op");
@@ -603,6 +731,17 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
             return bad(err, "customer", "must be absent when op is missing");
         ev->customer = NULL;
     }
+    it = cJSON_GetObjectItemCaseSensitive(root, "credit");
+    ev->credit = NULL;
+    if (ev->version >= 2 && ev->op == MLC_EVENT_UPSERT) {
+        if (!it)
+            return bad(err, "credit", "is required when op is upsert");
+        if ((rc = check_credit(it, ev->customer, err)) != MLC_OK)
+            return rc;
+        ev->credit = it;
+    } else if (it) {
+        return bad(err, "credit", "must be absent when op is missing");
+    }
 
     src = cJSON_GetObjectItemCaseSensitive(root, "source");
     if (!cJSON_IsObject(src))
@@ -630,10 +769,14 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
 
     if (!verify_hashes)
         return MLC_OK;
-    if ((rc = mlc_event_content_hash(ev->customer, hash, err)) != MLC_OK)
+    rc = ev->version == 1 ? mlc_event_content_hash(ev->customer, hash, err)
+                          : mlc_event_content_hash_v2(ev->customer, ev->credit, hash, err);
+    if (rc != MLC_OK)
         return rc == MLC_PERM ? mlc_err_prefix(err, "event: customer") : rc;
     if (strcmp(hash, ev->content_hash) != 0)
-        return bad(err, "content_hash", "does not match the canonical customer");
+        return bad(err, "content_hash",
+                   ev->version == 1 ? "does not match the canonical customer"
+                                    : "does not match the canonical credit and customer");
     if ((rc = mlc_event_id(ev->company, ev->customer_number, ev->op, ev->content_hash, id, err)) !=
         MLC_OK)
         return rc;
@@ -657,6 +800,15 @@ mlc_rc mlc_event_build(const char *company, const char *number, const cJSON *cus
                        const struct mlc_event_source *src, time_t emitted_at, cJSON **out,
                        struct mlc_err *err)
 {
+    return mlc_event_build_version(1, company, number, customer, NULL, src, emitted_at, out, err);
+}
+
+mlc_rc mlc_event_build_version(int version, const char *company, const char *number,
+                               const cJSON *customer, const cJSON *credit,
+                               const struct mlc_event_source *src, time_t emitted_at, cJSON **out,
+                               struct mlc_err *err)
+{
+    const char *schema = mlc_event_schema_name(version);
     enum mlc_event_op op = customer ? MLC_EVENT_UPSERT : MLC_EVENT_MISSING;
     char hash[MLC_EVENT_HASH_HEX + 1], id[MLC_EVENT_ID_HEX + 1], key[MLC_EVENT_MAX_KEY + 1];
     char emitted[21], read_at[21];
@@ -665,23 +817,33 @@ mlc_rc mlc_event_build(const char *company, const char *number, const cJSON *cus
     mlc_rc rc;
 
     *out = NULL;
+    if (!schema)
+        return mlc_err_set(err, MLC_PERM, "event: version %d: expected 1 or 2", version);
+    if (version == 1)
+        credit = NULL; /* v1 does not carry it */
     if ((rc = mlc_event_key(company, number, key, sizeof(key), err)) != MLC_OK)
         return rc;
     if (customer && !cJSON_IsObject(customer))
         return bad(err, "customer", "expected an object");
+    if (version >= 2 && customer && !credit)
+        return bad(err, "credit", "is required when op is upsert");
+    if (!customer && credit)
+        return bad(err, "credit", "must be absent when op is missing");
     if (!src || !src->base_url)
         return bad(err, "source.base_url", "is required");
     if (!format_time(emitted_at, emitted))
         return bad(err, "emitted_at", "time out of range");
     if (!format_time(src->read_at, read_at))
         return bad(err, "source.read_at", "time out of range");
-    if ((rc = mlc_event_content_hash(customer, hash, err)) != MLC_OK)
+    rc = version == 1 ? mlc_event_content_hash(customer, hash, err)
+                      : mlc_event_content_hash_v2(customer, credit, hash, err);
+    if (rc != MLC_OK)
         return rc == MLC_PERM ? mlc_err_prefix(err, "event: customer") : rc;
     if ((rc = mlc_event_id(company, number, op, hash, id, err)) != MLC_OK)
         return rc;
 
     rc = MLC_FATAL;
-    if (!(ev = cJSON_CreateObject()) || !cJSON_AddStringToObject(ev, "schema", MLC_EVENT_SCHEMA) ||
+    if (!(ev = cJSON_CreateObject()) || !cJSON_AddStringToObject(ev, "schema", schema) ||
         !cJSON_AddStringToObject(ev, "event_id", id) ||
         !cJSON_AddStringToObject(ev, "op", mlc_event_op_name(op)) ||
         !cJSON_AddStringToObject(ev, "company", company) ||
@@ -693,6 +855,14 @@ mlc_rc mlc_event_build(const char *company, const char *number, const cJSON *cus
         if (!(copy = cJSON_Duplicate(customer, 1)))
             goto oom;
         if (!cJSON_AddItemToObject(ev, "customer", copy)) {
+            cJSON_Delete(copy);
+            goto oom;
+        }
+    }
+    if (credit) {
+        if (!(copy = cJSON_Duplicate(credit, 1)))
+            goto oom;
+        if (!cJSON_AddItemToObject(ev, "credit", copy)) {
             cJSON_Delete(copy);
             goto oom;
         }

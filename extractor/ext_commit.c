@@ -36,7 +36,11 @@ mlc_rc ext_commit_page(struct ext_run *c, struct ext_state *st, const struct ext
         if (r->has_number && r->outcome != EXT_OUT_MISSING) {
             rc = ext_state_customer_seen(st, c->company, r->number,
                                          r->outcome == EXT_OUT_PUBLISHED ? r->hash : NULL,
-                                         r->last_maintained, c->full ? c->id : 0, err);
+                                         r->last_maintained, c->kind == EXT_FULL ? c->id : 0, err);
+            if (rc == MLC_OK && r->outcome == EXT_OUT_PUBLISHED && r->master[0])
+                rc = ext_state_customer_delivered(st, c->company, r->number, r->master,
+                                                  r->balance_hash,
+                                                  r->balance_hash[0] ? &r->credit : NULL, err);
         } else if (r->outcome == EXT_OUT_MISSING) {
             rc = ext_state_customer_missing(st, c->company, r->number, err);
         }

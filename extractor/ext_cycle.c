@@ -9,6 +9,11 @@
 #include "mlc_str.h"
 #include "sage_query.h"
 
+const char *ext_kind_name(enum ext_kind kind)
+{
+    return kind == EXT_FULL ? "full" : kind == EXT_BALANCE ? "balance" : "incremental";
+}
+
 static void today_utc(char out[11])
 {
     time_t now = time(NULL);
@@ -124,7 +129,7 @@ static mlc_rc report_missing(struct ext_run *c, struct mlc_err *err)
             p[i].has_number = true;
             mlc_strlcpy(p[i].number, numbers[i], sizeof(p[i].number));
             mlc_strlcpy(p[i].reason, "not returned by a full scan", sizeof(p[i].reason));
-            rc = ext_publish(c, 0, numbers[i], NULL, NULL, time(NULL), p[i].hash, err);
+            rc = ext_publish(c, 0, numbers[i], NULL, NULL, NULL, time(NULL), p[i].hash, err);
             if (rc != MLC_OK) {
                 mlc_err_prefix(err, "missing event of customer %s", numbers[i]);
                 /* Whatever was queued is resent by the next full scan. */
@@ -185,16 +190,17 @@ static mlc_rc cycle_finish(struct ext_run *c, mlc_rc rc, struct mlc_err *e, cons
     }
     mlc_info("%s: %s cycle %lld %s in %ld ms: pages=%ld records=%ld published=%ld "
              "unchanged=%ld skipped=%ld missing=%ld watermark=%s",
-             c->company, c->full ? "full" : "incremental", (long long)c->id, result, ms,
-             c->st.pages, c->st.records, c->st.published, c->st.unchanged, c->st.skipped,
-             c->st.missing, rc == MLC_OK ? (new_wm[0] ? new_wm : "none") : (wm ? wm : "none"));
+             c->company, ext_kind_name(c->kind), (long long)c->id, result, ms, c->st.pages,
+             c->st.records, c->st.published, c->st.unchanged, c->st.skipped, c->st.missing,
+             rc == MLC_OK ? (new_wm[0] ? new_wm : "none") : (wm ? wm : "none"));
     return rc;
 }
 
-mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, bool full, bool force,
+mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, enum ext_kind kind, bool force,
                      struct ext_cycle_stats *stats, struct mlc_err *err)
 {
-    struct ext_run c = {.x = x, .company = company, .full = full, .force = force};
+    bool full = kind != EXT_INCREMENTAL;
+    struct ext_run c = {.x = x, .company = company, .kind = kind, .full = full, .force = force};
     struct mlc_buf res;
     struct timespec t0, t1;
     char wm[11] = "", since[11] = "", new_wm[11] = "";
@@ -207,8 +213,8 @@ mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, bool full, bool for
     mlc_buf_init(&c.value, MLC_EVENT_MAX_BYTES + 1);
     mlc_buf_init(&res, 1024);
     if ((rc = ext_state_watermark_get(x->state, company, wm, &has_wm, &e)) != MLC_OK ||
-        (rc = ext_state_cycle_start(x->state, company, full, has_wm ? wm : NULL, time(NULL), &c.id,
-                                    &e)) != MLC_OK)
+        (rc = ext_state_cycle_start_kind(x->state, company, ext_kind_name(kind), has_wm ? wm : NULL,
+                                         time(NULL), &c.id, &e)) != MLC_OK)
         goto out;
     started = true;
     if (has_wm && !full && (rc = sage_query_since(wm, x->lookback_days, since, &e)) != MLC_OK)
@@ -216,13 +222,12 @@ mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, bool full, bool for
     if ((rc = sage_query_resource_url(x->base_url, company, "ARCustomers", &res, &e)) != MLC_OK)
         goto out;
     mlc_strlcpy(c.resource, mlc_buf_str(&res), sizeof(c.resource));
-    mlc_info("%s: %s cycle %lld started (%s)", company, full ? "full" : "incremental",
-             (long long)c.id,
+    mlc_info("%s: %s cycle %lld started (%s)", company, ext_kind_name(kind), (long long)c.id,
              since[0] ? since : (full ? "every customer" : "no watermark yet: every customer"));
     if ((rc = load_terms(&c, &e)) != MLC_OK ||
         (rc = ext_scan(&c, since[0] ? since : NULL, &e)) != MLC_OK)
         goto out;
-    if (full && (rc = report_missing(&c, &e)) != MLC_OK)
+    if (kind == EXT_FULL && (rc = report_missing(&c, &e)) != MLC_OK)
         goto out;
     rc = move_watermark(&c, has_wm ? wm : NULL, new_wm, &e);
 out:

@@ -50,6 +50,18 @@
 
 #define EXT_SLOTS 2 /* pages in flight between queueing and commit */
 
+/* What a cycle reads and does (docs/extractor.md, "Schedules"):
+ *   EXT_INCREMENTAL  customers maintained since the watermark - lookback;
+ *   EXT_FULL         every customer, then report the missing ones;
+ *   EXT_BALANCE      every customer (the credit picture moves without
+ *                    DateLastMaintained), no missing report.
+ * All three publish by the same rule (ext_page.c): master data changed, or
+ * the credit picture changed enough (ext_balance.h). */
+enum ext_kind { EXT_INCREMENTAL = 0, EXT_FULL, EXT_BALANCE };
+
+/* "incremental", "full" or "balance" (the cycle table's kind). */
+const char *ext_kind_name(enum ext_kind kind);
+
 /* Everything a cycle needs; all pointers borrowed. */
 struct ext_ctx {
     struct sage_client *sage;
@@ -58,11 +70,13 @@ struct ext_ctx {
     /* Nullable: a second connection to the same state file, used by the
      * committer thread so page commits overlap the next page's work. */
     struct ext_state *commit_state;
-    const char *base_url; /* MLC_SAGE_URL */
-    const char *topic;    /* MLC_TOPIC */
-    long top;             /* MLC_SAGE_PAGE_SIZE */
-    long lookback_days;   /* MLC_SAGE_LOOKBACK_DAYS */
-    int flush_timeout_ms; /* how long to wait for a page's delivery reports */
+    const char *base_url;   /* MLC_SAGE_URL */
+    const char *topic;      /* MLC_TOPIC */
+    long top;               /* MLC_SAGE_PAGE_SIZE */
+    long lookback_days;     /* MLC_SAGE_LOOKBACK_DAYS */
+    int flush_timeout_ms;   /* how long to wait for a page's delivery reports */
+    int event_version;      /* MLC_EVENT_VERSION: 1 or 2 (0 is taken as 2) */
+    double balance_min_pct; /* MLC_BALANCE_MIN_CHANGE_PCT */
     volatile sig_atomic_t *stop;
     /* Test hook (MLC_TEST_CRASH_AFTER_DELIVERY): _exit(99) right after the nth
      * page's deliveries were acknowledged and before its commit; 0 = off. */
@@ -76,8 +90,8 @@ struct ext_ctx {
     char dr_error[EXT_SLOTS][200];
 };
 
-/* Runs one cycle for company. stats (nullable) receives the counts. */
-mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, bool full, bool force,
+/* Runs one cycle of kind for company. stats (nullable) receives the counts. */
+mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, enum ext_kind kind, bool force,
                      struct ext_cycle_stats *stats, struct mlc_err *err);
 
 #endif

@@ -155,20 +155,51 @@ static void remember_password_form(struct ext_ctx *x, char recorded[8])
              form == SAGE_PW_UPPER ? "upper-cased (legacy rule)" : "exactly as configured", name);
 }
 
-/* One cycle per company (full when asked, or for run when the last full scan
- * is MLC_FULL_SCAN_INTERVAL old); returns the worst result, MLC_FATAL after
- * reporting a fatal failure (the caller stops). */
-static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool want_full, bool force,
-                       char **companies, size_t n_companies, char pw_form[8])
+/* Whether the last cycle that ext_state reports through last (full scan, or
+ * balance refresh) of company is every seconds old or never ran. */
+static mlc_rc due(struct ext_ctx *x, const char *company, long every,
+                  mlc_rc (*last)(struct ext_state *, const char *, time_t *, bool *,
+                                 struct mlc_err *),
+                  bool *is_due, struct mlc_err *err)
+{
+    time_t at = 0;
+    bool has = false;
+    mlc_rc rc;
+
+    *is_due = false;
+    if (every <= 0)
+        return MLC_OK;
+    if ((rc = last(x->state, company, &at, &has, err)) != MLC_OK)
+        return rc;
+    *is_due = !has || time(NULL) - at >= every;
+    return MLC_OK;
+}
+
+/* One cycle per company: full when asked, or for run when the last full scan
+ * is MLC_FULL_SCAN_INTERVAL old; else a balance refresh when asked, or for
+ * run when the last balance refresh (or full scan) is MLC_SAGE_BALANCE_INTERVAL
+ * old; else incremental. Returns the worst result, MLC_FATAL after reporting
+ * a fatal failure (the caller stops). */
+static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool want_full,
+                       bool want_balances, bool force, char **companies, size_t n_companies,
+                       char pw_form[8])
 {
     long full_every = mlc_cfg_int(&app->cfg, MLC_CFG_FULL_SCAN_INTERVAL);
+    long balance_every = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_BALANCE_INTERVAL);
     struct mlc_err err = {0};
     mlc_rc worst = MLC_OK, rc;
 
     for (size_t i = 0; i < n_companies && !*x->stop; i++) {
         struct ext_cycle_stats st = {0};
-        bool full = want_full;
+        bool full = want_full, balances = want_balances;
         long t0;
+
+        if (run && !full && !balances &&
+            due(x, companies[i], balance_every, ext_state_last_balance_refresh, &balances, &err) !=
+                MLC_OK) {
+            mlc_app_fail(app, &err);
+            return MLC_FATAL;
+        }
 
         if (run && !full && full_every > 0) {
             time_t last = 0;
@@ -182,7 +213,11 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
         }
         t0 = mlc_monotonic_ms();
         mlc_err_clear(&err);
-        rc = ext_cycle_run(x, companies[i], full, force, &st, &err);
+        rc = ext_cycle_run(x, companies[i],
+                           full       ? EXT_FULL
+                           : balances ? EXT_BALANCE
+                                      : EXT_INCREMENTAL,
+                           force, &st, &err);
         remember_password_form(x, pw_form);
         ext_metrics_cycle(x->metrics, companies[i],
                           rc == MLC_OK                    ? "ok"
@@ -206,8 +241,8 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
     return worst;
 }
 
-int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile sig_atomic_t *stop,
-             char **companies, size_t n_companies)
+int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, bool force,
+             volatile sig_atomic_t *stop, char **companies, size_t n_companies)
 {
     struct ext_ctx x = {0};
     struct ext_metrics *metrics = NULL;
@@ -245,6 +280,11 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
     x.top = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_PAGE_SIZE);
     x.lookback_days = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_LOOKBACK_DAYS);
     x.flush_timeout_ms = (int)(timeout_ms + 10000);
+    x.event_version = (int)mlc_cfg_int(&app->cfg, MLC_CFG_EVENT_VERSION);
+    x.balance_min_pct = (double)mlc_cfg_int(&app->cfg, MLC_CFG_BALANCE_MIN_CHANGE_PCT);
+    if (x.event_version == 1)
+        mlc_warn("MLC_EVENT_VERSION=1: writing sage300.customer-change.v1 events without the "
+                 "credit picture (a rolling-upgrade pin; remove it once every loader reads v2)");
     x.stop = stop;
     x.crash_after_pages = crash_hook();
     if ((rc = load_password_form(&x, pw_form, &err)) != MLC_OK) {
@@ -256,8 +296,8 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool force, volatile
 
     do {
         prune_audit(app, &x, &pruned_at);
-        if ((worst = one_pass(app, &x, run, want_full, force, companies, n_companies, pw_form)) ==
-            MLC_FATAL)
+        if ((worst = one_pass(app, &x, run, want_full, want_balances, force, companies, n_companies,
+                              pw_form)) == MLC_FATAL)
             goto out;
     } while (run && !*stop && nap(mlc_cfg_int(&app->cfg, MLC_CFG_POLL_INTERVAL), stop));
     if (run)

@@ -36,7 +36,8 @@ void ext_publish_slot_reset(struct ext_ctx *x, unsigned slot)
 }
 
 mlc_rc ext_publish(struct ext_run *c, unsigned slot, const char *number, const cJSON *customer,
-                   const char *last_maintained, time_t read_at, char hash[65], struct mlc_err *err)
+                   const cJSON *credit, const char *last_maintained, time_t read_at, char hash[65],
+                   struct mlc_err *err)
 {
     struct mlc_event_source src = {
         .base_url = c->x->base_url, .last_maintained = last_maintained, .read_at = read_at};
@@ -50,8 +51,8 @@ mlc_rc ext_publish(struct ext_run *c, unsigned slot, const char *number, const c
      * the same tree a second time); only the size limit is left to check. */
     mlc_buf_reset(&c->value);
     if ((rc = mlc_event_key(c->company, number, key, sizeof(key), err)) != MLC_OK ||
-        (rc = mlc_event_build(c->company, number, customer, &src, time(NULL), &ev, err)) !=
-            MLC_OK ||
+        (rc = mlc_event_build_version(c->x->event_version == 1 ? 1 : 2, c->company, number,
+                                      customer, credit, &src, time(NULL), &ev, err)) != MLC_OK ||
         (rc = mlc_event_canonical(ev, &c->value, err)) != MLC_OK)
         goto out;
     if (c->value.len > MLC_EVENT_MAX_BYTES) {

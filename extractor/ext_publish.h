@@ -20,11 +20,13 @@ void ext_on_delivery(const struct mlc_kafka_dr *dr, void *ctx);
 void ext_publish_slot_reset(struct ext_ctx *x, unsigned slot);
 
 /* Queues one event of customer number (customer NULL: a `missing` event) in
- * slot; hash (nullable, MLC_EVENT_HASH_HEX + 1 bytes) receives the event's
- * content hash. MLC_PERM means this record cannot be published. All
- * arguments borrowed; uses c->value as the encoding buffer. */
+ * slot, of version c->x->event_version (v2 carries credit, which an upsert
+ * then needs; v1 ignores it); hash (nullable, MLC_EVENT_HASH_HEX + 1 bytes)
+ * receives the event's content hash. MLC_PERM means this record cannot be
+ * published. All arguments borrowed; uses c->value as the encoding buffer. */
 mlc_rc ext_publish(struct ext_run *c, unsigned slot, const char *number, const cJSON *customer,
-                   const char *last_maintained, time_t read_at, char hash[65], struct mlc_err *err);
+                   const cJSON *credit, const char *last_maintained, time_t read_at, char hash[65],
+                   struct mlc_err *err);
 
 /* Waits until every report of the n events queued in slot arrived; MLC_OK
  * only when all succeeded (MLC_RETRY on a failure or after

@@ -30,13 +30,19 @@ struct ext_pending {
     char hash[MLC_EVENT_HASH_HEX + 1];
     char last_maintained[11];
     char reason[200];
+    /* published upserts: what ext_state_customer_delivered records */
+    char master[MLC_EVENT_HASH_HEX + 1];
+    char balance_hash[MLC_EVENT_HASH_HEX + 1]; /* "" when the event had no credit */
+    struct ext_credit_view credit;             /* valid when balance_hash[0] */
 };
 
 /* State of one running cycle. */
 struct ext_run {
     struct ext_ctx *x;
     const char *company;
-    bool full, force;
+    enum ext_kind kind;
+    bool full; /* kind != EXT_INCREMENTAL: every customer, no date filter */
+    bool force;
     int64_t id;
     struct ext_cycle_stats st;
     struct sage_terms *terms;

@@ -68,6 +68,48 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL,"
     "  updated_at TEXT NOT NULL"
     ");",
+    /* 3: the credit picture: balance refresh cycles, and per customer the
+     * hashes and credit facts last delivered. A v1 state's hash is the hash
+     * of the customer alone, so it becomes the master hash. The cycle table
+     * is rebuilt for its CHECK (copied aside, dropped, created, refilled;
+     * not renamed, which would make audit point at the copy); audit rows keep
+     * their ids and foreign keys are checked at commit. */
+    "PRAGMA defer_foreign_keys = ON;"
+    "CREATE TEMP TABLE cycle_copy AS SELECT * FROM cycle;"
+    "DROP TABLE cycle;"
+    "CREATE TABLE cycle ("
+    "  id INTEGER PRIMARY KEY,"
+    "  company TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('incremental', 'full', 'balance')),"
+    "  started_at TEXT NOT NULL,"
+    "  finished_at TEXT,"
+    "  finished_epoch INTEGER,"
+    "  pages INTEGER NOT NULL DEFAULT 0,"
+    "  records INTEGER NOT NULL DEFAULT 0,"
+    "  published INTEGER NOT NULL DEFAULT 0,"
+    "  unchanged INTEGER NOT NULL DEFAULT 0,"
+    "  skipped INTEGER NOT NULL DEFAULT 0,"
+    "  missing INTEGER NOT NULL DEFAULT 0,"
+    "  duration_ms INTEGER,"
+    "  result TEXT NOT NULL DEFAULT 'running'"
+    "    CHECK (result IN ('running', 'ok', 'failed', 'interrupted')),"
+    "  error TEXT,"
+    "  watermark_before TEXT,"
+    "  watermark_after TEXT"
+    ");"
+    /* rows re-inserted into the parent settle the deferred audit references */
+    "INSERT INTO cycle SELECT id, company, kind, started_at, finished_at, finished_epoch, "
+    "  pages, records, published, unchanged, skipped, missing, duration_ms, result, error, "
+    "  watermark_before, watermark_after FROM cycle_copy;"
+    "DROP TABLE cycle_copy;"
+    "CREATE INDEX cycle_company ON cycle (company, kind, result);"
+    "ALTER TABLE customer ADD COLUMN master_hash TEXT;"
+    "ALTER TABLE customer ADD COLUMN balance_hash TEXT;"
+    "ALTER TABLE customer ADD COLUMN pub_balance REAL;"
+    "ALTER TABLE customer ADD COLUMN pub_past_due REAL;"
+    "ALTER TABLE customer ADD COLUMN pub_limit REAL;"
+    "ALTER TABLE customer ADD COLUMN pub_on_hold INTEGER;"
+    "UPDATE customer SET master_hash = hash;",
 };
 
 void ext_state_iso_time(time_t t, char out[21])
@@ -218,7 +260,11 @@ mlc_rc ext_state_learned_set(struct ext_state *st, const char *name, const char 
 }
 
 static const char sql_cust_get[] =
-    "SELECT hash, missing FROM customer WHERE company = ?1 AND number = ?2";
+    "SELECT hash, missing, master_hash, balance_hash, pub_balance, pub_past_due, pub_limit, "
+    "pub_on_hold FROM customer WHERE company = ?1 AND number = ?2";
+static const char sql_cust_credit[] =
+    "UPDATE customer SET master_hash = ?3, balance_hash = ?4, pub_balance = ?5, "
+    "pub_past_due = ?6, pub_limit = ?7, pub_on_hold = ?8 WHERE company = ?1 AND number = ?2";
 static const char sql_cust_seen[] =
     "INSERT INTO customer (company, number, hash, last_maintained, seen_scan, missing, updated_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) "
@@ -254,8 +300,49 @@ mlc_rc ext_state_customer_get(struct ext_state *st, const char *company, const c
             mlc_strlcpy(out->hash, (const char *)sqlite3_column_text(s, 0), sizeof(out->hash));
     }
     out->missing = sqlite3_column_int(s, 1) != 0;
+    if (sqlite3_column_type(s, 2) == SQLITE_TEXT)
+        out->has_master = mlc_strlcpy(out->master_hash, (const char *)sqlite3_column_text(s, 2),
+                                      sizeof(out->master_hash));
+    if (sqlite3_column_type(s, 3) == SQLITE_TEXT)
+        out->has_balance = mlc_strlcpy(out->balance_hash, (const char *)sqlite3_column_text(s, 3),
+                                       sizeof(out->balance_hash));
+    if (sqlite3_column_type(s, 4) != SQLITE_NULL && sqlite3_column_type(s, 5) != SQLITE_NULL &&
+        sqlite3_column_type(s, 6) != SQLITE_NULL && sqlite3_column_type(s, 7) != SQLITE_NULL) {
+        out->has_pub = true;
+        out->pub.balance = sqlite3_column_double(s, 4);
+        out->pub.past_due = sqlite3_column_double(s, 5);
+        out->pub.limit = sqlite3_column_double(s, 6);
+        out->pub.on_hold = sqlite3_column_int(s, 7) != 0;
+    }
     mlc_store_reset(s);
     return MLC_OK;
+}
+
+mlc_rc ext_state_customer_delivered(struct ext_state *st, const char *company, const char *number,
+                                    const char *master_hash, const char *balance_hash,
+                                    const struct ext_credit_view *pub, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    mlc_rc rc;
+
+    if ((rc = mlc_store_prepare(st->store, sql_cust_credit, &s, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 1, company, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 2, number, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 3, master_hash, err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 4, pub ? balance_hash : NULL, err)) != MLC_OK)
+        return rc;
+    if (pub) {
+        if (sqlite3_bind_double(s, 5, pub->balance) != SQLITE_OK ||
+            sqlite3_bind_double(s, 6, pub->past_due) != SQLITE_OK ||
+            sqlite3_bind_double(s, 7, pub->limit) != SQLITE_OK ||
+            sqlite3_bind_int(s, 8, pub->on_hold ? 1 : 0) != SQLITE_OK)
+            return mlc_err_set(err, MLC_FATAL, "state db: bind failed");
+    } else {
+        for (int i = 5; i <= 8; i++)
+            if ((rc = mlc_store_bind_null(st->store, s, i, err)) != MLC_OK)
+                return rc;
+    }
+    return mlc_store_step(st->store, s, NULL, err);
 }
 
 mlc_rc ext_state_customer_seen(struct ext_state *st, const char *company, const char *number,
@@ -359,10 +446,21 @@ static const char sql_cycle_finish[] =
     "result = ?11, error = ?12, watermark_after = ?13 WHERE id = ?1";
 static const char sql_last_full[] =
     "SELECT max(finished_epoch) FROM cycle WHERE company = ?1 AND kind = 'full' AND result = 'ok'";
+static const char sql_last_balance[] =
+    "SELECT max(finished_epoch) FROM cycle WHERE company = ?1 AND kind IN ('full', 'balance') "
+    "AND result = 'ok'";
 
 mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool full,
                              const char *watermark_before, time_t started, int64_t *id,
                              struct mlc_err *err)
+{
+    return ext_state_cycle_start_kind(st, company, full ? "full" : "incremental", watermark_before,
+                                      started, id, err);
+}
+
+mlc_rc ext_state_cycle_start_kind(struct ext_state *st, const char *company, const char *kind,
+                                  const char *watermark_before, time_t started, int64_t *id,
+                                  struct mlc_err *err)
 {
     sqlite3_stmt *s;
     char when[21];
@@ -371,7 +469,7 @@ mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool ful
     ext_state_iso_time(started, when);
     if ((rc = mlc_store_prepare(st->store, sql_cycle_start, &s, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 1, company, err)) != MLC_OK ||
-        (rc = mlc_store_bind_text(st->store, s, 2, full ? "full" : "incremental", err)) != MLC_OK ||
+        (rc = mlc_store_bind_text(st->store, s, 2, kind, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 3, when, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 4,
                                   watermark_before && *watermark_before ? watermark_before : NULL,
@@ -414,8 +512,8 @@ mlc_rc ext_state_cycle_finish(struct ext_state *st, int64_t id, const struct ext
     return mlc_store_step(st->store, s, NULL, err);
 }
 
-mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_t *at, bool *has,
-                                struct mlc_err *err)
+static mlc_rc last_cycle(struct ext_state *st, const char *sql, const char *company, time_t *at,
+                         bool *has, struct mlc_err *err)
 {
     sqlite3_stmt *s;
     bool row = false;
@@ -423,7 +521,7 @@ mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_
 
     *has = false;
     *at = 0;
-    if ((rc = mlc_store_prepare(st->store, sql_last_full, &s, err)) != MLC_OK ||
+    if ((rc = mlc_store_prepare(st->store, sql, &s, err)) != MLC_OK ||
         (rc = mlc_store_bind_text(st->store, s, 1, company, err)) != MLC_OK ||
         (rc = mlc_store_step(st->store, s, &row, err)) != MLC_OK)
         return rc;
@@ -437,12 +535,26 @@ mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_
     return MLC_OK;
 }
 
+mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_t *at, bool *has,
+                                struct mlc_err *err)
+{
+    return last_cycle(st, sql_last_full, company, at, has, err);
+}
+
+mlc_rc ext_state_last_balance_refresh(struct ext_state *st, const char *company, time_t *at,
+                                      bool *has, struct mlc_err *err)
+{
+    return last_cycle(st, sql_last_balance, company, at, has, err);
+}
+
 static const char sql_prune_audit[] = "DELETE FROM audit WHERE at < ?1";
 static const char sql_prune_cycles[] =
     "DELETE FROM cycle WHERE started_at < ?1"
     " AND NOT EXISTS (SELECT 1 FROM audit WHERE audit.cycle_id = cycle.id)"
     " AND id NOT IN (SELECT max(id) FROM cycle GROUP BY company)"
     " AND id NOT IN (SELECT max(id) FROM cycle WHERE kind = 'full' AND result = 'ok'"
+    " GROUP BY company)"
+    " AND id NOT IN (SELECT max(id) FROM cycle WHERE kind = 'balance' AND result = 'ok'"
     " GROUP BY company)";
 
 mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, struct mlc_err *err)

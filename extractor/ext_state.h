@@ -11,7 +11,13 @@
  *       customer, NULL when never delivered (only skipped so far);
  *       seen_scan: id of the last full-scan cycle that read it;
  *       missing: 1 after its `missing` event was delivered, 0 once seen again.
- *   cycle(id PK, company, kind 'incremental'|'full', started_at, finished_at,
+ *       Since migration 3 also (all describing the last DELIVERED event):
+ *       master_hash: SHA-256 of the canonical customer object alone (master
+ *       data; equals hash for v1 events); balance_hash: SHA-256 of the
+ *       canonical credit object (NULL: no credit picture delivered yet, e.g.
+ *       pinned to v1); pub_balance, pub_past_due, pub_limit, pub_on_hold:
+ *       the credit facts the threshold rule compares with (ext_balance.h).
+ *   cycle(id PK, company, kind 'incremental'|'full'|'balance', started_at, finished_at,
  *         pages, records, published, unchanged, skipped, missing, duration_ms,
  *         result 'running'|'ok'|'failed'|'interrupted', error,
  *         watermark_before, watermark_after)
@@ -29,6 +35,7 @@
  */
 #ifndef EXT_STATE_H
 #define EXT_STATE_H
+#include "ext_balance.h"
 #include "mlc_err.h"
 #include "mlc_event.h"
 #include "mlc_store.h"
@@ -72,6 +79,10 @@ struct ext_known {
     bool has_hash;                     /* hash holds the last delivered content hash */
     bool missing;                      /* reported missing and not seen since */
     char hash[MLC_EVENT_HASH_HEX + 1]; /* "" when none */
+    bool has_master, has_balance, has_pub;
+    char master_hash[MLC_EVENT_HASH_HEX + 1];  /* "" when none */
+    char balance_hash[MLC_EVENT_HASH_HEX + 1]; /* "" when none */
+    struct ext_credit_view pub;                /* valid when has_pub */
 };
 mlc_rc ext_state_customer_get(struct ext_state *st, const char *company, const char *number,
                               struct ext_known *out, struct mlc_err *err);
@@ -81,6 +92,13 @@ mlc_rc ext_state_customer_get(struct ext_state *st, const char *company, const c
 mlc_rc ext_state_customer_seen(struct ext_state *st, const char *company, const char *number,
                                const char *hash, const char *last_maintained, int64_t seen_scan,
                                struct mlc_err *err);
+/* Records what the delivered upsert of a customer (a row must exist: call
+ * ext_state_customer_seen first) carried: its master hash and, when it had a
+ * credit picture (pub not NULL), the credit hash and facts; pub NULL clears
+ * them (a v1 event). */
+mlc_rc ext_state_customer_delivered(struct ext_state *st, const char *company, const char *number,
+                                    const char *master_hash, const char *balance_hash,
+                                    const struct ext_credit_view *pub, struct mlc_err *err);
 /* Marks a customer reported missing (its missing event was delivered). */
 mlc_rc ext_state_customer_missing(struct ext_state *st, const char *company, const char *number,
                                   struct mlc_err *err);
@@ -103,6 +121,10 @@ struct ext_cycle_stats {
 mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool full,
                              const char *watermark_before, time_t started, int64_t *id,
                              struct mlc_err *err);
+/* The same with kind "incremental", "full" or "balance". */
+mlc_rc ext_state_cycle_start_kind(struct ext_state *st, const char *company, const char *kind,
+                                  const char *watermark_before, time_t started, int64_t *id,
+                                  struct mlc_err *err);
 /* Finishes it: result "ok" | "failed" | "interrupted"; error (nullable) is
  * redacted; watermark_after nullable. */
 mlc_rc ext_state_cycle_finish(struct ext_state *st, int64_t id, const struct ext_cycle_stats *s,
@@ -110,12 +132,16 @@ mlc_rc ext_state_cycle_finish(struct ext_state *st, int64_t id, const struct ext
                               long duration_ms, struct mlc_err *err);
 /* Deletes, in one transaction, the audit rows older than cutoff and the
  * cycles that started before it and no longer have audit rows, except each
- * company's newest cycle and newest successful full scan (the run loop and
+ * company's newest cycle, newest successful full scan and balance refresh (the run loop and
  * `mlc status` read those). *deleted (nullable) gets the rows deleted. */
 mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, struct mlc_err *err);
 
 /* When the last successful full scan of company finished (*has false: never). */
 mlc_rc ext_state_last_full_scan(struct ext_state *st, const char *company, time_t *at, bool *has,
                                 struct mlc_err *err);
+/* When the last successful balance refresh or full scan (which reads the
+ * same) of company finished (*has false: never). */
+mlc_rc ext_state_last_balance_refresh(struct ext_state *st, const char *company, time_t *at,
+                                      bool *has, struct mlc_err *err);
 
 #endif

@@ -14,28 +14,34 @@
 #include <string.h>
 
 static const char usage[] =
-    "Usage: mlc-extractor [--config FILE] once|run|ping [--full] [--force]\n"
+    "Usage: mlc-extractor [--config FILE] once|run|ping [--full|--balances] [--force]\n"
     "\n"
     "Polls Sage 300 ARCustomers for every company in MLC_SAGE_COMPANIES and\n"
     "publishes one customer-change event per changed customer to MLC_TOPIC,\n"
     "keyed COMPANY:CustomerNumber. State (watermarks, hashes, audit) is in\n"
-    "MLC_STATE_DB; `mlc audit --db FILE` prints the audit trail.\n"
+    "MLC_STATE_DB; `mlc audit --db FILE` prints the audit trail. Events are\n"
+    "sage300.customer-change.v2 (with the AR credit picture) unless\n"
+    "MLC_EVENT_VERSION=1 pins v1.\n"
     "\n"
     "Commands:\n"
     "  once    one poll cycle per company, wait for every delivery report, commit,\n"
     "          exit (0 ok, 1 a cycle failed and may be retried, 2 fatal/config)\n"
-    "  run     a cycle every MLC_POLL_INTERVAL seconds and a full scan every\n"
-    "          MLC_FULL_SCAN_INTERVAL seconds until SIGTERM/SIGINT (the page in\n"
+    "  run     a cycle every MLC_POLL_INTERVAL seconds, a full scan every\n"
+    "          MLC_FULL_SCAN_INTERVAL seconds and a balance refresh every\n"
+    "          MLC_SAGE_BALANCE_INTERVAL seconds until SIGTERM/SIGINT (the page in\n"
     "          hand is finished, delivered and committed; exit 0)\n"
     "  ping    check each company URL, the credentials and the brokers (one line\n"
     "          per check; exit 0 when all pass)\n"
     "Options:\n"
     "  --full  scan every customer (and report customers gone from Sage as missing)\n"
+    "  --balances  a balance refresh: read every customer and publish those whose\n"
+    "          credit picture changed enough (MLC_BALANCE_MIN_CHANGE_PCT) or whose\n"
+    "          master data changed\n"
     "  --force publish every customer read, changed or not\n";
 
 struct opts {
     const char *cmd;
-    bool full, force;
+    bool full, balances, force;
 };
 
 static int parse_args(const struct mlc_app *app, struct opts *o)
@@ -53,6 +59,8 @@ static int parse_args(const struct mlc_app *app, struct opts *o)
     for (int i = 1; i < app->argc; i++) {
         if (!strcmp(app->argv[i], "--full")) {
             o->full = true;
+        } else if (!strcmp(app->argv[i], "--balances")) {
+            o->balances = true;
         } else if (!strcmp(app->argv[i], "--force")) {
             o->force = true;
         } else {
@@ -110,7 +118,8 @@ int main(int argc, char **argv)
     if (!strcmp(o.cmd, "ping"))
         code = ext_ping(&app, stop, companies, n_companies);
     else
-        code = ext_loop(&app, !strcmp(o.cmd, "run"), o.full, o.force, stop, companies, n_companies);
+        code = ext_loop(&app, !strcmp(o.cmd, "run"), o.full, o.balances, o.force, stop, companies,
+                        n_companies);
     mlc_http_global_cleanup();
 out:
     mlc_config_free_list(companies, n_companies);

@@ -44,19 +44,38 @@ static const struct str_map string_fields[] = {
 };
 
 const char *const sage_customer_properties[] = {
-    "CustomerNumber", "ShortName",
-    "GroupCode",      "Status",
-    "InactiveDate",   "DateLastMaintained",
-    "OnHold",         "CustomerName",
-    "AddressLine1",   "AddressLine2",
-    "AddressLine3",   "AddressLine4",
-    "City",           "StateProvince",
-    "ZipPostalCode",  "Country",
-    "ContactName",    "PhoneNumber",
-    "FaxNumber",      "CurrencyCode",
-    "Terms",          "CreditLimitCustomerCurrency",
-    "ContactsEmail",  "Email",
-    "WebSite",        "ContactsPhone",
+    "CustomerNumber",
+    "ShortName",
+    "GroupCode",
+    "Status",
+    "InactiveDate",
+    "DateLastMaintained",
+    "OnHold",
+    "CustomerName",
+    "AddressLine1",
+    "AddressLine2",
+    "AddressLine3",
+    "AddressLine4",
+    "City",
+    "StateProvince",
+    "ZipPostalCode",
+    "Country",
+    "ContactName",
+    "PhoneNumber",
+    "FaxNumber",
+    "CurrencyCode",
+    "Terms",
+    "CreditLimitCustomerCurrency",
+    "ContactsEmail",
+    "Email",
+    "WebSite",
+    "ContactsPhone",
+    /* the credit picture (event v2's credit object) */
+    "BalanceDueInCustomerCurrency",
+    "AmountPastDue",
+    "NumberOfOpenDocuments",
+    "DateOfLastInvoice",
+    "DateOfLastReceipt",
 };
 const size_t sage_customer_property_count =
     sizeof(sage_customer_properties) / sizeof(sage_customer_properties[0]);
@@ -300,11 +319,83 @@ const char *sage_terms_lookup(const struct sage_terms *t, const char *code)
 
 /* ---- customers ------------------------------------------------------------------------------- */
 
+/* Reads a required amount property into obj[key]. */
+static mlc_rc add_amount(cJSON *obj, const cJSON *rec, const char *sage, const char *key,
+                         bool whole, const char *who, struct mlc_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, sage);
+
+    if (!it)
+        return mlc_err_set(err, MLC_PERM, "%s: %s: missing", who, sage);
+    if (!cJSON_IsNumber(it))
+        return mlc_err_set(err, MLC_PERM, "%s: %s: expected a number", who, sage);
+    if (!isfinite(it->valuedouble) || fabs(it->valuedouble) >= MLC_EVENT_MAX_AMOUNT)
+        return mlc_err_set(err, MLC_PERM, "%s: %s: out of range", who, sage);
+    if (whole && (it->valuedouble < 0 || it->valuedouble > MLC_EVENT_MAX_OPEN_DOCS ||
+                  it->valuedouble != floor(it->valuedouble)))
+        return mlc_err_set(err, MLC_PERM, "%s: %s: expected a whole number 0-%d", who, sage,
+                           MLC_EVENT_MAX_OPEN_DOCS);
+    if (!cJSON_AddNumberToObject(obj, key, it->valuedouble))
+        return mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    return MLC_OK;
+}
+
+static mlc_rc read_date(const cJSON *rec, const char *sage, char out[11], const char *who,
+                        struct mlc_err *err);
+
+/* The credit object of event v2 (docs/events.md) into *out; NULL when the
+ * record carries none of the credit properties (read without them). cust is
+ * the normalised customer (its credit_limit). */
+static mlc_rc read_credit(const cJSON *rec, const cJSON *cust, const char *who, cJSON **out,
+                          struct mlc_err *err)
+{
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(cust, "credit_limit");
+    const cJSON *bal;
+    cJSON *cr;
+    char date[11];
+    double pct;
+    mlc_rc rc;
+
+    *out = NULL;
+    if (!cJSON_GetObjectItemCaseSensitive(rec, "BalanceDueInCustomerCurrency") &&
+        !cJSON_GetObjectItemCaseSensitive(rec, "AmountPastDue") &&
+        !cJSON_GetObjectItemCaseSensitive(rec, "NumberOfOpenDocuments"))
+        return MLC_OK;
+    if (!(cr = cJSON_CreateObject()))
+        return mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    if ((rc = add_amount(cr, rec, "BalanceDueInCustomerCurrency", "balance_due", false, who,
+                         err)) != MLC_OK ||
+        (rc = add_amount(cr, rec, "AmountPastDue", "amount_past_due", false, who, err)) != MLC_OK ||
+        (rc = add_amount(cr, rec, "NumberOfOpenDocuments", "open_documents", true, who, err)) !=
+            MLC_OK)
+        goto fail;
+    bal = cJSON_GetObjectItemCaseSensitive(cr, "balance_due");
+    if (mlc_event_credit_used_pct(bal->valuedouble, limit ? limit->valuedouble : 0, &pct) &&
+        !cJSON_AddNumberToObject(cr, "credit_used_pct", pct))
+        goto oom;
+    if ((rc = read_date(rec, "DateOfLastInvoice", date, who, err)) != MLC_OK)
+        goto fail;
+    if (date[0] && !cJSON_AddStringToObject(cr, "last_invoice_date", date))
+        goto oom;
+    if ((rc = read_date(rec, "DateOfLastReceipt", date, who, err)) != MLC_OK)
+        goto fail;
+    if (date[0] && !cJSON_AddStringToObject(cr, "last_receipt_date", date))
+        goto oom;
+    *out = cr;
+    return MLC_OK;
+oom:
+    rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+fail:
+    cJSON_Delete(cr);
+    return rc;
+}
+
 void sage_customer_free(struct sage_customer *c)
 {
     if (!c)
         return;
     cJSON_Delete(c->customer);
+    cJSON_Delete(c->credit);
     memset(c, 0, sizeof(*c));
 }
 
@@ -467,6 +558,8 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
     if ((rc = read_date(rec, "DateLastMaintained", out->last_maintained, who, err)) != MLC_OK)
         goto fail;
 
+    if ((rc = read_credit(rec, cust, who, &out->credit, err)) != MLC_OK)
+        goto fail;
     out->customer = cust;
     return MLC_OK;
 oom:

@@ -15,7 +15,13 @@
  *   - terms_description comes from the caller's ARTerms table (absent when the
  *     code is unknown); unknown Sage properties are ignored;
  *   - CustomerNumber is kept exactly as Sage sends it (not trimmed) and must
- *     satisfy mlc_event_number_valid.
+ *     satisfy mlc_event_number_valid;
+ *   - the credit picture (event v2's "credit"): BalanceDueInCustomerCurrency,
+ *     AmountPastDue (numbers, |x| < 1e15) and NumberOfOpenDocuments (a whole
+ *     number 0-9999) are required once any of the three is in the record;
+ *     DateOfLastInvoice/DateOfLastReceipt are dates (null: absent);
+ *     credit_used_pct is computed (mlc_event_credit_used_pct). A record with
+ *     none of the three has no credit object (read without them).
  *
  * Errors: a bad record gives MLC_PERM with one line naming the customer (when
  * known) and the Sage property, e.g. "customer 1100: CreditLimitCustomerCurrency:
@@ -64,6 +70,7 @@ struct sage_customer {
     char number[MLC_EVENT_MAX_NUMBER + 1]; /* CustomerNumber as Sage sent it */
     char last_maintained[11];              /* DateLastMaintained as YYYY-MM-DD, "" if null */
     cJSON *customer;                       /* owned: the canonical "customer" object */
+    cJSON *credit; /* owned: the "credit" object of event v2; NULL when the record had none */
 };
 
 /* Normalises rec (borrowed) into out, looking terms up in terms (may be

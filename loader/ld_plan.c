@@ -56,7 +56,8 @@ static mlc_rc apply(struct ld *ld, struct work *w, enum pd_apply_mode mode, cJSO
     struct pd_event_view v = {.company = w->ev.company,
                               .customer_number = w->ev.customer_number,
                               .op = mlc_event_op_name(w->ev.op),
-                              .customer = w->ev.customer};
+                              .customer = w->ev.customer,
+                              .credit = w->ev.credit};
 
     return pd_mapping_apply(ld->map, &v, mode, body, err);
 }
@@ -291,7 +292,7 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         goto out;
     }
     if (rc != MLC_OK) {
-        ld_work_to_dlq(w, "invalid_event", e.msg);
+        ld_work_to_dlq(w, mlc_event_error_class(&e), e.msg);
         rc = MLC_OK;
         goto out;
     }

@@ -21,7 +21,10 @@
  *      --dry-run.
  *
  * Event fields available to a mapping: company, customer_number, op (from
- * the event envelope) and the keys of its "customer" object (event.md).
+ * the event envelope), the keys of its "customer" object and, for v2 events,
+ * of its "credit" object (docs/events.md). A custom field whose source reads
+ * a credit key is left out of the body of an event without a credit object
+ * (v1: absent, not cleared; ADR 0008 decision 4).
  *
  * Ownership: a struct pd_mapping is allocated by the parse functions and
  * released with pd_mapping_free(). Every cJSON ** output is new and owned by
@@ -112,12 +115,14 @@ enum pd_apply_mode {
 };
 
 /* What the loader knows of one event. customer is the event's "customer"
- * object (borrowed; NULL for op "missing"). */
+ * object (borrowed; NULL for op "missing"); credit its "credit" object (v2
+ * upserts; NULL for v1 events, which do not carry it). */
 struct pd_event_view {
     const char *company;
     const char *customer_number;
     const char *op; /* "upsert" or "missing" */
     const cJSON *customer;
+    const cJSON *credit;
 };
 
 /* Builds the v2 organization body. For op "missing" the body sets only the

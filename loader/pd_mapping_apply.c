@@ -210,7 +210,8 @@ static struct val ev_value(const struct pd_event_view *ev, int field)
     else if (strcmp(name, "op") == 0)
         s = ev->op;
     else {
-        const cJSON *j = ev->customer ? cJSON_GetObjectItemCaseSensitive(ev->customer, name) : NULL;
+        const cJSON *obj = pd_mapping_ev_fields[field].credit ? ev->credit : ev->customer;
+        const cJSON *j = obj ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
         if (cJSON_IsString(j))
             s = j->valuestring;
         else if (cJSON_IsNumber(j) && isfinite(j->valuedouble)) {
@@ -254,6 +255,21 @@ static bool val_equals(const struct val *v, const cJSON *eq)
         return cJSON_IsNumber(eq) && eq->valuedouble == v->d;
     if (v->t == V_BOOL)
         return cJSON_IsBool(eq) && cJSON_IsTrue(eq) == v->b;
+    return false;
+}
+
+/* True when s reads a key of the event's credit object. */
+static bool uses_credit(const struct source *s)
+{
+    if (s->kind == SRC_CASES) {
+        for (size_t i = 0; i < s->n_cases; i++)
+            if (pd_mapping_ev_fields[s->cases[i].field].credit)
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < s->n_fields; i++)
+        if (pd_mapping_ev_fields[s->fields[i]].credit)
+            return true;
     return false;
 }
 
@@ -468,6 +484,8 @@ mlc_rc pd_mapping_apply(const struct pd_mapping *m, const struct pd_event_view *
         const struct custom *c = &m->custom[i];
         if (missing && !c->on_missing)
             continue;
+        if (!ev->credit && uses_credit(&c->src))
+            continue; /* a v1 event: the credit fields are absent, not empty */
         v = eval(&c->src, c, ev, &rc);
         /* a "missing" event updates an existing organization: absent = null */
         if (rc != MLC_OK || !put(cf, c->key, v, missing ? PD_APPLY_UPDATE : mode))

@@ -27,6 +27,7 @@ enum ev_type { EV_STR, EV_DATE, EV_NUM, EV_BOOL };
 struct ev_field {
     const char *name;
     enum ev_type type;
+    bool credit; /* from the event's "credit" object (v2); absent in v1 events */
 };
 
 extern const struct ev_field pd_mapping_ev_fields[];

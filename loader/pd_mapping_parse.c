@@ -13,34 +13,41 @@
 /* ---- event fields --------------------------------------------------- */
 
 const struct ev_field pd_mapping_ev_fields[] = {
-    {"company", EV_STR},
-    {"customer_number", EV_STR},
-    {"op", EV_STR},
-    {"name", EV_STR},
-    {"short_name", EV_STR},
-    {"address_line1", EV_STR},
-    {"address_line2", EV_STR},
-    {"address_line3", EV_STR},
-    {"address_line4", EV_STR},
-    {"city", EV_STR},
-    {"state", EV_STR},
-    {"postal_code", EV_STR},
-    {"country", EV_STR},
-    {"phone", EV_STR},
-    {"fax", EV_STR},
-    {"email", EV_STR},
-    {"website", EV_STR},
-    {"contact_name", EV_STR},
-    {"contact_phone", EV_STR},
-    {"contact_email", EV_STR},
-    {"terms_code", EV_STR},
-    {"terms_description", EV_STR},
-    {"credit_limit", EV_NUM},
-    {"currency", EV_STR},
-    {"group", EV_STR},
-    {"status", EV_STR},
-    {"on_hold", EV_BOOL},
-    {"inactive_date", EV_DATE},
+    {"company", EV_STR, false},
+    {"customer_number", EV_STR, false},
+    {"op", EV_STR, false},
+    {"name", EV_STR, false},
+    {"short_name", EV_STR, false},
+    {"address_line1", EV_STR, false},
+    {"address_line2", EV_STR, false},
+    {"address_line3", EV_STR, false},
+    {"address_line4", EV_STR, false},
+    {"city", EV_STR, false},
+    {"state", EV_STR, false},
+    {"postal_code", EV_STR, false},
+    {"country", EV_STR, false},
+    {"phone", EV_STR, false},
+    {"fax", EV_STR, false},
+    {"email", EV_STR, false},
+    {"website", EV_STR, false},
+    {"contact_name", EV_STR, false},
+    {"contact_phone", EV_STR, false},
+    {"contact_email", EV_STR, false},
+    {"terms_code", EV_STR, false},
+    {"terms_description", EV_STR, false},
+    {"credit_limit", EV_NUM, false},
+    {"currency", EV_STR, false},
+    {"group", EV_STR, false},
+    {"status", EV_STR, false},
+    {"on_hold", EV_BOOL, false},
+    {"inactive_date", EV_DATE, false},
+    /* the credit picture (event v2's "credit"; docs/events.md) */
+    {"balance_due", EV_NUM, true},
+    {"amount_past_due", EV_NUM, true},
+    {"credit_used_pct", EV_NUM, true},
+    {"open_documents", EV_NUM, true},
+    {"last_invoice_date", EV_DATE, true},
+    {"last_receipt_date", EV_DATE, true},
 };
 
 static int ev_field_index(const char *name)
@@ -727,7 +734,21 @@ static const char default_mapping_json[] =
     "        { \"field\": \"on_hold\", \"equals\": true, \"label\": \"On hold\" },\n"
     "        { \"field\": \"status\", \"equals\": \"active\", \"label\": \"Active\" },\n"
     "        { \"field\": \"status\", \"equals\": \"inactive\", \"label\": \"Inactive\" }\n"
-    "      ] } }\n"
+    "      ] } },\n"
+    "    { \"name\": \"Balance Due\", \"field_type\": \"monetary\",\n"
+    "      \"source\": { \"monetary\": { \"value\": \"balance_due\", \"currency\": \"currency\" } "
+    "} },\n"
+    "    { \"name\": \"Amount Past Due\", \"field_type\": \"monetary\",\n"
+    "      \"source\": { \"monetary\": { \"value\": \"amount_past_due\", \"currency\": "
+    "\"currency\" } } },\n"
+    "    { \"name\": \"Credit Used %\", \"field_type\": \"double\",\n"
+    "      \"source\": { \"field\": \"credit_used_pct\" } },\n"
+    "    { \"name\": \"Open Documents\", \"field_type\": \"double\",\n"
+    "      \"source\": { \"field\": \"open_documents\" } },\n"
+    "    { \"name\": \"Last Invoice Date\", \"field_type\": \"date\",\n"
+    "      \"source\": { \"field\": \"last_invoice_date\" } },\n"
+    "    { \"name\": \"Last Receipt Date\", \"field_type\": \"date\",\n"
+    "      \"source\": { \"field\": \"last_receipt_date\" } }\n"
     "  ]\n"
     "}\n";
 

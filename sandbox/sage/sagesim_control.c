@@ -355,6 +355,114 @@ out:
     cJSON_Delete(doc);
 }
 
+/* Decimal cell f of c as a JSON-ready double. */
+static double dec_of(const struct sagesim_customer *c, const char *name)
+{
+    return (double)c->v[sagesim_field_index(name)].i / SAGESIM_DEC_SCALE;
+}
+
+/* POST /_sim/companies/CO/customers/KEY/documents: posts one AR document the
+ * way Sage's AR batch posting does, which moves the customer's balance
+ * properties and never DateLastMaintained. Body:
+ *   {"type":"invoice"|"receipt", "amount":N (0 < N < 10^9),
+ *    "date":"YYYY-MM-DD" (default: today), "past_due":true|false (invoices
+ *    only: already overdue, counted in AmountPastDue; default false)}
+ * invoice: balance (both currencies, rate 1) += N, open documents += 1,
+ *          DateOfLastInvoice and LastInvoiceAmount* = the document's;
+ * receipt: balance -= N, AmountPastDue -= min(N, past due), open documents
+ *          -= 1 (0 once the balance is 0 or less), DateOfLastReceipt and
+ *          LastReceipt* = the document's.
+ * DateOfLastActivity follows either. Answers the customer as GET does. */
+static void ctl_document(struct sagesim_app *app, struct sagesim_company *co, const char *key,
+                         const struct sim_request *req, struct sim_response *res)
+{
+    struct sagesim_customer *c = sagesim_company_find(co, key), *nc;
+    cJSON *doc = NULL, *patch = NULL;
+    const cJSON *type, *amount, *date, *past;
+    char msg[400] = "", day[11];
+    double a, bal, pdue, docs;
+    int64_t days;
+    bool invoice;
+
+    if (!c) {
+        ctl_error(res, 404, "no such customer");
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        ctl_error(res, 405, "use POST to post a document");
+        return;
+    }
+    doc = cJSON_ParseWithLength(req->body, req->body_len);
+    type = cJSON_GetObjectItemCaseSensitive(doc, "type");
+    amount = cJSON_GetObjectItemCaseSensitive(doc, "amount");
+    date = cJSON_GetObjectItemCaseSensitive(doc, "date");
+    past = cJSON_GetObjectItemCaseSensitive(doc, "past_due");
+    if (!cJSON_IsObject(doc) || !cJSON_IsString(type) ||
+        (strcmp(type->valuestring, "invoice") != 0 && strcmp(type->valuestring, "receipt") != 0)) {
+        ctl_error(res, 400, "type must be \"invoice\" or \"receipt\"");
+        goto out;
+    }
+    if (!cJSON_IsNumber(amount) || !(amount->valuedouble > 0) || amount->valuedouble >= 1e9) {
+        ctl_error(res, 400, "amount must be a number above 0 and below 1000000000");
+        goto out;
+    }
+    days = app->store.today;
+    if (date && (!cJSON_IsString(date) || !sagesim_parse_date(date->valuestring, &days))) {
+        ctl_error(res, 400, "date must be YYYY-MM-DD");
+        goto out;
+    }
+    if (past && !cJSON_IsBool(past)) {
+        ctl_error(res, 400, "past_due must be true or false");
+        goto out;
+    }
+    invoice = strcmp(type->valuestring, "invoice") == 0;
+    if (!invoice && cJSON_IsTrue(past)) {
+        ctl_error(res, 400, "past_due applies to invoices only");
+        goto out;
+    }
+    date_string(days, day, sizeof day);
+    a = amount->valuedouble;
+    bal = dec_of(c, "BalanceDueInCustomerCurrency");
+    pdue = dec_of(c, "AmountPastDue");
+    docs = (double)c->v[sagesim_field_index("NumberOfOpenDocuments")].i / SAGESIM_DEC_SCALE;
+    if (invoice) {
+        bal += a;
+        docs += 1;
+        if (cJSON_IsTrue(past))
+            pdue += a;
+    } else {
+        bal -= a;
+        pdue -= a < pdue ? a : pdue;
+        docs = bal <= 0 || docs < 1 ? 0 : docs - 1;
+    }
+    patch = cJSON_CreateObject();
+    if (!patch || !cJSON_AddNumberToObject(patch, "BalanceDueInCustomerCurrency", bal) ||
+        !cJSON_AddNumberToObject(patch, "BalanceDueInFunctionalCurrency", bal) ||
+        !cJSON_AddNumberToObject(patch, "AmountPastDue", pdue) ||
+        !cJSON_AddNumberToObject(patch, "NumberOfOpenDocuments", docs) ||
+        !cJSON_AddStringToObject(patch, invoice ? "DateOfLastInvoice" : "DateOfLastReceipt", day) ||
+        !cJSON_AddNumberToObject(
+            patch, invoice ? "LastInvoiceAmountCustomerCurrency" : "LastReceiptCustomerCurrency",
+            a) ||
+        !cJSON_AddNumberToObject(
+            patch,
+            invoice ? "LastInvoiceAmountFunctionalCurrency" : "LastReceiptFunctionalCurrency", a) ||
+        !cJSON_AddStringToObject(patch, "DateOfLastActivity", day)) {
+        ctl_error(res, 500, "out of memory");
+        goto out;
+    }
+    nc = merged(app, c, patch, false, msg, sizeof msg); /* posting never stamps */
+    if (!nc) {
+        ctl_error(res, 400, msg);
+        goto out;
+    }
+    sagesim_company_put(co, nc);
+    sim_response_json(res, 200, customer_json(nc));
+out:
+    cJSON_Delete(patch);
+    cJSON_Delete(doc);
+}
+
 /* POST /_sim/companies/CO/touch {"count":N, "set":{...}}: N customers spread
  * over the company get a new stamp (and the properties in set). */
 static void ctl_touch(struct sagesim_app *app, struct sagesim_company *co,
@@ -398,7 +506,7 @@ out:
     cJSON_Delete(doc);
 }
 
-/* /_sim/companies/CO[/customers[/KEY] | /touch] */
+/* /_sim/companies/CO[/customers[/KEY[/documents]] | /touch] */
 static void ctl_company(void *ctx, const struct sim_request *req, struct sim_response *res)
 {
     struct sagesim_app *app = ctl_app(ctx);
@@ -433,6 +541,8 @@ static void ctl_company(void *ctx, const struct sim_request *req, struct sim_res
         ctl_add_customers(app, co, stamp, req, res);
     else if (s.n == 5 && strcmp(s.dec[3], "customers") == 0)
         ctl_one_customer(app, co, s.dec[4], stamp, req, res);
+    else if (s.n == 6 && strcmp(s.dec[3], "customers") == 0 && strcmp(s.dec[5], "documents") == 0)
+        ctl_document(app, co, s.dec[4], req, res);
     else if (s.n == 4 && strcmp(s.dec[3], "touch") == 0 && strcmp(req->method, "POST") == 0)
         ctl_touch(app, co, req, res);
     else

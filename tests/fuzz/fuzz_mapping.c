@@ -92,8 +92,8 @@ static void check_resolve_apply(struct pd_mapping *m)
     static cJSON *customer;
     struct pd_resolve_report rep;
     struct mlc_err err = {0};
-    struct pd_event_view up = {"SAMINC", "1100", "upsert", NULL};
-    struct pd_event_view miss = {"SAMINC", "1100", "missing", NULL};
+    struct pd_event_view up = {"SAMINC", "1100", "upsert", NULL, NULL};
+    struct pd_event_view miss = {"SAMINC", "1100", "missing", NULL, NULL};
     cJSON *fields = fields_for(m);
     mlc_rc rc;
 

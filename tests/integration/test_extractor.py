@@ -27,8 +27,13 @@ import jsonschema
 import mlctest
 from mlctest import http_json
 
-SCHEMA = json.load(open(os.path.join(mlctest.SRCDIR, "schemas", "customer-change.v1.json")))
+SCHEMAS = {f"sage300.customer-change.{v}": json.load(open(os.path.join(
+    mlctest.SRCDIR, "schemas", f"customer-change.{v}.json"))) for v in ("v1", "v2")}
 TOPIC = "sage300.customers.v1"
+# the balance properties the extractor's $select asks for, as Sage sends them
+# for a customer without open documents (hand-made records need them for v2)
+NO_BALANCE = {"BalanceDueInCustomerCurrency": 0, "AmountPastDue": 0, "NumberOfOpenDocuments": 0,
+              "DateOfLastInvoice": None, "DateOfLastReceipt": None}
 TODAY = "2024-03-18"
 
 
@@ -191,7 +196,7 @@ class Extractor(mlctest.TestCase):
 
     def validate(self, events):
         for key, ev in events:
-            jsonschema.validate(ev, SCHEMA, cls=jsonschema.Draft202012Validator)
+            jsonschema.validate(ev, SCHEMAS[ev["schema"]], cls=jsonschema.Draft202012Validator)
             self.assertEqual(key, f"{ev['company']}:{ev['customer_number']}")
 
     def set_today(self, day):
@@ -539,7 +544,7 @@ class Extractor(mlctest.TestCase):
         page = {"@odata.context": "x", "value": [],
                 "@odata.nextLink": "http://evil.example/Sage300WebApi/v1.0/-/SAMLTD/AR/ARCustomers?$top=1&$skip=1"}
         page["value"] = [{"CustomerNumber": "!A", "CustomerName": "A", "Status": "Active", "OnHold": "No",
-                          "CreditLimitCustomerCurrency": 0}]
+                          "CreditLimitCustomerCurrency": 0, **NO_BALANCE}]
         # a link naming another company: the page is refused, the cycle fails
         self.fault(kind="status", status=200, body=page, count=1, path="*/ARCustomers")
         cp = self.ext("once")
@@ -629,7 +634,8 @@ class Extractor(mlctest.TestCase):
     def test_bad_records_are_skipped_with_an_audit_row(self):
         self.start(customers=40)
         good = {"CustomerNumber": "!GOOD", "CustomerName": "Good", "Status": "Active", "OnHold": "No",
-                "CreditLimitCustomerCurrency": 10, "DateLastMaintained": TODAY + "T00:00:00Z"}
+                "CreditLimitCustomerCurrency": 10, "DateLastMaintained": TODAY + "T00:00:00Z",
+                **NO_BALANCE}
         page = {"@odata.context": "x", "value": [
             {"CustomerName": "no number", "Status": "Active"},
             {"CustomerNumber": "!BAD", "CustomerName": "Bad", "Status": "Active", "OnHold": "No",
@@ -668,6 +674,171 @@ class Extractor(mlctest.TestCase):
         self.assertEqual(kinds[0], "full")
         self.assertEqual(set(kinds[1:]), {"incremental"})
         self.assertEqual(len(self.events()), 50)
+
+    # ---- the AR credit picture (event v2, balance refresh)
+    def post_document(self, number, **doc):
+        path = "/_sim/companies/SAMINC/customers/" + urllib.parse.quote(number, safe="") + "/documents"
+        status, _, rec = self.ctl("POST", path, doc)
+        self.assertEqual(status, 200, rec)
+        return rec
+
+    def latest(self):
+        """The last event of each key (what compaction keeps)."""
+        return dict(self.events())
+
+    def test_events_carry_the_credit_picture(self):
+        self.start(customers=40)
+        cp = self.ok("once")
+        self.assertIn("published=40", cp.stderr)
+        evs = self.events()
+        self.validate(evs)
+        self.assertTrue(all(e["schema"] == "sage300.customer-change.v2" for _, e in evs))
+        # the credit object is what Sage has, read with the customer
+        keys = self.sage_keys()
+        status, _, rec = self.ctl("GET", "/_sim/companies/SAMINC/customers/" + urllib.parse.quote(keys[3], safe=""))
+        ev = self.latest()[f"SAMINC:{keys[3]}"]
+        self.assertEqual(ev["credit"]["balance_due"], rec["BalanceDueInCustomerCurrency"])
+        self.assertEqual(ev["credit"]["amount_past_due"], rec["AmountPastDue"])
+        self.assertEqual(ev["credit"]["open_documents"], rec["NumberOfOpenDocuments"])
+        self.assertEqual("credit_used_pct" in ev["credit"], rec["CreditLimitCustomerCurrency"] > 0)
+        # the $select asks for the balance properties
+        status, _, log = self.ctl("GET", "/_sim/requests")
+        listed = [r["target"] for r in log["requests"]
+                  if "/ARCustomers?" in r["target"] and "$select=CustomerNumber," in r["target"]]
+        self.assertTrue(listed)
+        for prop in ("BalanceDueInCustomerCurrency", "AmountPastDue", "NumberOfOpenDocuments",
+                     "DateOfLastInvoice", "DateOfLastReceipt"):
+            self.assertTrue(all(prop in t for t in listed), prop)
+        # the state file records what was delivered
+        rows = self.query("SELECT count(*) FROM customer WHERE balance_hash IS NOT NULL "
+                          "AND master_hash IS NOT NULL AND pub_balance IS NOT NULL")
+        self.assertEqual(rows[0][0], 40)
+
+    def test_balance_refresh_publishes_what_posting_changed(self):
+        self.start(customers=30)
+        # a customer with known numbers: limit 50,000, 10,000 due, nothing past due
+        status, _, doc = self.ctl("POST", "/_sim/companies/SAMINC/customers?stamp=false",
+                                  {"CustomerNumber": "CREDIT 1", "CustomerName": "Credit One",
+                                   "CreditLimitCustomerCurrency": 50000,
+                                   "BalanceDueInCustomerCurrency": 10000, "NumberOfOpenDocuments": 2,
+                                   "DateLastMaintained": "2023-01-02T00:00:00Z"})
+        self.assertEqual(status, 201, doc)
+        self.ok("once")
+        before = self.latest()
+        self.assertEqual(len(before), 31)
+        self.assertEqual(before["SAMINC:CREDIT 1"]["credit"]["balance_due"], 10000)
+        self.assertEqual(before["SAMINC:CREDIT 1"]["credit"]["credit_used_pct"], 20)
+
+        # an invoice above the threshold: incremental polling does not see it ...
+        self.post_document("CREDIT 1", type="invoice", amount=2500, date="2024-03-15")
+        cp = self.ok("once")
+        self.assertIn("published=0", cp.stderr)
+        # ... one balance refresh does, and publishes that customer alone
+        n = len(self.events())
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=1", cp.stderr)
+        self.assertEqual(self.last_cycle()["kind"], "balance")
+        evs = self.events()
+        self.assertEqual(len(evs), n + 1)
+        self.validate(evs[-1:])
+        key, ev = [(k, e) for k, e in evs if k == "SAMINC:CREDIT 1"][-1]
+        self.assertEqual(ev["credit"], {"balance_due": 12500, "amount_past_due": 0,
+                                        "credit_used_pct": 25, "open_documents": 3,
+                                        "last_invoice_date": "2024-03-15"})
+        # a full snapshot: the customer object is there in full
+        self.assertEqual(ev["customer"], before["SAMINC:CREDIT 1"]["customer"])
+        self.assertEqual(ev["source"]["last_maintained"], "2023-01-02")
+        # the refresh moved no watermark backwards and left the others alone
+        self.assertEqual(self.watermark(), self.max_date())
+
+        # unchanged balances: nothing published
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=0", cp.stderr)
+        self.assertEqual(len(self.events()), n + 1)
+
+        # a small move (100 of 12,500 due, limit 50,000) is held back ...
+        self.post_document("CREDIT 1", type="invoice", amount=100)
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=0", cp.stderr)
+        reasons = self.query("SELECT reason FROM audit WHERE customer = 'CREDIT 1' "
+                             "AND outcome = 'unchanged' ORDER BY id DESC LIMIT 1")
+        self.assertIn("MLC_BALANCE_MIN_CHANGE_PCT", reasons[0][0])
+        # ... and small moves add up against the last PUBLISHED balance: 100 + 400 = 500 = 1 % of the limit
+        self.post_document("CREDIT 1", type="invoice", amount=400)
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=1", cp.stderr)
+        self.assertEqual(self.latest()["SAMINC:CREDIT 1"]["credit"]["balance_due"], 13000)
+
+        # past due going non-zero is published however small
+        self.post_document("CREDIT 1", type="invoice", amount=1, past_due=True)
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=1", cp.stderr)
+        self.assertEqual(self.latest()["SAMINC:CREDIT 1"]["credit"]["amount_past_due"], 1)
+
+        # a receipt: the last receipt date arrives with the next published move
+        self.post_document("CREDIT 1", type="receipt", amount=13001, date="2024-03-17")
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=1", cp.stderr)
+        credit = self.latest()["SAMINC:CREDIT 1"]["credit"]
+        self.assertEqual((credit["balance_due"], credit["amount_past_due"], credit["open_documents"],
+                          credit["last_receipt_date"]), (0, 0, 0, "2024-03-17"))
+
+        # MLC_BALANCE_MIN_CHANGE_PCT=0 does not lift the 1 %-of-limit rule ... but a
+        # customer without a limit has every move published
+        self.patch("CREDIT 1", {"CreditLimitCustomerCurrency": 0})  # master data: stamped
+        cp = self.ok("once")
+        self.assertIn("published=1", cp.stderr)
+        self.assertNotIn("credit_used_pct", self.latest()["SAMINC:CREDIT 1"]["credit"])
+        self.post_document("CREDIT 1", type="invoice", amount=0.5)
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=1", cp.stderr)
+
+    def test_event_version_pin_and_upgrade(self):
+        self.start(customers=20)
+        cp = self.ok("once", env={"MLC_EVENT_VERSION": "1"})
+        self.assertIn("MLC_EVENT_VERSION=1", cp.stderr)
+        evs = self.events()
+        self.validate(evs)
+        self.assertEqual({e["schema"] for _, e in evs}, {"sage300.customer-change.v1"})
+        self.assertTrue(all("credit" not in e for _, e in evs))
+        # pinned, a posting alone publishes nothing (v1 has no credit picture)
+        key = self.sage_keys()[0]
+        self.post_document(key, type="invoice", amount=99999)
+        cp = self.ok("once", "--balances", env={"MLC_EVENT_VERSION": "1"})
+        self.assertIn("published=0", cp.stderr)
+        # pin removed: every customer is published once with its credit picture, then nothing
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=20", cp.stderr)
+        cp = self.ok("once", "--balances")
+        self.assertIn("published=0", cp.stderr)
+        latest = self.latest()
+        self.validate(list(latest.items()))
+        self.assertEqual({e["schema"] for e in latest.values()}, {"sage300.customer-change.v2"})
+        cp = self.ext("once", env={"MLC_EVENT_VERSION": "3"})
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn("MLC_EVENT_VERSION", cp.stderr)
+
+    def test_run_loop_balance_schedule(self):
+        self.start(customers=10)
+        env = dict(self.env, MLC_POLL_INTERVAL="1", MLC_FULL_SCAN_INTERVAL="0",
+                   MLC_SAGE_BALANCE_INTERVAL="2")
+        proc = self.procs.start([mlctest.binary("mlc-extractor"), "run"], env=env, name="run")
+
+        def kinds():
+            if not os.path.exists(self.db):
+                return []
+            try:
+                return [r[0] for r in self.query("SELECT kind FROM cycle WHERE result = 'ok' ORDER BY id")]
+            except sqlite3.OperationalError:
+                return []
+
+        mlctest.wait_for(lambda: kinds().count("balance") >= 2 and "incremental" in kinds(),
+                         timeout=60, what="two balance refreshes and an incremental cycle")
+        proc.signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0, proc.stderr()[-2000:])
+        k = kinds()
+        self.assertEqual(k[0], "balance")  # never refreshed: due at once
+        self.assertNotIn("full", k)
 
     def test_bad_usage_and_config_exit_2(self):
         self.start(customers=1)

@@ -68,6 +68,18 @@ def event(company, number, cust=None, op="upsert"):
     return f"{company}:{number}", canon(ev)
 
 
+def event_v2(company, number, cust, credit):
+    """(key, value) of a valid v2 upsert: customer plus its credit picture."""
+    h = hashlib.sha256(canon({"credit": credit, "customer": cust}).encode()).hexdigest()
+    eid = hashlib.sha256(f"{company}:{number}:upsert:{h}".encode()).hexdigest()[:32]
+    ev = {"schema": "sage300.customer-change.v2", "event_id": eid, "op": "upsert",
+          "company": company, "customer_number": number, "content_hash": h,
+          "emitted_at": "2026-11-28T07:40:13Z", "customer": cust, "credit": credit,
+          "source": {"base_url": "https://erp/Sage300WebApi/v1.0/-/", "last_maintained": None,
+                     "read_at": "2026-11-28T07:40:12Z"}}
+    return f"{company}:{number}", canon(ev)
+
+
 def bodies(stderr):
     """(method, path, body) of every request body the loader logged at debug."""
     out = []
@@ -414,6 +426,72 @@ class LoaderBasics(LoaderCase):
         rows = dict(self.audit("SELECT outcome, count(*) FROM event_audit GROUP BY outcome"))
         self.assertEqual(rows, {"dlq": 2, "created": 1})
         self.assertIn("dead-letter", cp.stderr)
+
+    def test_credit_picture_of_v2_and_v1_events(self):
+        credit = {"balance_due": 12000.5, "amount_past_due": 1500, "credit_used_pct": 48.002,
+                  "open_documents": 3, "last_invoice_date": "2026-11-20"}
+        self.produce([event_v2("SAMINC", "1000", customer(0), credit),
+                      event_v2("SAMINC", "1001", customer(1), dict(credit, balance_due=10))])
+        self.drain()
+        keys = self.field_keys()
+        org = self.ours()[("SAMINC", "1000")][0]
+        cf = org["custom_fields"]
+        self.assertEqual(cf[keys["Balance Due"]], {"value": 12000.5, "currency": "USD"})
+        self.assertEqual(cf[keys["Amount Past Due"]], {"value": 1500, "currency": "USD"})
+        self.assertEqual(cf[keys["Credit Used %"]], 48.002)
+        self.assertEqual(cf[keys["Open Documents"]], 3)
+        self.assertEqual(cf[keys["Last Invoice Date"]], "2026-11-20")
+        self.assertIsNone(cf.get(keys["Last Receipt Date"]))
+        types = {f["name"]: f["field_type"] for f in self.state()["companies"][0]["fields"]}
+        self.assertEqual([types[n] for n in ("Balance Due", "Amount Past Due", "Credit Used %",
+                                             "Open Documents", "Last Invoice Date",
+                                             "Last Receipt Date")],
+                         ["monetary", "monetary", "double", "double", "date", "date"])
+
+        # a balance change: one PATCH of the changed credit fields of that organization
+        http_json("DELETE", self.url + "/_sim/stats")
+        moved = dict(credit, balance_due=15000, credit_used_pct=60, open_documents=4,
+                     last_receipt_date="2026-11-25")
+        self.produce([event_v2("SAMINC", "1000", customer(0), moved)])
+        cp = self.drain(env=BODIES)
+        patches = [(p, b) for m, p, b in bodies(cp.stderr) if m == "PATCH"]
+        org_id = self.ours()[("SAMINC", "1000")][0]["id"]
+        self.assertEqual(len(patches), 1, cp.stderr[-3000:])
+        self.assertTrue(patches[0][0].endswith(f"/organizations/{org_id}"), patches)
+        self.assertEqual(patches[0][1], {"custom_fields": {
+            keys["Balance Due"]: {"value": 15000, "currency": "USD"},
+            keys["Credit Used %"]: 60, keys["Open Documents"]: 4,
+            keys["Last Receipt Date"]: "2026-11-25"}})
+
+        # a v1 event (an old one still on the topic): master data applied,
+        # credit fields absent, not cleared (ADR 0008 decision 4)
+        self.produce([event("SAMINC", "1000", customer(0, name="Renamed by v1"))])
+        cp = self.drain(env=BODIES)
+        patches = [b for m, p, b in bodies(cp.stderr) if m == "PATCH"]
+        self.assertEqual(patches, [{"name": "Renamed by v1"}], cp.stderr[-3000:])
+        cf = self.ours()[("SAMINC", "1000")][0]["custom_fields"]
+        self.assertEqual(cf[keys["Balance Due"]], {"value": 15000, "currency": "USD"})
+        self.assertEqual(cf[keys["Last Receipt Date"]], "2026-11-25")
+        # a customer first seen through a v1 event is created without credit fields
+        self.produce([event("SAMINC", "1002", customer(2))])
+        self.drain()
+        cf = self.ours()[("SAMINC", "1002")][0]["custom_fields"]
+        self.assertIsNone(cf.get(keys["Balance Due"]))
+        self.assertEqual(cf[keys["Credit Limit"]], {"value": 25000, "currency": "USD"})
+
+    def test_unknown_event_version_is_dead_lettered_as_unsupported(self):
+        key, value = event_v2("SAMINC", "1000", customer(0),
+                              {"balance_due": 1, "amount_past_due": 0, "open_documents": 1,
+                               "credit_used_pct": 0.004})
+        self.produce([(key, value.replace("customer-change.v2", "customer-change.v3")),
+                      event("SAMINC", "1001", customer(1))])
+        self.drain()
+        self.assert_one_each({("SAMINC", "1001")})
+        dl = self.read_topic(DLQ)
+        self.assertEqual(len(dl), 1, dl)
+        hdrs = dict(zip(dl[0]["headers"][0::2], dl[0]["headers"][1::2]))
+        self.assertEqual(hdrs["mlc.error.class"], "unsupported_version")
+        self.assertIn('unsupported version "sage300.customer-change.v3"', hdrs["mlc.error"])
 
     def test_5xx_and_timeouts_retry_without_loss(self):
         self.fault(kind="status", status=503, count=3, method="POST",

@@ -66,8 +66,15 @@ class MappingSchema(unittest.TestCase):
         names = [c["name"] for c in doc["custom_fields"]]
         self.assertEqual(names, ["Sage 300 Customer ID", "Sage 300 Company", "Payment Terms",
                                  "Credit Limit", "Phone", "Email", "Contact Name",
-                                 "Customer Status"])
-        status = doc["custom_fields"][-1]
+                                 "Customer Status", "Balance Due", "Amount Past Due",
+                                 "Credit Used %", "Open Documents", "Last Invoice Date",
+                                 "Last Receipt Date"])
+        types = {c["name"]: c["field_type"] for c in doc["custom_fields"]}
+        self.assertEqual([types[n] for n in ("Balance Due", "Amount Past Due", "Credit Used %",
+                                             "Open Documents", "Last Invoice Date",
+                                             "Last Receipt Date")],
+                         ["monetary", "monetary", "double", "double", "date", "date"])
+        status = doc["custom_fields"][7]
         self.assertEqual(status["options"],
                          ["Active", "Inactive", "On hold", "Missing in Sage 300"])
 
@@ -115,6 +122,14 @@ class BodiesMatchV2Spec(unittest.TestCase):
         body = self.check("create", self.post)
         self.assertIn("name", body)
         self.assertTrue(all(v is not None for v in body["address"].values()))
+
+    def test_create_body_of_a_v2_event(self):
+        # the credit picture: monetary objects, doubles and a date string
+        body = self.check("create_v2", self.post)
+        values = list(body["custom_fields"].values())
+        self.assertIn({"value": 12000.5, "currency": "USD"}, values)
+        self.assertIn(48.002, values)
+        self.assertIn("2026-11-20", values)
 
     def test_update_missing_and_patch_bodies(self):
         for name in ("update", "missing", "patch"):

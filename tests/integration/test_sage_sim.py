@@ -557,6 +557,60 @@ class TestProxyAndLoginCount(SageSim):
 
 
 class TestControlAndFaults(SageSim):
+    def test_posting_documents_moves_balances_not_the_stamp(self):
+        self.start(customers=10)
+        new = {"CustomerNumber": "AR 1", "CreditLimitCustomerCurrency": 10000,
+               "DateLastMaintained": "2024-01-05T00:00:00Z"}
+        self.assertEqual(self.ctl("POST", "/_sim/companies/SAMINC/customers?stamp=false", new)[0], 201)
+        path = "/_sim/companies/SAMINC/customers/" + q("AR 1") + "/documents"
+        key = f"ARCustomers({q(lit('AR 1'))})"
+        before = self.ok(key)
+        self.assertEqual((before["BalanceDueInCustomerCurrency"], before["AmountPastDue"],
+                          before["NumberOfOpenDocuments"], before["DateOfLastInvoice"],
+                          before["DateOfLastReceipt"]), (0, 0, 0, None, None))
+        # an invoice already overdue, dated; then one of today
+        status, _, doc = self.ctl("POST", path, {"type": "invoice", "amount": 1500.25,
+                                                 "date": "2024-03-01", "past_due": True})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["BalanceDueInCustomerCurrency"], 1500.25)
+        status, _, doc = self.ctl("POST", path, {"type": "invoice", "amount": 500})
+        self.assertEqual(status, 200, doc)
+        rec = self.ok(key)
+        self.assertEqual((rec["BalanceDueInCustomerCurrency"], rec["BalanceDueInFunctionalCurrency"],
+                          rec["AmountPastDue"], rec["NumberOfOpenDocuments"],
+                          rec["DateOfLastInvoice"], rec["LastInvoiceAmountCustomerCurrency"]),
+                         (2000.25, 2000.25, 1500.25, 2, "2024-03-18T00:00:00Z", 500))
+        # posting never moves DateLastMaintained, so incremental polls do not see it
+        self.assertEqual(rec["DateLastMaintained"], "2024-01-05T00:00:00Z")
+        rows = self.ok("ARCustomers?$filter=" + q("DateLastMaintained ge 2024-03-01T00:00:00Z"))["value"]
+        self.assertNotIn("AR 1", [r["CustomerNumber"] for r in rows])
+        # but a filter on the balance does
+        rows = self.ok("ARCustomers?$filter=" + q("BalanceDueInCustomerCurrency gt 2000"))["value"]
+        self.assertIn("AR 1", [r["CustomerNumber"] for r in rows])
+        # a receipt pays the overdue part first and closes a document
+        status, _, doc = self.ctl("POST", path, {"type": "receipt", "amount": 1600, "date": "2024-03-10"})
+        self.assertEqual(status, 200, doc)
+        rec = self.ok(key)
+        self.assertEqual((rec["BalanceDueInCustomerCurrency"], rec["AmountPastDue"],
+                          rec["NumberOfOpenDocuments"], rec["DateOfLastReceipt"],
+                          rec["LastReceiptCustomerCurrency"], rec["DateLastMaintained"]),
+                         (400.25, 0, 1, "2024-03-10T00:00:00Z", 1600, "2024-01-05T00:00:00Z"))
+        # paying the rest closes everything
+        self.ctl("POST", path, {"type": "receipt", "amount": 400.25})
+        rec = self.ok(key)
+        self.assertEqual((rec["BalanceDueInCustomerCurrency"], rec["NumberOfOpenDocuments"]), (0, 0))
+        # bad documents are refused and change nothing
+        for bad in ({"type": "memo", "amount": 1}, {"type": "invoice"}, {"type": "invoice", "amount": 0},
+                    {"type": "invoice", "amount": -5}, {"type": "invoice", "amount": "5"},
+                    {"type": "invoice", "amount": 1e9}, {"type": "invoice", "amount": 1, "date": "2024-02-30"},
+                    {"type": "receipt", "amount": 1, "past_due": True},
+                    {"type": "invoice", "amount": 1, "past_due": "yes"}, [1]):
+            self.assertEqual(self.ctl("POST", path, bad)[0], 400, bad)
+        self.assertEqual(self.ok(key)["BalanceDueInCustomerCurrency"], 0)
+        self.assertEqual(self.ctl("GET", path)[0], 405)
+        self.assertEqual(self.ctl("POST", "/_sim/companies/SAMINC/customers/NOPE/documents",
+                                  {"type": "invoice", "amount": 1})[0], 404)
+
     def test_control_api_stamps_date_last_maintained(self):
         self.start(customers=10)
         status, _, doc = self.ctl("GET", "/_sim/today")

@@ -24,7 +24,8 @@ HOSTILE_TOPIC = "hostile.customers.v1"
 def record(n):
     return {"CustomerNumber": n, "CustomerName": f"Hostile {n}", "Status": "Active",
             "OnHold": "No", "CreditLimitCustomerCurrency": 1.0, "CurrencyCode": "USD",
-            "DateLastMaintained": "2024-03-18T00:00:00Z"}
+            "DateLastMaintained": "2024-03-18T00:00:00Z", "BalanceDueInCustomerCurrency": 0.0,
+            "AmountPastDue": 0.0, "NumberOfOpenDocuments": 0}
 
 
 class Stub:

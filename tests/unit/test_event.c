@@ -335,24 +335,50 @@ static void expect_reject(const char *key, const char *text, const char *reason)
     assert_null(ev.root);
 }
 
-/* Applies edit (a JSON object merged into the valid event, with "customer"
- * and "source" merged one level deeper; a null value removes the key), then
- * expects the decoder to refuse it with reason. */
-static void reject_edit(const char *edit, const char *reason)
+static const char *credit_json =
+    "{\"balance_due\":12000.5,\"amount_past_due\":1500.0,\"credit_used_pct\":48.002,"
+    "\"open_documents\":3,\"last_invoice_date\":\"2026-11-20\","
+    "\"last_receipt_date\":\"2026-10-31\"}";
+
+/* Builds and encodes a v2 upsert of customer and credit (JSON texts). */
+static void encode_upsert_v2(const char *number, const char *customer, const char *credit,
+                             struct mlc_buf *out)
+{
+    struct mlc_event_source src = {BASE, "2024-03-18", T_READ};
+    struct mlc_err err = {0};
+    cJSON *cust = parse(customer), *cr = parse(credit), *ev = NULL;
+
+    if (mlc_event_build_version(2, "SAMINC", number, cust, cr, &src, T_EMIT, &ev, &err) != MLC_OK)
+        fail_msg("build v2: %s", err.msg);
+    if (mlc_event_encode(ev, out, &err) != MLC_OK)
+        fail_msg("encode v2: %s", err.msg);
+    cJSON_Delete(ev);
+    cJSON_Delete(cust);
+    cJSON_Delete(cr);
+}
+
+/* Applies edit (a JSON object merged into the valid event of version, with
+ * "customer", "credit" and "source" merged one level deeper; a null value
+ * removes the key), then expects the decoder to refuse it with reason. */
+static void reject_edit_v(int version, const char *edit, const char *reason)
 {
     struct mlc_buf b;
     cJSON *ev, *patch, *p;
     char *text;
 
     mlc_buf_init(&b, 1 << 20);
-    encode_upsert("SAMINC", "1100", full_customer_json, "2024-03-18", &b);
+    if (version == 1)
+        encode_upsert("SAMINC", "1100", full_customer_json, "2024-03-18", &b);
+    else
+        encode_upsert_v2("1100", full_customer_json, credit_json, &b);
     ev = parse(b.data);
     patch = parse(edit);
     cJSON_ArrayForEach(p, patch)
     {
         cJSON *target = ev;
         const cJSON *v = p;
-        if ((strcmp(p->string, "customer") == 0 || strcmp(p->string, "source") == 0) &&
+        if ((strcmp(p->string, "customer") == 0 || strcmp(p->string, "source") == 0 ||
+             strcmp(p->string, "credit") == 0) &&
             cJSON_IsObject(p) && cJSON_GetObjectItem(ev, p->string)) {
             target = cJSON_GetObjectItem(ev, p->string);
             cJSON_ArrayForEach(v, p)
@@ -375,6 +401,11 @@ static void reject_edit(const char *edit, const char *reason)
     mlc_buf_free(&b);
 }
 
+static void reject_edit(const char *edit, const char *reason)
+{
+    reject_edit_v(1, edit, reason);
+}
+
 static void decode_names_what_is_wrong(void **state)
 {
     reject_edit("{\"customer\":{\"credit_limit\":\"25000\"}}",
@@ -383,7 +414,8 @@ static void decode_names_what_is_wrong(void **state)
     reject_edit("{\"op\":null}", "event: op: is required");
     reject_edit("{\"foo\":1}", "event: foo: unknown key");
     reject_edit("{\"schema\":\"sage300.customer-change.v2\"}",
-                "event: schema: expected \"sage300.customer-change.v1\"");
+                "event: credit: is required when op is upsert");
+    reject_edit("{\"schema\":5}", "event: schema: expected a string");
     reject_edit("{\"event_id\":\"D41BA9F5FB8D74FD2590D935782145C8\"}",
                 "event: event_id: expected 32 lower-case hex characters");
     reject_edit("{\"content_hash\":\"" HASH_SMALL "\"}",
@@ -484,6 +516,223 @@ static void decode_checks_envelope_and_key(void **state)
     mlc_buf_free(&b);
 }
 
+/* v2: the credit object travels with the customer, the hash covers both. */
+static void v2_upsert_round_trip(void **state)
+{
+    struct mlc_buf b, canon;
+    struct mlc_event ev;
+    struct mlc_err err = {0};
+    char h[MLC_EVENT_HASH_HEX + 1], h1[MLC_EVENT_HASH_HEX + 1];
+    cJSON *both;
+
+    (void)state;
+    mlc_buf_init(&b, 1 << 20);
+    mlc_buf_init(&canon, 1 << 20);
+    encode_upsert_v2("1100", full_customer_json, credit_json, &b);
+    save_event("v2_upsert_full", &b);
+    assert_non_null(strstr(b.data, "\"schema\":\"sage300.customer-change.v2\""));
+    assert_non_null(strstr(b.data,
+                           "\"credit\":{\"amount_past_due\":1500.000,\"balance_due\":"
+                           "12000.500,\"credit_used_pct\":48.002,"
+                           "\"last_invoice_date\":\"2026-11-20\","
+                           "\"last_receipt_date\":\"2026-10-31\",\"open_documents\":3.000}"));
+    if (mlc_event_decode("SAMINC:1100", 11, b.data, b.len, &ev, &err) != MLC_OK)
+        fail_msg("decode: %s", err.msg);
+    assert_int_equal(ev.version, 2);
+    assert_non_null(ev.credit);
+    /* content_hash = sha256(canonical({"credit":..., "customer":...})) */
+    both = cJSON_CreateObject();
+    cJSON_AddItemToObject(both, "customer", cJSON_Duplicate(ev.customer, 1));
+    cJSON_AddItemToObject(both, "credit", cJSON_Duplicate(ev.credit, 1));
+    assert_int_equal(mlc_event_content_hash(both, h, NULL), MLC_OK);
+    assert_string_equal(ev.content_hash, h);
+    /* ... which differs from v1's hash of the customer alone */
+    assert_int_equal(mlc_event_content_hash(ev.customer, h1, NULL), MLC_OK);
+    assert_string_not_equal(h, h1);
+    cJSON_Delete(both);
+    mlc_event_free(&ev);
+    mlc_buf_free(&b);
+    mlc_buf_free(&canon);
+}
+
+/* No credit limit: credit_used_pct is absent; no invoice ever: no dates. */
+static void v2_no_limit_and_missing(void **state)
+{
+    struct mlc_event_source src = {BASE, NULL, T_READ};
+    struct mlc_buf b;
+    struct mlc_event ev;
+    struct mlc_err err = {0};
+    cJSON *e = NULL, *cr = parse("{\"balance_due\":0,\"amount_past_due\":0,\"open_documents\":0}");
+
+    (void)state;
+    mlc_buf_init(&b, 1 << 20);
+    encode_upsert_v2("NOLIMIT", "{\"credit_limit\":0,\"status\":\"active\",\"on_hold\":true}",
+                     "{\"balance_due\":0,\"amount_past_due\":0,\"open_documents\":0}", &b);
+    save_event("v2_upsert_nolimit", &b);
+    assert_int_equal(mlc_event_decode("SAMINC:NOLIMIT", 14, b.data, b.len, &ev, &err), MLC_OK);
+    assert_null(cJSON_GetObjectItem(ev.credit, "credit_used_pct"));
+    mlc_event_free(&ev);
+
+    /* missing: no customer, no credit, the same hash as v1 */
+    assert_int_equal(
+        mlc_event_build_version(2, "SAMINC", "1100", NULL, NULL, &src, T_EMIT, &e, &err), MLC_OK);
+    assert_int_equal(mlc_event_encode(e, &b, &err), MLC_OK);
+    save_event("v2_missing", &b);
+    assert_non_null(strstr(b.data, "\"content_hash\":\"" HASH_MISS "\""));
+    assert_int_equal(mlc_event_decode("SAMINC:1100", 11, b.data, b.len, &ev, &err), MLC_OK);
+    assert_int_equal(ev.version, 2);
+    assert_null(ev.credit);
+    mlc_event_free(&ev);
+    cJSON_Delete(e);
+    e = NULL;
+    /* a missing event with credit, an upsert without, an unknown version */
+    assert_int_equal(mlc_event_build_version(2, "SAMINC", "1100", NULL, cr, &src, T_EMIT, &e, &err),
+                     MLC_PERM);
+    assert_string_equal(err.msg, "event: credit: must be absent when op is missing");
+    assert_int_equal(
+        mlc_event_build_version(3, "SAMINC", "1100", NULL, NULL, &src, T_EMIT, &e, &err), MLC_PERM);
+    assert_string_equal(err.msg, "event: version 3: expected 1 or 2");
+    assert_null(e);
+    cJSON_Delete(cr);
+    mlc_buf_free(&b);
+}
+
+/* The version pin: build_version(1) writes exactly what mlc_event_build writes. */
+static void v1_pin_ignores_credit(void **state)
+{
+    struct mlc_event_source src = {BASE, "2024-03-18", T_READ};
+    struct mlc_buf a, b;
+    struct mlc_err err = {0};
+    cJSON *cust = parse(full_customer_json), *cr = parse(credit_json), *e1 = NULL, *e2 = NULL;
+
+    (void)state;
+    mlc_buf_init(&a, 1 << 20);
+    mlc_buf_init(&b, 1 << 20);
+    assert_int_equal(mlc_event_build("SAMINC", "1100", cust, &src, T_EMIT, &e1, &err), MLC_OK);
+    assert_int_equal(
+        mlc_event_build_version(1, "SAMINC", "1100", cust, cr, &src, T_EMIT, &e2, &err), MLC_OK);
+    assert_int_equal(mlc_event_encode(e1, &a, &err), MLC_OK);
+    assert_int_equal(mlc_event_encode(e2, &b, &err), MLC_OK);
+    assert_string_equal(a.data, b.data);
+    assert_null(strstr(b.data, "credit\":{"));
+    cJSON_Delete(e1);
+    cJSON_Delete(e2);
+    cJSON_Delete(cust);
+    cJSON_Delete(cr);
+    mlc_buf_free(&a);
+    mlc_buf_free(&b);
+}
+
+static void v2_decode_names_what_is_wrong(void **state)
+{
+    (void)state;
+    reject_edit_v(2, "{\"credit\":null}", "event: credit: is required when op is upsert");
+    reject_edit_v(2, "{\"credit\":[]}", "event: credit: expected an object");
+    reject_edit_v(2, "{\"credit\":{\"balance_due\":null}}",
+                  "event: credit.balance_due: is required");
+    reject_edit_v(2, "{\"credit\":{\"balance_due\":\"12\"}}",
+                  "event: credit.balance_due: expected a number");
+    reject_edit_v(2, "{\"credit\":{\"amount_past_due\":1e16}}",
+                  "event: credit.amount_past_due: number out of range");
+    reject_edit_v(2, "{\"credit\":{\"open_documents\":2.5}}",
+                  "event: credit.open_documents: expected a whole number 0-9999");
+    reject_edit_v(2, "{\"credit\":{\"open_documents\":-1}}",
+                  "event: credit.open_documents: expected a whole number 0-9999");
+    reject_edit_v(2, "{\"credit\":{\"open_documents\":10000}}",
+                  "event: credit.open_documents: expected a whole number 0-9999");
+    reject_edit_v(2, "{\"credit\":{\"credit_used_pct\":1000001}}",
+                  "event: credit.credit_used_pct: number out of range");
+    reject_edit_v(2, "{\"credit\":{\"credit_used_pct\":null}}",
+                  "event: credit.credit_used_pct: is required when customer.credit_limit > 0");
+    reject_edit_v(2, "{\"customer\":{\"credit_limit\":0}}",
+                  "event: credit.credit_used_pct: must be absent when customer.credit_limit is 0 "
+                  "(no limit)");
+    reject_edit_v(2, "{\"credit\":{\"last_invoice_date\":\"2026-02-30\"}}",
+                  "event: credit.last_invoice_date: expected a date YYYY-MM-DD");
+    reject_edit_v(2, "{\"credit\":{\"last_receipt_date\":\"\"}}",
+                  "event: credit.last_receipt_date: expected a date YYYY-MM-DD");
+    reject_edit_v(2, "{\"credit\":{\"on_hold\":true}}", "event: credit.on_hold: unknown key");
+    reject_edit_v(2, "{\"credit\":{\"balance_due\":12000.4}}",
+                  "event: content_hash: does not match the canonical credit and customer");
+    reject_edit_v(2, "{\"op\":\"missing\",\"customer\":null}",
+                  "event: credit: must be absent when op is missing");
+    /* v1 does not know the key */
+    reject_edit_v(1, "{\"credit\":{\"balance_due\":1}}", "event: credit: unknown key");
+}
+
+/* ADR 0008 decision 3: an unknown version is refused by name, classed apart. */
+static void unknown_version_is_unsupported(void **state)
+{
+    struct mlc_err err = {0};
+
+    (void)state;
+    reject_edit_v(2, "{\"schema\":\"sage300.customer-change.v3\"}",
+                  "event: schema: unsupported version \"sage300.customer-change.v3\" (this build "
+                  "reads sage300.customer-change.v1 and sage300.customer-change.v2)");
+    reject_edit_v(1, "{\"schema\":\"other\"}",
+                  "event: schema: unsupported version \"other\" (this build reads "
+                  "sage300.customer-change.v1 and sage300.customer-change.v2)");
+    reject_edit_v(1, "{\"schema\":null}", "event: schema: is required");
+    mlc_err_set(&err, MLC_PERM, "%s", MLC_EVENT_ERR_UNSUPPORTED " \"x\"");
+    assert_string_equal(mlc_event_error_class(&err), "unsupported_version");
+    mlc_err_set(&err, MLC_PERM, "event: credit: is required when op is upsert");
+    assert_string_equal(mlc_event_error_class(&err), "invalid_event");
+    assert_string_equal(mlc_event_error_class(NULL), "invalid_event");
+}
+
+static void credit_used_pct_rule(void **state)
+{
+    double p = -1;
+
+    (void)state;
+    assert_true(mlc_event_credit_used_pct(12000.5, 25000, &p));
+    assert_true(p > 48.0019 && p < 48.0021);
+    assert_true(mlc_event_credit_used_pct(-500, 1000, &p));
+    assert_true(p > -50.0001 && p < -49.9999);
+    assert_false(mlc_event_credit_used_pct(100, 0, &p)); /* no limit */
+    assert_false(mlc_event_credit_used_pct(100, -5, &p));
+    assert_true(mlc_event_credit_used_pct(9e14, 0.001, &p)); /* clamped */
+    assert_true(p == MLC_EVENT_MAX_PCT);
+    assert_true(mlc_event_credit_used_pct(-9e14, 0.001, &p));
+    assert_true(p == -MLC_EVENT_MAX_PCT);
+}
+
+/* The golden events of tests/fixtures/events/vN/ decode as version N. */
+static void golden_fixtures_decode(void **state)
+{
+    const char *src = getenv("MLC_TEST_SRCDIR");
+    static const char *const files[] = {"v1/upsert_full.json",    "v1/upsert_awkward.json",
+                                        "v1/missing.json",        "v2/upsert_full.json",
+                                        "v2/upsert_nolimit.json", "v2/missing.json"};
+    (void)state;
+    if (!src || !*src)
+        src = ".";
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[1024], data[MLC_EVENT_MAX_BYTES + 1], key[MLC_EVENT_MAX_KEY + 1];
+        struct mlc_event ev;
+        struct mlc_err err = {0};
+        size_t n;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/tests/fixtures/events/%s", src, files[i]);
+        if (!(f = fopen(path, "rb")))
+            fail_msg("cannot open %s", path);
+        n = fread(data, 1, sizeof(data) - 1, f);
+        fclose(f);
+        while (n > 0 && data[n - 1] == '\n')
+            n--;
+        data[n] = '\0';
+        if (mlc_event_decode(NULL, 0, data, n, &ev, &err) != MLC_OK)
+            fail_msg("%s: %s", files[i], err.msg);
+        assert_int_equal(ev.version, files[i][1] - '0');
+        assert_int_equal(mlc_event_key(ev.company, ev.customer_number, key, sizeof(key), NULL),
+                         MLC_OK);
+        assert_int_equal(mlc_event_decode(key, strlen(key), data, n, &ev, &err), MLC_OK);
+        assert_true((ev.credit != NULL) == (ev.version == 2 && ev.op == MLC_EVENT_UPSERT));
+        mlc_event_free(&ev);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +749,13 @@ int main(void)
         cmocka_unit_test(decode_names_what_is_wrong),
         cmocka_unit_test(decode_rejects_oversize_strings),
         cmocka_unit_test(decode_checks_envelope_and_key),
+        cmocka_unit_test(v2_upsert_round_trip),
+        cmocka_unit_test(v2_no_limit_and_missing),
+        cmocka_unit_test(v1_pin_ignores_credit),
+        cmocka_unit_test(v2_decode_names_what_is_wrong),
+        cmocka_unit_test(unknown_version_is_unsupported),
+        cmocka_unit_test(credit_used_pct_rule),
+        cmocka_unit_test(golden_fixtures_decode),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,7 +171,7 @@ static void first_cycle_publishes_all_then_nothing_changed(void **state)
     char day[11];
     bool has = false;
 
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", false, false, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_INCREMENTAL, false, &st, &err), MLC_OK);
     assert_int_equal(st.records, N_CUSTOMERS);
     assert_int_equal(st.published, N_CUSTOMERS);
     assert_int_equal(st.skipped, 0);
@@ -180,12 +180,12 @@ static void first_cycle_publishes_all_then_nothing_changed(void **state)
     assert_true(has);
 
     memset(&st, 0, sizeof(st));
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", false, false, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_INCREMENTAL, false, &st, &err), MLC_OK);
     assert_int_equal(st.published, 0);
     assert_int_equal(st.unchanged, st.records);
 
     memset(&st, 0, sizeof(st));
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", false, true, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_INCREMENTAL, true, &st, &err), MLC_OK);
     assert_int_equal(st.published, st.records); /* force */
 }
 
@@ -203,7 +203,7 @@ static void failed_deliveries_commit_nothing(void **state)
     for (size_t i = 0; i < 400; i++)
         errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
     rd_kafka_mock_push_request_errors_array(mock, API_PRODUCE, 400, errs);
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", false, false, &st, &err), MLC_RETRY);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_INCREMENTAL, false, &st, &err), MLC_RETRY);
     rd_kafka_mock_clear_request_errors(mock, API_PRODUCE);
     assert_non_null(strstr(err.msg, "not acknowledged"));
     assert_int_equal(st.published, 0);
@@ -211,7 +211,7 @@ static void failed_deliveries_commit_nothing(void **state)
     assert_false(has);
 
     memset(&st, 0, sizeof(st));
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", false, false, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_INCREMENTAL, false, &st, &err), MLC_OK);
     assert_int_equal(st.published, N_CUSTOMERS);
 }
 
@@ -224,15 +224,15 @@ static void full_scan_reports_a_vanished_customer_once(void **state)
     struct ext_cycle_stats st = {0};
     struct mlc_err err = {0};
 
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", true, false, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_FULL, false, &st, &err), MLC_OK);
     assert_int_equal(st.missing, 0);
     last = co->cust[--co->n]; /* the sandbox loses its last customer */
     memset(&st, 0, sizeof(st));
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", true, false, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_FULL, false, &st, &err), MLC_OK);
     assert_int_equal(st.missing, 1);
     assert_int_equal(st.records, N_CUSTOMERS - 1);
     memset(&st, 0, sizeof(st));
-    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", true, false, &st, &err), MLC_OK);
+    assert_int_equal(ext_cycle_run(&f->x, "SAMINC", EXT_FULL, false, &st, &err), MLC_OK);
     assert_int_equal(st.missing, 0); /* reported once */
     co->cust[co->n++] = last;
 }

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
 struct fx {
     char dir[64];
     char path[128];
@@ -281,6 +284,111 @@ static int count_in_other_process(const char *path)
  * file. Opening it must not drop the first connection's locks: otherwise
  * another process closing the file checkpoints and deletes the -wal under
  * us and later commits vanish (a bug mlc_store's header check had). */
+/* The schema of a state file written before the credit picture (migrations
+ * 1 and 2), to prove migration 3 keeps what it holds. */
+static const char old_schema[] =
+    "CREATE TABLE watermark (company TEXT PRIMARY KEY, day TEXT NOT NULL CHECK (length(day) = 10),"
+    " updated_at TEXT NOT NULL);"
+    "CREATE TABLE customer (company TEXT NOT NULL, number TEXT NOT NULL, hash TEXT,"
+    " last_maintained TEXT, seen_scan INTEGER, missing INTEGER NOT NULL DEFAULT 0"
+    " CHECK (missing IN (0, 1)), updated_at TEXT NOT NULL, PRIMARY KEY (company, number))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE cycle (id INTEGER PRIMARY KEY, company TEXT NOT NULL, kind TEXT NOT NULL"
+    " CHECK (kind IN ('incremental', 'full')), started_at TEXT NOT NULL, finished_at TEXT,"
+    " finished_epoch INTEGER, pages INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0,"
+    " published INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,"
+    " skipped INTEGER NOT NULL DEFAULT 0, missing INTEGER NOT NULL DEFAULT 0, duration_ms INTEGER,"
+    " result TEXT NOT NULL DEFAULT 'running' CHECK (result IN ('running', 'ok', 'failed',"
+    " 'interrupted')), error TEXT, watermark_before TEXT, watermark_after TEXT);"
+    "CREATE INDEX cycle_company ON cycle (company, kind, result);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, cycle_id INTEGER NOT NULL REFERENCES cycle (id),"
+    " company TEXT NOT NULL, customer TEXT, hash TEXT, outcome TEXT NOT NULL CHECK (outcome IN"
+    " ('published', 'unchanged', 'skipped', 'missing')), reason TEXT, at TEXT NOT NULL);"
+    "CREATE INDEX audit_customer ON audit (customer, company);"
+    "CREATE INDEX audit_cycle ON audit (cycle_id);"
+    "CREATE TABLE learned (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "INSERT INTO customer VALUES ('SAMINC', '1100', '" HASH_A "', '2024-03-18', 7, 0,"
+    " '2026-01-01T00:00:00Z');"
+    "INSERT INTO cycle (id, company, kind, started_at, finished_at, finished_epoch, result)"
+    " VALUES (7, 'SAMINC', 'full', '2026-01-01T00:00:00Z', '2026-01-01T00:01:00Z', 1767225660,"
+    " 'ok');"
+    "INSERT INTO audit (cycle_id, company, customer, hash, outcome, at) VALUES (7, 'SAMINC',"
+    " '1100', '" HASH_A "', 'published', '2026-01-01T00:00:30Z');"
+    "PRAGMA user_version = 2;";
+
+static void test_migration_3_keeps_a_v1_state(void **state)
+{
+    struct fx *f = *state;
+    struct ext_state *st = NULL;
+    struct ext_known k;
+    struct mlc_err err = {0};
+    struct ext_credit_view pub = {12500, 0, 50000, false};
+    char path[160];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    time_t at = 0;
+    bool has = false;
+    int64_t id = 0;
+
+    snprintf(path, sizeof(path), "%s/old.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, old_schema, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    if (ext_state_open(path, &st, &err) != MLC_OK)
+        fail_msg("%s", err.msg);
+    /* the v1 hash was the hash of the customer alone: it is the master hash */
+    assert_int_equal(ext_state_customer_get(st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_true(k.known && k.has_hash && k.has_master);
+    assert_string_equal(k.master_hash, HASH_A);
+    assert_false(k.has_balance);
+    assert_false(k.has_pub);
+    /* the cycle history and its audit rows survive the rebuild */
+    assert_int_equal(ext_state_last_full_scan(st, "SAMINC", &at, &has, &err), MLC_OK);
+    assert_true(has);
+    assert_int_equal((long long)at, 1767225660LL);
+    assert_int_equal(ext_state_last_balance_refresh(st, "SAMINC", &at, &has, &err), MLC_OK);
+    assert_true(has); /* a full scan reads the balances too */
+    assert_int_equal(
+        ext_state_cycle_start_kind(st, "SAMINC", "balance", NULL, time(NULL), &id, &err), MLC_OK);
+    assert_true(id > 7);
+    assert_int_equal(ext_state_customer_delivered(st, "SAMINC", "1100", HASH_B, HASH_A, &pub, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_customer_get(st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_true(k.has_balance && k.has_pub);
+    assert_string_equal(k.master_hash, HASH_B);
+    assert_true(k.pub.balance == 12500 && k.pub.limit == 50000 && !k.pub.on_hold);
+    /* pinned to v1 again: the credit columns are cleared */
+    assert_int_equal(ext_state_customer_delivered(st, "SAMINC", "1100", HASH_A, NULL, NULL, &err),
+                     MLC_OK);
+    assert_int_equal(ext_state_customer_get(st, "SAMINC", "1100", &k, &err), MLC_OK);
+    assert_false(k.has_balance || k.has_pub);
+    ext_state_close(st);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT count(*) FROM audit WHERE cycle_id = 7),"
+                                        " (SELECT count(*) FROM pragma_foreign_key_check)",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    assert_int_equal(sqlite3_column_int(q, 1), 0);
+    sqlite3_finalize(q);
+    /* a balance cycle is a valid kind now, anything else still is not */
+    assert_int_not_equal(sqlite3_exec(db,
+                                      "INSERT INTO cycle (company, kind, started_at) VALUES"
+                                      " ('X', 'weekly', 'now')",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/old.db-wal", f->dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/old.db-shm", f->dir);
+    unlink(path);
+}
+
 static void test_second_connection_keeps_commits_visible(void **state)
 {
     struct fx *f = *state;
@@ -308,6 +416,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cycles_audit_and_redaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_keeps_recent_and_the_cycles_still_read, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_migration_3_keeps_a_v1_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_connection_keeps_commits_visible, setup,
                                         teardown),
     };

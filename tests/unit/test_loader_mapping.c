@@ -25,6 +25,12 @@
 #define K_EMAIL  "6666666666666666666666666666666666666666"
 #define K_CONT   "7777777777777777777777777777777777777777"
 #define K_STATUS "8888888888888888888888888888888888888888"
+#define K_BAL    "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define K_PDUE   "a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2"
+#define K_PCT    "a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3"
+#define K_DOCS   "a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4"
+#define K_LINV   "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5"
+#define K_LREC   "a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6"
 
 /* GET /api/v2/organizationFields as Pipedrive would answer for a company
  * that has every default field (plus system fields and a stranger). */
@@ -52,6 +58,18 @@ static const char fields_json[] =
     "\"field_type\":\"enum\",\"is_custom_field\":true,\"options\":["
     "{\"id\":31,\"label\":\"Active\"},{\"id\":32,\"label\":\"Inactive\"},"
     "{\"id\":33,\"label\":\"On hold\"},{\"id\":34,\"label\":\"Missing in Sage 300\"}]},"
+    "{\"field_name\":\"Balance Due\",\"field_code\":\"" K_BAL "\","
+    "\"field_type\":\"monetary\",\"is_custom_field\":true,\"options\":null},"
+    "{\"field_name\":\"Amount Past Due\",\"field_code\":\"" K_PDUE "\","
+    "\"field_type\":\"monetary\",\"is_custom_field\":true,\"options\":null},"
+    "{\"field_name\":\"Credit Used %\",\"field_code\":\"" K_PCT "\","
+    "\"field_type\":\"double\",\"is_custom_field\":true,\"options\":null},"
+    "{\"field_name\":\"Open Documents\",\"field_code\":\"" K_DOCS "\","
+    "\"field_type\":\"double\",\"is_custom_field\":true,\"options\":null},"
+    "{\"field_name\":\"Last Invoice Date\",\"field_code\":\"" K_LINV "\","
+    "\"field_type\":\"date\",\"is_custom_field\":true,\"options\":null},"
+    "{\"field_name\":\"Last Receipt Date\",\"field_code\":\"" K_LREC "\","
+    "\"field_type\":\"date\",\"is_custom_field\":true,\"options\":null},"
     "{\"field_name\":\"Region\",\"field_code\":\"9999999999999999999999999999999999999999\","
     "\"field_type\":\"varchar\",\"is_custom_field\":true,\"options\":null}"
     "]}";
@@ -131,10 +149,11 @@ static struct pd_mapping *resolved_default(void)
     return m;
 }
 
-static cJSON *build(const struct pd_mapping *m, const char *op, cJSON *customer,
-                    enum pd_apply_mode mode, mlc_rc want)
+/* credit NULL: a v1 event (no credit object). */
+static cJSON *build2(const struct pd_mapping *m, const char *op, cJSON *customer,
+                     const cJSON *credit, enum pd_apply_mode mode, mlc_rc want)
 {
-    struct pd_event_view ev = {"SAMINC", "1100", op, customer};
+    struct pd_event_view ev = {"SAMINC", "1100", op, customer, credit};
     struct mlc_err err = {0};
     cJSON *body = NULL;
 
@@ -142,6 +161,12 @@ static cJSON *build(const struct pd_mapping *m, const char *op, cJSON *customer,
     if (want != MLC_OK)
         assert_null(body);
     return body;
+}
+
+static cJSON *build(const struct pd_mapping *m, const char *op, cJSON *customer,
+                    enum pd_apply_mode mode, mlc_rc want)
+{
+    return build2(m, op, customer, NULL, mode, want);
 }
 
 static void builtin_default_equals_schema_file(void **state)
@@ -158,8 +183,17 @@ static void builtin_default_equals_schema_file(void **state)
     assert_non_null(builtin);
     assert_true(cJSON_Compare(file, builtin, 1));
     assert_int_equal(pd_mapping_load_file(path, &m, &err), MLC_OK);
-    assert_int_equal(pd_mapping_custom_count(m), 8);
+    assert_int_equal(pd_mapping_custom_count(m), 14);
     assert_string_equal(pd_mapping_custom_name(m, 7), "Customer Status");
+    assert_string_equal(pd_mapping_custom_name(m, 8), "Balance Due");
+    assert_string_equal(pd_mapping_custom_type(m, 8), "monetary");
+    assert_string_equal(pd_mapping_custom_type(m, 9), "monetary");
+    assert_string_equal(pd_mapping_custom_name(m, 10), "Credit Used %");
+    assert_string_equal(pd_mapping_custom_type(m, 10), "double");
+    assert_string_equal(pd_mapping_custom_type(m, 11), "double");
+    assert_string_equal(pd_mapping_custom_name(m, 13), "Last Receipt Date");
+    assert_string_equal(pd_mapping_custom_type(m, 12), "date");
+    assert_string_equal(pd_mapping_custom_type(m, 13), "date");
     assert_string_equal(pd_mapping_custom_type(m, 3), "monetary");
     size_t id, co;
     pd_mapping_identity(m, &id, &co);
@@ -468,6 +502,64 @@ static void a_long_address_value_is_cut_to_what_pipedrive_takes(void **state)
     pd_mapping_free(m);
 }
 
+/* Event v2: the credit fields; v1: left untouched (ADR 0008 decision 4). */
+static void credit_fields_of_v2_and_v1_events(void **state)
+{
+    struct pd_mapping *m = resolved_default();
+    cJSON *cust = cJSON_Parse(customer_json);
+    cJSON *credit = cJSON_Parse("{\"balance_due\":12000.5,\"amount_past_due\":1500,"
+                                "\"credit_used_pct\":48.002,\"open_documents\":3,"
+                                "\"last_invoice_date\":\"2026-11-20\"}");
+    cJSON *body, *cf, *patch = NULL;
+    char *s;
+
+    (void)state;
+    body = build2(m, "upsert", cust, credit, PD_APPLY_CREATE, MLC_OK);
+    cf = cJSON_GetObjectItem(body, "custom_fields");
+    s = cJSON_PrintUnformatted(cf);
+    assert_non_null(strstr(s, "\"" K_BAL "\":{\"value\":12000.5,\"currency\":\"USD\"},\"" K_PDUE
+                              "\":{\"value\":1500,\"currency\":\"USD\"},\"" K_PCT
+                              "\":48.002,\"" K_DOCS "\":3,\"" K_LINV "\":\"2026-11-20\"}"));
+    free(s);
+    assert_null(cJSON_GetObjectItem(cf, K_LREC)); /* no receipt: left out on create */
+    check_golden("create_v2", body);
+    cJSON_Delete(body);
+
+    /* update: no receipt yet and no credit limit are cleared (null) */
+    cJSON_DeleteItemFromObject(credit, "credit_used_pct");
+    body = build2(m, "upsert", cust, credit, PD_APPLY_UPDATE, MLC_OK);
+    cf = cJSON_GetObjectItem(body, "custom_fields");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cf, K_LREC)));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cf, K_PCT)));
+    assert_true(cJSON_GetObjectItem(cf, K_DOCS)->valuedouble == 3);
+
+    /* a v1 event: every credit field absent from the body, not null ... */
+    cJSON *v1 = build(m, "upsert", cust, PD_APPLY_UPDATE, MLC_OK);
+    cf = cJSON_GetObjectItem(v1, "custom_fields");
+    for (const char *const *k =
+             (const char *const[]){K_BAL, K_PDUE, K_PCT, K_DOCS, K_LINV, K_LREC, NULL};
+         *k; k++)
+        assert_null(cJSON_GetObjectItem(cf, *k));
+    assert_non_null(cJSON_GetObjectItem(cf, K_CREDIT)); /* master data as before */
+    /* ... so after a v2 body the diff leaves them alone: nothing to send */
+    assert_int_equal(pd_mapping_diff(m, body, v1, &patch, NULL, NULL), MLC_OK);
+    assert_null(patch);
+    /* while a v1 name change sends the name only */
+    cJSON_ReplaceItemInObject(cust, "name", cJSON_CreateString("Renamed"));
+    cJSON_Delete(v1);
+    v1 = build(m, "upsert", cust, PD_APPLY_UPDATE, MLC_OK);
+    assert_int_equal(pd_mapping_diff(m, body, v1, &patch, NULL, NULL), MLC_OK);
+    s = cJSON_PrintUnformatted(patch);
+    assert_string_equal(s, "{\"name\":\"Renamed\"}");
+    free(s);
+    cJSON_Delete(patch);
+    cJSON_Delete(v1);
+    cJSON_Delete(body);
+    cJSON_Delete(credit);
+    cJSON_Delete(cust);
+    pd_mapping_free(m);
+}
+
 static void diff_sends_only_what_changed(void **state)
 {
     struct pd_mapping *m = resolved_default();
@@ -648,6 +740,7 @@ int main(void)
         cmocka_unit_test(default_bodies_for_create_update_and_missing),
         cmocka_unit_test(a_long_address_value_is_cut_to_what_pipedrive_takes),
         cmocka_unit_test(diff_sends_only_what_changed),
+        cmocka_unit_test(credit_fields_of_v2_and_v1_events),
         cmocka_unit_test(canonical_json_and_hash_are_stable),
         cmocka_unit_test(full_fixture_maps_every_source_kind),
     };

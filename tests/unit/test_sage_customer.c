@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The two records of Sage's published sample ARCustomers response, as Sage sends them. */
+/* The two records of Sage's published sample ARCustomers response, as Sage sends them;
+ * 1100 also carries AmountPastDue and NumberOfOpenDocuments, which the published
+ * excerpt leaves out and a real record (or one read with their $select) has. */
 static const char *rec_1100 =
     "{\"CustomerNumber\": \"1100\", \"ShortName\": \"BARMART\", \"GroupCode\": \"RTL\","
     " \"NationalAccount\": \"\", \"Status\": \"Active\", \"InactiveDate\": null,"
@@ -26,6 +28,7 @@ static const char *rec_1100 =
     " \"CurrencyCode\": \"USD\", \"PrintStatements\": \"Yes\", \"AccountType\": \"OpenItem\","
     " \"Terms\": \"N30\", \"TaxClassCode1\": 1, \"CreditLimitCustomerCurrency\": 25000.000,"
     " \"BalanceDueInCustomerCurrency\": 1240.500, \"DateOfLastInvoice\": \"2024-03-15T00:00:00Z\","
+    " \"AmountPastDue\": 0.000, \"NumberOfOpenDocuments\": 2,"
     " \"ContactsEmail\": \"emartinez@bargainmart.example\", \"Email\": \"ap@bargainmart.example\","
     " \"WebSite\": \"www.bargainmart.example\", \"ContactsPhone\": \"(619)555-0102\","
     " \"ContactsFax\": \"\", \"NumberOfOptionalFields\": 1, \"SuppressIntegration\": false,"
@@ -119,8 +122,21 @@ static void reference_record_1100(void **state)
         "\"phone\":\"(619)555-0100\",\"postal_code\":\"92110\",\"short_name\":\"BARMART\","
         "\"state\":\"CA\",\"status\":\"active\",\"terms_code\":\"N30\","
         "\"terms_description\":\"Net 30 days\",\"website\":\"www.bargainmart.example\"}");
+    /* the credit picture: 1240.5 of 25000 is 4.962 %; no receipt yet */
+    assert_non_null(c.credit);
+    {
+        struct mlc_buf b;
+        mlc_buf_init(&b, 4096);
+        assert_int_equal(mlc_event_canonical(c.credit, &b, NULL), MLC_OK);
+        assert_string_equal(b.data,
+                            "{\"amount_past_due\":0.000,\"balance_due\":1240.500,"
+                            "\"credit_used_pct\":4.962,\"last_invoice_date\":\"2024-03-15\","
+                            "\"open_documents\":2.000}");
+        mlc_buf_free(&b);
+    }
     sage_customer_free(&c);
     assert_null(c.customer);
+    assert_null(c.credit);
     cJSON_Delete(rec);
     sage_terms_free(t);
 }
@@ -386,6 +402,86 @@ static void terms_table(void **state)
     sage_terms_free(t);
 }
 
+/* Decodes minimal plus extra and returns the canonical credit ("" none). */
+static const char *credit_of(const char *extra, mlc_rc want)
+{
+    static char out[1024];
+    char text[2048];
+    cJSON *rec;
+    struct sage_customer c;
+    struct mlc_err err = {0};
+    struct mlc_buf b;
+
+    snprintf(text, sizeof(text), "%.*s,%s}", (int)strlen(minimal) - 1, minimal, extra);
+    rec = cJSON_Parse(text);
+    assert_non_null(rec);
+    if (sage_customer_normalize(rec, NULL, &c, &err) != want)
+        fail_msg("%s: %s", extra, err.msg);
+    out[0] = '\0';
+    if (want != MLC_OK)
+        snprintf(out, sizeof(out), "%s", err.msg);
+    else if (c.credit) {
+        mlc_buf_init(&b, sizeof(out) - 1);
+        assert_int_equal(mlc_event_canonical(c.credit, &b, NULL), MLC_OK);
+        snprintf(out, sizeof(out), "%s", b.data);
+        mlc_buf_free(&b);
+    }
+    sage_customer_free(&c);
+    cJSON_Delete(rec);
+    return out;
+}
+
+static void credit_picture_rules(void **state)
+{
+    (void)state;
+    /* none of the amounts: no credit object */
+    assert_string_equal(credit_of("\"DateOfLastInvoice\":null", MLC_OK), "");
+    /* limit 1: 50 is 5000 % */
+    assert_string_equal(
+        credit_of("\"BalanceDueInCustomerCurrency\":50,\"AmountPastDue\":10,"
+                  "\"NumberOfOpenDocuments\":1,\"DateOfLastInvoice\":\"2026-12-01T00:00:00-05:00\","
+                  "\"DateOfLastReceipt\":null",
+                  MLC_OK),
+        "{\"amount_past_due\":10.000,\"balance_due\":50.000,\"credit_used_pct\":5000.000,"
+        "\"last_invoice_date\":\"2026-12-01\",\"open_documents\":1.000}");
+    assert_string_equal(
+        credit_of("\"BalanceDueInCustomerCurrency\":5,\"AmountPastDue\":0", MLC_PERM),
+        "customer 1100: NumberOfOpenDocuments: missing");
+    assert_string_equal(credit_of("\"BalanceDueInCustomerCurrency\":\"5\",\"AmountPastDue\":0,"
+                                  "\"NumberOfOpenDocuments\":0",
+                                  MLC_PERM),
+                        "customer 1100: BalanceDueInCustomerCurrency: expected a number");
+    assert_string_equal(credit_of("\"BalanceDueInCustomerCurrency\":5,\"AmountPastDue\":1e15,"
+                                  "\"NumberOfOpenDocuments\":0",
+                                  MLC_PERM),
+                        "customer 1100: AmountPastDue: out of range");
+    assert_string_equal(credit_of("\"BalanceDueInCustomerCurrency\":5,\"AmountPastDue\":0,"
+                                  "\"NumberOfOpenDocuments\":1.5",
+                                  MLC_PERM),
+                        "customer 1100: NumberOfOpenDocuments: expected a whole number 0-9999");
+    assert_string_equal(
+        credit_of("\"BalanceDueInCustomerCurrency\":5,\"AmountPastDue\":0,"
+                  "\"NumberOfOpenDocuments\":0,\"DateOfLastReceipt\":\"2026-02-30\"",
+                  MLC_PERM),
+        "customer 1100: DateOfLastReceipt: not a date "
+        "(YYYY-MM-DD[THH:MM:SS[Z|+HH:MM]])");
+}
+
+static void no_limit_has_no_credit_used_pct(void **state)
+{
+    cJSON *rec = cJSON_Parse("{\"CustomerNumber\":\"9\",\"Status\":\"Active\",\"OnHold\":\"No\","
+                             "\"CreditLimitCustomerCurrency\":0,\"BalanceDueInCustomerCurrency\":5,"
+                             "\"AmountPastDue\":0,\"NumberOfOpenDocuments\":1}");
+    struct sage_customer c;
+
+    (void)state;
+    assert_int_equal(sage_customer_normalize(rec, NULL, &c, NULL), MLC_OK);
+    assert_non_null(c.credit);
+    assert_null(cJSON_GetObjectItem(c.credit, "credit_used_pct"));
+    sage_customer_free(&c);
+    cJSON_Delete(rec);
+}
+
 static void select_list_covers_every_mapped_property(void **state)
 {
     /* a record holding only the $select properties normalises fully */
@@ -403,6 +499,18 @@ static void select_list_covers_every_mapped_property(void **state)
     assert_int_equal(sage_customer_normalize(slim, t, &part, NULL), MLC_OK);
     snprintf(a, sizeof(a), "%s", canon(&full));
     assert_string_equal(a, canon(&part));
+    /* the credit picture too */
+    assert_non_null(part.credit);
+    {
+        struct mlc_buf x, y;
+        mlc_buf_init(&x, 4096);
+        mlc_buf_init(&y, 4096);
+        assert_int_equal(mlc_event_canonical(full.credit, &x, NULL), MLC_OK);
+        assert_int_equal(mlc_event_canonical(part.credit, &y, NULL), MLC_OK);
+        assert_string_equal(x.data, y.data);
+        mlc_buf_free(&x);
+        mlc_buf_free(&y);
+    }
     assert_string_equal(full.last_maintained, part.last_maintained);
     sage_customer_free(&full);
     sage_customer_free(&part);
@@ -425,6 +533,8 @@ int main(void)
         cmocka_unit_test(oversize_and_invalid_text),
         cmocka_unit_test(terms_table),
         cmocka_unit_test(select_list_covers_every_mapped_property),
+        cmocka_unit_test(credit_picture_rules),
+        cmocka_unit_test(no_limit_has_no_credit_used_pct),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,9 @@
     "$select=CustomerNumber,ShortName,GroupCode,Status,InactiveDate,DateLastMaintained,OnHold,"    \
     "CustomerName,AddressLine1,AddressLine2,AddressLine3,AddressLine4,City,StateProvince,"         \
     "ZipPostalCode,Country,ContactName,PhoneNumber,FaxNumber,CurrencyCode,Terms,"                  \
-    "CreditLimitCustomerCurrency,ContactsEmail,Email,WebSite,ContactsPhone"
+    "CreditLimitCustomerCurrency,ContactsEmail,Email,WebSite,ContactsPhone,"                       \
+    "BalanceDueInCustomerCurrency,AmountPastDue,NumberOfOpenDocuments,DateOfLastInvoice,"          \
+    "DateOfLastReceipt"
 
 static const char *url_of(const struct sage_query *q)
 {
