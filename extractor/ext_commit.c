@@ -44,7 +44,11 @@ mlc_rc ext_commit_page(struct ext_run *c, struct ext_state *st, const struct ext
         } else if (r->outcome == EXT_OUT_MISSING) {
             rc = ext_state_customer_missing(st, c->company, r->number, err);
         }
-        if (rc == MLC_OK)
+        /* An unchanged customer with nothing to say is counted by its cycle
+         * row only: a row each would grow the audit by every customer an
+         * incremental cycle re-reads (millions a day at a short poll
+         * interval). One with a reason (a balance move held back) is kept. */
+        if (rc == MLC_OK && !(r->outcome == EXT_OUT_UNCHANGED && !r->reason[0]))
             rc = ext_state_audit(st, c->id, c->company, r->has_number ? r->number : NULL,
                                  r->hash[0] ? r->hash : NULL, outcome_names[r->outcome],
                                  r->reason[0] ? r->reason : NULL, at, err);

@@ -242,6 +242,10 @@ class Extractor(mlctest.TestCase):
         cyc = self.last_cycle()
         self.assertEqual((cyc["result"], cyc["published"], cyc["kind"]), ("ok", 0, "incremental"))
         self.assertGreater(cyc["unchanged"], 0)
+        # the cycle row counts them; no audit row each (the audit would grow
+        # by every customer re-read, every poll interval)
+        self.assertEqual(self.query("SELECT count(*) FROM audit WHERE cycle_id = ? AND "
+                                    "outcome = 'unchanged'", cyc["id"]), [(0,)])
 
         # same-day edit + a new customer, both stamped with the watermark day
         self.set_today(self.watermark())
