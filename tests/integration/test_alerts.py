@@ -58,7 +58,7 @@ class PromtoolTest(unittest.TestCase):
     def test_check_rules(self):
         r = promtool("check", "rules", RULES)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("SUCCESS: 8 rules found", r.stdout)
+        self.assertIn("SUCCESS: 9 rules found", r.stdout)
 
     def test_check_config(self):
         work = tempfile_dir(self)
