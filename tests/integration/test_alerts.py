@@ -205,7 +205,7 @@ class PrometheusTest(mlctest.TestCase):
         time.sleep(15)
         groups = self.api("rules")["groups"]
         rules = [r for g in groups for r in g["rules"]]
-        self.assertEqual(len(rules), 8)
+        self.assertEqual(len(rules), 9)
         for r in rules:
             self.assertEqual(r["health"], "ok", r)
         self.assertEqual(self.alerts(), [], "an alert in a healthy run")
