@@ -132,9 +132,10 @@ MLC_SETTING(ON_CRM_DELETED, ENUM, "skip", 0, 0, "skip|recreate", LOADER,
 MLC_SETTING(METRICS_PORT, INT, "0", 0, 65535, NULL, EXTRACTOR | LOADER,
             "TCP port serving Prometheus /metrics and /healthz (HTTP); 0 = off. The compose stack "
             "uses 9464")
-MLC_SETTING(METRICS_BIND, STRING, "0.0.0.0", 0, 0, NULL, EXTRACTOR | LOADER,
-            "IPv4 or IPv6 literal the metrics port binds to; 0.0.0.0 (every interface) suits a "
-            "container, 127.0.0.1 keeps it local on a host")
+MLC_SETTING(METRICS_BIND, STRING, "127.0.0.1", 0, 0, NULL, EXTRACTOR | LOADER,
+            "IPv4 or IPv6 literal the metrics port binds to; 127.0.0.1 (this host only) unless "
+            "set: the image sets 0.0.0.0 (every interface) so that Prometheus in the compose "
+            "network can scrape it")
 MLC_SETTING(PIPEDRIVE_TIMEOUT, INT, "30000", 1000, 600000, NULL, LOADER,
             "Milliseconds one Pipedrive request may take before it counts as timed out (a POST "
             "that timed out is looked up before it is ever sent again)")

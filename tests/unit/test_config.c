@@ -92,6 +92,10 @@ static void defaults_apply(void **state)
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_STATE_DB), "./mlc-extractor.db");
     assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_SAGE_PASSWORD_CASE), "auto");
     assert_false(mlc_cfg_bool(&cfg, MLC_CFG_SAGE_INSECURE));
+    /* the metrics port is this host's only, unless a deployment widens it */
+    assert_string_equal(mlc_cfg_str(&cfg, MLC_CFG_METRICS_BIND), "127.0.0.1");
+    assert_false(mlc_cfg_bool(&cfg, MLC_CFG_LOG_BODIES));
+    assert_false(mlc_cfg_bool(&cfg, MLC_CFG_ALLOW_CORE_DUMPS));
     assert_false(mlc_cfg_is_set(&cfg, MLC_CFG_SAGE_URL));
     assert_string_equal(cfg.origin[MLC_CFG_TOPIC], "default");
     assert_int_equal(mlc_config_require(&cfg, MLC_CFG_SAGE_URL, &err), MLC_FATAL);
