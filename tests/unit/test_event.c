@@ -727,6 +727,7 @@ static void golden_fixtures_decode(void **state)
         assert_int_equal(ev.version, files[i][1] - '0');
         assert_int_equal(mlc_event_key(ev.company, ev.customer_number, key, sizeof(key), NULL),
                          MLC_OK);
+        mlc_event_free(&ev);
         assert_int_equal(mlc_event_decode(key, strlen(key), data, n, &ev, &err), MLC_OK);
         assert_true((ev.credit != NULL) == (ev.version == 2 && ev.op == MLC_EVENT_UPSERT));
         mlc_event_free(&ev);
