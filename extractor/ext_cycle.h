@@ -87,6 +87,7 @@ struct ext_ctx {
      * the producer's report callback takes this struct as its ctx): the page being
      * prepared and the page waiting for its reports use different slots. */
     long dr_ok[EXT_SLOTS], dr_failed[EXT_SLOTS];
+    bool dr_denied[EXT_SLOTS]; /* a failure was the topic's ACLs: configuration, fatal */
     char dr_error[EXT_SLOTS][200];
 };
 

@@ -26,12 +26,16 @@ void ext_on_delivery(const struct mlc_kafka_dr *dr, void *ctx)
         mlc_strlcpy(x->dr_error[slot], dr->errstr ? dr->errstr : "unknown error",
                     sizeof(x->dr_error[slot]));
     x->dr_failed[slot]++;
+    if (dr->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+        dr->err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+        x->dr_denied[slot] = true;
     ext_metrics_delivery_failed(x->metrics);
 }
 
 void ext_publish_slot_reset(struct ext_ctx *x, unsigned slot)
 {
     x->dr_ok[slot] = x->dr_failed[slot] = 0;
+    x->dr_denied[slot] = false;
     x->dr_error[slot][0] = '\0';
 }
 
@@ -86,6 +90,13 @@ mlc_rc ext_publish_wait(struct ext_run *c, unsigned slot, long n, long page_no, 
         if (mlc_kafka_producer_poll(x->producer, 20, err) == MLC_FATAL)
             return mlc_err_prefix(err, "kafka");
     }
+    if (x->dr_failed[slot] && x->dr_denied[slot])
+        /* retrying cannot help, and every other company would fail the same */
+        return mlc_err_set(err, MLC_FATAL,
+                           "kafka: %ld of %ld events of page %ld not acknowledged: %s (the "
+                           "credentials may not write the topic: check the ACLs and "
+                           "MLC_RDKAFKA_SASL_USERNAME)",
+                           x->dr_failed[slot], n, page_no, x->dr_error[slot]);
     if (x->dr_failed[slot])
         return mlc_err_set(err, MLC_RETRY,
                            "kafka: %ld of %ld events of page %ld not acknowledged: %s",

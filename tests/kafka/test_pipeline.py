@@ -119,11 +119,13 @@ class Pipeline(kafkatest.KafkaRig):
         env = {"MLC_RDKAFKA_AUTO_COMMIT_INTERVAL_MS": "300",
                "MLC_RDKAFKA_SESSION_TIMEOUT_MS": "3000",
                "MLC_RDKAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+        # slow writes and enough edits that the loader is still at work when
+        # it is killed (a fast machine otherwise finishes before any kill)
         for method in ("POST", "PATCH"):
-            self.pd_fault(kind="delay", delay_ms=150, count=-1, method=method)
+            self.pd_fault(kind="delay", delay_ms=400, count=-1, method=method)
         kills = 0
         for r in range(int(os.environ.get("MLC_KAFKA_ROUNDS", "4"))):
-            self.sage_edit_random(self.rng.randrange(4, 9), f"k{r}")
+            self.sage_edit_random(self.rng.randrange(15, 25), f"k{r}")
             ext = self.start_extractor()
             ld = self.start_loader(env=env)
             time.sleep(self.rng.uniform(0.2, 1.5))
@@ -132,7 +134,7 @@ class Pipeline(kafkatest.KafkaRig):
                 kills += 1
             wait_for(lambda: not ld.alive() or "partition(s) assigned" in ld.stderr(),
                      timeout=60, what="the loader's partitions")
-            time.sleep(self.rng.uniform(0.0, 1.0))
+            time.sleep(self.rng.uniform(0.0, 0.5))
             if ld.alive():
                 ld.kill9()
                 kills += 1
