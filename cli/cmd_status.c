@@ -109,7 +109,8 @@ static void extractor_status(const char *path, cJSON *doc)
                       "c.started_at, c.finished_at, c.records, c.published, c.unchanged, "
                       "c.missing, c.duration_ms, c.error FROM co JOIN cycle c ON c.id = (SELECT "
                       "max(id) FROM cycle x WHERE x.company = co.company) LEFT JOIN watermark w ON "
-                      "w.company = c.company UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, NULL, NULL, "
+                      "w.company = c.company UNION ALL SELECT w.company, w.day, NULL, NULL, NULL, "
+                      "NULL, NULL, "
                       "NULL, NULL, NULL, NULL, NULL, NULL FROM watermark w WHERE NOT EXISTS "
                       "(SELECT 1 FROM cycle c WHERE c.company = w.company) ORDER BY 1",
                       cJSON_AddArrayToObject(x, "companies"), &why))
@@ -325,20 +326,6 @@ out:
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (conf)
         rd_kafka_conf_destroy(conf);
-}
-
-const char *status_str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-double status_num(const cJSON *o, const char *key, double dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 /* The string at key for printing: never NULL, so no "%s" receives a null
