@@ -308,7 +308,6 @@ void ld_match_find(const struct ld_match_index *ix, const struct ld_match_custom
             total = 1;
     }
     res->verdict = total == 1 ? LD_MATCH_ONE : LD_MATCH_AMBIGUOUS;
-    res->n_candidates = total == 1 ? 1 : n;
     for (size_t i = 0; i < n && res->n_ids < LD_MATCH_MAX_IDS; i++)
         res->ids[res->n_ids++] = cand[i]->id;
     for (size_t i = 1; i < res->n_ids; i++) /* ascending: stable output */
@@ -348,10 +347,8 @@ mlc_rc ld_match_all(const struct ld_match_index *ix, const struct ld_match_custo
         if (res[i].verdict != LD_MATCH_ONE)
             continue;
         hit = bsearch(&res[i].ids[0], taken, k, sizeof(*taken), id_cmp);
-        if ((hit > taken && hit[-1] == *hit) || (hit + 1 < taken + k && hit[1] == *hit)) {
+        if ((hit > taken && hit[-1] == *hit) || (hit + 1 < taken + k && hit[1] == *hit))
             res[i].verdict = LD_MATCH_AMBIGUOUS;
-            res[i].n_candidates = 1;
-        }
     }
     free(taken);
     return MLC_OK;

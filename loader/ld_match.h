@@ -78,7 +78,6 @@ struct ld_match_result {
     enum ld_match_verdict verdict;
     size_t n_ids;                  /* ONE: 1; AMBIGUOUS: candidates kept (<= MAX_IDS) */
     int64_t ids[LD_MATCH_MAX_IDS]; /* ascending */
-    size_t n_candidates;           /* AMBIGUOUS: all candidates, even past MAX_IDS */
 };
 
 const char *ld_match_verdict_name(enum ld_match_verdict v); /* "matched", "ambiguous", "none" */
