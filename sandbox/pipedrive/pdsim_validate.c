@@ -534,17 +534,27 @@ static bool option_ids(const struct pdsim_field *f, const cJSON *body, char *msg
     return true;
 }
 
-bool pdsim_validate_options_add(const struct pdsim_field *f, const cJSON *body, char *msg,
-                                size_t msgsz)
+/* The body of an option call: an options field, then every item with (or
+ * without) an id and a label as the operation wants. */
+static bool option_items(const struct pdsim_field *f, const cJSON *body, bool want_id,
+                         bool want_label, char *msg, size_t msgsz)
 {
     const cJSON *o;
     if (!options_field(f, body, msg, msgsz))
         return false;
     cJSON_ArrayForEach(o, body)
     {
-        if (!option_item(o, false, true, msg, msgsz))
+        if (!option_item(o, want_id, want_label, msg, msgsz))
             return false;
     }
+    return true;
+}
+
+bool pdsim_validate_options_add(const struct pdsim_field *f, const cJSON *body, char *msg,
+                                size_t msgsz)
+{
+    if (!option_items(f, body, false, true, msg, msgsz))
+        return false;
     if (cJSON_GetArraySize(f->options) + cJSON_GetArraySize(body) > PDSIM_OPTIONS_MAX)
         return fail(msg, msgsz, "Validation failed: body: a field holds at most %d options",
                     PDSIM_OPTIONS_MAX);
@@ -554,27 +564,11 @@ bool pdsim_validate_options_add(const struct pdsim_field *f, const cJSON *body, 
 bool pdsim_validate_options_update(const struct pdsim_field *f, const cJSON *body, char *msg,
                                    size_t msgsz)
 {
-    const cJSON *o;
-    if (!options_field(f, body, msg, msgsz))
-        return false;
-    cJSON_ArrayForEach(o, body)
-    {
-        if (!option_item(o, true, true, msg, msgsz))
-            return false;
-    }
-    return option_ids(f, body, msg, msgsz);
+    return option_items(f, body, true, true, msg, msgsz) && option_ids(f, body, msg, msgsz);
 }
 
 bool pdsim_validate_options_delete(const struct pdsim_field *f, const cJSON *body, char *msg,
                                    size_t msgsz)
 {
-    const cJSON *o;
-    if (!options_field(f, body, msg, msgsz))
-        return false;
-    cJSON_ArrayForEach(o, body)
-    {
-        if (!option_item(o, true, false, msg, msgsz))
-            return false;
-    }
-    return option_ids(f, body, msg, msgsz);
+    return option_items(f, body, true, false, msg, msgsz) && option_ids(f, body, msg, msgsz);
 }
