@@ -57,6 +57,14 @@ MLC_SETTING(EVENT_VERSION, INT, "2", 1, 2, NULL, EXTRACTOR,
             "Version of the customer-change events written: 2 carries the credit picture; 1 pins "
             "the previous version during a rolling upgrade, until every loader reads v2 (ADR "
             "0008)")
+MLC_SETTING(EVENT_KEY_FILE, PATH, "", 0, 0, NULL, EXTRACTOR | LOADER,
+            "32-byte key (base64, mode 0600; `mlc secret keygen --out`) that signs events: the "
+            "extractor adds an HMAC-SHA256 header, the loader dead-letters (class signature) every "
+            "event whose signature does not verify (docs/events.md, Signatures); unset: events are "
+            "neither signed nor checked")
+MLC_SETTING(EVENT_KEY_FILE_PREVIOUS, PATH, "", 0, 0, NULL, LOADER,
+            "The event key before a rotation: the loader also accepts events it signed, until every "
+            "such event is consumed (docs/events.md, Rotating the key)")
 MLC_SETTING(SAGE_TIMEOUT, INT, "120", 1, 3600, NULL, EXTRACTOR,
             "Seconds one Sage request may take in total (IIS cold start, DateLastMaintained table "
             "scans)")

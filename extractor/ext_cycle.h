@@ -44,6 +44,7 @@
 #include "ext_state.h"
 #include "mlc_err.h"
 #include "mlc_kafka.h"
+#include "mlc_sign.h"
 #include "sage_client.h"
 #include <signal.h>
 #include <stdbool.h>
@@ -77,6 +78,8 @@ struct ext_ctx {
     int flush_timeout_ms;   /* how long to wait for a page's delivery reports */
     int event_version;      /* MLC_EVENT_VERSION: 1 or 2 (0 is taken as 2) */
     double balance_min_pct; /* MLC_BALANCE_MIN_CHANGE_PCT */
+    /* MLC_EVENT_KEY_FILE; NULL: events go unsigned (mlc_sign.h) */
+    const struct mlc_sign_key *sign_key;
     volatile sig_atomic_t *stop;
     /* Test hook (MLC_TEST_CRASH_AFTER_DELIVERY): _exit(99) right after the nth
      * page's deliveries were acknowledged and before its commit; 0 = off. */

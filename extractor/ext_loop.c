@@ -241,10 +241,30 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
     return worst;
 }
 
+/* MLC_EVENT_KEY_FILE into *key, and *use = key; unset: *use = NULL. */
+static mlc_rc load_sign_key(const struct mlc_config *cfg, struct mlc_sign_key *key,
+                            const struct mlc_sign_key **use, struct mlc_err *err)
+{
+    const char *path = mlc_cfg_str(cfg, MLC_CFG_EVENT_KEY_FILE);
+    mlc_rc rc;
+
+    *use = NULL;
+    if (!path || !*path) {
+        mlc_info("MLC_EVENT_KEY_FILE is not set: events are published unsigned");
+        return MLC_OK;
+    }
+    if ((rc = mlc_sign_key_load(path, key, err)) != MLC_OK)
+        return mlc_err_prefix(err, "MLC_EVENT_KEY_FILE");
+    *use = key;
+    mlc_info("events are signed with key id %s (MLC_EVENT_KEY_FILE)", key->id);
+    return MLC_OK;
+}
+
 int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, bool force,
              volatile sig_atomic_t *stop, char **companies, size_t n_companies)
 {
     struct ext_ctx x = {0};
+    struct mlc_sign_key sign_key;
     struct ext_metrics *metrics = NULL;
     struct ext_state *state = NULL, *commit_state = NULL;
     struct sage_client *sage = NULL;
@@ -287,7 +307,8 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, 
                  "credit picture (a rolling-upgrade pin; remove it once every loader reads v2)");
     x.stop = stop;
     x.crash_after_pages = crash_hook();
-    if ((rc = load_password_form(&x, pw_form, &err)) != MLC_OK) {
+    if ((rc = load_sign_key(&app->cfg, &sign_key, &x.sign_key, &err)) != MLC_OK ||
+        (rc = load_password_form(&x, pw_form, &err)) != MLC_OK) {
         mlc_app_fail(app, &err);
         worst = MLC_FATAL;
         goto out;

@@ -46,7 +46,8 @@ mlc_rc ext_publish(struct ext_run *c, unsigned slot, const char *number, const c
     struct mlc_event_source src = {
         .base_url = c->x->base_url, .last_maintained = last_maintained, .read_at = read_at};
     cJSON *ev = NULL;
-    char key[MLC_EVENT_MAX_KEY + 1];
+    char key[MLC_EVENT_MAX_KEY + 1], sig[MLC_SIGN_VALUE_SZ];
+    struct mlc_kafka_header hdr = {MLC_SIGN_HEADER, sig, MLC_SIGN_VALUE_SZ - 1};
     const cJSON *h;
     mlc_rc rc;
 
@@ -67,8 +68,12 @@ mlc_rc ext_publish(struct ext_run *c, unsigned slot, const char *number, const c
     h = cJSON_GetObjectItemCaseSensitive(ev, "content_hash");
     if (hash && cJSON_IsString(h))
         mlc_strlcpy(hash, h->valuestring, MLC_EVENT_HASH_HEX + 1);
+    if (c->x->sign_key && (rc = mlc_sign_record(c->x->sign_key, key, strlen(key), c->value.data,
+                                                c->value.len, sig, err)) != MLC_OK)
+        goto out;
     rc = mlc_kafka_produce(c->x->producer, c->x->topic, key, strlen(key), c->value.data,
-                           c->value.len, NULL, 0, (void *)(uintptr_t)(slot + 1), 30000, err);
+                           c->value.len, c->x->sign_key ? &hdr : NULL, c->x->sign_key ? 1 : 0,
+                           (void *)(uintptr_t)(slot + 1), 30000, err);
     if (rc == MLC_PERM)
         mlc_err_prefix(err, "kafka refused the event");
 out:

@@ -40,6 +40,7 @@
 #define LD_INTERNAL_H
 #include "ld_opts.h"
 #include "ld_outcome.h"
+#include "ld_sign.h"
 #include "ld_state.h"
 #include "mlc_backoff.h"
 #include "mlc_config.h"
@@ -134,6 +135,7 @@ struct ld {
     int64_t scan_since_ms, scan_started_ms;
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
+    struct ld_sign sign;        /* the event keys; none: nothing checked */
 };
 
 #endif

@@ -178,6 +178,8 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         rc = setup(&ld, err);
         goto out;
     }
+    if ((rc = ld_sign_load(cfg, &ld.sign, err)) != MLC_OK)
+        goto out;
     if (matching) {
         /* the ID fields must exist (mlc-loader setup): match never creates them */
         if ((rc = ld_prepare_fields(&ld, false, err)) == MLC_OK)

@@ -109,9 +109,12 @@ static mlc_rc on_event(void *ctx, const rd_kafka_message_t *m, struct mlc_err *e
     struct cust *c;
     char key[MLC_EVENT_MAX_KEY + 1];
 
-    if (mlc_event_decode(m->key, m->key ? m->key_len : 0, m->payload, m->payload ? m->len : 0, &ev,
+    /* the loader dead-letters these; a forged record must not claim an
+     * organization here either */
+    if (!ld_sign_check(&x->ld->sign, m, e.msg, sizeof(e.msg)) ||
+        mlc_event_decode(m->key, m->key ? m->key_len : 0, m->payload, m->payload ? m->len : 0, &ev,
                          &e) != MLC_OK)
-        return MLC_OK; /* the loader dead-letters it; nothing to match */
+        return MLC_OK;
     snprintf(key, sizeof(key), "%s:%s", ev.company, ev.customer_number);
     if (x->nc == x->capc) {
         size_t cap = x->capc ? 2 * x->capc : 1024;

@@ -286,6 +286,11 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
     mlc_rc rc;
 
     mlc_buf_init(&diff, 64 * 1024);
+    if (!ld_sign_check(&ld->sign, m, e.msg, sizeof(e.msg))) {
+        ld_work_to_dlq(w, "signature", e.msg);
+        rc = MLC_OK;
+        goto out;
+    }
     rc = mlc_event_decode(m->key, m->key_len, m->payload, m->len, &w->ev, &e);
     if (rc == MLC_FATAL) {
         *err = e;
