@@ -223,7 +223,7 @@ static mlc_rc one_pass(struct mlc_app *app, struct ext_ctx *x, bool run, bool wa
                           rc == MLC_OK                    ? "ok"
                           : (*x->stop && rc == MLC_RETRY) ? "interrupted"
                                                           : "failed",
-                          &st, (double)(mlc_monotonic_ms() - t0) / 1000.0, err.msg);
+                          &st, (double)(mlc_monotonic_ms() - t0) / 1000.0, &err);
         if (rc == MLC_OK)
             continue;
         if (*x->stop && rc == MLC_RETRY && run)

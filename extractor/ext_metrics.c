@@ -16,8 +16,8 @@ struct company_health {
     char company[40];
     bool failed;
     bool has_ok;
-    time_t last_ok; /* wall clock of the end of the last successful cycle */
-    char error[300];
+    time_t last_ok;  /* wall clock of the end of the last successful cycle */
+    const char *cls; /* ext_health_class of the last failure */
 };
 
 struct ext_metrics {
@@ -142,7 +142,8 @@ static struct company_health *company_of(struct ext_metrics *m, const char *comp
 }
 
 void ext_metrics_cycle(struct ext_metrics *m, const char *company, const char *result,
-                       const struct ext_cycle_stats *st, double seconds, const char *error)
+                       const struct ext_cycle_stats *st, double seconds,
+                       const struct mlc_err *error)
 {
     const char *lv[] = {company};
     struct company_health *h;
@@ -169,10 +170,32 @@ void ext_metrics_cycle(struct ext_metrics *m, const char *company, const char *r
             mlc_metrics_set(m->watermark_age, lv, 0);
         } else if (!strcmp(result, "failed")) {
             h->failed = true;
-            mlc_strlcpy(h->error, error && *error ? error : "unknown error", sizeof(h->error));
+            h->cls = ext_health_class(company, error);
         }
     }
     pthread_mutex_unlock(&m->mu);
+}
+
+/* Where a cycle's error came from, read from the prefix its origin gives it
+ * (after the "COMPANY: " some callers add): the Sage client's errors start
+ * "sage", the producer's "kafka", the state file's "state db". /healthz may
+ * show that origin but not the text, which names hosts and paths. */
+const char *ext_health_class(const char *company, const struct mlc_err *error)
+{
+    const char *msg = error ? error->msg : "";
+    size_t n = company ? strlen(company) : 0;
+
+    if (n && !strncmp(msg, company, n) && !strncmp(msg + n, ": ", 2))
+        msg += n + 2;
+    if (error && (error->status == 401 || error->status == 403))
+        return "sage_auth";
+    if (!strncmp(msg, "sage", 4))
+        return error->status >= 400 && error->status < 500 ? "sage_refused" : "sage_unreachable";
+    if (!strncmp(msg, "kafka", 5))
+        return "kafka_down";
+    if (!strncmp(msg, "state db", 8) || strstr(msg, "sqlite"))
+        return "state_error";
+    return "cycle_failed";
 }
 
 bool ext_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
@@ -183,8 +206,7 @@ bool ext_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->n_co && ok; i++) {
         if (m->co[i].failed) {
-            snprintf(reason, reasonsz, "last cycle of company %s failed: %s", m->co[i].company,
-                     m->co[i].error);
+            snprintf(reason, reasonsz, "%s (company %s)", m->co[i].cls, m->co[i].company);
             ok = false;
         }
     }

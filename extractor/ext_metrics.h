@@ -36,7 +36,11 @@ void ext_metrics_delivery_failed(struct ext_metrics *m);
 /* A cycle of company ended: result "ok" | "failed" | "interrupted"; error
  * (nullable) is the failure; st the records it handled. */
 void ext_metrics_cycle(struct ext_metrics *m, const char *company, const char *result,
-                       const struct ext_cycle_stats *st, double seconds, const char *error);
+                       const struct ext_cycle_stats *st, double seconds,
+                       const struct mlc_err *error);
+/* The /healthz reason class of a failed cycle of company: sage_auth,
+ * sage_unreachable, sage_refused, kafka_down, state_error or cycle_failed. */
+const char *ext_health_class(const char *company, const struct mlc_err *error);
 /* The health decision (mlc_metrics_health_fn). */
 bool ext_metrics_healthy(void *m, char *reason, size_t reasonsz);
 

@@ -239,17 +239,18 @@ bool ld_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
     bool ok = true;
 
     pthread_mutex_lock(&m->mu);
+    /* a class first, then numbers only: /healthz shows no host, path or
+     * error text (the log has those) */
     if (m->blocked) {
-        snprintf(reason, reasonsz, "pipedrive blocked this token (403 block page)");
+        snprintf(reason, reasonsz, "pipedrive_blocked (403 block page for this token)");
         ok = false;
     } else if (m->is_paused && now > m->resume_ms + LD_METRICS_PAUSE_GRACE_S * 1000LL) {
-        snprintf(reason, reasonsz,
-                 "paused for the daily budget for %lld s past the announced resume (%s)",
-                 (long long)((now - m->resume_ms) / 1000), m->reason);
+        snprintf(reason, reasonsz, "budget_paused (%lld s past the announced resume)",
+                 (long long)((now - m->resume_ms) / 1000));
         ok = false;
     } else if (m->rk && m->last_poll_ms > 0 && now - m->last_poll_ms > m->max_poll_ms) {
         snprintf(reason, reasonsz,
-                 "consumer has not polled for %lld ms (max.poll.interval.ms %lld)",
+                 "consumer_stalled (no poll for %lld ms, max.poll.interval.ms %lld)",
                  (long long)(now - m->last_poll_ms), (long long)m->max_poll_ms);
         ok = false;
     }

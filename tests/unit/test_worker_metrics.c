@@ -53,6 +53,7 @@ static void extractor_health_follows_the_last_cycle(void **state)
     struct ext_metrics *m = NULL;
     struct mlc_err err = {0};
     struct ext_cycle_stats st = {.records = 7, .published = 5, .unchanged = 1, .skipped = 1};
+    struct mlc_err e;
     char reason[300] = "";
     char *text;
 
@@ -64,10 +65,13 @@ static void extractor_health_follows_the_last_cycle(void **state)
     ext_metrics_sage_response(m, 200);
     ext_metrics_sage_response(m, 0);
     ext_metrics_cycle(m, "SAMINC", "ok", &st, 1.5, NULL);
-    ext_metrics_cycle(m, "OTHER", "failed", NULL, 0.25, "OTHER: sage GET x: HTTP 503");
+    e = (struct mlc_err){MLC_RETRY, 503, "OTHER: sage GET https://erp.example/x: HTTP 503"};
+    ext_metrics_cycle(m, "OTHER", "failed", NULL, 0.25, &e);
     assert_false(ext_metrics_healthy(m, reason, sizeof(reason)));
-    assert_string_equal(reason, "last cycle of company OTHER failed: OTHER: sage GET x: HTTP 503");
-    ext_metrics_cycle(m, "OTHER", "interrupted", NULL, 0.1, "interrupted");
+    /* the class only: no host name, path or error text */
+    assert_string_equal(reason, "sage_unreachable (company OTHER)");
+    e = (struct mlc_err){MLC_RETRY, 0, "interrupted"};
+    ext_metrics_cycle(m, "OTHER", "interrupted", NULL, 0.1, &e);
     assert_false(ext_metrics_healthy(m, reason, sizeof(reason))); /* still the last verdict */
     ext_metrics_delivery_failed(m);
     text = render(ext_metrics_registry(m));
@@ -85,6 +89,34 @@ static void extractor_health_follows_the_last_cycle(void **state)
     assert_true(ext_metrics_healthy(m, reason, sizeof(reason)));
     ext_metrics_free(m);
     mlc_config_free(&cfg);
+}
+
+static void extractor_health_classes(void **state)
+{
+    static const struct {
+        int status;
+        const char *msg, *cls;
+    } cases[] = {
+        {401, "SAMINC: sage GET https://erp/x: HTTP 401 Unauthorized", "sage_auth"},
+        {403, "sage GET https://erp/x: HTTP 403", "sage_auth"},
+        {0, "SAMINC: sage GET https://erp/x: Couldn't connect to server", "sage_unreachable"},
+        {502, "sage GET https://erp/x: HTTP 502", "sage_unreachable"},
+        {404, "SAMINC: sage GET https://erp/x: HTTP 404", "sage_refused"},
+        {0, "SAMINC: kafka: 3 deliveries failed: Local: Message timed out", "kafka_down"},
+        {0, "kafka refused the event: Broker: Topic authorization failed", "kafka_down"},
+        {0, "SAMINC: state db /var/lib/mlc/x.db: database is locked", "state_error"},
+        {0, "SAMINC: something else", "cycle_failed"},
+        {0, "", "cycle_failed"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mlc_err e = {MLC_RETRY, cases[i].status, ""};
+
+        snprintf(e.msg, sizeof(e.msg), "%s", cases[i].msg);
+        assert_string_equal(ext_health_class("SAMINC", &e), cases[i].cls);
+    }
+    assert_string_equal(ext_health_class("SAMINC", NULL), "cycle_failed");
 }
 
 static void loader_health_rules(void **state)
@@ -112,7 +144,7 @@ static void loader_health_rules(void **state)
     ld_metrics_paused(m, true, "daily token budget below the reserve",
                       wall_ms() - (LD_METRICS_PAUSE_GRACE_S + 60) * 1000LL);
     assert_false(ld_metrics_healthy(m, reason, sizeof(reason)));
-    assert_non_null(strstr(reason, "paused for the daily budget"));
+    assert_string_equal(strstr(reason, "budget_paused (") == reason ? "class" : reason, "class");
     ld_metrics_paused(m, false, NULL, 0);
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
 
@@ -123,7 +155,7 @@ static void loader_health_rules(void **state)
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
     usleep(1300 * 1000);
     assert_false(ld_metrics_healthy(m, reason, sizeof(reason)));
-    assert_non_null(strstr(reason, "has not polled"));
+    assert_string_equal(strstr(reason, "consumer_stalled (") == reason ? "class" : reason, "class");
     ld_metrics_polled(m, 0);
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
     ld_metrics_consumer(m, NULL);
@@ -149,7 +181,7 @@ static void loader_health_rules(void **state)
     /* a 403 block page: unhealthy for good */
     ld_metrics_call(m, "GET", "get organization", 403, 0, false, true, 0, -1);
     assert_false(ld_metrics_healthy(m, reason, sizeof(reason)));
-    assert_string_equal(reason, "pipedrive blocked this token (403 block page)");
+    assert_string_equal(reason, "pipedrive_blocked (403 block page for this token)");
     text = render(ld_metrics_registry(m));
     assert_non_null(strstr(text, "mlc_loader_pipedrive_blocked_total 1\n"));
     assert_non_null(strstr(text, "mlc_loader_paused_reason{reason=\"blocked\"} 1\n"));
@@ -161,6 +193,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(extractor_health_follows_the_last_cycle),
+        cmocka_unit_test(extractor_health_classes),
         cmocka_unit_test(loader_health_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
