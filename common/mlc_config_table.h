@@ -34,7 +34,8 @@ MLC_SETTING(SAGE_PAGE_SIZE, INT, "100", 1, 10000, NULL, EXTRACTOR,
 MLC_SETTING(SAGE_CA_FILE, PATH, "", 0, 0, NULL, EXTRACTOR,
             "PEM file of the CA that signed the Sage server's certificate (internal CAs)")
 MLC_SETTING(SAGE_INSECURE, BOOL, "false", 0, 0, NULL, EXTRACTOR,
-            "Skip TLS certificate verification towards Sage (never in production; logs a warning)")
+            "Skip TLS certificate verification towards Sage (never in production; logs a warning "
+            "at start and every hour, and sets the gauge mlc_insecure_setting)")
 MLC_SETTING(POLL_INTERVAL, INT, "300", 1, 604800, NULL, EXTRACTOR,
             "Seconds between poll cycles in `run` mode")
 MLC_SETTING(SAGE_LOOKBACK_DAYS, INT, "1", 0, 365, NULL, EXTRACTOR,
@@ -104,7 +105,8 @@ MLC_SETTING(MATCH_SUFFIXES, LIST, "Inc,Ltd,LLC,LLP,GmbH,AG,SA,SAS,SARL,BV,NV,Pty
 MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
             "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
             "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "
-            "warning says so. Loopback hosts never need it")
+            "warning says so at start and every hour, as does the gauge mlc_insecure_setting. "
+            "Loopback hosts never need it")
 MLC_SETTING(LOG_BODIES, BOOL, "false", 0, 0, NULL, LOADER,
             "Log each Pipedrive request body at debug level; off by default, since bodies hold "
             "customers' personal data (names, addresses, phones)")

@@ -8,6 +8,7 @@
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
+#include "mlc_remind.h"
 #include "mlc_str.h"
 #include "sage_client.h"
 
@@ -265,6 +266,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, 
 {
     struct ext_ctx x = {0};
     struct mlc_sign_key sign_key;
+    struct mlc_remind remind = {0};
     struct ext_metrics *metrics = NULL;
     struct ext_state *state = NULL, *commit_state = NULL;
     struct sage_client *sage = NULL;
@@ -308,6 +310,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, 
     x.stop = stop;
     x.crash_after_pages = crash_hook();
     if ((rc = load_sign_key(&app->cfg, &sign_key, &x.sign_key, &err)) != MLC_OK ||
+        (rc = mlc_remind_start(&remind, &app->cfg, MLC_REMIND_PERIOD_S, &err)) != MLC_OK ||
         (rc = load_password_form(&x, pw_form, &err)) != MLC_OK) {
         mlc_app_fail(app, &err);
         worst = MLC_FATAL;
@@ -342,6 +345,7 @@ out:
     ext_state_close(state);
     sage_client_free(sage);
     ext_metrics_free(metrics);
+    mlc_remind_stop(&remind);
     mlc_kafka_wait_destroyed(5000, NULL);
     code = mlc_app_exit_code(worst);
     return code;

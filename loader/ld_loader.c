@@ -17,6 +17,7 @@
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
+#include "mlc_remind.h"
 #include "mlc_str.h"
 #include "pd_client.h"
 #include "pd_mapping.h"
@@ -112,6 +113,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
 {
     struct ld ld = {.cfg = cfg, .o = o, .out = o->out ? o->out : stdout};
     struct pd_client_cfg pc = {0};
+    struct mlc_remind remind = {0};
     const char *cmd = o->command;
     bool consuming = !strcmp(cmd, "drain") || !strcmp(cmd, "run");
     bool matching = !strcmp(cmd, "match");
@@ -189,7 +191,8 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     if (o->reset_offsets &&
         (rc = ld_offsets_reset(cfg, ld.topic, o->reset_offsets, ld.out, err)) != MLC_OK)
         goto out;
-    if ((rc = ld_metrics_new(cfg, &ld.metrics, err)) != MLC_OK)
+    if ((rc = ld_metrics_new(cfg, &ld.metrics, err)) != MLC_OK ||
+        (rc = mlc_remind_start(&remind, cfg, MLC_REMIND_PERIOD_S, err)) != MLC_OK)
         goto out;
     if ((rc = ld_prepare_fields(&ld,
                                 !o->dry_run && mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_CREATE_FIELDS),
@@ -208,5 +211,6 @@ out:
     pd_mapping_free(ld.map);
     pd_client_free(ld.pd);
     ld_metrics_free(ld.metrics);
+    mlc_remind_stop(&remind);
     return rc;
 }
