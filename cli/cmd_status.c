@@ -113,7 +113,11 @@ static void extractor_status(const char *path, cJSON *doc)
                       "NULL, NULL, "
                       "NULL, NULL, NULL, NULL, NULL, NULL FROM watermark w WHERE NOT EXISTS "
                       "(SELECT 1 FROM cycle c WHERE c.company = w.company) ORDER BY 1",
-                      cJSON_AddArrayToObject(x, "companies"), &why))
+                      cJSON_AddArrayToObject(x, "companies"), &why) ||
+        !rows_to_json(db,
+                      "SELECT value AS settings FROM learned WHERE name = 'insecure_settings' "
+                      "AND value <> ''",
+                      cJSON_AddArrayToObject(x, "insecure"), &why))
         cJSON_AddStringToObject(x, "error", why);
     sqlite3_close(db);
 }
@@ -347,6 +351,9 @@ static void print_text(const cJSON *doc)
     printf("== extractor (%s)\n", status_text(x, "db"));
     if (status_str(x, "error"))
         printf("  %s\n", status_text(x, "error"));
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(x, "insecure"))
+        printf("  INSECURE since the last start: %s (docs/operations.md, Security model)\n",
+               status_text(it, "settings"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(x, "companies"))
     {
         printf("  %-15s watermark=%s last=%s %s cycle %.0f at %s records=%.0f published=%.0f "
@@ -389,6 +396,10 @@ static void print_text(const cJSON *doc)
                    status_text(it, "value"));
         else if (!strcmp(key, "burst_remaining"))
             printf("  pipedrive burst headroom (last seen, remaining/limit; -1 = no header): %s\n",
+                   status_text(it, "value"));
+        else if (!strcmp(key, "insecure_settings") && status_str(it, "value") &&
+                 *status_str(it, "value"))
+            printf("  INSECURE since the last start: %s (docs/operations.md, Security model)\n",
                    status_text(it, "value"));
     }
     first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);

@@ -19,16 +19,35 @@ void mlc_remind_collect(struct mlc_remind *r, const struct mlc_config *cfg)
         if (d->type != MLC_CFGT_URL || !(d->progs & cfg->prog) || !v ||
             !mlc_str_startswith(v, "http://") || mlc_url_is_loopback(v))
             continue;
+        r->names[r->n] = "MLC_ALLOW_PLAINTEXT_HTTP";
         snprintf(r->lines[r->n++], MLC_REMIND_LINE,
                  "still on: %s is plain http:// to a host that is not this machine, so "
                  "credentials travel unencrypted (MLC_ALLOW_PLAINTEXT_HTTP=true)",
                  d->name);
     }
     if ((cfg->prog & MLC_PROG_EXTRACTOR) && mlc_cfg_bool(cfg, MLC_CFG_SAGE_INSECURE) &&
-        r->n < MLC_REMIND_MAX)
+        r->n < MLC_REMIND_MAX) {
+        r->names[r->n] = "MLC_SAGE_INSECURE";
         snprintf(r->lines[r->n++], MLC_REMIND_LINE,
                  "still on: MLC_SAGE_INSECURE=true, the Sage server's TLS certificate is not "
                  "verified");
+    }
+}
+
+void mlc_remind_names(const struct mlc_remind *r, char *out, size_t outsz)
+{
+    size_t len = 0;
+
+    if (outsz)
+        out[0] = '\0';
+    for (size_t i = 0; i < r->n; i++) {
+        bool seen = false;
+
+        for (size_t j = 0; j < i; j++)
+            seen |= !strcmp(r->names[j], r->names[i]);
+        if (!seen && len < outsz)
+            len += (size_t)snprintf(out + len, outsz - len, "%s%s", len ? "," : "", r->names[i]);
+    }
 }
 
 static void *remind_main(void *arg)

@@ -25,6 +25,7 @@
 
 struct mlc_remind {
     char lines[MLC_REMIND_MAX][MLC_REMIND_LINE];
+    const char *names[MLC_REMIND_MAX]; /* the setting that allowed each line */
     size_t n;
     unsigned period_s;
     pthread_t thread;
@@ -35,6 +36,11 @@ struct mlc_remind {
 
 /* The warnings cfg calls for, into r->lines (r->n of them); nothing else. */
 void mlc_remind_collect(struct mlc_remind *r, const struct mlc_config *cfg);
+
+/* The settings behind r's lines, comma-separated without repeats
+ * ("MLC_ALLOW_PLAINTEXT_HTTP,MLC_SAGE_INSECURE"; "" when none), into out. The
+ * workers keep it in their state file, where `mlc status` shows it. */
+void mlc_remind_names(const struct mlc_remind *r, char *out, size_t outsz);
 
 /* Collects, and when there is something to say starts the thread that logs
  * it every period_s seconds (the first time one period from now: the start

@@ -261,6 +261,17 @@ static mlc_rc load_sign_key(const struct mlc_config *cfg, struct mlc_sign_key *k
     return MLC_OK;
 }
 
+/* The settings that weaken security, kept for `mlc status` (which cannot
+ * see this process's settings); "" when none. */
+static mlc_rc record_insecure(struct ext_state *state, const struct mlc_remind *r,
+                              struct mlc_err *err)
+{
+    char names[128];
+
+    mlc_remind_names(r, names, sizeof(names));
+    return ext_state_learned_set(state, "insecure_settings", names, err);
+}
+
 int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, bool force,
              volatile sig_atomic_t *stop, char **companies, size_t n_companies)
 {
@@ -311,6 +322,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, 
     x.crash_after_pages = crash_hook();
     if ((rc = load_sign_key(&app->cfg, &sign_key, &x.sign_key, &err)) != MLC_OK ||
         (rc = mlc_remind_start(&remind, &app->cfg, MLC_REMIND_PERIOD_S, &err)) != MLC_OK ||
+        (rc = record_insecure(state, &remind, &err)) != MLC_OK ||
         (rc = load_password_form(&x, pw_form, &err)) != MLC_OK) {
         mlc_app_fail(app, &err);
         worst = MLC_FATAL;

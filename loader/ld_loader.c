@@ -114,6 +114,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     struct ld ld = {.cfg = cfg, .o = o, .out = o->out ? o->out : stdout};
     struct pd_client_cfg pc = {0};
     struct mlc_remind remind = {0};
+    char insecure[128];
     const char *cmd = o->command;
     bool consuming = !strcmp(cmd, "drain") || !strcmp(cmd, "run");
     bool matching = !strcmp(cmd, "match");
@@ -193,6 +194,10 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         goto out;
     if ((rc = ld_metrics_new(cfg, &ld.metrics, err)) != MLC_OK ||
         (rc = mlc_remind_start(&remind, cfg, MLC_REMIND_PERIOD_S, err)) != MLC_OK)
+        goto out;
+    /* for `mlc status`, which cannot see this process's settings */
+    mlc_remind_names(&remind, insecure, sizeof(insecure));
+    if ((rc = ld_state_meta_set(ld.st, "insecure_settings", insecure, err)) != MLC_OK)
         goto out;
     if ((rc = ld_prepare_fields(&ld,
                                 !o->dry_run && mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_CREATE_FIELDS),

@@ -142,6 +142,27 @@ class Status(mlctest.TestCase):
         cp = self.procs.run([mlctest.binary("mlc"), "status", "--bogus"])
         self.assertEqual(cp.returncode, 2)
 
+        # a weakened setting shows until a start without it
+        self.assertEqual(self.insecure(status, common), ([], ""))
+        cp = self.procs.run([mlctest.binary("mlc-extractor"), "once"],
+                            env=dict(ext_env, MLC_SAGE_INSECURE="true"))
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        self.assertEqual(self.insecure(status, common),
+                         ([{"settings": "MLC_SAGE_INSECURE"}],
+                          "  INSECURE since the last start: MLC_SAGE_INSECURE "
+                          "(docs/operations.md, Security model)"))
+        cp = self.procs.run([mlctest.binary("mlc-extractor"), "once"], env=ext_env)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
+        self.assertEqual(self.insecure(status, common), ([], ""))
+
+    def insecure(self, status, env):
+        cp = self.procs.run(status + ["--json"], env=env)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        listed = json.loads(cp.stdout)["extractor"]["insecure"]
+        cp = self.procs.run(status, env=env)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return listed, "".join(line for line in cp.stdout.splitlines() if "INSECURE" in line)
+
 
 if __name__ == "__main__":
     mlctest.main()

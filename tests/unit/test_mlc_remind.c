@@ -30,6 +30,7 @@ static void collects_what_weakens_security(void **state)
                      "MLC_PIPEDRIVE_URL=http://localhost:9999", NULL};
     struct mlc_remind r;
     struct mlc_config cfg;
+    char names[100];
 
     (void)state;
     load(&cfg, MLC_PROG_EXTRACTOR, lan);
@@ -38,6 +39,8 @@ static void collects_what_weakens_security(void **state)
     assert_non_null(strstr(r.lines[0], "MLC_SAGE_URL is plain http://"));
     assert_null(strstr(r.lines[0], "erp.lan")); /* the setting, not its value */
     assert_non_null(strstr(r.lines[1], "MLC_SAGE_INSECURE=true"));
+    mlc_remind_names(&r, names, sizeof(names));
+    assert_string_equal(names, "MLC_ALLOW_PLAINTEXT_HTTP,MLC_SAGE_INSECURE");
     mlc_config_free(&cfg);
 
     /* the loader has no Sage URL to worry about */
@@ -50,6 +53,8 @@ static void collects_what_weakens_security(void **state)
     load(&cfg, MLC_PROG_EXTRACTOR, local);
     mlc_remind_collect(&r, &cfg);
     assert_int_equal(r.n, 0);
+    mlc_remind_names(&r, names, sizeof(names));
+    assert_string_equal(names, "");
     assert_int_equal(mlc_remind_start(&r, &cfg, 1, NULL), MLC_OK);
     assert_false(r.running);
     mlc_remind_stop(&r);
