@@ -31,6 +31,12 @@ MLC_SETTING(SAGE_PAGE_SIZE, INT, "100", 1, 10000, NULL, EXTRACTOR,
             "Customers asked for per request ($top); default: Sage's default server page size "
             "(PageSize in the Web API's Web.config). A server with a smaller PageSize returns "
             "fewer per request and the extractor simply asks again after the last one read")
+MLC_SETTING(SAGE_MAX_RESPONSE_MB, INT, "64", 1, 1024, NULL, EXTRACTOR,
+            "Largest Sage response read, in MiB, whatever the page size (a page of 10,000 "
+            "customers is about 30 MiB); a larger one fails the cycle instead of filling memory")
+MLC_SETTING(SAGE_MAX_PAGES, INT, "100000", 1, 100000000, NULL, EXTRACTOR,
+            "Most pages one scan reads (10 million customers at the default page size); a server "
+            "that never runs out of pages fails the cycle here instead of looping")
 MLC_SETTING(SAGE_CA_FILE, PATH, "", 0, 0, NULL, EXTRACTOR,
             "PEM file of the CA that signed the Sage server's certificate (internal CAs)")
 MLC_SETTING(SAGE_INSECURE, BOOL, "false", 0, 0, NULL, EXTRACTOR,

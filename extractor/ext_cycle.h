@@ -75,6 +75,7 @@ struct ext_ctx {
     const char *topic;      /* MLC_TOPIC */
     long top;               /* MLC_SAGE_PAGE_SIZE */
     long lookback_days;     /* MLC_SAGE_LOOKBACK_DAYS */
+    long max_pages;         /* MLC_SAGE_MAX_PAGES: per scan; 0 = no cap */
     int flush_timeout_ms;   /* how long to wait for a page's delivery reports */
     int event_version;      /* MLC_EVENT_VERSION: 1 or 2 (0 is taken as 2) */
     double balance_min_pct; /* MLC_BALANCE_MIN_CHANGE_PCT */

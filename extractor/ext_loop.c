@@ -312,6 +312,7 @@ int ext_loop(struct mlc_app *app, bool run, bool want_full, bool want_balances, 
     x.topic = mlc_cfg_str(&app->cfg, MLC_CFG_TOPIC);
     x.top = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_PAGE_SIZE);
     x.lookback_days = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_LOOKBACK_DAYS);
+    x.max_pages = mlc_cfg_int(&app->cfg, MLC_CFG_SAGE_MAX_PAGES);
     x.flush_timeout_ms = (int)(timeout_ms + 10000);
     x.event_version = (int)mlc_cfg_int(&app->cfg, MLC_CFG_EVENT_VERSION);
     x.balance_min_pct = (double)mlc_cfg_int(&app->cfg, MLC_CFG_BALANCE_MIN_CHANGE_PCT);

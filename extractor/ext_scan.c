@@ -66,6 +66,12 @@ static mlc_rc advance(struct ext_run *c, const struct sage_page *page, const cha
         *end = true;
         return MLC_OK;
     }
+    if (c->x->max_pages > 0 && c->st.pages >= c->x->max_pages)
+        return mlc_err_set(err, MLC_RETRY,
+                           "sage %s: more than %ld pages in one scan and the server still "
+                           "answers customers; stopping (MLC_SAGE_MAX_PAGES; raise it only if "
+                           "the ledger really is that large)",
+                           c->company, c->x->max_pages);
     if (!c->has_last || (had && !strcmp(before, c->last)))
         return mlc_err_set(err, MLC_RETRY,
                            "sage %s: a page made no progress (no readable CustomerNumber after "

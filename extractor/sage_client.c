@@ -149,10 +149,12 @@ mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop
     c->opts.connect_timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_CONNECT_TIMEOUT) * 1000L;
     c->opts.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_SAGE_TIMEOUT) * 1000L;
     /* A page is at most $top records of a few hundred bytes each (the server
-     * may cap it lower); 16 KiB per record leaves room for verbose servers and
-     * still bounds memory. */
+     * may cap it lower); 16 KiB per record leaves room for verbose servers,
+     * and MLC_SAGE_MAX_RESPONSE_MB bounds memory whatever the page size. */
     top = mlc_cfg_int(cfg, MLC_CFG_SAGE_PAGE_SIZE);
     c->opts.max_body = (size_t)(top > 64 ? top : 64) * 16384u;
+    if (c->opts.max_body > (size_t)mlc_cfg_int(cfg, MLC_CFG_SAGE_MAX_RESPONSE_MB) << 20)
+        c->opts.max_body = (size_t)mlc_cfg_int(cfg, MLC_CFG_SAGE_MAX_RESPONSE_MB) << 20;
     c->opts.insecure = mlc_cfg_bool(cfg, MLC_CFG_SAGE_INSECURE);
     c->opts.ca_file = c->ca_file;
     if (c->opts.insecure && !warned_insecure) {

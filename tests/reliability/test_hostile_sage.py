@@ -2,10 +2,12 @@
 
 WHAT IT BREAKS: the extractor talks to a stub that answers (a) a customer
 page far past the body cap (MLC_SAGE_PAGE_SIZE x 16 KiB), streamed without
-end; (b) deeply nested JSON (200,000 levels); (c) a page whose
-@odata.nextLink points to another host (a second stub that counts hits).
-WHAT MUST HOLD: (a) and (b) fail the cycle cleanly (no crash, no hang, exit 1)
-and publish nothing; (c) the other host is never contacted: a link naming
+end, and again at the largest page size, where MLC_SAGE_MAX_RESPONSE_MB is
+the cap; (b) deeply nested JSON (200,000 levels); (c) a page whose
+@odata.nextLink points to another host (a second stub that counts hits);
+(d) pages without end, each with a new customer number.
+WHAT MUST HOLD: (a), (b) and (d) fail the cycle cleanly (no crash, no hang,
+exit 1) within their caps; (c) the other host is never contacted: a link naming
 another company is refused (cycle fails); a link naming the same resource is
 only the signal that more rows exist, and the next page is the extractor's
 own keyset query on MLC_SAGE_URL. Afterwards the real
@@ -31,6 +33,7 @@ def record(n):
 class Stub:
     def __init__(self, mode, evil_url=None, company="SAMINC"):
         self.mode, self.evil_url, self.hits, self.company = mode, evil_url, [], company
+        self.sent = 0
         stub = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -57,10 +60,14 @@ class Stub:
                         self.wfile.write(b'{"value":[')
                         for _ in range((64 << 20) // len(chunk)):
                             self.wfile.write(chunk)
+                            stub.sent += len(chunk)
                     except OSError:
                         pass
                     self.close_connection = True
                     return
+                if stub.mode == "endless":
+                    n = sum(1 for h in stub.hits if "/ARCustomers" in h)
+                    return self.send(json.dumps({"value": [record(f"E{n:07d}")]}))
                 if stub.mode == "nested":
                     depth = 200000
                     return self.send('{"value":[' + "[" * depth + "]" * depth + "]}")
@@ -112,6 +119,19 @@ class HostileSage(relcheck.Rig):
         huge = self.stub("huge")
         cp = self.run_against(huge, "huge")
         self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
+        self.assertIn("response larger than 1048576 bytes", cp.stderr)  # 64 x 16 KiB
+        # the largest page size allows 160 MiB by records; the MiB cap holds
+        huge = self.stub("huge")
+        cp = self.run_against(huge, "huge-top", MLC_SAGE_PAGE_SIZE="10000",
+                              MLC_SAGE_MAX_RESPONSE_MB="8")
+        self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
+        self.assertIn("response larger than 8388608 bytes", cp.stderr)
+        self.assertLess(huge.sent, 32 << 20)
+        endless = self.stub("endless")
+        cp = self.run_against(endless, "endless", MLC_SAGE_MAX_PAGES="20")
+        self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
+        self.assertIn("more than 20 pages in one scan", cp.stderr)
+        self.assertLessEqual(sum(1 for h in endless.hits if "/ARCustomers" in h), 24)
         nested = self.stub("nested")
         cp = self.run_against(nested, "nested")
         self.assertEqual(cp.returncode, 1, cp.stderr[-2000:])
