@@ -128,3 +128,13 @@ bool mlc_utf8_valid(const char *str, size_t n)
     }
     return true;
 }
+
+size_t mlc_utf8_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+
+    /* at the end of s, or before a byte that starts a character */
+    while (n > 0 && s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}

@@ -33,4 +33,9 @@ bool mlc_str_startswith(const char *s, const char *prefix);
 /* True when s is valid UTF-8 of length n (no overlongs, no surrogates). */
 bool mlc_utf8_valid(const char *s, size_t n);
 
+/* The longest prefix of the NUL-terminated s, at most max bytes, that does
+ * not end inside a UTF-8 sequence: where to cut a text for a bounded
+ * message ("%.*s") without leaving half a character. */
+size_t mlc_utf8_cut(const char *s, size_t max);
+
 #endif

@@ -67,10 +67,13 @@ bool sage_error_decode(const char *body, size_t len, char *out, size_t outsz)
         goto out;
     /* Sage: message is {"lang","value"}; tolerate a plain string too. */
     val = cJSON_IsObject(msg) ? cJSON_GetObjectItemCaseSensitive(msg, "value") : msg;
+    /* cut at character boundaries, so the line stays valid UTF-8 */
     if (cJSON_IsString(val) && val->valuestring[0])
-        snprintf(out, outsz, "%.80s: %.200s", code->valuestring, val->valuestring);
+        snprintf(out, outsz, "%.*s: %.*s", (int)mlc_utf8_cut(code->valuestring, 80),
+                 code->valuestring, (int)mlc_utf8_cut(val->valuestring, 200), val->valuestring);
     else
-        snprintf(out, outsz, "%.80s", code->valuestring);
+        snprintf(out, outsz, "%.*s", (int)mlc_utf8_cut(code->valuestring, 80), code->valuestring);
+    out[mlc_utf8_cut(out, outsz - 1)] = '\0';
     /* One line: no control characters from the server. */
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20)

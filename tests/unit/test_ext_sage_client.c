@@ -7,6 +7,7 @@
 /* cmocka needs the three above first */
 #include <cmocka.h>
 
+#include "mlc_str.h"
 #include "sage_client.h"
 
 #include <string.h>
@@ -37,6 +38,30 @@ static void test_error_decode(void **state)
     assert_string_equal(out, "RecordN");
 }
 
+/* The 200-byte cut of a message and the buffer's own cut fall between
+ * characters, never inside one: the line stays valid UTF-8. */
+static void test_error_decode_cuts_between_characters(void **state)
+{
+    char body[1024], msg[400] = "", out[300];
+    size_t n = 0;
+
+    (void)state;
+    n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s", "x"); /* odd: 199 is inside a pair */
+    while (n + 2 < 300)
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "\xc3\xa9"); /* e acute, 2 bytes */
+    snprintf(body, sizeof(body), "{\"error\":{\"code\":\"Bad\",\"message\":\"%s\"}}", msg);
+    assert_true(sage_error_decode(body, strlen(body), out, sizeof(out)));
+    assert_true(mlc_utf8_valid(out, strlen(out)));
+    assert_int_equal(strlen(out), strlen("Bad: ") + 199);
+    assert_true(sage_error_decode(body, strlen(body), out, 11)); /* "Bad: x" + 4 of 5 bytes */
+    assert_true(mlc_utf8_valid(out, strlen(out)));
+    assert_string_equal(out, "Bad: x\xc3\xa9\xc3\xa9");
+    assert_int_equal(mlc_utf8_cut("ab\xc3\xa9", 3), 2);
+    assert_int_equal(mlc_utf8_cut("ab\xc3\xa9", 4), 4);
+    assert_int_equal(mlc_utf8_cut("ab", 10), 2);
+    assert_int_equal(mlc_utf8_cut("\xf0\x9f\x98\x80z", 3), 0);
+}
+
 static void test_auth_hints(void **state)
 {
     (void)state;
@@ -50,6 +75,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_decode),
+        cmocka_unit_test(test_error_decode_cuts_between_characters),
         cmocka_unit_test(test_auth_hints),
     };
 
