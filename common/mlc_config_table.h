@@ -106,8 +106,17 @@ MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
             "is the JSON Schema schemas/mapping.v1.json); empty uses the built-in mapping")
 MLC_SETTING(MATCH_SUFFIXES, LIST, "Inc,Ltd,LLC,LLP,GmbH,AG,SA,SAS,SARL,BV,NV,Pty,Co,Corp,Corporation,"
             "Company,Limited", 0, 0, NULL, LOADER,
-            "Legal-form suffixes `mlc-loader match` ignores at the end of a name (dots are "
+            "Legal-form suffixes name matching (`mlc-loader match`, MLC_MATCH_EXISTING) ignores at "
+            "the end of a name (dots are "
             "ignored too: S.A. = SA); one word each")
+MLC_SETTING(MATCH_EXISTING, ENUM, "off", 0, 0, "off|name", LOADER,
+            "What the loader does with a customer it meets for the first time (no organization "
+            "carries its IDs): off creates one; name first matches it by name, as `mlc-loader "
+            "match` does, against the organizations without IDs and adopts a single match (it "
+            "then writes to an organization the connector did not create)")
+MLC_SETTING(MATCH_MAX_AGE, INT, "3600", 1, 604800, NULL, LOADER,
+            "Seconds a replica's listing of organizations without IDs is used for "
+            "MLC_MATCH_EXISTING=name before it is listed again (10 tokens per 500 organizations)")
 MLC_SETTING(ALLOW_PLAINTEXT_HTTP, BOOL, "false", 0, 0, NULL, EXTRACTOR | LOADER,
             "Accept http:// in MLC_SAGE_URL or MLC_PIPEDRIVE_URL for a host that is not this "
             "machine (a Sage server on a trusted LAN); credentials then travel unencrypted, and a "

@@ -297,6 +297,13 @@ static mlc_rc round_step(struct ld *ld, bool *ran, struct mlc_err *err)
     }
     if ((rc = store_offsets(ld, err)) != MLC_OK)
         return rc;
+    if (ld->halt.rc != MLC_OK) {
+        /* the round is stored and its dead letters delivered: commit, then stop */
+        if (!ld->o->dry_run && (rc = mlc_kafka_consumer_commit_sync(ld->cons, err)) != MLC_OK)
+            mlc_warn("%s", err->msg);
+        *err = ld->halt;
+        return MLC_FATAL;
+    }
     schedule_next(ld, retry);
     return MLC_OK;
 }

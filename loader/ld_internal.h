@@ -21,7 +21,8 @@
  *   ld_consume  the loop above: carry, rebalance, offsets, budget pause
  *   ld_round    one round: calls, settling, dead letters, storing
  *   ld_plan     planning one event
- *   ld_fields   custom-field set-up (used by ld_loader)
+ *   ld_adopt    matching new customers to organizations without IDs
+ *   ld_fields   custom-field set-up and recovery (ld_loader, ld_round)
  *   ld_scan     the identity scan and the id map refresh
  *   ld_dlq      the dead-letter producer
  *   ld_calls    the call audit (rows of the Pipedrive calls made)
@@ -31,7 +32,7 @@
  *   pd_client, pd_limits, pd_mapping, ld_state, ld_metrics: below them all
  *
  * Ownership: struct ld lives on ld_main's stack. cfg, o and out are
- * borrowed; pd, st, map, dlq, calls and metrics are owned and released by
+ * borrowed; pd, st, map, dlq, calls, metrics and listing are owned and released by
  * ld_main; cons, the carry's messages and revoked are owned by ld_consume
  * (released before it returns). A struct work lives in ld_run_round's array
  * and owns ev, next, body, row and call; it borrows its item.
@@ -99,7 +100,12 @@ struct work {
     bool row_found;
     bool write_row; /* store next/hash/org_id after success */
     struct pd_call call;
-    bool finished; /* outcome known: audit and mark done */
+    bool finished;          /* outcome known: audit and mark done */
+    bool refused;           /* Pipedrive answered 400 to a body naming custom fields */
+    bool fields_retried;    /* sent again once after the fields were re-read */
+    char refusal[512];      /* Pipedrive's error text of that 400 */
+    int64_t matched_id;     /* organization matched by name (MLC_MATCH_EXISTING) */
+    int64_t match_conflict; /* matched one another customer took: created instead */
 };
 
 /* The loader of one command (see Ownership above). */
@@ -136,6 +142,8 @@ struct ld {
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
     struct ld_sign sign;        /* the event keys; none: nothing checked */
+    struct ld_listing *listing; /* MLC_MATCH_EXISTING=name, else NULL (ld_adopt.h) */
+    struct mlc_err halt;        /* rc != MLC_OK: stop once the round is stored */
 };
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "ld_loader.h"
 
+#include "ld_adopt.h"
 #include "ld_calls.h"
 #include "ld_consume.h"
 #include "ld_dlq.h"
@@ -193,6 +194,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         (rc = ld_offsets_reset(cfg, ld.topic, o->reset_offsets, ld.out, err)) != MLC_OK)
         goto out;
     if ((rc = ld_metrics_new(cfg, &ld.metrics, err)) != MLC_OK ||
+        (rc = ld_listing_new(cfg, &ld.listing, err)) != MLC_OK ||
         (rc = mlc_remind_start(&remind, cfg, MLC_REMIND_PERIOD_S, err)) != MLC_OK)
         goto out;
     /* for `mlc status`, which cannot see this process's settings */
@@ -217,5 +219,6 @@ out:
     pd_client_free(ld.pd);
     ld_metrics_free(ld.metrics);
     mlc_remind_stop(&remind);
+    ld_listing_free(ld.listing);
     return rc;
 }

@@ -3,6 +3,7 @@
  */
 #include "ld_plan.h"
 
+#include "ld_adopt.h"
 #include "ld_scan.h"
 #include "ld_state.h"
 #include "ld_util.h"
@@ -334,6 +335,9 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         }
         w->recreate = true;
     }
+    if (!(w->row_found && (w->row.org_id || w->row.create_pending_ms)) && !w->recreate &&
+        (rc = ld_adopt_match(ld, w, err)) != MLC_OK)
+        goto out;
     if (w->row_found && w->row.org_id && !w->recreate)
         rc = plan_update(ld, w, &diff, err);
     else
@@ -349,6 +353,35 @@ out:
         snprintf(what, sizeof(what), "would skip (%s)", ld_outcome_name(w->outcome));
         dry_print(ld, w, what, NULL);
     }
+    mlc_buf_free(&diff);
+    return rc;
+}
+
+mlc_rc ld_plan_again(struct ld *ld, struct work *w, bool drop_match, struct mlc_err *err)
+{
+    bool create = drop_match || w->call.op == PD_OP_CREATE_ORG;
+    struct mlc_buf diff;
+    mlc_rc rc;
+
+    cJSON_Delete(w->next);
+    w->next = NULL;
+    free(w->body);
+    w->body = NULL;
+    pd_call_reset(&w->call);
+    w->kind = PLAN_NONE;
+    w->finished = false;
+    w->write_row = false;
+    w->org_id = 0;
+    w->reason[0] = w->err_class[0] = '\0';
+    if (drop_match) {
+        ld_map_row_free(&w->row);
+        memset(&w->row, 0, sizeof(w->row));
+        w->row_found = false;
+        w->remote = false;
+        w->matched_id = 0;
+    }
+    mlc_buf_init(&diff, 64 * 1024);
+    rc = create ? plan_new(ld, w, &diff, err) : plan_update(ld, w, &diff, err);
     mlc_buf_free(&diff);
     return rc;
 }

@@ -18,4 +18,10 @@ mlc_rc ld_plan_create(struct ld *ld, struct work *w, struct mlc_err *err);
  * answer was lost). Fills w->kind; finished events get their outcome. */
 mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err);
 
+/* Plans w again from its event after the mapping changed (fields re-read)
+ * or, with drop_match, as a create after its match by name was undone.
+ * The call it planned before (POST or PATCH) decides which, unless
+ * drop_match. */
+mlc_rc ld_plan_again(struct ld *ld, struct work *w, bool drop_match, struct mlc_err *err);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "ld_calls.h"
 #include "ld_dlq.h"
+#include "ld_fields.h"
 #include "ld_metrics.h"
 #include "ld_plan.h"
 #include "ld_state.h"
@@ -56,7 +57,8 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "is_deleted")))
             deleted = true;
         else {
-            ld_work_finish(w, w->remote ? LD_OUT_ADOPTED : LD_OUT_UPDATED, w->org_id, NULL);
+            ld_work_finish(w, w->remote ? LD_OUT_ADOPTED : LD_OUT_UPDATED, w->org_id,
+                           w->matched_id ? "matched by name; it carried no IDs" : NULL);
             return MLC_OK;
         }
     }
@@ -77,6 +79,12 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
         return MLC_OK;
     }
     if (c->rc == MLC_PERM) {
+        /* a 400 naming custom fields may mean an admin deleted a mapped
+         * field or option: recover_fields re-reads them before this
+         * dead letter goes out */
+        w->refused = c->status == 400 && !w->fields_retried && w->body &&
+                     strstr(w->body, "\"custom_fields\"") != NULL;
+        mlc_strlcpy(w->refusal, c->err.msg, sizeof(w->refusal));
         ld_work_to_dlq(w, c->status == 400 ? "validation" : "rejected", c->err.msg);
         return MLC_OK;
     }
@@ -234,6 +242,26 @@ static mlc_rc mark_pending(struct ld *ld, struct work *ws, size_t n, struct mlc_
     return rc;
 }
 
+/* An organization two customers of the round matched by name goes to
+ * neither: the one planned to adopt it is planned as a create. */
+static mlc_rc undo_conflicts(struct ld *ld, struct work *ws, size_t n, struct mlc_err *err)
+{
+    mlc_rc rc = MLC_OK;
+
+    for (size_t i = 0; i < n && rc == MLC_OK; i++) {
+        if (!ws[i].match_conflict)
+            continue;
+        for (size_t j = 0; j < n && rc == MLC_OK; j++)
+            if (ws[j].matched_id == ws[i].match_conflict && !ws[j].finished) {
+                mlc_info("customer %s:%s: organization %lld matched by name is matched by "
+                         "another customer too; creating one",
+                         ws[j].ev.company, ws[j].ev.customer_number, (long long)ws[j].matched_id);
+                rc = ld_plan_again(ld, &ws[j], true, err);
+            }
+    }
+    return rc;
+}
+
 /* Plans every event of the round. */
 static mlc_rc plan_round(struct ld *ld, struct work *ws, struct item **items, size_t n, bool *retry,
                          struct mlc_err *err)
@@ -246,11 +274,77 @@ static mlc_rc plan_round(struct ld *ld, struct work *ws, struct item **items, si
         if (ws[i].kind == PLAN_WAIT)
             *retry = true; /* deferred: its offset is not stored */
     }
+    if (rc == MLC_OK && ld->listing)
+        rc = undo_conflicts(ld, ws, n, err);
     return rc;
 }
 
-/* Runs the round's calls and settles their answers, twice at most: a PATCH
- * that found its organization deleted may become a POST (recreate). The
+/* The round's works that Pipedrive refused with a 400 naming custom
+ * fields: the fields are read again once (10 tokens, and 5 per field or
+ * option created when MLC_PIPEDRIVE_CREATE_FIELDS allows), each is planned
+ * again and, when its request changed, sent once more (*again); else it
+ * goes to the dead-letter topic with Pipedrive's error text. */
+static mlc_rc recover_fields(struct ld *ld, struct work *ws, size_t n, bool *again, bool *retry,
+                             struct mlc_err *err)
+{
+    bool any = false, create = mlc_cfg_bool(ld->cfg, MLC_CFG_PIPEDRIVE_CREATE_FIELDS);
+    char lacking[512], *before = NULL;
+    mlc_rc rc;
+
+    for (size_t i = 0; i < n; i++)
+        any |= ws[i].refused;
+    if (!any)
+        return MLC_OK;
+    rc = ld_recover_fields(ld, create, lacking, sizeof(lacking), err);
+    for (size_t i = 0; i < n && rc != MLC_FATAL; i++) {
+        struct work *w = &ws[i];
+
+        if (!w->refused)
+            continue;
+        w->refused = false;
+        w->fields_retried = true;
+        if (rc == MLC_RETRY) { /* the fields could not be read now: the event waits */
+            w->kind = PLAN_NONE;
+            *retry = true;
+            continue;
+        }
+        if (lacking[0]) {
+            char text[sizeof(w->refusal) + sizeof(lacking) + 64];
+
+            snprintf(text, sizeof(text),
+                     "%s; pipedrive lacks %s (MLC_PIPEDRIVE_CREATE_FIELDS=false)", w->refusal,
+                     lacking);
+            ld_work_to_dlq(w, "validation", text);
+            mlc_err_set(&ld->halt, MLC_FATAL,
+                        "pipedrive lacks what the mapping needs since start-up (%s): a field or "
+                        "option was deleted; create them with `mlc-loader setup` or set "
+                        "MLC_PIPEDRIVE_CREATE_FIELDS=true",
+                        lacking);
+            continue;
+        }
+        free(before);
+        if (!(before = strdup(w->body ? w->body : ""))) {
+            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+            break;
+        }
+        if ((rc = ld_plan_again(ld, w, false, err)) != MLC_OK)
+            break;
+        if (!w->finished && (w->kind == PLAN_POST || w->kind == PLAN_PATCH) && w->body &&
+            strcmp(before, w->body) != 0) {
+            *again = true;
+            continue;
+        }
+        if (!w->finished && w->kind != PLAN_DLQ)
+            ld_work_to_dlq(w, "validation", w->refusal);
+    }
+    free(before);
+    return rc == MLC_RETRY ? MLC_OK : rc;
+}
+
+/* Runs the round's calls and settles their answers, three times at most: a
+ * PATCH that found its organization deleted may become a POST (recreate),
+ * and a write refused for a deleted field or option is sent once more after
+ * the fields were read again (recover_fields). The
  * client's own failure goes to *run_rc/run_err (the round still stores what
  * it finished); rc is the round's. */
 static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, mlc_rc *run_rc,
@@ -265,7 +359,7 @@ static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, m
         rc = mlc_err_set(err, MLC_FATAL, "out of memory");
         goto out;
     }
-    for (int pass = 0; pass < 2 && *run_rc == MLC_OK; pass++) {
+    for (int pass = 0; pass < 3 && *run_rc == MLC_OK; pass++) {
         size_t k = 0;
         bool again = false;
 
@@ -296,6 +390,8 @@ static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, m
             if ((rc = settle_work(ld, w, &again, retry, err)) != MLC_OK)
                 goto out;
         }
+        if (*run_rc == MLC_OK && (rc = recover_fields(ld, ws, n, &again, retry, err)) != MLC_OK)
+            goto out;
         if (!again)
             break;
     }

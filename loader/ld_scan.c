@@ -3,6 +3,7 @@
  */
 #include "ld_scan.h"
 
+#include "ld_adopt.h"
 #include "ld_calls.h"
 #include "ld_state.h"
 #include "ld_util.h"
@@ -24,7 +25,7 @@
 
 /* The part of an organization the mapping can write: name, address (without
  * the computed formatted_address), website and the custom fields. */
-static cJSON *snapshot_of(const cJSON *org)
+cJSON *ld_org_snapshot(const cJSON *org)
 {
     static const char *const keys[] = {"name", "address", "website", "custom_fields"};
     cJSON *s = cJSON_CreateObject();
@@ -238,7 +239,7 @@ static mlc_rc found_add(struct found_list *l, const char *co, const char *num, i
     x->company = strdup(co);
     x->customer = strdup(num);
     x->org_id = org_id;
-    x->snap = snapshot_of(org);
+    x->snap = ld_org_snapshot(org);
     if (!x->company || !x->customer || !x->snap)
         return mlc_err_set(err, MLC_FATAL, "out of memory");
     return MLC_OK;
@@ -329,6 +330,7 @@ struct identity_scan {
     struct ld *ld;
     struct found_list l;
     size_t total;
+    bool listing; /* a full scan also lists the organizations without IDs (ld_adopt) */
 };
 
 /* Records an organization that carries both IDs (not deleted). */
@@ -340,8 +342,11 @@ static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
     const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
     int64_t oid;
+    mlc_rc rc;
 
     s->total++;
+    if (s->listing && (rc = ld_listing_add(s->ld->listing, s->ld, org, err)) != MLC_OK)
+        return rc;
     if (!num || !co || cJSON_IsTrue(del))
         return MLC_OK; /* not ours (or deleted): never touched */
     if (!ld_json_id(id, &oid)) {
@@ -358,14 +363,18 @@ static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
  * (0: all), and records every organization that carries both IDs. */
 mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
 {
-    struct identity_scan s = {.ld = ld};
+    struct identity_scan s = {.ld = ld, .listing = since_ms == 0 && ld->listing};
     size_t pages = 0;
     int64_t started = pd_now_ms();
     mlc_rc rc;
 
+    if (s.listing)
+        ld_listing_begin(ld->listing);
     if ((rc = ld_scan_orgs(ld, since_ms, record_identity, &s, &pages, err)) != MLC_OK)
         goto out;
     rc = apply_found(ld, s.l.f, s.l.n, started, since_ms == 0, since_ms == 0, err);
+    if (rc == MLC_OK && s.listing)
+        rc = ld_listing_commit(ld->listing, started, err);
     if (rc == MLC_OK) {
         ld->scan_since_ms = since_ms;
         ld->scan_started_ms = started;

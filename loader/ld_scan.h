@@ -4,6 +4,11 @@
 
 #include "ld_internal.h"
 
+/* The part of an organization (a list or GET item) the mapping can write:
+ * name, address (without formatted_address and null parts), website and
+ * the custom fields. New (cJSON_Delete); NULL when out of memory. */
+cJSON *ld_org_snapshot(const cJSON *org);
+
 /* Called for every organization a scan lists (borrowed for the call); a
  * return other than MLC_OK stops the scan. */
 typedef mlc_rc (*ld_org_fn)(void *ctx, const cJSON *org, struct mlc_err *err);
