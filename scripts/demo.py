@@ -5,8 +5,10 @@ Started by scripts/demo after it has installed what is missing and built.
 Runs the same binaries production runs, on free ports, in a temp dir:
 
   mlc devbroker -> mlc-sage-sim (2 companies) -> mlc-extractor once
-  -> mlc-loader drain -> mlc-pipedrive-sim (Growth plan limits, with a few
-  organizations that did not come from Sage)
+  -> mlc-loader match, match --apply, drain -> mlc-pipedrive-sim (Growth
+  plan limits, with a few organizations that did not come from Sage: some
+  typed in by hand, spelled a little differently from Sage's names, one
+  ambiguous pair, unrelated ones)
 
 then edits a handful of customers in the Sage sandbox and runs one more
 incremental cycle (only the edited customers move) and one full scan (the
@@ -27,7 +29,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import re
 import time
+import unicodedata
 import urllib.parse
 import urllib.request
 
@@ -47,6 +51,30 @@ FOREIGN = [
     {"name": "Contoso Ltd (trade fair lead)"},
     {"name": "Fabrikam Inc (partner)", "address": {"value": "Reading, UK"}},
 ]
+LEGAL = {"inc", "ltd", "llc", "llp", "gmbh", "ag", "sa", "sas", "sarl", "bv", "nv", "pty", "co",
+         "corp", "corporation", "company", "limited"}  # MLC_MATCH_SUFFIXES
+
+
+def plain(name):
+    """A name without accents (how sales types it on an English keyboard)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+
+
+def match_key(name):
+    """Roughly the loader's name normalisation (ld_match.h), to pick customers
+    whose names no other customer shares."""
+    s = plain(name).lower().replace("&", " and ")
+    s = re.sub(r"[.'’]", "", s)
+    words = re.sub(r"[^0-9a-z]+", " ", s).split()
+    while len(words) > 1 and words[-1] in LEGAL:
+        words.pop()
+    return " ".join(words)
+
+
+def hand_spellings(name):
+    """How sales typed three customers: case and a legal form, no accents and
+    a dotted legal form, doubled blanks and a comma."""
+    return [name.upper() + ", Inc.", plain(name) + " L.t.d.", name.replace(" ", "  ") + ", LLC"]
 
 
 class DemoError(Exception):
@@ -205,6 +233,7 @@ class Demo:
         say(f"  Pipedrive sandbox {self.pd}  Growth plan limits, "
             f"{len(FOREIGN)} organizations that did not come from Sage, "
             f"{len(ADOPT)} from an earlier import of {COMPANIES[1]}")
+        self.keys = keys
 
     def secrets(self):
         """A master key and the sandbox secrets sealed with it, each for its setting."""
@@ -324,12 +353,107 @@ class Demo:
                 "n429": st["rate_limited_429"]["total"] - stats0["rate_limited_429"]["total"],
                 "load_s": round(secs, 1)}
 
-    def step(self, name, title, full=False):
+    def step(self, name, title, full=False, before_load=None):
         say(f"\n== {title}")
         s = self.extract(name, full)
+        if before_load:
+            before_load()
+            say(f"\n== {title}: mlc-loader drain")
         s.update(self.load(name, s["published"] + s["missing"]))
         self.summary[name] = s
         return s
+
+    def link_first(self):
+        self.hand_typed()
+        self.match()
+
+    # ---- organizations typed in by hand, and mlc-loader match ---------
+    def sage_record(self, co, num):
+        return http_json("GET", f"{self.sage_ctl}/companies/{co}/customers/"
+                         f"{urllib.parse.quote(num, safe='')}")
+
+    def hand_typed(self):
+        """Sales typed four customers into Pipedrive before the connector, no
+        Sage IDs: three spelled a little differently (matched), one twice
+        (an ambiguous pair: left alone). Picked among names no other
+        customer shares, in Latin script, from the end of SAMINC's list."""
+        rows = db_query(self.ext_db, "SELECT company, number FROM customer ORDER BY number DESC")
+        recs = [(co, n, self.sage_record(co, n)) for co, n in rows]
+        counts = {}
+        for _, _, r in recs:
+            counts[match_key(r["CustomerName"])] = counts.get(match_key(r["CustomerName"]), 0) + 1
+        picks = [(n, r) for co, n, r in recs if co == COMPANIES[0] and n != "DEMO-EXTRA"
+                 and counts[match_key(r["CustomerName"])] == 1
+                 and all(ord(c) < 0x250 for c in r["CustomerName"])
+                 and "Maximum Length" not in r["CustomerName"]][:4]
+        if len(picks) < 4:
+            raise DemoError("not enough distinct customer names to type in by hand")
+        typed = [{"name": hand_spellings(r["CustomerName"])[i]}
+                 for i, (_, r) in enumerate(picks[:3])]
+        twin = picks[3][1]["CustomerName"]
+        self.ambiguous = [{"name": twin}, {"name": twin.upper() + " Co."}]
+        state = http_json("GET", self.pd + "/_sim/state")
+        orgs = state["companies"][0]["organizations"]
+        next_id = max([o["id"] for o in orgs] + [0]) + 1
+        for o in typed + self.ambiguous:
+            o.update(id=next_id, add_time="2024-03-01T09:00:00Z",
+                     update_time="2024-03-01T09:00:00Z", visible_to=3)
+            next_id += 1
+        orgs.extend(typed + self.ambiguous)
+        http_json("PUT", self.pd + "/_sim/state", state)
+        self.typed = {f"{COMPANIES[0]}:{n}": o for (n, _), o in zip(picks[:3], typed)}
+        self.twin_customer = f"{COMPANIES[0]}:{picks[3][0]}"
+        say(f"\n== organizations typed into Pipedrive by hand before the connector (no Sage IDs)")
+        for (n, r), o in zip(picks, typed):
+            say(f"  {o['name']!r:48} for {COMPANIES[0]}:{n} {r['CustomerName']!r}")
+        say(f"  {self.ambiguous[0]['name']!r} and {self.ambiguous[1]['name']!r}: "
+            f"twins for {self.twin_customer}")
+
+    def match(self):
+        """mlc-loader match, then match --apply: link before the first sync."""
+        env = self.env(MLC_PIPEDRIVE_URL=self.pd, MLC_PIPEDRIVE_TOKEN=self.enc_token,
+                       MLC_PIPEDRIVE_PLAN="growth",
+                       MLC_STATE_DB=os.path.join(self.work, "match.db"))
+        out = {}
+        for step, args in (("match", []), ("apply", ["--apply"])):
+            say(f"\n== mlc-loader match {' '.join(args)}".rstrip())
+            cp = subprocess.run([self.bin("mlc-loader"), "match", *args], env=env,
+                                capture_output=True, text=True, timeout=180)
+            if cp.returncode != 0:
+                raise DemoError(f"mlc-loader match exited {cp.returncode}: {cp.stderr[-2000:]}")
+            for line in cp.stdout.splitlines():
+                if not line.endswith(" none"):
+                    say("  " + line)
+            out[step] = cp.stdout
+        m = re.search(r"matched (\d+), ambiguous (\d+), none (\d+); already linked (\d+)",
+                      out["match"])
+        linked = re.search(r"linked (\d+) organization", out["apply"])
+        if not m or not linked:
+            raise DemoError("mlc-loader match printed no totals")
+        self.summary["match"] = {"matched": int(m[1]), "ambiguous": int(m[2]),
+                                 "none": int(m[3]), "already_linked": int(m[4]),
+                                 "linked": int(linked[1])}
+
+    def hand_typed_result(self):
+        """The typed organizations now carry their customer's IDs, and no
+        other organization does; the ambiguous twins are untouched."""
+        state = http_json("GET", self.pd + "/_sim/state")
+        orgs = [o for o in state["companies"][0]["organizations"] if not o.get("is_deleted")]
+        kn, kc = self.keys["Sage 300 Customer ID"], self.keys["Sage 300 Company"]
+        by_key = {}
+        for o in orgs:
+            cf = o.get("custom_fields") or {}
+            if cf.get(kn) and cf.get(kc):
+                by_key.setdefault(f"{cf[kc]}:{cf[kn]}", []).append(o["id"])
+        adopted = sum(1 for k, o in self.typed.items() if by_key.get(k) == [o["id"]])
+        twins = {o["id"]: o for o in orgs if o["id"] in {t["id"] for t in self.ambiguous}}
+        untouched = all(twins.get(t["id"], {}).get("name") == t["name"]
+                        and not (twins[t["id"]].get("custom_fields") or {})
+                        for t in self.ambiguous)
+        dup = sum(1 for ids in by_key.values() if len(ids) > 1)
+        return {"typed": len(self.typed), "adopted": adopted, "duplicates": dup,
+                "ambiguous_untouched": untouched,
+                "twin_created": len(by_key.get(self.twin_customer, []))}
 
     # ---- the edits ------------------------------------------------------
     def edit(self):
@@ -399,17 +523,25 @@ class Demo:
     def run(self):
         say("== starting the sandboxes and the dev broker")
         self.start()
-        first = self.step("first", f"first sync: {self.customers} customers, Growth plan pacing")
+        first = self.step("first", f"first sync: {self.customers} customers, Growth plan pacing",
+                          before_load=self.link_first)
+        hand = self.hand_typed_result()
         self.edit()
         second = self.step("second", "one more incremental cycle: only the edited customers move")
         full = self.step("full", "a full scan: the deleted customer shows as missing", full=True)
         ok, norgs = self.foreign_untouched()
         self.summary.update(customers=self.customers, foreign=len(FOREIGN),
                             foreign_untouched=ok, organizations=norgs,
-                            edited=self.edited, deleted=self.deleted)
+                            edited=self.edited, deleted=self.deleted, hand_typed=hand)
         self.table()
         say(f"\n  foreign organizations untouched: {'yes' if ok else 'NO'} "
             f"({len(FOREIGN)} of {norgs} organizations in the Pipedrive sandbox)")
+        m = self.summary["match"]
+        say(f"  typed in by hand: {hand['adopted']} of {hand['typed']} matched and adopted, "
+            f"{hand['duplicates']} duplicates; the ambiguous pair untouched: "
+            f"{'yes' if hand['ambiguous_untouched'] else 'NO'} (its customer got its own "
+            f"organization); match: {m['matched']} matched, {m['ambiguous']} ambiguous, "
+            f"{m['already_linked']} already linked")
         say(f"  second cycle: {second['published']} published, {second['updated']} updated, "
             f"everything else unchanged ({second['tokens_spent']} tokens)")
         say(f"  full scan: {full['missing']} missing -> Customer Status changed in Pipedrive")

@@ -1,7 +1,8 @@
 """scripts/demo.py end to end with a small customer count: the real binaries,
 non-interactive (plain progress lines), and the summary numbers it reports
 checked against what must hold: one organization per live customer (created, or adopted
-when an earlier import left one with its Sage IDs),
+when an earlier import left one with its Sage IDs or `mlc-loader match --apply` linked one
+typed in by hand; the ambiguous pair typed in by hand untouched),
 the second pass moved only the edited customers, the full scan reported the
 deleted one as missing, zero 429s, tokens
 accounted for, and the foreign organizations untouched."""
@@ -39,9 +40,18 @@ class Demo(mlctest.TestCase):
         self.assertEqual(first["read"], 41)
         self.assertEqual(first["published"], 41)
         # two SAMLTD customers were in Pipedrive already (an earlier import
-        # with Sage IDs): adopted, not created again
-        self.assertEqual(first["created"], 39)
-        self.assertEqual(first["outcomes"], {"created": 39, "adopted": 2})
+        # with Sage IDs), three SAMINC ones typed in by hand without IDs and
+        # linked by `mlc-loader match --apply`: all five adopted, not created
+        # again
+        self.assertEqual(s["match"], {"matched": 3, "ambiguous": 1, "none": 35,
+                                      "already_linked": 2, "linked": 3})
+        self.assertEqual(first["created"], 36)
+        self.assertEqual(first["outcomes"], {"created": 36, "adopted": 5})
+        # the typed organizations carry their customer's IDs, nothing is
+        # duplicated; the ambiguous pair is untouched and its customer got
+        # an organization of its own
+        self.assertEqual(s["hand_typed"], {"typed": 3, "adopted": 3, "duplicates": 0,
+                                           "ambiguous_untouched": True, "twin_created": 1})
         # after the edits: exactly the 4 edited live customers moved
         self.assertEqual(second["published"], 4)
         self.assertEqual(second["outcomes"], {"updated": 4})
@@ -65,11 +75,15 @@ class Demo(mlctest.TestCase):
         # updates are cheap: the 4 edits cost far less than the first sync
         self.assertLess(second["tokens_spent"], first["tokens_spent"] / 3)
         self.assertTrue(s["foreign_untouched"])
-        self.assertEqual(s["organizations"], 41 + s["foreign"])
+        self.assertEqual(s["organizations"], 41 + s["foreign"] + 2)  # + the ambiguous pair
         # the summary table and the kcat command are printed
         self.assertIn("== summary", stdout)
         self.assertIn("kcat -b 127.0.0.1:", stdout)
-        self.assertIn("loader: 41/41 events committed, pipedrive: 39 created 2 updated", stdout)
+        self.assertIn("loader: 41/41 events committed, pipedrive: 36 created 5 updated", stdout)
+        self.assertIn("== mlc-loader match --apply", stdout)
+        self.assertIn("linked 3 organization(s) (15 tokens)", stdout)
+        self.assertIn("typed in by hand: 3 of 3 matched and adopted, 0 duplicates; the "
+                      "ambiguous pair untouched: yes", stdout)
         self.assertNotIn("demo-pipedrive-token", stdout + stderr)
 
 
