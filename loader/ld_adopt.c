@@ -125,6 +125,33 @@ mlc_rc ld_listing_add(struct ld_listing *l, const struct ld *ld, const cJSON *or
     return MLC_OK;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* After a new listing: what was taken and carries IDs now is not in it and
+ * needs no entry; what is still listed without IDs (an adoption not written
+ * yet, or refused) keeps its owner. Out of memory: all are kept (safe). */
+static void keep_taken_listed(struct ld_listing *l)
+{
+    int64_t *ids = malloc((l->n_next ? l->n_next : 1) * sizeof(*ids));
+    size_t w = 0;
+
+    if (!ids)
+        return;
+    for (size_t i = 0; i < l->n_next; i++)
+        ids[i] = l->next[i].id;
+    qsort(ids, l->n_next, sizeof(*ids), id_cmp);
+    for (size_t i = 0; i < l->n_taken; i++)
+        if (bsearch(&l->taken[i].id, ids, l->n_next, sizeof(*ids), id_cmp))
+            l->taken[w++] = l->taken[i];
+    l->n_taken = w;
+    free(ids);
+}
+
 mlc_rc ld_listing_commit(struct ld_listing *l, int64_t started_ms, struct mlc_err *err)
 {
     struct ld_match_org *orgs;
@@ -146,7 +173,7 @@ mlc_rc ld_listing_commit(struct ld_listing *l, int64_t started_ms, struct mlc_er
     ld_match_index_free(l->ix);
     l->ix = ix;
     l->listed_ms = started_ms;
-    l->n_taken = 0; /* what was taken carries IDs now: not in this listing */
+    keep_taken_listed(l);
 out:
     free(orgs);
     next_free(l);
