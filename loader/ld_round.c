@@ -392,7 +392,7 @@ static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, m
         }
         if (*run_rc == MLC_OK && (rc = recover_fields(ld, ws, n, &again, retry, err)) != MLC_OK)
             goto out;
-        if (!again)
+        if (!again || ld->halt.rc != MLC_OK) /* halted: the mapping may not be applied */
             break;
     }
 out:
