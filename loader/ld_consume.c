@@ -73,36 +73,53 @@ static void purge_revoked(struct ld *ld)
     ld->revoked = NULL;
 }
 
+size_t ld_carry_storable(const struct item *carry, size_t n, bool *storable)
+{
+    /* one entry per partition with an unfinished message: at most one per
+     * carry item, so the set cannot overflow however many partitions the
+     * replica holds */
+    int32_t blocked[CARRY_MAX];
+    size_t nb = 0, count = 0;
+
+    for (size_t i = 0; i < n && i < CARRY_MAX; i++) {
+        bool is_blocked = false;
+
+        for (size_t b = 0; b < nb && !is_blocked; b++)
+            is_blocked = blocked[b] == carry[i].msg->partition;
+        storable[i] = carry[i].done && !is_blocked;
+        count += storable[i];
+        if (!carry[i].done && !is_blocked)
+            blocked[nb++] = carry[i].msg->partition;
+    }
+    return count;
+}
+
 /* Stores the offsets of finished messages, per partition in order, up to
  * the first unfinished message of that partition. */
 static mlc_rc store_offsets(struct ld *ld, struct mlc_err *err)
 {
-    int32_t blocked[256];
-    size_t nb = 0, w = 0;
+    bool storable[CARRY_MAX];
+    size_t w = 0;
     mlc_rc rc = MLC_OK;
 
+    ld_carry_storable(ld->carry, ld->n_carry, storable);
     for (size_t i = 0; i < ld->n_carry; i++) {
         struct item *it = &ld->carry[i];
-        bool is_blocked = false;
 
-        for (size_t b = 0; b < nb; b++)
-            is_blocked |= blocked[b] == it->msg->partition;
-        if (it->done && !is_blocked) {
-            if (!ld->o->dry_run) {
-                struct mlc_err e = {0};
-                mlc_rc r = mlc_kafka_consumer_done(ld->cons, it->msg, &e);
-
-                if (r == MLC_FATAL) {
-                    *err = e;
-                    rc = r;
-                }
-            }
-            mlc_kafka_message_free(it->msg);
+        if (!storable[i]) {
+            ld->carry[w++] = *it;
             continue;
         }
-        if (!it->done && !is_blocked && nb < sizeof(blocked) / sizeof(blocked[0]))
-            blocked[nb++] = it->msg->partition;
-        ld->carry[w++] = *it;
+        if (!ld->o->dry_run) {
+            struct mlc_err e = {0};
+            mlc_rc r = mlc_kafka_consumer_done(ld->cons, it->msg, &e);
+
+            if (r == MLC_FATAL) {
+                *err = e;
+                rc = r;
+            }
+        }
+        mlc_kafka_message_free(it->msg);
     }
     ld->n_carry = w;
     return rc;

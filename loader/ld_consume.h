@@ -15,4 +15,9 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err);
  * leaves the pause as it is (MLC_OK). */
 mlc_rc ld_probe_budget(struct ld *ld, struct mlc_err *err);
 
+/* Which of the first n (<= CARRY_MAX) messages of carry may have their
+ * offsets stored: finished, and no unfinished message of their partition
+ * before them. Fills storable[0..n) and returns how many are. */
+size_t ld_carry_storable(const struct item *carry, size_t n, bool *storable);
+
 #endif
