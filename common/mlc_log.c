@@ -1,5 +1,6 @@
 /* mlc_log.c - levelled, redacting logger, see mlc_log.h. */
 #include "mlc_log.h"
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 
 #include <pthread.h>
@@ -65,7 +66,6 @@ bool mlc_log_parse_format(const char *s, enum mlc_log_format *out)
 
 bool mlc_log_add_secret(const char *secret)
 {
-    char **grown;
     char *copy;
 
     if (!secret || !*secret)
@@ -77,14 +77,8 @@ bool mlc_log_add_secret(const char *secret)
             return true;
         }
     }
-    copy = strdup(secret);
-    grown = copy ? realloc(secrets, (n_secrets + 1) * sizeof(*secrets)) : NULL;
-    if (!grown) {
-        free(copy);
-        pthread_mutex_unlock(&log_lock);
-        return false;
-    }
-    secrets = grown;
+    copy = mlc_xstrdup(secret);
+    secrets = mlc_xreallocarray(secrets, n_secrets + 1, sizeof(*secrets));
     /* Longest first, so a secret that contains another is redacted whole. */
     size_t at = n_secrets;
     while (at > 0 && strlen(secrets[at - 1]) < strlen(copy)) {
