@@ -1,5 +1,6 @@
 /* ext_cycle.c - one poll cycle of one company (see ext_cycle.h). */
 #include "ext_cycle.h"
+#include "mlc_alloc.h"
 
 #include "ext_commit.h"
 #include "ext_publish.h"
@@ -53,10 +54,6 @@ static mlc_rc load_terms(struct ext_run *c, struct mlc_err *err)
     mlc_buf_init(&url, 8192);
     mlc_buf_init(&res, 2048);
     c->terms = sage_terms_new();
-    if (!c->terms) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     if ((rc = sage_query_resource_url(c->x->base_url, c->company, "ARTerms", &res, err)) != MLC_OK)
         goto out;
     for (;;) {
@@ -106,14 +103,10 @@ out:
 static mlc_rc report_missing(struct ext_run *c, struct mlc_err *err)
 {
     size_t max = (size_t)c->x->top, n = 0;
-    char(*numbers)[MLC_EVENT_MAX_NUMBER + 1] = calloc(max, sizeof(*numbers));
-    struct ext_pending *p = calloc(max, sizeof(*p));
+    char(*numbers)[MLC_EVENT_MAX_NUMBER + 1] = mlc_xcalloc(max, sizeof(*numbers));
+    struct ext_pending *p = mlc_xcalloc(max, sizeof(*p));
     mlc_rc rc = MLC_OK;
 
-    if (!numbers || !p) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (;;) {
         if (c->x->stop && *c->x->stop) {
             rc = mlc_err_set(err, MLC_RETRY, "interrupted while reporting missing customers");

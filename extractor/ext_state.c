@@ -1,5 +1,6 @@
 /* ext_state.c - the extractor's SQLite schema and queries (see ext_state.h). */
 #include "ext_state.h"
+#include "mlc_alloc.h"
 
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -122,12 +123,10 @@ void ext_state_iso_time(time_t t, char out[21])
 
 mlc_rc ext_state_open(const char *path, struct ext_state **out, struct mlc_err *err)
 {
-    struct ext_state *st = calloc(1, sizeof(*st));
+    struct ext_state *st = mlc_xcalloc(1, sizeof(*st));
     mlc_rc rc;
 
     *out = NULL;
-    if (!st)
-        return mlc_err_set(err, MLC_FATAL, "state db %s: out of memory", path);
     rc = mlc_store_open(&st->store, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
                         NULL, err);
     if (rc != MLC_OK) {
