@@ -2,6 +2,7 @@
  * app, and the request log ring buffer with api_token values redacted. All of
  * it under the server's stat_lock (sim_internal.h).
  */
+#include "mlc_alloc.h"
 #include "sim_internal.h"
 
 #include "mlc_str.h"
@@ -21,10 +22,7 @@ static struct sim_counter *counter_slot(struct sim_counter **arr, size_t *n, siz
             return &(*arr)[i];
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 32;
-        struct sim_counter *na = realloc(*arr, nc * sizeof *na);
-        if (!na)
-            return NULL;
-        *arr = na;
+        *arr = mlc_xreallocarray(*arr, nc, sizeof **arr);
         *cap = nc;
     }
     struct sim_counter *c = &(*arr)[(*n)++];
@@ -37,9 +35,7 @@ static struct sim_counter *counter_slot(struct sim_counter **arr, size_t *n, siz
 void sim_counter_add(struct sim_server *srv, const char *name, long delta)
 {
     pthread_mutex_lock(&srv->stat_lock);
-    struct sim_counter *c = counter_slot(&srv->named, &srv->nnamed, &srv->named_cap, name, 0);
-    if (c)
-        c->value += delta;
+    counter_slot(&srv->named, &srv->nnamed, &srv->named_cap, name, 0)->value += delta;
     pthread_mutex_unlock(&srv->stat_lock);
 }
 
@@ -72,7 +68,7 @@ static void redact_target(const char *target, char *out, size_t outsz)
         const char *eq = memchr(p, '=', len);
         size_t nlen = eq ? (size_t)(eq - p) : len;
         char *name = sim_url_decode(p, nlen, true);
-        if (name && strcasecmp(name, "api_token") == 0 && eq) {
+        if (strcasecmp(name, "api_token") == 0 && eq) {
             (void)mlc_buf_append(&b, p, nlen + 1);
             (void)mlc_buf_puts(&b, "REDACTED");
         } else {
@@ -97,10 +93,7 @@ void sim_record(struct sim_server *srv, const char *method, const char *target, 
     gmtime_r(&now.tv_sec, &tm);
     pthread_mutex_lock(&srv->stat_lock);
     srv->total++;
-    struct sim_counter *c =
-        counter_slot(&srv->routes, &srv->nroutes, &srv->routes_cap, route, status);
-    if (c)
-        c->value++;
+    counter_slot(&srv->routes, &srv->nroutes, &srv->routes_cap, route, status)->value++;
     size_t idx = (srv->log_head + srv->log_len) % srv->log_cap;
     if (srv->log_len == srv->log_cap)
         srv->log_head = (srv->log_head + 1) % srv->log_cap;

@@ -139,12 +139,11 @@ cJSON *pdsim_search_orgs(struct pdsim_company *co, const char *term, bool exact,
     for (size_t i = 0; items && i < co->norgs; i++) {
         const struct pdsim_org *org = &co->orgs[i];
         bool hit = false, name_hit = false;
-        cJSON *matched = cJSON_CreateArray();
+        cJSON *matched;
 
-        if (!findable(org, now_ms) || !matched) {
-            cJSON_Delete(matched);
+        if (!findable(org, now_ms))
             continue;
-        }
+        matched = cJSON_CreateArray();
         if ((mask & PDSIM_SF_NAME) && pdsim_match_ci(pdsim_org_name(org), term, exact))
             hit = name_hit = true;
         if ((mask & PDSIM_SF_ADDRESS) && pdsim_match_ci(org_address_value(org), term, exact))
