@@ -306,7 +306,7 @@ static bool print_history(cJSON *hist, cJSON *json)
         for (i = 0; i < n; i++) {
             bool first = true;
 
-            for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+            for (size_t c = 0; c < ARRAY_SIZE(cols); c++) {
                 const char *v =
                     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rows[i], cols[c]));
 
@@ -389,7 +389,7 @@ int mlc_cmd_audit(struct mlc_app *app)
             goto out;
         }
         sqlite3_busy_timeout(db, 5000);
-        for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && !src; i++)
+        for (size_t i = 0; i < ARRAY_SIZE(sources) && !src; i++)
             if (has_table(db, sources[i].proof_table))
                 src = &sources[i];
         if (!src) {

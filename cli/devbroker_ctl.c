@@ -54,7 +54,7 @@ int devbroker_api_key(const char *name)
         return -1;
     if (mlc_parse_long(name, 0, 100, &v))
         return (int)v;
-    for (size_t i = 0; i < sizeof(api_keys) / sizeof(api_keys[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(api_keys); i++)
         if (!strcasecmp(api_keys[i].name, name))
             return api_keys[i].key;
     return -1;

@@ -122,7 +122,7 @@ bool dlq_header_is_ours(const char *name)
         "mlc.original.topic", "mlc.original.partition", "mlc.original.offset", "mlc.error.class",
         "mlc.error",          "mlc.failed.at",          "mlc.replay.of"};
 
-    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(ours); i++)
         if (!strcmp(name, ours[i]))
             return true;
     return false;
@@ -157,8 +157,7 @@ mlc_rc dlq_log_open(const char *path, struct dlq_log **out, struct mlc_err *err)
     mlc_rc rc;
 
     *out = NULL;
-    rc = mlc_store_open(&log->st, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
-                        NULL, err);
+    rc = mlc_store_open(&log->st, path, migrations, ARRAY_SIZE(migrations), NULL, err);
     if (rc != MLC_OK) {
         free(log);
         return rc;

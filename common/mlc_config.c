@@ -264,7 +264,7 @@ static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, con
     id = find_setting(name);
     if (id < 0 && (id = secret_of_file_form(name)) >= 0)
         return apply_file_form(cfg, id, name, v, where, err);
-    for (size_t i = 0; id < 0 && i < sizeof(removed_settings) / sizeof(removed_settings[0]); i++)
+    for (size_t i = 0; id < 0 && i < ARRAY_SIZE(removed_settings); i++)
         if (!strcmp(name, removed_settings[i].name)) {
             add_warning(cfg, "%s: %s was removed and is ignored: %s", where, name,
                         removed_settings[i].note);
@@ -429,7 +429,7 @@ void mlc_config_rdkafka_setting(const char *key, char *out, size_t size)
 
 bool mlc_config_rdkafka_is_secret(const char *key)
 {
-    for (size_t i = 0; i < sizeof(rdkafka_secrets) / sizeof(rdkafka_secrets[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(rdkafka_secrets); i++)
         if (!strcmp(key, rdkafka_secrets[i]))
             return true;
     return strstr(key, "password") || strstr(key, "secret");

@@ -483,7 +483,7 @@ static const struct vfield customer_fields[] = {
     {"inactive_date", V_DATE, false},
 };
 
-_Static_assert(sizeof(customer_fields) / sizeof(customer_fields[0]) <= 64, "seen mask");
+_Static_assert(ARRAY_SIZE(customer_fields) <= 64, "seen mask");
 
 /* v2's credit object; credit_used_pct's presence is checked against the
  * customer's credit limit separately. */
@@ -497,8 +497,6 @@ static const char *const top_keys[] = {
     "schema",     "event_id", "op",     "company", "customer_number", "content_hash",
     "emitted_at", "customer", "source", "credit"}; /* credit last: v1 stops before it */
 static const char *const source_keys[] = {"base_url", "last_maintained", "read_at"};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static mlc_rc bad(struct mlc_err *err, const char *path, const char *what)
 {
@@ -626,7 +624,7 @@ static mlc_rc check_fields(const cJSON *obj, const char *what, const char *pre,
 
 static mlc_rc check_customer(const cJSON *cust, struct mlc_err *err)
 {
-    return check_fields(cust, "customer", "customer.", customer_fields, NELEM(customer_fields),
+    return check_fields(cust, "customer", "customer.", customer_fields, ARRAY_SIZE(customer_fields),
                         err);
 }
 
@@ -637,7 +635,7 @@ static mlc_rc check_credit(const cJSON *credit, const cJSON *cust, struct mlc_er
     const cJSON *pct;
     mlc_rc rc;
 
-    if ((rc = check_fields(credit, "credit", "credit.", credit_fields, NELEM(credit_fields),
+    if ((rc = check_fields(credit, "credit", "credit.", credit_fields, ARRAY_SIZE(credit_fields),
                            err)) != MLC_OK)
         return rc;
     pct = cJSON_GetObjectItemCaseSensitive(credit, "credit_used_pct");
@@ -687,10 +685,10 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
                            safe_name(it->valuestring, name, sizeof(name)));
     }
     if ((rc = check_keys(root, "", top_keys, sizeof(top_keys[0]),
-                         ev->version == 1 ? NELEM(top_keys) - 1 : NELEM(top_keys), NULL, err)) !=
-        MLC_OK)
+                         ev->version == 1 ? ARRAY_SIZE(top_keys) - 1 : ARRAY_SIZE(top_keys), NULL,
+                         err)) != MLC_OK)
         return rc;
-    for (size_t i = 0; i < NELEM(top_keys); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(top_keys); i++)
         if (strcmp(top_keys[i], "customer") != 0 && strcmp(top_keys[i], "credit") != 0 &&
             !cJSON_GetObjectItemCaseSensitive(root, top_keys[i]))
             return bad(err, top_keys[i], "is required");
@@ -745,8 +743,8 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
     src = cJSON_GetObjectItemCaseSensitive(root, "source");
     if (!cJSON_IsObject(src))
         return bad(err, "source", "expected an object");
-    if ((rc = check_keys(src, "source.", source_keys, sizeof(source_keys[0]), NELEM(source_keys),
-                         NULL, err)) != MLC_OK)
+    if ((rc = check_keys(src, "source.", source_keys, sizeof(source_keys[0]),
+                         ARRAY_SIZE(source_keys), NULL, err)) != MLC_OK)
         return rc;
     it = cJSON_GetObjectItemCaseSensitive(src, "base_url");
     if (!it)

@@ -44,7 +44,7 @@ void mlc_log_set_stream(FILE *stream)
 
 bool mlc_log_parse_level(const char *s, enum mlc_log_level *out)
 {
-    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
         if (!strcasecmp(s, level_names[i])) {
             *out = (enum mlc_log_level)i;
             return true;

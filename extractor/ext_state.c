@@ -127,8 +127,7 @@ mlc_rc ext_state_open(const char *path, struct ext_state **out, struct mlc_err *
     mlc_rc rc;
 
     *out = NULL;
-    rc = mlc_store_open(&st->store, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
-                        NULL, err);
+    rc = mlc_store_open(&st->store, path, migrations, ARRAY_SIZE(migrations), NULL, err);
     if (rc != MLC_OK) {
         free(st);
         return rc;
@@ -562,5 +561,5 @@ mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, st
     char when[21];
 
     ext_state_iso_time(cutoff, when);
-    return mlc_store_run_each(st->store, sql, sizeof(sql) / sizeof(sql[0]), when, deleted, err);
+    return mlc_store_run_each(st->store, sql, ARRAY_SIZE(sql), when, deleted, err);
 }

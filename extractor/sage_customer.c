@@ -78,8 +78,7 @@ const char *const sage_customer_properties[] = {
     "DateOfLastInvoice",
     "DateOfLastReceipt",
 };
-const size_t sage_customer_property_count =
-    sizeof(sage_customer_properties) / sizeof(sage_customer_properties[0]);
+const size_t sage_customer_property_count = ARRAY_SIZE(sage_customer_properties);
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

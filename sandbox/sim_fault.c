@@ -47,10 +47,10 @@ bool sim_fault_add_json(struct sim_server *srv, const cJSON *obj, char *msg, siz
     }
     f = mlc_xcalloc(1, sizeof *f);
     size_t k;
-    for (k = 0; k < sizeof sim_fault_names / sizeof sim_fault_names[0]; k++)
+    for (k = 0; k < ARRAY_SIZE(sim_fault_names); k++)
         if (strcmp(kind->valuestring, sim_fault_names[k]) == 0)
             break;
-    if (k == sizeof sim_fault_names / sizeof sim_fault_names[0]) {
+    if (k == ARRAY_SIZE(sim_fault_names)) {
         snprintf(msg, msgsz, "unknown fault kind '%s'", kind->valuestring);
         goto fail;
     }

@@ -31,7 +31,7 @@ const char *const pdsim_address_subfields[PDSIM_ADDRESS_SUBFIELDS] = {
 
 bool pdsim_field_type_valid(const char *type)
 {
-    for (size_t i = 0; type && i < sizeof(field_types) / sizeof(field_types[0]); i++)
+    for (size_t i = 0; type && i < ARRAY_SIZE(field_types); i++)
         if (strcmp(type, field_types[i]) == 0)
             return true;
     return false;
@@ -717,7 +717,7 @@ static bool type_searchable(const char *type)
 {
     static const char *const s[] = {"address", "varchar",  "text", "varchar_auto",
                                     "double",  "monetary", "phone"};
-    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(s); i++)
         if (strcmp(type, s[i]) == 0)
             return true;
     return false;

@@ -3,6 +3,7 @@
  * Prints its base URL up to and including "/-/" as the first line of stdout,
  * then serves until SIGTERM or SIGINT (exit 0). See docs/sandboxes.md.
  */
+#include "mlc_alloc.h"
 #include "mlc_app.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
                 return fail("--port must be 0..65535", optarg);
             break;
         case 'c':
-            if (ncompanies == sizeof companies / sizeof companies[0])
+            if (ncompanies == ARRAY_SIZE(companies))
                 return fail("too many --company options", NULL);
             companies[ncompanies++] = optarg;
             break;

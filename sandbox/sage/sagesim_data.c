@@ -625,7 +625,7 @@ const struct sagesim_terms sagesim_terms[] = {
     {"N15", "Net 15 days", 15, 0, 0},     {"N30", "Net 30 days", 30, 0, 0},
     {"N60", "Net 60 days", 60, 0, 0},     {"2N10", "2% 10 days, net 30", 30, 10, 2},
 };
-const size_t sagesim_nterms = sizeof sagesim_terms / sizeof sagesim_terms[0];
+const size_t sagesim_nterms = ARRAY_SIZE(sagesim_terms);
 
 /* ---- generator -------------------------------------------------------- */
 
@@ -666,7 +666,7 @@ __attribute__((format(printf, 2, 3))) static const char *gs(struct gen *g, const
     return p;
 }
 
-#define PICK(g, arr) arr[rnd(g, sizeof arr / sizeof arr[0])]
+#define PICK(g, arr) arr[rnd(g, ARRAY_SIZE(arr))]
 
 static const char *const names[] = {
     "Bargain Mart",          "O'Brien & Sons",        "Müller GmbH",         "Søren's Café",

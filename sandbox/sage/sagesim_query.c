@@ -131,10 +131,10 @@ int sagesim_query_parse(const struct sim_request *req, struct sagesim_query *q, 
         if (name[0] != '$')
             continue;
         size_t k;
-        for (k = 0; k < sizeof known_options / sizeof known_options[0]; k++)
+        for (k = 0; k < ARRAY_SIZE(known_options); k++)
             if (strcmp(name, known_options[k]) == 0)
                 break;
-        if (k == sizeof known_options / sizeof known_options[0]) {
+        if (k == ARRAY_SIZE(known_options)) {
             snprintf(msg, msgsz, "The query parameter '%.60s' is not supported.", name);
             return -1;
         }

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "sagesim_data.h"
 #include "sagesim_render.h"
 
@@ -95,7 +96,7 @@ static void test_merge_refuses_bad_input(void **state)
         "{\"CustomerNumber\":\"X\",\"CustomerOptionalFieldValues\":[1]}",
         "[]",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         msg[0] = '\0';
         struct sagesim_customer *c = from(bad[i], msg, sizeof msg);
         if (c) {

@@ -6,6 +6,7 @@
 /* cmocka needs the three above first */
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "mlc_store.h"
 
 #include <stdio.h>
@@ -49,7 +50,7 @@ static int teardown(void **state)
     const char *suffix[] = {"", "-wal", "-shm", "-journal"};
     char p[160];
 
-    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
         snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
         unlink(p);
     }
