@@ -353,25 +353,6 @@ mlc_rc mlc_store_rollback(struct mlc_store *st, struct mlc_err *err)
     return rc;
 }
 
-mlc_rc mlc_store_tx(struct mlc_store *st, mlc_store_fn fn, void *arg, struct mlc_err *err)
-{
-    mlc_rc rc = mlc_store_begin(st, err);
-
-    if (rc != MLC_OK)
-        return rc;
-    rc = fn(st, arg, err);
-    if (rc != MLC_OK) {
-        if (st->in_tx)
-            mlc_store_rollback(st, NULL);
-        return rc;
-    }
-    if (!st->in_tx)
-        return mlc_err_set(err, MLC_FATAL,
-                           "state db %s: callback ended the transaction (programming error)",
-                           st->path);
-    return mlc_store_commit(st, err);
-}
-
 mlc_rc mlc_store_prepare(struct mlc_store *st, const char *sql, sqlite3_stmt **stmt,
                          struct mlc_err *err)
 {

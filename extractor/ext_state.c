@@ -448,14 +448,6 @@ static const char sql_last_balance[] =
     "SELECT max(finished_epoch) FROM cycle WHERE company = ?1 AND kind IN ('full', 'balance') "
     "AND result = 'ok'";
 
-mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool full,
-                             const char *watermark_before, time_t started, int64_t *id,
-                             struct mlc_err *err)
-{
-    return ext_state_cycle_start_kind(st, company, full ? "full" : "incremental", watermark_before,
-                                      started, id, err);
-}
-
 mlc_rc ext_state_cycle_start_kind(struct ext_state *st, const char *company, const char *kind,
                                   const char *watermark_before, time_t started, int64_t *id,
                                   struct mlc_err *err)

@@ -37,11 +37,6 @@ int pdsim_plan_burst(enum pdsim_plan plan)
     return plans[plan].burst;
 }
 
-int pdsim_plan_multiplier(enum pdsim_plan plan)
-{
-    return plans[plan].multiplier;
-}
-
 long pdsim_plan_daily_budget(enum pdsim_plan plan, long seats)
 {
     return 30000L * plans[plan].multiplier * seats;
