@@ -4,6 +4,7 @@
  */
 #include "mlc_alloc.h"
 #include "mlc_kafka.h"
+#include "mlc_time.h"
 
 #include "mlc_backoff.h"
 #include "mlc_kafka_int.h"

@@ -3,6 +3,7 @@
 #include "mlc_alloc.h"
 #include "mlc_backoff.h"
 #include "mlc_kafka_int.h"
+#include "mlc_time.h"
 
 #include <stdint.h>
 #include <stdlib.h>

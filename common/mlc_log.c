@@ -2,6 +2,7 @@
 #include "mlc_log.h"
 #include "mlc_alloc.h"
 #include "mlc_buf.h"
+#include "mlc_time.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -165,7 +166,8 @@ static void json_escape(struct mlc_buf *b, const char *s)
 void mlc_log_write(int level, const char *file, int line, const char *fmt, ...)
 {
     char raw[2048], msg[2048], ts[40];
-    struct timespec now;
+    int64_t now_ms;
+    time_t now;
     struct tm tm;
     struct mlc_buf out;
     const char *base = strrchr(file, '/');
@@ -182,10 +184,11 @@ void mlc_log_write(int level, const char *file, int line, const char *fmt, ...)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    now_ms = mlc_realtime_ms();
+    now = (time_t)(now_ms / 1000);
+    gmtime_r(&now, &tm);
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now_ms % 1000));
 
     mlc_buf_init(&out, 8192);
     pthread_mutex_lock(&log_lock);

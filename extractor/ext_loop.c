@@ -1,6 +1,7 @@
 /* ext_loop.c - the `once` and `run` commands (see ext_loop.h). */
 #include "ext_loop.h"
 #include "mlc_alloc.h"
+#include "mlc_time.h"
 
 #include "ext_cycle.h"
 #include "ext_publish.h"

@@ -1,6 +1,7 @@
 /* ext_page.c - preparing one page of customers (see ext_page.h). */
 #include "ext_page.h"
 #include "mlc_alloc.h"
+#include "mlc_time.h"
 
 #include "ext_publish.h"
 #include "mlc_backoff.h"

@@ -3,6 +3,7 @@
  * it under the server's stat_lock (sim_internal.h).
  */
 #include "mlc_alloc.h"
+#include "mlc_time.h"
 #include "sim_internal.h"
 
 #include "mlc_str.h"
@@ -87,10 +88,10 @@ static void redact_target(const char *target, char *out, size_t outsz)
 void sim_record(struct sim_server *srv, const char *method, const char *target, const char *route,
                 const char *fault, int status, double ms)
 {
-    struct timespec now;
+    int64_t now_ms = mlc_realtime_ms();
+    time_t now = (time_t)(now_ms / 1000);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    gmtime_r(&now, &tm);
     pthread_mutex_lock(&srv->stat_lock);
     srv->total++;
     counter_slot(&srv->routes, &srv->nroutes, &srv->routes_cap, route, status)->value++;
@@ -101,7 +102,7 @@ void sim_record(struct sim_server *srv, const char *method, const char *target, 
         srv->log_len++;
     struct sim_log_entry *e = &srv->log[idx];
     snprintf(e->time, sizeof e->time, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000L);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now_ms % 1000));
     mlc_strlcpy(e->method, method, sizeof e->method);
     redact_target(target, e->target, sizeof e->target);
     mlc_strlcpy(e->route, route, sizeof e->route);

@@ -3,6 +3,7 @@
  * (pdsim_handle). The operations live in pdsim_api_*.c, the /_sim/ routes in
  * pdsim_control.c (see pdsim_internal.h). */
 #include "mlc_alloc.h"
+#include "mlc_time.h"
 #include "pdsim_internal.h"
 
 #include "mlc_str.h"
@@ -34,9 +35,7 @@ static const char cloudflare_page[] =
 
 static long long real_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)mlc_realtime_ms();
 }
 
 void pdsim_options_default(struct pdsim_options *opt)
