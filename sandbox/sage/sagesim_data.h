@@ -99,7 +99,7 @@ void sagesim_store_init(struct sagesim_store *st, int64_t today);
 void sagesim_store_free(struct sagesim_store *st);
 /* Finds a company (case-insensitive code), or NULL. */
 struct sagesim_company *sagesim_store_company(struct sagesim_store *st, const char *code);
-/* Adds a company (upper-cased) unless it exists; returns it, NULL on OOM or bad code.
+/* Adds a company (upper-cased) unless it exists; returns it, NULL on a bad code.
  * Adding a company may move the others: earlier company pointers are invalid
  * afterwards (look them up again). */
 struct sagesim_company *sagesim_store_add_company(struct sagesim_store *st, const char *code);
