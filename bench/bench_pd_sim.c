@@ -8,6 +8,7 @@
  *   bench_pd_sim --sim build/mlc-pipedrive-sim [--requests N] [--concurrency C]
  *                [--mix get|list|create|all]
  */
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 #include "mlc_str.h"
 
@@ -163,8 +164,8 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     multi = curl_multi_init();
-    slots = calloc((size_t)conc, sizeof(*slots));
-    if (!multi || !slots)
+    slots = mlc_xcalloc((size_t)conc, sizeof(*slots));
+    if (!multi)
         goto out;
     for (long i = 0; i < conc; i++) {
         slots[i].h = curl_easy_init();

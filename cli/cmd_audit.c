@@ -6,6 +6,7 @@
  * and returns the newest rows last. Add a source for another program's state
  * file; nothing else changes.
  */
+#include "mlc_alloc.h"
 #include "mlc_cli.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -172,16 +173,16 @@ static bool print_section(sqlite3 *db, const struct audit_section *sec, const ch
     ncol = sqlite3_column_count(s);
     if (json) {
         arr = cJSON_AddArrayToObject(json, sec->name);
-        if (!arr)
-            goto fail;
     } else {
         printf("== %s\n", sec->name);
     }
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cJSON *obj = json ? cJSON_CreateObject() : NULL;
+        cJSON *obj = NULL;
 
-        if (json && (!obj || !cJSON_AddItemToArray(arr, obj)))
-            goto fail;
+        if (json) {
+            obj = cJSON_CreateObject();
+            cJSON_AddItemToArray(arr, obj);
+        }
         for (int i = 0; i < ncol; i++) {
             const char *name = sqlite3_column_name(s, i);
             int t = sqlite3_column_type(s, i);
@@ -258,11 +259,7 @@ static bool collect_history(sqlite3 *db, const struct audit_source *src, const c
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             cJSON *o = cJSON_CreateObject();
 
-            if (!o || !cJSON_AddItemToArray(hist, o)) {
-                cJSON_Delete(o);
-                sqlite3_finalize(s);
-                return false;
-            }
+            cJSON_AddItemToArray(hist, o);
             cJSON_AddNumberToObject(o, "seq", cJSON_GetArraySize(hist));
             for (int i = 0; i < sqlite3_column_count(s); i++) {
                 if (sqlite3_column_type(s, i) == SQLITE_NULL)
@@ -285,12 +282,10 @@ static bool collect_history(sqlite3 *db, const struct audit_source *src, const c
 static bool print_history(cJSON *hist, cJSON *json)
 {
     int n = cJSON_GetArraySize(hist);
-    cJSON **rows = n > 0 ? calloc((size_t)n, sizeof(*rows)) : NULL;
+    cJSON **rows = n > 0 ? mlc_xcalloc((size_t)n, sizeof(*rows)) : NULL;
     int i = 0;
     cJSON *it;
 
-    if (n > 0 && !rows)
-        return false;
     cJSON_ArrayForEach(it, hist) rows[i++] = it;
     if (n > 1)
         qsort(rows, (size_t)n, sizeof(*rows), at_cmp);
@@ -311,7 +306,7 @@ static bool print_history(cJSON *hist, cJSON *json)
         for (i = 0; i < n; i++) {
             bool first = true;
 
-            for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+            for (size_t c = 0; c < ARRAY_SIZE(cols); c++) {
                 const char *v =
                     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rows[i], cols[c]));
 
@@ -378,14 +373,10 @@ int mlc_cmd_audit(struct mlc_app *app)
     }
     if (n_paths > 1 && customer) {
         hist = cJSON_CreateArray();
-        if (!hist)
-            goto out;
     }
     if (as_json && n_paths > 1) {
         json = cJSON_CreateObject();
-        dbs = json ? cJSON_AddArrayToObject(json, "databases") : NULL;
-        if (!dbs)
-            goto out;
+        dbs = cJSON_AddArrayToObject(json, "databases");
     }
     for (size_t d = 0; d < n_paths; d++) {
         const struct audit_source *src = NULL;
@@ -398,7 +389,7 @@ int mlc_cmd_audit(struct mlc_app *app)
             goto out;
         }
         sqlite3_busy_timeout(db, 5000);
-        for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]) && !src; i++)
+        for (size_t i = 0; i < ARRAY_SIZE(sources) && !src; i++)
             if (has_table(db, sources[i].proof_table))
                 src = &sources[i];
         if (!src) {
@@ -409,10 +400,11 @@ int mlc_cmd_audit(struct mlc_app *app)
         }
         if (as_json) {
             dj = dbs ? cJSON_CreateObject() : (json = cJSON_CreateObject());
-            if (!dj || (dbs && !cJSON_AddItemToArray(dbs, dj)) ||
-                !cJSON_AddStringToObject(dj, "kind", src->kind) ||
-                (dbs && !cJSON_AddStringToObject(dj, "path", paths[d])))
-                goto out;
+            cJSON_AddStringToObject(dj, "kind", src->kind);
+            if (dbs) {
+                cJSON_AddItemToArray(dbs, dj);
+                cJSON_AddStringToObject(dj, "path", paths[d]);
+            }
         } else if (n_paths > 1) {
             printf("# %s (%s)\n", paths[d], src->kind);
         }

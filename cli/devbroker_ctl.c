@@ -1,5 +1,6 @@
 /* devbroker_ctl.c - HTTP control channel of `mlc devbroker` (see devbroker_ctl.h). */
 #include "devbroker_ctl.h"
+#include "mlc_alloc.h"
 
 #include "mlc_buf.h"
 #include "mlc_kafka.h"
@@ -53,7 +54,7 @@ int devbroker_api_key(const char *name)
         return -1;
     if (mlc_parse_long(name, 0, 100, &v))
         return (int)v;
-    for (size_t i = 0; i < sizeof(api_keys) / sizeof(api_keys[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(api_keys); i++)
         if (!strcasecmp(api_keys[i].name, name))
             return api_keys[i].key;
     return -1;
@@ -200,9 +201,7 @@ static enum MHD_Result push_errors(struct devbroker *db, struct MHD_Connection *
                            "unknown \"error\" (a rd_kafka_resp_err_t name or number)");
     }
     n = (size_t)count->valueint;
-    errs = calloc(n, sizeof(*errs));
-    if (!errs)
-        return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    errs = mlc_xcalloc(n, sizeof(*errs));
     for (size_t i = 0; i < n; i++)
         errs[i] = e;
     rd_kafka_mock_push_request_errors_array(db->mock, (int16_t)key, n, errs);
@@ -229,9 +228,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     enum MHD_Result r;
 
     if (!rq) {
-        rq = calloc(1, sizeof(*rq));
-        if (!rq)
-            return MHD_NO;
+        rq = mlc_xcalloc(1, sizeof(*rq));
         mlc_buf_init(&rq->body, BODY_CAP);
         *con_cls = rq;
         return MHD_YES;
@@ -289,9 +286,7 @@ mlc_rc devbroker_ctl_start(struct devbroker *db, struct devbroker_ctl **out, int
     const union MHD_DaemonInfo *info;
 
     *out = NULL;
-    ctl = calloc(1, sizeof(*ctl));
-    if (!ctl)
-        return mlc_err_set(err, MLC_FATAL, "devbroker control: out of memory");
+    ctl = mlc_xcalloc(1, sizeof(*ctl));
     ctl->db = db;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

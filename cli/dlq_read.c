@@ -1,5 +1,6 @@
 /* dlq_read.c - reading the dead-letter topic and the replay record, see dlq.h. */
 #include "dlq.h"
+#include "mlc_alloc.h"
 #include "mlc_kafka_reader.h"
 #include "mlc_store.h"
 #include "mlc_str.h"
@@ -13,13 +14,11 @@
 
 static char *copy(const void *p, size_t n)
 {
-    char *s = malloc(n + 1);
+    char *s = mlc_xmalloc(n + 1);
 
-    if (s) {
-        if (n)
-            memcpy(s, p, n);
-        s[n] = '\0';
-    }
+    if (n)
+        memcpy(s, p, n);
+    s[n] = '\0';
     return s;
 }
 
@@ -31,7 +30,7 @@ static const char *header(const struct dlq_entry *e, const char *name)
     return "";
 }
 
-static mlc_rc copy_headers(const rd_kafka_message_t *m, struct dlq_entry *e, struct mlc_err *err)
+static void copy_headers(const rd_kafka_message_t *m, struct dlq_entry *e)
 {
     rd_kafka_headers_t *hs = NULL;
     const char *name;
@@ -39,42 +38,32 @@ static mlc_rc copy_headers(const rd_kafka_message_t *m, struct dlq_entry *e, str
     size_t len;
 
     if (rd_kafka_message_headers(m, &hs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hs)
-        return MLC_OK;
-    e->h = calloc(rd_kafka_header_cnt(hs) + 1, sizeof(*e->h));
-    if (!e->h)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+        return;
+    e->h = mlc_xcalloc(rd_kafka_header_cnt(hs) + 1, sizeof(*e->h));
     for (size_t i = 0; !rd_kafka_header_get_all(hs, i, &name, &val, &len); i++) {
         struct dlq_header *h = &e->h[e->n_h];
 
         h->name = copy(name, strlen(name));
         h->value = val ? copy(val, len) : NULL;
         h->len = len;
-        if (!h->name || (val && !h->value))
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
         e->n_h++;
     }
-    return MLC_OK;
 }
 
 static mlc_rc on_message(void *ctx, const rd_kafka_message_t *m, struct mlc_err *err)
 {
     struct dlq_set *set = ctx;
-    struct dlq_entry *grown = realloc(set->e, (set->n + 1) * sizeof(*grown)), *e;
+    struct dlq_entry *e;
     long v;
 
-    if (!grown)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    set->e = grown;
+    set->e = mlc_xreallocarray(set->e, set->n + 1, sizeof(*set->e));
     e = memset(&set->e[set->n++], 0, sizeof(*e));
     e->partition = m->partition;
     e->offset = m->offset;
     e->key = copy(m->key, m->key ? m->key_len : 0);
     e->value = copy(m->payload, m->payload ? m->len : 0);
     e->value_len = m->payload ? m->len : 0;
-    if (!e->key || !e->value)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    if (copy_headers(m, e, err) != MLC_OK)
-        return MLC_FATAL;
+    copy_headers(m, e);
     e->cls = header(e, "mlc.error.class");
     e->error = header(e, "mlc.error");
     e->orig_topic = header(e, "mlc.original.topic");
@@ -133,7 +122,7 @@ bool dlq_header_is_ours(const char *name)
         "mlc.original.topic", "mlc.original.partition", "mlc.original.offset", "mlc.error.class",
         "mlc.error",          "mlc.failed.at",          "mlc.replay.of"};
 
-    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(ours); i++)
         if (!strcmp(name, ours[i]))
             return true;
     return false;
@@ -164,14 +153,11 @@ static const char *const migrations[] = {
 
 mlc_rc dlq_log_open(const char *path, struct dlq_log **out, struct mlc_err *err)
 {
-    struct dlq_log *log = calloc(1, sizeof(*log));
+    struct dlq_log *log = mlc_xcalloc(1, sizeof(*log));
     mlc_rc rc;
 
     *out = NULL;
-    if (!log)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    rc = mlc_store_open(&log->st, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
-                        NULL, err);
+    rc = mlc_store_open(&log->st, path, migrations, ARRAY_SIZE(migrations), NULL, err);
     if (rc != MLC_OK) {
         free(log);
         return rc;

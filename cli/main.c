@@ -1,4 +1,5 @@
 /* mlc: the operator tool (dev broker, secrets, generated docs, ...). */
+#include "mlc_alloc.h"
 #include "mlc_cli.h"
 
 #include <stdio.h>
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         goto out;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
         if (!strcmp(app.argv[0], commands[i].name)) {
             code = commands[i].fn(&app);
             goto out;

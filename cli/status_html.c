@@ -6,6 +6,7 @@
  * from the state files is escaped. The spending chart stacks each day's
  * tokens by kind; the 429s of a day are written above its bar.
  */
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 #include "status.h"
 
@@ -155,7 +156,7 @@ static void spending_chart(FILE *f, const cJSON *days)
         double x = CHART_PAD + i * bw + bw * 0.15, y = CHART_H;
         const char *day = status_str(it, "day");
 
-        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
             double h = status_num(it, kinds[k].key, 0) * (CHART_H - 20) / max;
 
             if (h <= 0)
@@ -177,7 +178,7 @@ static void spending_chart(FILE *f, const cJSON *days)
         i++;
     }
     fputs("</svg>\n<p class=legend>", f);
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
         fprintf(f, "<span style=\"color:%s\">&#9632;</span> %s ", kinds[k].color, kinds[k].label);
     fputs("</p>\n", f);
 }
@@ -187,14 +188,14 @@ static void spending_table(FILE *f, const cJSON *days)
     const cJSON *it;
 
     fputs("<table id=spending><tr><th>day</th>", f);
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
         fprintf(f, "<th>%s</th>", kinds[k].label);
     fputs("<th>total</th><th>429s</th></tr>\n", f);
     cJSON_ArrayForEach(it, days)
     {
         fputs("<tr>", f);
         cell(f, status_str(it, "day"));
-        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
             num_cell(f, status_num(it, kinds[k].key, 0));
         num_cell(f, status_num(it, "total", 0));
         num_cell(f, status_num(it, "status_429", 0));

@@ -1,5 +1,6 @@
 /* mlc_app.c - common start-up of the programs, see mlc_app.h. */
 #include "mlc_app.h"
+#include "mlc_alloc.h"
 #include "mlc_log.h"
 
 #include <errno.h>
@@ -21,11 +22,19 @@ static void print_help(const struct mlc_app *app)
     mlc_config_print_help(stdout, app->prog);
 }
 
+void mlc_app_prologue(const char *name)
+{
+    mlc_alloc_set_progname(name);
+    mlc_alloc_cjson_hooks();
+    mlc_log_setup(name, MLC_LOG_WARN, MLC_LOG_TEXT);
+}
+
 enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv)
 {
     struct mlc_err err = {0};
     int i = 1;
 
+    mlc_app_prologue(app->name);
     app->config = NULL;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

@@ -1,6 +1,8 @@
 /* mlc_app.h - what every ml-connector program does before its real work.
  *
- * Parses the options common to all programs (--config FILE, --help,
+ * mlc_app_prologue() is the set-up every program (workers, mlc, the
+ * sandboxes) runs first, in one place. mlc_app_start() runs it, then parses the options common to
+ * all programs (--config FILE, --help,
  * --version), loads the configuration from the file and the environment,
  * and configures logging. The workers (extractor, loader) then turn core
  * dumps off unless MLC_ALLOW_CORE_DUMPS=true: a core file holds the
@@ -26,14 +28,26 @@ struct mlc_app {
     struct mlc_config cfg;
 };
 
+/* The first call of every main(), before anything allocates: names the
+ * program in the out-of-memory line and makes cJSON allocate through the
+ * aborting wrappers (mlc_alloc.h, ADR 0010), and starts logging at warn in
+ * text on stderr until the configuration says otherwise. The locale stays
+ * "C" (no program calls setlocale): number formatting, strtod and cJSON's
+ * decimal point rely on it. name is borrowed and must outlive the program
+ * (a string literal). Signals are not touched: only long-running programs
+ * install mlc_app_stop_on_signals(), a one-shot command keeps the default
+ * SIGTERM and SIGPIPE. */
+void mlc_app_prologue(const char *name);
+
 enum mlc_app_start {
     MLC_APP_RUN,  /* configuration loaded: go on */
     MLC_APP_EXIT, /* --help or --version printed: exit 0 */
     MLC_APP_FAIL, /* one line printed: exit 2 */
 };
 
-/* Fills app from argv (which must outlive app) and loads the configuration
- * from environ. Options after the command word are left in app->argv. */
+/* Runs mlc_app_prologue(app->name), fills app from argv (which must outlive
+ * app) and loads the configuration from environ. Options after the command word are left in
+ * app->argv. */
 enum mlc_app_start mlc_app_start(struct mlc_app *app, int argc, char **argv);
 
 /* No core file and no ptrace attach by other users' processes (the process

@@ -9,14 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int64_t mlc_monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void mlc_backoff_init(struct mlc_backoff *b, long base_ms, long cap_ms, long max_retry_after_ms,
                       uint64_t seed)
 {
@@ -26,6 +18,7 @@ void mlc_backoff_init(struct mlc_backoff *b, long base_ms, long cap_ms, long max
     if (seed == 0) {
         struct timespec ts;
 
+        /* entropy, not a time: the nanoseconds matter */
         clock_gettime(CLOCK_MONOTONIC, &ts);
         seed = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^
                ((uint64_t)getpid() << 32);

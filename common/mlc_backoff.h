@@ -14,6 +14,8 @@
 #ifndef MLC_BACKOFF_H
 #define MLC_BACKOFF_H
 
+#include "mlc_time.h"
+
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,10 +27,6 @@ struct mlc_backoff {
     long max_retry_after_ms; /* most we honour from Retry-After */
     uint64_t rng;            /* PRNG state, never 0 */
 };
-
-/* CLOCK_MONOTONIC in milliseconds: for deadlines and durations, never for
- * dates (it stands still across nothing and jumps with no NTP step). */
-int64_t mlc_monotonic_ms(void);
 
 /* seed 0 picks one from the clock and pid. Non-positive values are replaced by
  * defaults: base 500 ms, cap 30 s, max Retry-After 300 s. */

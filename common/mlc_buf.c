@@ -1,5 +1,6 @@
 /* mlc_buf.c - bounded growable buffer, see mlc_buf.h. */
 #include "mlc_buf.h"
+#include "mlc_alloc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +33,6 @@ void mlc_buf_reset(struct mlc_buf *b)
 static mlc_rc buf_reserve(struct mlc_buf *b, size_t extra)
 {
     size_t need, cap;
-    char *p;
 
     if (extra > b->max - b->len)
         return MLC_PERM;
@@ -44,10 +44,7 @@ static mlc_rc buf_reserve(struct mlc_buf *b, size_t extra)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if (cap > b->max + 1)
         cap = b->max + 1;
-    p = realloc(b->data, cap);
-    if (!p)
-        return MLC_FATAL;
-    b->data = p;
+    b->data = mlc_xrealloc(b->data, cap);
     b->cap = cap;
     return MLC_OK;
 }

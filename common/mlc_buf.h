@@ -29,7 +29,7 @@ void mlc_buf_free(struct mlc_buf *b);
 /* Empties the buffer and keeps the allocation for reuse. */
 void mlc_buf_reset(struct mlc_buf *b);
 
-/* MLC_PERM when the cap would be exceeded, MLC_FATAL when out of memory. */
+/* MLC_PERM when the cap would be exceeded (an allocation failure aborts). */
 mlc_rc mlc_buf_append(struct mlc_buf *b, const void *p, size_t n);
 mlc_rc mlc_buf_puts(struct mlc_buf *b, const char *s);
 mlc_rc mlc_buf_printf(struct mlc_buf *b, const char *fmt, ...)

@@ -1,5 +1,6 @@
 /* mlc_config.c - table-driven configuration, see mlc_config.h. */
 #include "mlc_config.h"
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_secret.h"
@@ -58,18 +59,13 @@ __attribute__((format(printf, 2, 3))) static void add_warning(struct mlc_config 
                                                               const char *fmt, ...)
 {
     char line[512];
-    char **grown = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(*grown));
     va_list ap;
 
-    if (!grown)
-        return;
-    cfg->warnings = grown;
+    cfg->warnings = mlc_xreallocarray(cfg->warnings, cfg->n_warnings + 1, sizeof(char *));
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    cfg->warnings[cfg->n_warnings] = strdup(line);
-    if (cfg->warnings[cfg->n_warnings])
-        cfg->n_warnings++;
+    cfg->warnings[cfg->n_warnings++] = mlc_xstrdup(line);
 }
 
 /* True when the authority part of an http(s) URL has a user[:password]@. */
@@ -139,9 +135,7 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
     }
     if (!*v) /* empty means unset: fall back to the default */
         return MLC_OK;
-    copy = strdup(v);
-    if (!copy)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    copy = mlc_xstrdup(v);
     free(cfg->value[id]);
     cfg->value[id] = copy;
     cfg->num[id] = num;
@@ -153,40 +147,25 @@ static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *
                           const char *where, struct mlc_err *err)
 {
     const char *suffix = name + strlen(RDKAFKA_PREFIX);
-    struct mlc_kv *grown;
     char *key;
     size_t i;
 
     if (!*suffix)
         return mlc_err_set(err, MLC_FATAL, "%s: %s needs a property name after it", where, name);
-    key = strdup(suffix);
-    if (!key)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    key = mlc_xstrdup(suffix);
     for (char *p = key; *p; p++)
         *p = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
     for (i = 0; i < cfg->n_rdkafka; i++) {
         if (!strcmp(cfg->rdkafka[i].key, key)) {
-            char *val = strdup(v);
             free(key);
-            if (!val)
-                return mlc_err_set(err, MLC_FATAL, "out of memory");
             free(cfg->rdkafka[i].value);
-            cfg->rdkafka[i].value = val;
+            cfg->rdkafka[i].value = mlc_xstrdup(v);
             return MLC_OK;
         }
     }
-    grown = realloc(cfg->rdkafka, (cfg->n_rdkafka + 1) * sizeof(*grown));
-    if (!grown) {
-        free(key);
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    }
-    cfg->rdkafka = grown;
+    cfg->rdkafka = mlc_xreallocarray(cfg->rdkafka, cfg->n_rdkafka + 1, sizeof(*cfg->rdkafka));
     cfg->rdkafka[cfg->n_rdkafka].key = key;
-    cfg->rdkafka[cfg->n_rdkafka].value = strdup(v);
-    if (!cfg->rdkafka[cfg->n_rdkafka].value) {
-        free(key);
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    }
+    cfg->rdkafka[cfg->n_rdkafka].value = mlc_xstrdup(v);
     cfg->n_rdkafka++;
     return MLC_OK;
 }
@@ -285,7 +264,7 @@ static mlc_rc apply(struct mlc_config *cfg, const char *name, const char *v, con
     id = find_setting(name);
     if (id < 0 && (id = secret_of_file_form(name)) >= 0)
         return apply_file_form(cfg, id, name, v, where, err);
-    for (size_t i = 0; id < 0 && i < sizeof(removed_settings) / sizeof(removed_settings[0]); i++)
+    for (size_t i = 0; id < 0 && i < ARRAY_SIZE(removed_settings); i++)
         if (!strcmp(name, removed_settings[i].name)) {
             add_warning(cfg, "%s: %s was removed and is ignored: %s", where, name,
                         removed_settings[i].note);
@@ -410,9 +389,7 @@ static mlc_rc set_defaults(struct mlc_config *cfg, struct mlc_err *err)
                      prog_word(cfg->prog), tok + strlen("<program>"));
         else
             mlc_strlcpy(def, d->def, sizeof(def));
-        cfg->value[i] = strdup(def);
-        if (!cfg->value[i])
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
+        cfg->value[i] = mlc_xstrdup(def);
         mlc_strlcpy(cfg->origin[i], "default", sizeof(cfg->origin[i]));
         if (d->type == MLC_CFGT_INT && *def && !mlc_parse_long(def, d->min, d->max, &cfg->num[i]))
             return mlc_err_set(err, MLC_FATAL, "%s: bad built-in default", d->name);
@@ -452,7 +429,7 @@ void mlc_config_rdkafka_setting(const char *key, char *out, size_t size)
 
 bool mlc_config_rdkafka_is_secret(const char *key)
 {
-    for (size_t i = 0; i < sizeof(rdkafka_secrets) / sizeof(rdkafka_secrets[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(rdkafka_secrets); i++)
         if (!strcmp(key, rdkafka_secrets[i]))
             return true;
     return strstr(key, "password") || strstr(key, "secret");
@@ -482,18 +459,15 @@ static mlc_rc resolve_one(const struct mlc_config *cfg, const char *name, const 
         free(*value);
         *value = plain;
     }
-    if (!mlc_log_add_secret(*value))
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    mlc_log_add_secret(*value);
     /* Sized to the secret: a truncated upper form would leave its tail visible. */
     n = strlen(*value) + 1;
-    upper = malloc(n);
-    if (!upper)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    upper = mlc_xmalloc(n);
     mlc_str_upper(upper, *value, n);
-    rc = mlc_log_add_secret(upper) ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+    mlc_log_add_secret(upper);
     memset(upper, 0, n);
     free(upper);
-    return rc;
+    return MLC_OK;
 }
 
 /* Decrypts enc:v1: secrets and registers every secret for redaction. */
@@ -690,15 +664,13 @@ mlc_rc mlc_config_require(const struct mlc_config *cfg, enum mlc_cfg_id id, stru
 mlc_rc mlc_config_list(const struct mlc_config *cfg, enum mlc_cfg_id id, char ***items, size_t *n,
                        struct mlc_err *err)
 {
-    char *copy = strdup(mlc_cfg_str(cfg, id));
+    char *copy = mlc_xstrdup(mlc_cfg_str(cfg, id));
     char **out = NULL;
     size_t count = 0;
     char *p, *comma;
 
-    if (!copy)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     for (p = copy; p; p = comma ? comma + 1 : NULL) {
-        char *item, **grown;
+        char *item;
 
         comma = strchr(p, ',');
         if (comma)
@@ -706,15 +678,8 @@ mlc_rc mlc_config_list(const struct mlc_config *cfg, enum mlc_cfg_id id, char **
         item = mlc_str_trim(p);
         if (!*item)
             continue;
-        grown = realloc(out, (count + 1) * sizeof(*out));
-        if (!grown || !(grown[count] = strdup(item))) {
-            out = grown ? grown : out;
-            mlc_config_free_list(out, count);
-            free(copy);
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        }
-        out = grown;
-        count++;
+        out = mlc_xreallocarray(out, count + 1, sizeof(*out));
+        out[count++] = mlc_xstrdup(item);
     }
     free(copy);
     *items = out;
@@ -770,23 +735,24 @@ static void md_cell(FILE *out, const char *s)
 
 void mlc_config_print_markdown(FILE *out)
 {
-    fprintf(out, "# Configuration\n\n"
-                 "Generated by `mlc config docs` from `common/mlc_config_table.h`; do not edit.\n\n"
-                 "Every setting is read from the environment or from `--config FILE` "
-                 "(`KEY=VALUE` lines, `#` comments, optional quotes); the environment wins. "
-                 "An empty value means unset. A bad value stops the program with one line naming "
-                 "the setting (and `file:line`). Unknown `MLC_` names are warned about.\n\n"
-                 "`MLC_RDKAFKA_<PROP>` passes any librdkafka property through untouched: the "
-                 "name is lower-cased and `_` becomes `.` (`MLC_RDKAFKA_SECURITY_PROTOCOL=ssl` "
-                 "sets `security.protocol`).\n\n"
-                 "Secret settings accept `enc:v2:...` values made by `mlc secret encrypt --setting`, "
-                 "decrypted with `MLC_MASTER_KEY_FILE`; secrets never reach a log line. Each "
-                 "secret `MLC_X` may instead be read from a file named by `MLC_X_FILE` (Docker "
-                 "and compose secrets; one trailing newline is dropped); setting both is an "
-                 "error. URL settings take `http://` only for loopback hosts unless "
-                 "`MLC_ALLOW_PLAINTEXT_HTTP=true`.\n\n"
-                 "| setting | type | default | used by | description |\n"
-                 "|---|---|---|---|---|\n");
+    fprintf(out,
+            "# Configuration\n\n"
+            "Generated by `mlc config docs` from `common/mlc_config_table.h`; do not edit.\n\n"
+            "Every setting is read from the environment or from `--config FILE` "
+            "(`KEY=VALUE` lines, `#` comments, optional quotes); the environment wins. "
+            "An empty value means unset. A bad value stops the program with one line naming "
+            "the setting (and `file:line`). Unknown `MLC_` names are warned about.\n\n"
+            "`MLC_RDKAFKA_<PROP>` passes any librdkafka property through untouched: the "
+            "name is lower-cased and `_` becomes `.` (`MLC_RDKAFKA_SECURITY_PROTOCOL=ssl` "
+            "sets `security.protocol`).\n\n"
+            "Secret settings accept `enc:v2:...` values made by `mlc secret encrypt --setting`, "
+            "decrypted with `MLC_MASTER_KEY_FILE`; secrets never reach a log line. Each "
+            "secret `MLC_X` may instead be read from a file named by `MLC_X_FILE` (Docker "
+            "and compose secrets; one trailing newline is dropped); setting both is an "
+            "error. URL settings take `http://` only for loopback hosts unless "
+            "`MLC_ALLOW_PLAINTEXT_HTTP=true`.\n\n"
+            "| setting | type | default | used by | description |\n"
+            "|---|---|---|---|---|\n");
     for (int i = 0; i < MLC_CFG__COUNT; i++) {
         const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
 

@@ -46,18 +46,3 @@ void mlc_err_clear(struct mlc_err *err)
     err->status = 0;
     err->msg[0] = '\0';
 }
-
-const char *mlc_rc_name(mlc_rc rc)
-{
-    switch (rc) {
-    case MLC_OK:
-        return "ok";
-    case MLC_RETRY:
-        return "retry";
-    case MLC_PERM:
-        return "permanent";
-    case MLC_FATAL:
-        return "fatal";
-    }
-    return "unknown";
-}

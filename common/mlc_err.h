@@ -49,7 +49,4 @@ mlc_rc mlc_err_prefix(struct mlc_err *err, const char *fmt, ...)
 /* Clears err to MLC_OK with an empty message. */
 void mlc_err_clear(struct mlc_err *err);
 
-/* "ok", "retry", "permanent" or "fatal". */
-const char *mlc_rc_name(mlc_rc rc);
-
 #endif

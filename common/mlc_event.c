@@ -1,6 +1,7 @@
 /* mlc_event.c - customer-change events: build, canonical form, hash, decode.
  * See mlc_event.h for the contract. */
 #include "mlc_event.h"
+#include "mlc_alloc.h"
 
 #include "mlc_str.h"
 
@@ -235,8 +236,7 @@ static mlc_rc put_string(const char *s, struct mlc_buf *out, struct mlc_err *err
         goto fail;
     return MLC_OK;
 fail:
-    return mlc_err_set(err, rc, "canonical json: %s",
-                       rc == MLC_PERM ? "output size cap reached" : "out of memory");
+    return mlc_err_set(err, rc, "canonical json: output size cap reached");
 }
 
 static int cmp_keys(const void *a, const void *b)
@@ -287,8 +287,8 @@ static mlc_rc canon(const cJSON *it, struct mlc_buf *out, int depth, struct mlc_
         cJSON_ArrayForEach(c, it) n++;
         if (n > CANON_MAX_KEYS)
             return mlc_err_set(err, MLC_PERM, "canonical json: more than %d keys", CANON_MAX_KEYS);
-        if (n > 0 && !(kids = malloc(n * sizeof(*kids))))
-            return mlc_err_set(err, MLC_FATAL, "canonical json: out of memory");
+        if (n > 0)
+            kids = mlc_xcalloc(n, sizeof(*kids));
         i = 0;
         cJSON_ArrayForEach(c, it) kids[i++] = c;
         if (n > 1) /* kids is NULL for an empty object: qsort must not see it */
@@ -317,8 +317,7 @@ static mlc_rc canon(const cJSON *it, struct mlc_buf *out, int depth, struct mlc_
     }
 out:
     if (rc != MLC_OK)
-        mlc_err_set(err, rc, "canonical json: %s",
-                    rc == MLC_PERM ? "output size cap reached" : "out of memory");
+        mlc_err_set(err, rc, "canonical json: output size cap reached");
 done:
     free(kids);
     return rc;
@@ -393,7 +392,7 @@ mlc_rc mlc_event_content_hash_v2(const cJSON *customer, const cJSON *credit,
     /* The canonical form of {"credit":...,"customer":...}: "credit" sorts first. */
     mlc_buf_init(&b, 2 * MLC_EVENT_MAX_BYTES);
     if ((rc = mlc_buf_puts(&b, "{\"credit\":")) != MLC_OK) {
-        rc = mlc_err_set(err, rc, "canonical json: out of memory");
+        rc = mlc_err_set(err, rc, "canonical json: output size cap reached");
         goto out;
     }
     if ((rc = mlc_event_canonical(credit, &b, err)) != MLC_OK)
@@ -484,7 +483,7 @@ static const struct vfield customer_fields[] = {
     {"inactive_date", V_DATE, false},
 };
 
-_Static_assert(sizeof(customer_fields) / sizeof(customer_fields[0]) <= 64, "seen mask");
+_Static_assert(ARRAY_SIZE(customer_fields) <= 64, "seen mask");
 
 /* v2's credit object; credit_used_pct's presence is checked against the
  * customer's credit limit separately. */
@@ -498,8 +497,6 @@ static const char *const top_keys[] = {
     "schema",     "event_id", "op",     "company", "customer_number", "content_hash",
     "emitted_at", "customer", "source", "credit"}; /* credit last: v1 stops before it */
 static const char *const source_keys[] = {"base_url", "last_maintained", "read_at"};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static mlc_rc bad(struct mlc_err *err, const char *path, const char *what)
 {
@@ -627,7 +624,7 @@ static mlc_rc check_fields(const cJSON *obj, const char *what, const char *pre,
 
 static mlc_rc check_customer(const cJSON *cust, struct mlc_err *err)
 {
-    return check_fields(cust, "customer", "customer.", customer_fields, NELEM(customer_fields),
+    return check_fields(cust, "customer", "customer.", customer_fields, ARRAY_SIZE(customer_fields),
                         err);
 }
 
@@ -638,7 +635,7 @@ static mlc_rc check_credit(const cJSON *credit, const cJSON *cust, struct mlc_er
     const cJSON *pct;
     mlc_rc rc;
 
-    if ((rc = check_fields(credit, "credit", "credit.", credit_fields, NELEM(credit_fields),
+    if ((rc = check_fields(credit, "credit", "credit.", credit_fields, ARRAY_SIZE(credit_fields),
                            err)) != MLC_OK)
         return rc;
     pct = cJSON_GetObjectItemCaseSensitive(credit, "credit_used_pct");
@@ -688,10 +685,10 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
                            safe_name(it->valuestring, name, sizeof(name)));
     }
     if ((rc = check_keys(root, "", top_keys, sizeof(top_keys[0]),
-                         ev->version == 1 ? NELEM(top_keys) - 1 : NELEM(top_keys), NULL, err)) !=
-        MLC_OK)
+                         ev->version == 1 ? ARRAY_SIZE(top_keys) - 1 : ARRAY_SIZE(top_keys), NULL,
+                         err)) != MLC_OK)
         return rc;
-    for (size_t i = 0; i < NELEM(top_keys); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(top_keys); i++)
         if (strcmp(top_keys[i], "customer") != 0 && strcmp(top_keys[i], "credit") != 0 &&
             !cJSON_GetObjectItemCaseSensitive(root, top_keys[i]))
             return bad(err, top_keys[i], "is required");
@@ -746,8 +743,8 @@ static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify
     src = cJSON_GetObjectItemCaseSensitive(root, "source");
     if (!cJSON_IsObject(src))
         return bad(err, "source", "expected an object");
-    if ((rc = check_keys(src, "source.", source_keys, sizeof(source_keys[0]), NELEM(source_keys),
-                         NULL, err)) != MLC_OK)
+    if ((rc = check_keys(src, "source.", source_keys, sizeof(source_keys[0]),
+                         ARRAY_SIZE(source_keys), NULL, err)) != MLC_OK)
         return rc;
     it = cJSON_GetObjectItemCaseSensitive(src, "base_url");
     if (!it)
@@ -812,7 +809,7 @@ mlc_rc mlc_event_build_version(int version, const char *company, const char *num
     enum mlc_event_op op = customer ? MLC_EVENT_UPSERT : MLC_EVENT_MISSING;
     char hash[MLC_EVENT_HASH_HEX + 1], id[MLC_EVENT_ID_HEX + 1], key[MLC_EVENT_MAX_KEY + 1];
     char emitted[21], read_at[21];
-    cJSON *ev = NULL, *s, *copy;
+    cJSON *ev, *s;
     struct mlc_event view = {0};
     mlc_rc rc;
 
@@ -842,47 +839,33 @@ mlc_rc mlc_event_build_version(int version, const char *company, const char *num
     if ((rc = mlc_event_id(company, number, op, hash, id, err)) != MLC_OK)
         return rc;
 
-    rc = MLC_FATAL;
-    if (!(ev = cJSON_CreateObject()) || !cJSON_AddStringToObject(ev, "schema", schema) ||
-        !cJSON_AddStringToObject(ev, "event_id", id) ||
-        !cJSON_AddStringToObject(ev, "op", mlc_event_op_name(op)) ||
-        !cJSON_AddStringToObject(ev, "company", company) ||
-        !cJSON_AddStringToObject(ev, "customer_number", number) ||
-        !cJSON_AddStringToObject(ev, "content_hash", hash) ||
-        !cJSON_AddStringToObject(ev, "emitted_at", emitted))
-        goto oom;
-    if (customer) {
-        if (!(copy = cJSON_Duplicate(customer, 1)))
-            goto oom;
-        if (!cJSON_AddItemToObject(ev, "customer", copy)) {
-            cJSON_Delete(copy);
-            goto oom;
-        }
+    /* Every string below is non-NULL (checked above or a local array), so
+     * cJSON can fail here only to allocate, which aborts (ADR 0010). */
+    ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "schema", schema);
+    cJSON_AddStringToObject(ev, "event_id", id);
+    cJSON_AddStringToObject(ev, "op", mlc_event_op_name(op));
+    cJSON_AddStringToObject(ev, "company", company);
+    cJSON_AddStringToObject(ev, "customer_number", number);
+    cJSON_AddStringToObject(ev, "content_hash", hash);
+    cJSON_AddStringToObject(ev, "emitted_at", emitted);
+    if (customer)
+        cJSON_AddItemToObject(ev, "customer", cJSON_Duplicate(customer, 1));
+    if (credit)
+        cJSON_AddItemToObject(ev, "credit", cJSON_Duplicate(credit, 1));
+    s = cJSON_AddObjectToObject(ev, "source");
+    cJSON_AddStringToObject(s, "base_url", src->base_url);
+    if (src->last_maintained && src->last_maintained[0])
+        cJSON_AddStringToObject(s, "last_maintained", src->last_maintained);
+    else
+        cJSON_AddNullToObject(s, "last_maintained");
+    cJSON_AddStringToObject(s, "read_at", read_at);
+    if ((rc = validate_tree(ev, &view, false, err)) != MLC_OK) {
+        cJSON_Delete(ev);
+        return rc;
     }
-    if (credit) {
-        if (!(copy = cJSON_Duplicate(credit, 1)))
-            goto oom;
-        if (!cJSON_AddItemToObject(ev, "credit", copy)) {
-            cJSON_Delete(copy);
-            goto oom;
-        }
-    }
-    if (!(s = cJSON_AddObjectToObject(ev, "source")) ||
-        !cJSON_AddStringToObject(s, "base_url", src->base_url) ||
-        !(src->last_maintained && src->last_maintained[0]
-              ? cJSON_AddStringToObject(s, "last_maintained", src->last_maintained)
-              : cJSON_AddNullToObject(s, "last_maintained")) ||
-        !cJSON_AddStringToObject(s, "read_at", read_at))
-        goto oom;
-    if ((rc = validate_tree(ev, &view, false, err)) != MLC_OK)
-        goto fail;
     *out = ev;
     return MLC_OK;
-oom:
-    mlc_err_set(err, MLC_FATAL, "event: out of memory");
-fail:
-    cJSON_Delete(ev);
-    return rc;
 }
 
 mlc_rc mlc_event_encode(const cJSON *event, struct mlc_buf *out, struct mlc_err *err)
@@ -930,10 +913,7 @@ mlc_rc mlc_event_decode(const char *key, size_t key_len, const char *value, size
         mlc_err_set(err, MLC_PERM, "event: value is not valid utf-8");
         goto out;
     }
-    if (!(copy = malloc(value_len + 1))) {
-        rc = mlc_err_set(err, MLC_FATAL, "event: out of memory");
-        goto out;
-    }
+    copy = mlc_xmalloc(value_len + 1);
     memcpy(copy, value, value_len);
     copy[value_len] = '\0';
     if (!(root = cJSON_ParseWithOpts(copy, &end, 1))) {

@@ -112,7 +112,7 @@ mlc_rc mlc_event_key(const char *company, const char *number, char *out, size_t 
 
 /* Appends the canonical JSON of item to out (see above). MLC_PERM on a
  * non-finite or too large number, a duplicate key, invalid UTF-8 or when out's
- * cap is reached; MLC_FATAL when out of memory. */
+ * cap is reached. */
 mlc_rc mlc_event_canonical(const cJSON *item, struct mlc_buf *out, struct mlc_err *err);
 
 /* v1 content_hash of a customer object (canonical form, SHA-256, hex), or of
@@ -179,8 +179,7 @@ struct mlc_event {
  * Accepts every version this build reads (v1, v2); another schema name is
  * MLC_PERM starting with MLC_EVENT_ERR_UNSUPPORTED and naming it.
  * MLC_PERM with "event: <path>: <what>" on any failure (send it to the DLQ
- * with that reason, class mlc_event_error_class()); MLC_FATAL only when out
- * of memory. On success fill *ev;
+ * with that reason, class mlc_event_error_class()). On success fill *ev;
  * release it with mlc_event_free. On failure *ev is zeroed. */
 mlc_rc mlc_event_decode(const char *key, size_t key_len, const char *value, size_t value_len,
                         struct mlc_event *ev, struct mlc_err *err);

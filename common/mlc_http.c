@@ -1,5 +1,6 @@
 /* mlc_http.c - libcurl wrapper, classification, retry loop and batch, see mlc_http.h. */
 #include "mlc_http.h"
+#include "mlc_alloc.h"
 
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -27,7 +28,6 @@ struct mlc_http_client {
     struct mlc_http_response *resp;
     bool too_large;
     bool hdr_too_large;
-    bool oom;
 };
 
 static int global_refs;
@@ -156,11 +156,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     if (rc == MLC_OK)
         return n;
-    if (rc == MLC_PERM)
-        c->too_large = true;
-    else
-        c->oom = true;
-    return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    c->too_large = true; /* the only failure: an allocation failure aborts */
+    return 0;            /* aborts the transfer with CURLE_WRITE_ERROR */
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
@@ -199,10 +196,7 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
         rc = mlc_buf_append(&c->resp->hdrs, "", 1);
     if (rc == MLC_OK)
         return n;
-    if (rc == MLC_PERM)
-        c->hdr_too_large = true;
-    else
-        c->oom = true;
+    c->hdr_too_large = true;
     return 0;
 }
 
@@ -221,38 +215,28 @@ static void register_basic_secret(const char *user, const char *password)
     mlc_log_add_secret((const char *)b64);
 }
 
-static char *dup_or_null(const char *s, bool *oom)
+static char *dup_or_null(const char *s)
 {
-    char *d;
-
-    if (!s)
-        return NULL;
-    d = strdup(s);
-    if (!d)
-        *oom = true;
-    return d;
+    return s ? mlc_xstrdup(s) : NULL;
 }
 
 mlc_rc mlc_http_client_new(const struct mlc_http_opts *o, struct mlc_http_client **out,
                            struct mlc_err *err)
 {
-    struct mlc_http_client *c = calloc(1, sizeof(*c));
-    bool oom = false;
+    struct mlc_http_client *c = mlc_xcalloc(1, sizeof(*c));
     mlc_rc rc = MLC_OK;
 
     *out = NULL;
-    if (!c)
-        return mlc_err_set(err, MLC_FATAL, "http client: out of memory");
     c->o = *o;
     /* The borrowed strings are copied below; never keep the caller's pointers. */
     c->o.ca_file = c->o.user_agent = c->o.user = c->o.password = NULL;
-    c->ca_file = dup_or_null(o->ca_file, &oom);
-    c->user_agent = dup_or_null(o->user_agent ? o->user_agent : "ml-connector/" MLC_VERSION, &oom);
-    c->user = dup_or_null(o->user, &oom);
-    c->password = dup_or_null(o->user ? (o->password ? o->password : "") : NULL, &oom);
+    c->ca_file = dup_or_null(o->ca_file);
+    c->user_agent = dup_or_null(o->user_agent ? o->user_agent : "ml-connector/" MLC_VERSION);
+    c->user = dup_or_null(o->user);
+    c->password = dup_or_null(o->user ? (o->password ? o->password : "") : NULL);
     c->easy = curl_easy_init();
-    if (oom || !c->easy) {
-        rc = mlc_err_set(err, MLC_FATAL, "http client: out of memory or curl_easy_init failed");
+    if (!c->easy) {
+        rc = mlc_err_set(err, MLC_FATAL, "http client: curl_easy_init failed");
         goto out;
     }
     curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
@@ -325,7 +309,7 @@ static mlc_rc prepare(struct mlc_http_client *c, const struct mlc_http_request *
     resp->num_connects = 0;
     resp->total_s = 0;
     c->resp = resp;
-    c->too_large = c->hdr_too_large = c->oom = false;
+    c->too_large = c->hdr_too_large = false;
     c->errbuf[0] = '\0';
 
     for (const char *const *h = req->headers; h && *h; h++) {
@@ -402,7 +386,7 @@ static mlc_rc finish(struct mlc_http_client *c, const struct mlc_http_request *r
     resp->total_s = total;
     display_url(req->url, url, sizeof(url));
 
-    if (c->oom || cc == CURLE_OUT_OF_MEMORY) {
+    if (cc == CURLE_OUT_OF_MEMORY) {
         rc = mlc_err_set(err, MLC_FATAL, "%s %s: out of memory", m, url);
     } else if (c->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
         rc = mlc_err_set(err, MLC_PERM, "%s %s: response larger than %zu bytes", m, url,
@@ -510,19 +494,17 @@ struct mlc_http_batch {
 mlc_rc mlc_http_batch_new(const struct mlc_http_opts *o, unsigned slots,
                           struct mlc_http_batch **out, struct mlc_err *err)
 {
-    struct mlc_http_batch *b = calloc(1, sizeof(*b));
+    struct mlc_http_batch *b = mlc_xcalloc(1, sizeof(*b));
     mlc_rc rc = MLC_OK;
 
     *out = NULL;
     if (slots == 0)
         slots = 1;
-    if (!b)
-        return mlc_err_set(err, MLC_FATAL, "http batch: out of memory");
     b->multi = curl_multi_init();
-    b->slots = calloc(slots, sizeof(*b->slots));
-    b->slot_req = calloc(slots, sizeof(*b->slot_req));
-    if (!b->multi || !b->slots || !b->slot_req) {
-        rc = mlc_err_set(err, MLC_FATAL, "http batch: out of memory");
+    b->slots = mlc_xcalloc(slots, sizeof(*b->slots));
+    b->slot_req = mlc_xcalloc(slots, sizeof(*b->slot_req));
+    if (!b->multi) {
+        rc = mlc_err_set(err, MLC_FATAL, "http batch: curl_multi_init failed");
         goto out;
     }
     for (b->nslots = 0; b->nslots < slots; b->nslots++) {

@@ -2,6 +2,7 @@
  * configuration, the rebalance callback, poll, storing offsets (done),
  * pause/resume, the handle and close (see the CONSUMER part of mlc_kafka.h).
  */
+#include "mlc_alloc.h"
 #include "mlc_kafka.h"
 
 #include "mlc_kafka_int.h"
@@ -86,9 +87,7 @@ mlc_rc mlc_kafka_consumer_new(const struct mlc_config *cfg, const char *const *t
     mlc_rc rc;
 
     *out = NULL;
-    c = calloc(1, sizeof(*c));
-    if (!c)
-        return mlc_err_set(err, MLC_FATAL, "kafka consumer: out of memory");
+    c = mlc_xcalloc(1, sizeof(*c));
     c->rebalance_cb = rebalance;
     c->ctx = ctx;
     conf = rd_kafka_conf_new();

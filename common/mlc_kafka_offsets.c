@@ -3,6 +3,7 @@
  * committed offsets with a temporary consumer (see mlc_kafka.h).
  */
 #include "mlc_kafka.h"
+#include "mlc_time.h"
 
 #include "mlc_backoff.h"
 #include "mlc_kafka_int.h"

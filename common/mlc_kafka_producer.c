@@ -2,7 +2,9 @@
  * delivery reports, fatal errors, produce with backpressure, poll, flush
  * and free (see the PRODUCER part of mlc_kafka.h).
  */
+#include "mlc_alloc.h"
 #include "mlc_kafka.h"
+#include "mlc_time.h"
 
 #include "mlc_backoff.h"
 #include "mlc_kafka_int.h"
@@ -62,9 +64,7 @@ mlc_rc mlc_kafka_producer_new(const struct mlc_config *cfg, mlc_kafka_dr_fn dr_c
     *out = NULL;
     if (!dr_cb)
         return mlc_err_set(err, MLC_FATAL, "kafka producer: no delivery report callback");
-    p = calloc(1, sizeof(*p));
-    if (!p)
-        return mlc_err_set(err, MLC_FATAL, "kafka producer: out of memory");
+    p = mlc_xcalloc(1, sizeof(*p));
     p->dr_cb = dr_cb;
     p->ctx = ctx;
     conf = rd_kafka_conf_new();

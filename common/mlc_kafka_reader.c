@@ -1,7 +1,9 @@
 /* mlc_kafka_reader.c - read a whole topic outside any group, see mlc_kafka_reader.h. */
 #include "mlc_kafka_reader.h"
+#include "mlc_alloc.h"
 #include "mlc_backoff.h"
 #include "mlc_kafka_int.h"
+#include "mlc_time.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,13 +79,11 @@ static int unfinished(const rd_kafka_topic_partition_list_t *parts, const int64_
 static mlc_rc consume(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int timeout_ms,
                       mlc_kafka_read_fn fn, void *ctx, struct mlc_err *err)
 {
-    int64_t *next = calloc((size_t)parts->cnt + 1, sizeof(*next));
+    int64_t *next = mlc_xcalloc((size_t)parts->cnt + 1, sizeof(*next));
     int64_t deadline = mlc_monotonic_ms() + timeout_ms;
     rd_kafka_resp_err_t e;
     mlc_rc rc = MLC_OK;
 
-    if (!next)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     for (int i = 0; i < parts->cnt; i++)
         next[i] = parts->elems[i].offset;
     if ((e = rd_kafka_assign(rk, parts))) {

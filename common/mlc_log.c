@@ -1,6 +1,8 @@
 /* mlc_log.c - levelled, redacting logger, see mlc_log.h. */
 #include "mlc_log.h"
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
+#include "mlc_time.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -43,7 +45,7 @@ void mlc_log_set_stream(FILE *stream)
 
 bool mlc_log_parse_level(const char *s, enum mlc_log_level *out)
 {
-    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
         if (!strcasecmp(s, level_names[i])) {
             *out = (enum mlc_log_level)i;
             return true;
@@ -65,7 +67,6 @@ bool mlc_log_parse_format(const char *s, enum mlc_log_format *out)
 
 bool mlc_log_add_secret(const char *secret)
 {
-    char **grown;
     char *copy;
 
     if (!secret || !*secret)
@@ -77,14 +78,8 @@ bool mlc_log_add_secret(const char *secret)
             return true;
         }
     }
-    copy = strdup(secret);
-    grown = copy ? realloc(secrets, (n_secrets + 1) * sizeof(*secrets)) : NULL;
-    if (!grown) {
-        free(copy);
-        pthread_mutex_unlock(&log_lock);
-        return false;
-    }
-    secrets = grown;
+    copy = mlc_xstrdup(secret);
+    secrets = mlc_xreallocarray(secrets, n_secrets + 1, sizeof(*secrets));
     /* Longest first, so a secret that contains another is redacted whole. */
     size_t at = n_secrets;
     while (at > 0 && strlen(secrets[at - 1]) < strlen(copy)) {
@@ -171,7 +166,8 @@ static void json_escape(struct mlc_buf *b, const char *s)
 void mlc_log_write(int level, const char *file, int line, const char *fmt, ...)
 {
     char raw[2048], msg[2048], ts[40];
-    struct timespec now;
+    int64_t now_ms;
+    time_t now;
     struct tm tm;
     struct mlc_buf out;
     const char *base = strrchr(file, '/');
@@ -188,10 +184,11 @@ void mlc_log_write(int level, const char *file, int line, const char *fmt, ...)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    now_ms = mlc_realtime_ms();
+    now = (time_t)(now_ms / 1000);
+    gmtime_r(&now, &tm);
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now_ms % 1000));
 
     mlc_buf_init(&out, 8192);
     pthread_mutex_lock(&log_lock);

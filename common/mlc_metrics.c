@@ -1,5 +1,6 @@
 /* mlc_metrics.c - Prometheus registry, text exposition 0.0.4, /metrics and /healthz. */
 #include "mlc_metrics.h"
+#include "mlc_alloc.h"
 
 #include "mlc_config.h"
 #include "mlc_log.h"
@@ -63,9 +64,9 @@ static const char *type_name(enum metric_type t)
 
 struct mlc_metrics *mlc_metrics_new(void)
 {
-    struct mlc_metrics *m = calloc(1, sizeof(*m));
+    struct mlc_metrics *m = mlc_xcalloc(1, sizeof(*m));
 
-    if (m && pthread_mutex_init(&m->lock, NULL) != 0) {
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
         free(m);
         m = NULL;
     }
@@ -155,10 +156,7 @@ static mlc_rc parse_labels(struct mlc_metric *f, const char *labels, struct mlc_
             if (!strcmp(f->labels[i], name))
                 return mlc_err_set(err, MLC_PERM, "metric %s: label '%s' given twice", f->name,
                                    name);
-        f->labels[f->nlabels] = strdup(name);
-        if (!f->labels[f->nlabels])
-            return mlc_err_set(err, MLC_FATAL, "metric %s: out of memory", f->name);
-        f->nlabels++;
+        f->labels[f->nlabels++] = mlc_xstrdup(name);
         if (!comma)
             return MLC_OK;
         p = comma + 1;
@@ -167,29 +165,16 @@ static mlc_rc parse_labels(struct mlc_metric *f, const char *labels, struct mlc_
 
 static struct series *series_new(struct mlc_metric *f, const char *const *lv)
 {
-    struct series *s = calloc(1, sizeof(*s));
+    struct series *s = mlc_xcalloc(1, sizeof(*s));
 
-    if (!s)
-        return NULL;
     if (f->nlabels) {
-        s->lv = calloc(f->nlabels, sizeof(char *));
-        if (!s->lv)
-            goto fail;
-        for (size_t i = 0; i < f->nlabels; i++) {
-            s->lv[i] = strdup(lv[i]);
-            if (!s->lv[i])
-                goto fail;
-        }
+        s->lv = mlc_xcalloc(f->nlabels, sizeof(char *));
+        for (size_t i = 0; i < f->nlabels; i++)
+            s->lv[i] = mlc_xstrdup(lv[i]);
     }
-    if (f->type == METRIC_HISTOGRAM) {
-        s->buckets = calloc(f->nbounds + 1, sizeof(uint64_t));
-        if (!s->buckets)
-            goto fail;
-    }
+    if (f->type == METRIC_HISTOGRAM)
+        s->buckets = mlc_xcalloc(f->nbounds + 1, sizeof(uint64_t));
     return s;
-fail:
-    series_free(s, f->nlabels);
-    return NULL;
 }
 
 static void series_append(struct mlc_metric *f, struct series *s)
@@ -216,21 +201,15 @@ static mlc_rc add_family(struct mlc_metrics *m, enum metric_type type, const cha
         return mlc_err_set(err, MLC_PERM, "metrics: no registry or output handle");
     if (!valid_name(name, true))
         return mlc_err_set(err, MLC_PERM, "metric name '%s' is invalid", name ? name : "");
-    f = calloc(1, sizeof(*f));
-    if (!f)
-        return mlc_err_set(err, MLC_FATAL, "metric %s: out of memory", name);
+    f = mlc_xcalloc(1, sizeof(*f));
     if (pthread_mutex_init(&f->lock, NULL) != 0) {
         free(f);
         return mlc_err_set(err, MLC_FATAL, "metric %s: cannot create its mutex", name);
     }
     f->reg = m;
     f->type = type;
-    f->name = strdup(name);
-    f->help = strdup(help ? help : "");
-    if (!f->name || !f->help) {
-        rc = mlc_err_set(err, MLC_FATAL, "metric %s: out of memory", name);
-        goto out;
-    }
+    f->name = mlc_xstrdup(name);
+    f->help = mlc_xstrdup(help ? help : "");
     rc = parse_labels(f, labels, err);
     if (rc != MLC_OK)
         goto out;
@@ -247,22 +226,12 @@ static mlc_rc add_family(struct mlc_metrics *m, enum metric_type type, const cha
                 goto out;
             }
         }
-        f->bounds = malloc(nbounds * sizeof(double));
-        if (!f->bounds) {
-            rc = mlc_err_set(err, MLC_FATAL, "metric %s: out of memory", name);
-            goto out;
-        }
+        f->bounds = mlc_xcalloc(nbounds, sizeof(double));
         memcpy(f->bounds, bounds, nbounds * sizeof(double));
         f->nbounds = nbounds;
     }
-    if (f->nlabels == 0) {
-        struct series *s = series_new(f, NULL);
-        if (!s) {
-            rc = mlc_err_set(err, MLC_FATAL, "metric %s: out of memory", name);
-            goto out;
-        }
-        series_append(f, s);
-    }
+    if (f->nlabels == 0)
+        series_append(f, series_new(f, NULL));
     pthread_mutex_lock(&m->lock);
     locked = true;
     for (struct mlc_metric *o = m->first; o; o = o->next) {
@@ -327,10 +296,6 @@ static struct series *find_series(struct mlc_metric *f, const char *const *lv, b
         return NULL;
     }
     s = series_new(f, lv);
-    if (!s) {
-        mlc_warn("metric %s: out of memory, update dropped", f->name);
-        return NULL;
-    }
     series_append(f, s);
     return s;
 }
@@ -686,9 +651,7 @@ mlc_rc mlc_metrics_server_start(struct mlc_metrics *m, const struct mlc_metrics_
                            "metrics server: bind address '%s' is not an IPv4 or IPv6 literal",
                            bind_addr);
     }
-    srv = calloc(1, sizeof(*srv));
-    if (!srv)
-        return mlc_err_set(err, MLC_FATAL, "metrics server: out of memory");
+    srv = mlc_xcalloc(1, sizeof(*srv));
     srv->reg = m;
     srv->health = cfg->health;
     srv->health_ctx = cfg->health_ctx;

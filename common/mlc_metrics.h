@@ -57,8 +57,7 @@ void mlc_metrics_free(struct mlc_metrics *m);
 /* Registers a family. labels: comma-separated label names ("status,op"), or
  * NULL / "" for none. A family without labels has its single series from the
  * start (value 0), so it is exported before its first update. *out is
- * borrowed from the registry. MLC_PERM for an invalid or duplicate name,
- * MLC_FATAL when out of memory. */
+ * borrowed from the registry. MLC_PERM for an invalid or duplicate name. */
 mlc_rc mlc_metrics_counter(struct mlc_metrics *m, const char *name, const char *help,
                            const char *labels, struct mlc_metric **out, struct mlc_err *err);
 mlc_rc mlc_metrics_gauge(struct mlc_metrics *m, const char *name, const char *help,

@@ -1,5 +1,6 @@
 /* mlc_secret.c - AES-256-GCM secrets and base64, see mlc_secret.h. */
 #include "mlc_secret.h"
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 
 #include <errno.h>
@@ -26,10 +27,8 @@ bool mlc_secret_is_encrypted(const char *value)
 
 mlc_rc mlc_base64_encode(const unsigned char *in, size_t n, char **out)
 {
-    char *s = malloc(4 * ((n + 2) / 3) + 1);
+    char *s = mlc_xmalloc(4 * ((n + 2) / 3) + 1);
 
-    if (!s)
-        return MLC_FATAL;
     EVP_EncodeBlock((unsigned char *)s, in, (int)n);
     *out = s;
     return MLC_OK;
@@ -64,9 +63,7 @@ mlc_rc mlc_base64_decode(const char *in, unsigned char **out, size_t *n)
         if (v & (in[len - 2] == '=' ? 0x0f : 0x03))
             return MLC_PERM;
     }
-    p = malloc(len / 4 * 3 + 1);
-    if (!p)
-        return MLC_FATAL;
+    p = mlc_xmalloc(len / 4 * 3 + 1);
     got = EVP_DecodeBlock(p, (const unsigned char *)in, (int)len);
     if (got < 0) {
         free(p);
@@ -147,8 +144,7 @@ mlc_rc mlc_secret_keygen(unsigned char key[MLC_SECRET_KEY_LEN], char *out, size_
 
     if (RAND_bytes(key, MLC_SECRET_KEY_LEN) != 1)
         return mlc_err_set(err, MLC_FATAL, "no random bytes from OpenSSL");
-    if (mlc_base64_encode(key, MLC_SECRET_KEY_LEN, &b64) != MLC_OK)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    mlc_base64_encode(key, MLC_SECRET_KEY_LEN, &b64);
     if (!mlc_strlcpy(out, b64, outsz)) {
         OPENSSL_cleanse(b64, strlen(b64));
         OPENSSL_cleanse(out, outsz);
@@ -204,39 +200,28 @@ mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
     unsigned char *blob = NULL;
     char *b64 = NULL, *s = NULL, aad[AAD_MAX];
     mlc_rc rc = MLC_FATAL;
-    bool reported = false;
 
     if (n > 64 * 1024)
         return mlc_err_set(err, MLC_PERM, "secret longer than 64 KiB");
     if (aad_for(setting, aad, err) != MLC_OK)
         return MLC_PERM;
-    blob = malloc(total);
-    if (!blob)
-        goto out;
+    blob = mlc_xmalloc(total);
     if (RAND_bytes(blob, NONCE_LEN) != 1) {
         mlc_err_set(err, MLC_FATAL, "no random bytes from OpenSSL");
-        reported = true;
         goto out;
     }
     if (gcm(1, key, aad, blob, (const unsigned char *)plain, (int)n, blob + NONCE_LEN,
             blob + NONCE_LEN + n) < 0) {
         mlc_err_set(err, MLC_FATAL, "AES-256-GCM encryption failed");
-        reported = true;
         goto out;
     }
-    if (mlc_base64_encode(blob, total, &b64) != MLC_OK)
-        goto out;
-    s = malloc(strlen(MLC_SECRET_PREFIX) + strlen(b64) + 1);
-    if (!s)
-        goto out;
+    mlc_base64_encode(blob, total, &b64);
+    s = mlc_xmalloc(strlen(MLC_SECRET_PREFIX) + strlen(b64) + 1);
     memcpy(s, MLC_SECRET_PREFIX, strlen(MLC_SECRET_PREFIX));
     memcpy(s + strlen(MLC_SECRET_PREFIX), b64, strlen(b64) + 1);
     *out = s;
     rc = MLC_OK;
 out:
-    /* A stale message in err must not hide the out-of-memory case. */
-    if (rc != MLC_OK && !reported)
-        mlc_err_set(err, rc, "out of memory");
     free(blob);
     free(b64);
     return rc;
@@ -262,11 +247,7 @@ mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
         free(blob);
         return mlc_err_set(err, MLC_FATAL, "%s value is not valid base64 of a sealed secret", fmt);
     }
-    plain = malloc(n - NONCE_LEN - TAG_LEN + 1);
-    if (!plain) {
-        free(blob);
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    }
+    plain = mlc_xmalloc(n - NONCE_LEN - TAG_LEN + 1);
     got = gcm(0, key, aad, blob, blob + NONCE_LEN, (int)(n - NONCE_LEN - TAG_LEN),
               (unsigned char *)plain, blob + n - TAG_LEN);
     free(blob);

@@ -45,8 +45,8 @@ mlc_rc mlc_secret_encrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const cha
 mlc_rc mlc_secret_decrypt(const unsigned char key[MLC_SECRET_KEY_LEN], const char *setting,
                           const char *value, char **out, struct mlc_err *err);
 
-/* Standard base64 (with padding). *out is new (caller frees). decode returns
- * MLC_PERM on malformed input. */
+/* Standard base64 (with padding). *out is new (caller frees). encode always
+ * returns MLC_OK; decode returns MLC_PERM on malformed input. */
 mlc_rc mlc_base64_encode(const unsigned char *in, size_t n, char **out);
 mlc_rc mlc_base64_decode(const char *in, unsigned char **out, size_t *n);
 

@@ -1,5 +1,6 @@
 /* mlc_store.c - SQLite state file: WAL, migrations, cached statements, see mlc_store.h. */
 #include "mlc_store.h"
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 
 #include <errno.h>
@@ -242,11 +243,8 @@ mlc_rc mlc_store_open(struct mlc_store **out, const char *path, const char *cons
     mrc = check_header(path, &is_new, err);
     if (mrc != MLC_OK)
         return mrc;
-    st = calloc(1, sizeof(*st));
-    if (!st || !(st->path = strdup(path))) {
-        free(st);
-        return mlc_err_set(err, MLC_FATAL, "state db %s: out of memory", path);
-    }
+    st = mlc_xcalloc(1, sizeof(*st));
+    st->path = mlc_xstrdup(path);
     rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         mrc = mlc_store_error(st, rc, "open", err);
@@ -355,29 +353,9 @@ mlc_rc mlc_store_rollback(struct mlc_store *st, struct mlc_err *err)
     return rc;
 }
 
-mlc_rc mlc_store_tx(struct mlc_store *st, mlc_store_fn fn, void *arg, struct mlc_err *err)
-{
-    mlc_rc rc = mlc_store_begin(st, err);
-
-    if (rc != MLC_OK)
-        return rc;
-    rc = fn(st, arg, err);
-    if (rc != MLC_OK) {
-        if (st->in_tx)
-            mlc_store_rollback(st, NULL);
-        return rc;
-    }
-    if (!st->in_tx)
-        return mlc_err_set(err, MLC_FATAL,
-                           "state db %s: callback ended the transaction (programming error)",
-                           st->path);
-    return mlc_store_commit(st, err);
-}
-
 mlc_rc mlc_store_prepare(struct mlc_store *st, const char *sql, sqlite3_stmt **stmt,
                          struct mlc_err *err)
 {
-    struct stmt_entry *grown;
     sqlite3_stmt *s = NULL;
     int rc;
 
@@ -395,12 +373,7 @@ mlc_rc mlc_store_prepare(struct mlc_store *st, const char *sql, sqlite3_stmt **s
         return mlc_store_error(st, rc, "prepare", err);
     if (!s) /* only a comment or blanks */
         return mlc_err_set(err, MLC_FATAL, "state db %s: prepare: empty statement", st->path);
-    grown = realloc(st->cache, (st->n_cache + 1) * sizeof(*grown));
-    if (!grown) {
-        sqlite3_finalize(s);
-        return mlc_err_set(err, MLC_FATAL, "state db %s: out of memory", st->path);
-    }
-    st->cache = grown;
+    st->cache = mlc_xreallocarray(st->cache, st->n_cache + 1, sizeof(*st->cache));
     st->cache[st->n_cache].sql = sql;
     st->cache[st->n_cache].stmt = s;
     st->n_cache++;

@@ -20,8 +20,7 @@
  *    is ever built with printf.
  *  - One transaction per unit of work: mlc_store_begin (BEGIN IMMEDIATE, so
  *    lock conflicts surface at begin as MLC_RETRY rather than half-way
- *    through), mlc_store_commit, mlc_store_rollback, or mlc_store_tx() which
- *    runs a callback and commits or rolls back. Nesting is a programming
+ *    through), mlc_store_commit or mlc_store_rollback. Nesting is a programming
  *    error (MLC_FATAL).
  *
  * Why synchronous=FULL: in WAL mode NORMAL survives a process crash but may
@@ -82,11 +81,6 @@ mlc_rc mlc_store_begin(struct mlc_store *st, struct mlc_err *err);
 mlc_rc mlc_store_commit(struct mlc_store *st, struct mlc_err *err);
 mlc_rc mlc_store_rollback(struct mlc_store *st, struct mlc_err *err);
 bool mlc_store_in_tx(const struct mlc_store *st);
-
-/* Runs fn inside one transaction: commits when it returns MLC_OK, rolls back
- * otherwise and returns fn's rc (err as fn filled it). */
-typedef mlc_rc (*mlc_store_fn)(struct mlc_store *st, void *arg, struct mlc_err *err);
-mlc_rc mlc_store_tx(struct mlc_store *st, mlc_store_fn fn, void *arg, struct mlc_err *err);
 
 /* Runs constant SQL without parameters (DDL, fixed statements); may hold
  * several statements. Never pass text built at run time. */

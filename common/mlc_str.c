@@ -1,5 +1,6 @@
 /* mlc_str.c - bounded string helpers, see mlc_str.h. */
 #include "mlc_str.h"
+#include "mlc_alloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,7 +51,7 @@ bool mlc_parse_bool(const char *s, bool *out)
     static const char *yes[] = {"true", "yes", "on", "1"};
     static const char *no[] = {"false", "no", "off", "0"};
 
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
         if (!strcasecmp(s, yes[i])) {
             *out = true;
             return true;

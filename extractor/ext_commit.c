@@ -1,5 +1,6 @@
 /* ext_commit.c - committing settled pages (see ext_commit.h). */
 #include "ext_commit.h"
+#include "mlc_time.h"
 
 #include "ext_publish.h"
 #include "mlc_backoff.h"

@@ -1,5 +1,7 @@
 /* ext_cycle.c - one poll cycle of one company (see ext_cycle.h). */
 #include "ext_cycle.h"
+#include "mlc_alloc.h"
+#include "mlc_time.h"
 
 #include "ext_commit.h"
 #include "ext_publish.h"
@@ -53,10 +55,6 @@ static mlc_rc load_terms(struct ext_run *c, struct mlc_err *err)
     mlc_buf_init(&url, 8192);
     mlc_buf_init(&res, 2048);
     c->terms = sage_terms_new();
-    if (!c->terms) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     if ((rc = sage_query_resource_url(c->x->base_url, c->company, "ARTerms", &res, err)) != MLC_OK)
         goto out;
     for (;;) {
@@ -106,14 +104,10 @@ out:
 static mlc_rc report_missing(struct ext_run *c, struct mlc_err *err)
 {
     size_t max = (size_t)c->x->top, n = 0;
-    char(*numbers)[MLC_EVENT_MAX_NUMBER + 1] = calloc(max, sizeof(*numbers));
-    struct ext_pending *p = calloc(max, sizeof(*p));
+    char(*numbers)[MLC_EVENT_MAX_NUMBER + 1] = mlc_xcalloc(max, sizeof(*numbers));
+    struct ext_pending *p = mlc_xcalloc(max, sizeof(*p));
     mlc_rc rc = MLC_OK;
 
-    if (!numbers || !p) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (;;) {
         if (c->x->stop && *c->x->stop) {
             rc = mlc_err_set(err, MLC_RETRY, "interrupted while reporting missing customers");
@@ -202,14 +196,13 @@ mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, enum ext_kind kind,
     bool full = kind != EXT_INCREMENTAL;
     struct ext_run c = {.x = x, .company = company, .kind = kind, .full = full, .force = force};
     struct mlc_buf res;
-    struct timespec t0, t1;
+    int64_t t0 = mlc_monotonic_ms();
     char wm[11] = "", since[11] = "", new_wm[11] = "";
     bool has_wm = false, started = false;
     struct mlc_err e = {0};
     long ms;
     mlc_rc rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     mlc_buf_init(&c.value, MLC_EVENT_MAX_BYTES + 1);
     mlc_buf_init(&res, 1024);
     if ((rc = ext_state_watermark_get(x->state, company, wm, &has_wm, &e)) != MLC_OK ||
@@ -231,8 +224,7 @@ mlc_rc ext_cycle_run(struct ext_ctx *x, const char *company, enum ext_kind kind,
         goto out;
     rc = move_watermark(&c, has_wm ? wm : NULL, new_wm, &e);
 out:
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    ms = (long)(mlc_monotonic_ms() - t0);
     if (rc != MLC_OK)
         mlc_err_prefix(&e, "%s", company);
     if (started)

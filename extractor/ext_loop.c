@@ -1,5 +1,7 @@
 /* ext_loop.c - the `once` and `run` commands (see ext_loop.h). */
 #include "ext_loop.h"
+#include "mlc_alloc.h"
+#include "mlc_time.h"
 
 #include "ext_cycle.h"
 #include "ext_publish.h"
@@ -21,7 +23,6 @@
  * MLC_RDKAFKA_MESSAGE_TIMEOUT_MS passthrough sets it; returns it in ms. */
 static mlc_rc delivery_timeout(struct mlc_config *cfg, long *ms, struct mlc_err *err)
 {
-    struct mlc_kv *grown;
     char buf[32];
 
     for (size_t i = 0; i < cfg->n_rdkafka; i++) {
@@ -34,15 +35,10 @@ static mlc_rc delivery_timeout(struct mlc_config *cfg, long *ms, struct mlc_err 
     }
     *ms = mlc_cfg_int(cfg, MLC_CFG_KAFKA_DELIVERY_TIMEOUT) * 1000L;
     snprintf(buf, sizeof(buf), "%ld", *ms);
-    grown = realloc(cfg->rdkafka, (cfg->n_rdkafka + 1) * sizeof(*grown));
-    if (!grown)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    cfg->rdkafka = grown;
-    grown[cfg->n_rdkafka].key = strdup("message.timeout.ms");
-    grown[cfg->n_rdkafka].value = strdup(buf);
+    cfg->rdkafka = mlc_xreallocarray(cfg->rdkafka, cfg->n_rdkafka + 1, sizeof(*cfg->rdkafka));
+    cfg->rdkafka[cfg->n_rdkafka].key = mlc_xstrdup("message.timeout.ms");
+    cfg->rdkafka[cfg->n_rdkafka].value = mlc_xstrdup(buf);
     cfg->n_rdkafka++;
-    if (!grown[cfg->n_rdkafka - 1].key || !grown[cfg->n_rdkafka - 1].value)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     return MLC_OK;
 }
 

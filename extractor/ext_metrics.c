@@ -1,5 +1,6 @@
 /* ext_metrics.c - the extractor's metrics and health (see ext_metrics.h). */
 #include "ext_metrics.h"
+#include "mlc_alloc.h"
 
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -46,15 +47,13 @@ static void collect(struct mlc_metrics *reg, void *ctx)
 
 mlc_rc ext_metrics_new(const struct mlc_config *cfg, struct ext_metrics **out, struct mlc_err *err)
 {
-    struct ext_metrics *m = calloc(1, sizeof(*m));
+    struct ext_metrics *m = mlc_xcalloc(1, sizeof(*m));
     mlc_rc rc = MLC_FATAL;
 
     *out = NULL;
-    if (!m)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
     if (!(m->reg = mlc_metrics_new())) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        rc = mlc_err_set(err, MLC_FATAL, "metrics: cannot create the registry's mutex");
         goto out;
     }
     if ((rc = mlc_metrics_counter(m->reg, "mlc_extractor_cycles_total",

@@ -1,5 +1,7 @@
 /* ext_page.c - preparing one page of customers (see ext_page.h). */
 #include "ext_page.h"
+#include "mlc_alloc.h"
+#include "mlc_time.h"
 
 #include "ext_publish.h"
 #include "mlc_backoff.h"
@@ -130,9 +132,7 @@ mlc_rc ext_page_prepare(struct ext_run *c, const struct sage_page *page, time_t 
     ext_publish_slot_reset(x, slot);
     if (page->count == 0)
         return MLC_OK;
-    f->p = calloc(page->count, sizeof(*f->p));
-    if (!f->p)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    f->p = mlc_xcalloc(page->count, sizeof(*f->p));
     if ((rc = ext_state_read_begin(x->state, err)) != MLC_OK)
         return rc;
     /* Walk the list: cJSON_GetArrayItem(i) is O(i), quadratic per page. */

@@ -1,6 +1,7 @@
 /* ext_publish.c - producing events and counting delivery reports (see
  * ext_publish.h). */
 #include "ext_publish.h"
+#include "mlc_time.h"
 
 #include "mlc_backoff.h"
 #include "mlc_log.h"

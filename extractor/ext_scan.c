@@ -1,5 +1,6 @@
 /* ext_scan.c - the keyset scan of one cycle (see ext_scan.h). */
 #include "ext_scan.h"
+#include "mlc_alloc.h"
 
 #include "ext_commit.h"
 #include "ext_fetch.h"
@@ -36,11 +37,8 @@ static mlc_rc window_url(struct ext_run *c, const char *since, char **out, struc
 
     mlc_buf_init(&url, 16384);
     rc = sage_query_customers_url(&q, &url, err);
-    if (rc == MLC_OK) {
-        *out = strdup(mlc_buf_str(&url));
-        if (!*out)
-            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-    }
+    if (rc == MLC_OK)
+        *out = mlc_xstrdup(mlc_buf_str(&url));
     mlc_buf_free(&url);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* ext_state.c - the extractor's SQLite schema and queries (see ext_state.h). */
 #include "ext_state.h"
+#include "mlc_alloc.h"
 
 #include "mlc_log.h"
 #include "mlc_str.h"
@@ -122,14 +123,11 @@ void ext_state_iso_time(time_t t, char out[21])
 
 mlc_rc ext_state_open(const char *path, struct ext_state **out, struct mlc_err *err)
 {
-    struct ext_state *st = calloc(1, sizeof(*st));
+    struct ext_state *st = mlc_xcalloc(1, sizeof(*st));
     mlc_rc rc;
 
     *out = NULL;
-    if (!st)
-        return mlc_err_set(err, MLC_FATAL, "state db %s: out of memory", path);
-    rc = mlc_store_open(&st->store, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
-                        NULL, err);
+    rc = mlc_store_open(&st->store, path, migrations, ARRAY_SIZE(migrations), NULL, err);
     if (rc != MLC_OK) {
         free(st);
         return rc;
@@ -450,14 +448,6 @@ static const char sql_last_balance[] =
     "SELECT max(finished_epoch) FROM cycle WHERE company = ?1 AND kind IN ('full', 'balance') "
     "AND result = 'ok'";
 
-mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool full,
-                             const char *watermark_before, time_t started, int64_t *id,
-                             struct mlc_err *err)
-{
-    return ext_state_cycle_start_kind(st, company, full ? "full" : "incremental", watermark_before,
-                                      started, id, err);
-}
-
 mlc_rc ext_state_cycle_start_kind(struct ext_state *st, const char *company, const char *kind,
                                   const char *watermark_before, time_t started, int64_t *id,
                                   struct mlc_err *err)
@@ -563,5 +553,5 @@ mlc_rc ext_state_prune(struct ext_state *st, time_t cutoff, int64_t *deleted, st
     char when[21];
 
     ext_state_iso_time(cutoff, when);
-    return mlc_store_run_each(st->store, sql, sizeof(sql) / sizeof(sql[0]), when, deleted, err);
+    return mlc_store_run_each(st->store, sql, ARRAY_SIZE(sql), when, deleted, err);
 }

@@ -117,11 +117,8 @@ mlc_rc ext_state_audit(struct ext_state *st, int64_t cycle_id, const char *compa
 struct ext_cycle_stats {
     long pages, records, published, unchanged, skipped, missing;
 };
-/* Inserts a 'running' cycle row; *id receives its id. */
-mlc_rc ext_state_cycle_start(struct ext_state *st, const char *company, bool full,
-                             const char *watermark_before, time_t started, int64_t *id,
-                             struct mlc_err *err);
-/* The same with kind "incremental", "full" or "balance". */
+/* Inserts a 'running' cycle row of kind "incremental", "full" or "balance";
+ * *id receives its id. */
 mlc_rc ext_state_cycle_start_kind(struct ext_state *st, const char *company, const char *kind,
                                   const char *watermark_before, time_t started, int64_t *id,
                                   struct mlc_err *err);

@@ -1,5 +1,6 @@
 /* sage_client.c - GET pages from the Sage 300 Web API with retries (see sage_client.h). */
 #include "sage_client.h"
+#include "mlc_alloc.h"
 
 #include "mlc_backoff.h"
 #include "mlc_log.h"
@@ -125,22 +126,16 @@ mlc_rc sage_client_new(const struct mlc_config *cfg, volatile sig_atomic_t *stop
     if ((rc = mlc_config_require(cfg, MLC_CFG_SAGE_URL, err)) != MLC_OK ||
         (rc = mlc_config_require(cfg, MLC_CFG_SAGE_USER, err)) != MLC_OK)
         return rc;
-    c = calloc(1, sizeof(*c));
-    if (!c)
-        return mlc_err_set(err, MLC_FATAL, "sage client: out of memory");
+    c = mlc_xcalloc(1, sizeof(*c));
     mlc_http_response_init(&c->resp);
     if (!sage_pw_case_parse(mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD_CASE), &c->wanted)) {
         rc = mlc_err_set(err, MLC_FATAL, "MLC_SAGE_PASSWORD_CASE: expected auto, upper or exact");
         goto out;
     }
-    c->user = strdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_USER));
-    c->password = strdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD));
+    c->user = mlc_xstrdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_USER));
+    c->password = mlc_xstrdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_PASSWORD));
     if (mlc_cfg_is_set(cfg, MLC_CFG_SAGE_CA_FILE))
-        c->ca_file = strdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_CA_FILE));
-    if (!c->user || !c->password || (mlc_cfg_is_set(cfg, MLC_CFG_SAGE_CA_FILE) && !c->ca_file)) {
-        rc = mlc_err_set(err, MLC_FATAL, "sage client: out of memory");
-        goto out;
-    }
+        c->ca_file = mlc_xstrdup(mlc_cfg_str(cfg, MLC_CFG_SAGE_CA_FILE));
     for (const char *p = c->password; *p; p++)
         if (*p >= 'a' && *p <= 'z')
             c->forms_differ = true;

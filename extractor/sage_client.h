@@ -19,7 +19,7 @@
  *   MLC_FATAL  401/403 (message says what to check: the upper-case rule and
  *              MLC_SAGE_PASSWORD_CASE, the Web API security right per module,
  *              ADMIN blocked unless AllowWebApiAccessForAdmin), a nextLink
- *              naming another resource (sage_page.h), or out of memory
+ *              naming another resource (sage_page.h)
  * Messages read "sage GET <url without query>: HTTP 500: InternalServerError:
  * <Sage's message>" (Sage error bodies {"error":{"code","message":{"value"}}}
  * are decoded), never with credentials, always redacted.

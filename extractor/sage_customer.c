@@ -1,6 +1,7 @@
 /* sage_customer.c - ARCustomers record normalisation and the ARTerms table.
  * See sage_customer.h for the rules. */
 #include "sage_customer.h"
+#include "mlc_alloc.h"
 
 #include "mlc_str.h"
 
@@ -77,8 +78,7 @@ const char *const sage_customer_properties[] = {
     "DateOfLastInvoice",
     "DateOfLastReceipt",
 };
-const size_t sage_customer_property_count =
-    sizeof(sage_customer_properties) / sizeof(sage_customer_properties[0]);
+const size_t sage_customer_property_count = ARRAY_SIZE(sage_customer_properties);
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -88,7 +88,7 @@ static bool is_blank(char c)
 }
 
 /* Trimmed copy of s (caller frees) in *out; *out NULL when empty. */
-static mlc_rc trimmed_copy(const char *s, char **out, size_t *outlen)
+static void trimmed_copy(const char *s, char **out, size_t *outlen)
 {
     size_t n = strlen(s);
 
@@ -101,11 +101,9 @@ static mlc_rc trimmed_copy(const char *s, char **out, size_t *outlen)
         n--;
     }
     if (n == 0)
-        return MLC_OK;
-    if (!(*out = strndup(s, n)))
-        return MLC_FATAL;
+        return;
+    *out = mlc_xstrndup(s, n);
     *outlen = n;
-    return MLC_OK;
 }
 
 static void safe_copy(const char *in, char *out, size_t outsz)
@@ -182,7 +180,7 @@ struct sage_terms {
 
 struct sage_terms *sage_terms_new(void)
 {
-    return calloc(1, sizeof(struct sage_terms));
+    return mlc_xcalloc(1, sizeof(struct sage_terms));
 }
 
 void sage_terms_free(struct sage_terms *t)
@@ -230,15 +228,15 @@ mlc_rc sage_terms_add(struct sage_terms *t, const char *code, const char *descri
     size_t clen, dlen = 0;
     bool found;
     size_t at;
-    mlc_rc rc = MLC_FATAL;
+    mlc_rc rc = MLC_PERM;
 
     if (!code)
         return mlc_err_set(err, MLC_PERM, "terms: TermsCode: missing");
     if (strlen(code) > RAW_MAX || (description && strlen(description) > RAW_MAX))
         return mlc_err_set(err, MLC_PERM, "terms: value longer than %d bytes", RAW_MAX);
-    if (trimmed_copy(code, &c, &clen) != MLC_OK ||
-        (description && trimmed_copy(description, &d, &dlen) != MLC_OK))
-        goto oom;
+    trimmed_copy(code, &c, &clen);
+    if (description)
+        trimmed_copy(description, &d, &dlen);
     if (!c) {
         rc = mlc_err_set(err, MLC_PERM, "terms: TermsCode: empty");
         goto out;
@@ -265,10 +263,8 @@ mlc_rc sage_terms_add(struct sage_terms *t, const char *code, const char *descri
     }
     if (t->n == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 16;
-        struct term *nv = realloc(t->v, ncap * sizeof(*nv));
-        if (!nv)
-            goto oom;
-        t->v = nv;
+
+        t->v = mlc_xreallocarray(t->v, ncap, sizeof(*t->v));
         t->cap = ncap;
     }
     memmove(t->v + at + 1, t->v + at, (t->n - at) * sizeof(*t->v));
@@ -276,8 +272,6 @@ mlc_rc sage_terms_add(struct sage_terms *t, const char *code, const char *descri
     t->v[at].desc = d;
     t->n++;
     return MLC_OK;
-oom:
-    rc = mlc_err_set(err, MLC_FATAL, "terms: out of memory");
 out:
     free(c);
     free(d);
@@ -308,10 +302,11 @@ const char *sage_terms_lookup(const struct sage_terms *t, const char *code)
     size_t clen, at;
     bool found = false;
 
-    if (!t || !code || t->n == 0 || trimmed_copy(code, &c, &clen) != MLC_OK || !c) {
-        free(c);
+    if (!t || !code || t->n == 0)
         return NULL;
-    }
+    trimmed_copy(code, &c, &clen);
+    if (!c)
+        return NULL;
     at = terms_find(t, c, &found);
     free(c);
     return found ? t->v[at].desc : NULL;
@@ -335,8 +330,7 @@ static mlc_rc add_amount(cJSON *obj, const cJSON *rec, const char *sage, const c
                   it->valuedouble != floor(it->valuedouble)))
         return mlc_err_set(err, MLC_PERM, "%s: %s: expected a whole number 0-%d", who, sage,
                            MLC_EVENT_MAX_OPEN_DOCS);
-    if (!cJSON_AddNumberToObject(obj, key, it->valuedouble))
-        return mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    cJSON_AddNumberToObject(obj, key, it->valuedouble);
     return MLC_OK;
 }
 
@@ -361,8 +355,7 @@ static mlc_rc read_credit(const cJSON *rec, const cJSON *cust, const char *who, 
         !cJSON_GetObjectItemCaseSensitive(rec, "AmountPastDue") &&
         !cJSON_GetObjectItemCaseSensitive(rec, "NumberOfOpenDocuments"))
         return MLC_OK;
-    if (!(cr = cJSON_CreateObject()))
-        return mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    cr = cJSON_CreateObject();
     if ((rc = add_amount(cr, rec, "BalanceDueInCustomerCurrency", "balance_due", false, who,
                          err)) != MLC_OK ||
         (rc = add_amount(cr, rec, "AmountPastDue", "amount_past_due", false, who, err)) != MLC_OK ||
@@ -370,21 +363,18 @@ static mlc_rc read_credit(const cJSON *rec, const cJSON *cust, const char *who, 
             MLC_OK)
         goto fail;
     bal = cJSON_GetObjectItemCaseSensitive(cr, "balance_due");
-    if (mlc_event_credit_used_pct(bal->valuedouble, limit ? limit->valuedouble : 0, &pct) &&
-        !cJSON_AddNumberToObject(cr, "credit_used_pct", pct))
-        goto oom;
+    if (mlc_event_credit_used_pct(bal->valuedouble, limit ? limit->valuedouble : 0, &pct))
+        cJSON_AddNumberToObject(cr, "credit_used_pct", pct);
     if ((rc = read_date(rec, "DateOfLastInvoice", date, who, err)) != MLC_OK)
         goto fail;
-    if (date[0] && !cJSON_AddStringToObject(cr, "last_invoice_date", date))
-        goto oom;
+    if (date[0])
+        cJSON_AddStringToObject(cr, "last_invoice_date", date);
     if ((rc = read_date(rec, "DateOfLastReceipt", date, who, err)) != MLC_OK)
         goto fail;
-    if (date[0] && !cJSON_AddStringToObject(cr, "last_receipt_date", date))
-        goto oom;
+    if (date[0])
+        cJSON_AddStringToObject(cr, "last_receipt_date", date);
     *out = cr;
     return MLC_OK;
-oom:
-    rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
 fail:
     cJSON_Delete(cr);
     return rc;
@@ -415,8 +405,7 @@ static mlc_rc add_string(cJSON *cust, const cJSON *rec, const char *sage, const 
     if (strlen(it->valuestring) > RAW_MAX)
         return mlc_err_set(err, MLC_PERM, "%s: %s: longer than %d bytes", who, sage,
                            MLC_EVENT_MAX_STRING);
-    if (trimmed_copy(it->valuestring, &v, &n) != MLC_OK)
-        return mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    trimmed_copy(it->valuestring, &v, &n);
     if (!v)
         return MLC_OK;
     if (n > MLC_EVENT_MAX_STRING)
@@ -424,8 +413,8 @@ static mlc_rc add_string(cJSON *cust, const cJSON *rec, const char *sage, const 
                          MLC_EVENT_MAX_STRING);
     else if (!mlc_utf8_valid(v, n))
         rc = mlc_err_set(err, MLC_PERM, "%s: %s: not valid utf-8", who, sage);
-    else if (!cJSON_AddStringToObject(cust, key, v))
-        rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
+    else
+        cJSON_AddStringToObject(cust, key, v);
     free(v);
     return rc;
 }
@@ -479,22 +468,16 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
     safe_copy(out->number, safe, sizeof(safe));
     snprintf(who, sizeof(who), "customer %s", safe);
 
-    if (!(cust = cJSON_CreateObject())) {
-        rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
-        goto fail;
-    }
-    for (size_t i = 0; i < sizeof(string_fields) / sizeof(string_fields[0]); i++)
+    cust = cJSON_CreateObject();
+    for (size_t i = 0; i < ARRAY_SIZE(string_fields); i++)
         if ((rc = add_string(cust, rec, string_fields[i].sage, string_fields[i].event, who, err)) !=
             MLC_OK)
             goto fail;
 
     /* terms_description from ARTerms, keyed by the normalised code */
     it = cJSON_GetObjectItemCaseSensitive(cust, "terms_code");
-    if (it && (desc = sage_terms_lookup(terms, it->valuestring)) &&
-        !cJSON_AddStringToObject(cust, "terms_description", desc)) {
-        rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
-        goto fail;
-    }
+    if (it && (desc = sage_terms_lookup(terms, it->valuestring)))
+        cJSON_AddStringToObject(cust, "terms_description", desc);
 
     rc = MLC_PERM;
     it = cJSON_GetObjectItemCaseSensitive(rec, "CreditLimitCustomerCurrency");
@@ -510,8 +493,7 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
         mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: out of range", who);
         goto fail;
     }
-    if (!cJSON_AddNumberToObject(cust, "credit_limit", it->valuedouble))
-        goto oom;
+    cJSON_AddNumberToObject(cust, "credit_limit", it->valuedouble);
 
     it = cJSON_GetObjectItemCaseSensitive(rec, "Status");
     if (!it) {
@@ -523,11 +505,9 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
         goto fail;
     }
     if (strcasecmp(it->valuestring, "Active") == 0) {
-        if (!cJSON_AddStringToObject(cust, "status", "active"))
-            goto oom;
+        cJSON_AddStringToObject(cust, "status", "active");
     } else if (strcasecmp(it->valuestring, "Inactive") == 0) {
-        if (!cJSON_AddStringToObject(cust, "status", "inactive"))
-            goto oom;
+        cJSON_AddStringToObject(cust, "status", "inactive");
     } else {
         mlc_err_set(err, MLC_PERM, "%s: Status: expected Active or Inactive", who);
         goto fail;
@@ -539,13 +519,11 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
         goto fail;
     }
     if (cJSON_IsBool(it)) {
-        if (!cJSON_AddBoolToObject(cust, "on_hold", cJSON_IsTrue(it)))
-            goto oom;
+        cJSON_AddBoolToObject(cust, "on_hold", cJSON_IsTrue(it));
     } else if (cJSON_IsString(it) && it->valuestring &&
                (strcasecmp(it->valuestring, "Yes") == 0 ||
                 strcasecmp(it->valuestring, "No") == 0)) {
-        if (!cJSON_AddBoolToObject(cust, "on_hold", strcasecmp(it->valuestring, "Yes") == 0))
-            goto oom;
+        cJSON_AddBoolToObject(cust, "on_hold", strcasecmp(it->valuestring, "Yes") == 0);
     } else {
         mlc_err_set(err, MLC_PERM, "%s: OnHold: expected Yes or No", who);
         goto fail;
@@ -553,8 +531,8 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
 
     if ((rc = read_date(rec, "InactiveDate", date, who, err)) != MLC_OK)
         goto fail;
-    if (date[0] && !cJSON_AddStringToObject(cust, "inactive_date", date))
-        goto oom;
+    if (date[0])
+        cJSON_AddStringToObject(cust, "inactive_date", date);
     if ((rc = read_date(rec, "DateLastMaintained", out->last_maintained, who, err)) != MLC_OK)
         goto fail;
 
@@ -562,8 +540,6 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
         goto fail;
     out->customer = cust;
     return MLC_OK;
-oom:
-    rc = mlc_err_set(err, MLC_FATAL, "%s: out of memory", who);
 fail:
     cJSON_Delete(cust);
     {

@@ -25,8 +25,7 @@
  *
  * Errors: a bad record gives MLC_PERM with one line naming the customer (when
  * known) and the Sage property, e.g. "customer 1100: CreditLimitCustomerCurrency:
- * expected a number"; the caller audits it and skips the record. MLC_FATAL
- * only when out of memory.
+ * expected a number"; the caller audits it and skips the record.
  */
 #ifndef SAGE_CUSTOMER_H
 #define SAGE_CUSTOMER_H
@@ -47,13 +46,13 @@ extern const size_t sage_customer_property_count;
 
 struct sage_terms; /* code -> description table; opaque */
 
-/* NULL when out of memory. Free with sage_terms_free (NULL is fine). */
+/* Never NULL. Free with sage_terms_free (NULL is fine). */
 struct sage_terms *sage_terms_new(void);
 void sage_terms_free(struct sage_terms *t);
 
 /* Adds or replaces code (trimmed, non-empty) -> description (trimmed; NULL or
  * empty means "no description"). Both copied. MLC_PERM on bad or oversize
- * input or when the table is full, MLC_FATAL when out of memory. */
+ * input or when the table is full. */
 mlc_rc sage_terms_add(struct sage_terms *t, const char *code, const char *description,
                       struct mlc_err *err);
 

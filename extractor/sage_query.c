@@ -32,8 +32,7 @@ mlc_rc sage_escape(const char *s, struct mlc_buf *out)
 
 static mlc_rc buf_fail(mlc_rc rc, struct mlc_err *err)
 {
-    return mlc_err_set(err, rc, "sage url: %s",
-                       rc == MLC_PERM ? "longer than the buffer cap" : "out of memory");
+    return mlc_err_set(err, rc, "sage url: longer than the buffer cap");
 }
 
 static bool base_url_ok(const char *u)

@@ -5,6 +5,7 @@
  * sim_internal.h says which file holds the rest.
  */
 #include "sim_core.h"
+#include "mlc_alloc.h"
 
 #include "sim_internal.h"
 
@@ -51,10 +52,8 @@ static void sleep_ms_interruptible(struct sim_server *srv, long ms)
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct sim_server *srv = cls;
-    struct sim_conn_req *cr = calloc(1, sizeof *cr);
-    if (!cr)
-        return NULL;
-    cr->uri = strdup(uri ? uri : "/");
+    struct sim_conn_req *cr = mlc_xcalloc(1, sizeof *cr);
+    cr->uri = mlc_xstrdup(uri ? uri : "/");
     mlc_buf_init(&cr->body, srv->cfg.max_body);
     clock_gettime(CLOCK_MONOTONIC, &cr->t0);
     return cr;
@@ -106,16 +105,10 @@ static void parse_params(const char *q, struct sim_param *params, size_t *nparam
         if (len > 0) {
             const char *eq = memchr(p, '=', len);
             size_t nlen = eq ? (size_t)(eq - p) : len;
-            char *name = sim_url_decode(p, nlen, true);
-            char *value = eq ? sim_url_decode(eq + 1, len - nlen - 1, true) : strdup("");
-            if (name && value) {
-                params[*nparams].name = name;
-                params[*nparams].value = value;
-                (*nparams)++;
-            } else {
-                free(name);
-                free(value);
-            }
+            params[*nparams].name = sim_url_decode(p, nlen, true);
+            params[*nparams].value =
+                eq ? sim_url_decode(eq + 1, len - nlen - 1, true) : mlc_xstrdup("");
+            (*nparams)++;
         }
         if (!amp)
             break;
@@ -127,9 +120,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct sim_response *r
 {
     struct MHD_Response *r;
     if (truncate && res->body_len > 0) {
-        struct trunc_state *t = malloc(sizeof *t);
-        if (!t)
-            return MHD_NO;
+        struct trunc_state *t = mlc_xmalloc(sizeof *t);
         t->data = res->body;
         t->cut = res->body_len / 2;
         res->body = NULL;
@@ -189,12 +180,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     char *raw_path = NULL, *path = NULL;
     const char *qm = strchr(cr->uri, '?');
     size_t plen = qm ? (size_t)(qm - cr->uri) : strlen(cr->uri);
-    raw_path = strndup(cr->uri, plen);
+    raw_path = mlc_xstrndup(cr->uri, plen);
     path = sim_url_decode(cr->uri, plen, false);
-    if (!raw_path || !path) {
-        ret = MHD_NO;
-        goto out;
-    }
     req.method = method;
     req.path = path;
     req.raw_path = raw_path;
@@ -311,18 +298,12 @@ mlc_rc sim_server_start(const struct sim_config *cfg, struct sim_server **out, s
     *out = NULL;
     if (!cfg->handler || cfg->port < 0 || cfg->port > 65535)
         return mlc_err_set(err, MLC_FATAL, "sim: bad server configuration");
-    srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return mlc_err_set(err, MLC_FATAL, "sim: out of memory");
+    srv = mlc_xcalloc(1, sizeof *srv);
     srv->cfg = *cfg;
     if (!srv->cfg.max_body)
         srv->cfg.max_body = 8u << 20;
     srv->log_cap = cfg->log_capacity ? cfg->log_capacity : 1000;
-    srv->log = calloc(srv->log_cap, sizeof *srv->log);
-    if (!srv->log) {
-        rc = mlc_err_set(err, MLC_FATAL, "sim: out of memory");
-        goto out;
-    }
+    srv->log = mlc_xcalloc(srv->log_cap, sizeof *srv->log);
     pthread_mutex_init(&srv->app_lock, NULL);
     pthread_mutex_init(&srv->stat_lock, NULL);
     pthread_mutex_init(&srv->fault_lock, NULL);

@@ -178,8 +178,6 @@ int sim_run_until_signal(const char *first_line);
  * before sim_run_until_signal still ends the program with status 0.
  * Idempotent. */
 void sim_signals_install(void);
-/* True once SIGTERM or SIGINT arrived (after sim_signals_install). */
-bool sim_stop_requested(void);
 
 /* Percent-decodes src (n bytes) into a new string; plus_is_space turns '+'
  * into ' ' (query strings). Invalid escapes are kept literally. Caller frees. */

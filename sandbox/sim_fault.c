@@ -2,6 +2,7 @@
  * POST /_sim/faults), clearing them, picking the fault for a request and
  * listing the active ones. The list is guarded by the server's fault_lock.
  */
+#include "mlc_alloc.h"
 #include "sim_internal.h"
 
 #include "mlc_str.h"
@@ -44,16 +45,12 @@ bool sim_fault_add_json(struct sim_server *srv, const cJSON *obj, char *msg, siz
         snprintf(msg, msgsz, "fault needs \"kind\"");
         return false;
     }
-    f = calloc(1, sizeof *f);
-    if (!f) {
-        snprintf(msg, msgsz, "out of memory");
-        return false;
-    }
+    f = mlc_xcalloc(1, sizeof *f);
     size_t k;
-    for (k = 0; k < sizeof sim_fault_names / sizeof sim_fault_names[0]; k++)
+    for (k = 0; k < ARRAY_SIZE(sim_fault_names); k++)
         if (strcmp(kind->valuestring, sim_fault_names[k]) == 0)
             break;
-    if (k == sizeof sim_fault_names / sizeof sim_fault_names[0]) {
+    if (k == ARRAY_SIZE(sim_fault_names)) {
         snprintf(msg, msgsz, "unknown fault kind '%s'", kind->valuestring);
         goto fail;
     }

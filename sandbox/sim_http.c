@@ -2,6 +2,7 @@
  * .NET-style escaping, the request accessors and the response builders (see
  * sim_core.h), and sim_response_free for the server (sim_internal.h).
  */
+#include "mlc_alloc.h"
 #include "sim_internal.h"
 
 #include "mlc_str.h"
@@ -25,10 +26,8 @@ static int hexval(int c)
 
 char *sim_url_decode(const char *src, size_t n, bool plus_is_space)
 {
-    char *out = malloc(n + 1);
+    char *out = mlc_xmalloc(n + 1);
     size_t o = 0;
-    if (!out)
-        return NULL;
     for (size_t i = 0; i < n; i++) {
         char c = src[i];
         if (c == '%' && i + 2 < n) {
@@ -110,7 +109,7 @@ void sim_response_json(struct sim_response *res, int status, cJSON *doc)
         res->body = cJSON_PrintUnformatted(doc);
         cJSON_Delete(doc);
     } else {
-        res->body = strdup("null");
+        res->body = mlc_xstrdup("null");
     }
     res->body_len = res->body ? strlen(res->body) : 0;
 }
@@ -121,8 +120,8 @@ void sim_response_text(struct sim_response *res, int status, const char *content
     response_reset_body(res);
     res->status = status;
     mlc_strlcpy(res->content_type, content_type, sizeof res->content_type);
-    res->body = strdup(text ? text : "");
-    res->body_len = res->body ? strlen(res->body) : 0;
+    res->body = mlc_xstrdup(text ? text : "");
+    res->body_len = strlen(res->body);
 }
 
 void sim_response_raw(struct sim_response *res, int status, const char *content_type, char *data,
@@ -139,14 +138,8 @@ void sim_response_header(struct sim_response *res, const char *name, const char 
 {
     if (res->nheaders >= SIM_MAX_HEADERS)
         return;
-    char *n = strdup(name), *v = strdup(value);
-    if (!n || !v) {
-        free(n);
-        free(v);
-        return;
-    }
-    res->headers[res->nheaders].name = n;
-    res->headers[res->nheaders].value = v;
+    res->headers[res->nheaders].name = mlc_xstrdup(name);
+    res->headers[res->nheaders].value = mlc_xstrdup(value);
     res->nheaders++;
 }
 

@@ -14,11 +14,6 @@ void sim_signals_install(void)
     sim_stop_flag = mlc_app_stop_on_signals();
 }
 
-bool sim_stop_requested(void)
-{
-    return sim_stop_flag && *sim_stop_flag;
-}
-
 int sim_run_until_signal(const char *first_line)
 {
     sim_signals_install();

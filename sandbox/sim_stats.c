@@ -2,6 +2,8 @@
  * app, and the request log ring buffer with api_token values redacted. All of
  * it under the server's stat_lock (sim_internal.h).
  */
+#include "mlc_alloc.h"
+#include "mlc_time.h"
 #include "sim_internal.h"
 
 #include "mlc_str.h"
@@ -21,10 +23,7 @@ static struct sim_counter *counter_slot(struct sim_counter **arr, size_t *n, siz
             return &(*arr)[i];
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 32;
-        struct sim_counter *na = realloc(*arr, nc * sizeof *na);
-        if (!na)
-            return NULL;
-        *arr = na;
+        *arr = mlc_xreallocarray(*arr, nc, sizeof **arr);
         *cap = nc;
     }
     struct sim_counter *c = &(*arr)[(*n)++];
@@ -37,9 +36,7 @@ static struct sim_counter *counter_slot(struct sim_counter **arr, size_t *n, siz
 void sim_counter_add(struct sim_server *srv, const char *name, long delta)
 {
     pthread_mutex_lock(&srv->stat_lock);
-    struct sim_counter *c = counter_slot(&srv->named, &srv->nnamed, &srv->named_cap, name, 0);
-    if (c)
-        c->value += delta;
+    counter_slot(&srv->named, &srv->nnamed, &srv->named_cap, name, 0)->value += delta;
     pthread_mutex_unlock(&srv->stat_lock);
 }
 
@@ -72,7 +69,7 @@ static void redact_target(const char *target, char *out, size_t outsz)
         const char *eq = memchr(p, '=', len);
         size_t nlen = eq ? (size_t)(eq - p) : len;
         char *name = sim_url_decode(p, nlen, true);
-        if (name && strcasecmp(name, "api_token") == 0 && eq) {
+        if (strcasecmp(name, "api_token") == 0 && eq) {
             (void)mlc_buf_append(&b, p, nlen + 1);
             (void)mlc_buf_puts(&b, "REDACTED");
         } else {
@@ -91,16 +88,13 @@ static void redact_target(const char *target, char *out, size_t outsz)
 void sim_record(struct sim_server *srv, const char *method, const char *target, const char *route,
                 const char *fault, int status, double ms)
 {
-    struct timespec now;
+    int64_t now_ms = mlc_realtime_ms();
+    time_t now = (time_t)(now_ms / 1000);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    gmtime_r(&now, &tm);
     pthread_mutex_lock(&srv->stat_lock);
     srv->total++;
-    struct sim_counter *c =
-        counter_slot(&srv->routes, &srv->nroutes, &srv->routes_cap, route, status);
-    if (c)
-        c->value++;
+    counter_slot(&srv->routes, &srv->nroutes, &srv->routes_cap, route, status)->value++;
     size_t idx = (srv->log_head + srv->log_len) % srv->log_cap;
     if (srv->log_len == srv->log_cap)
         srv->log_head = (srv->log_head + 1) % srv->log_cap;
@@ -108,7 +102,7 @@ void sim_record(struct sim_server *srv, const char *method, const char *target, 
         srv->log_len++;
     struct sim_log_entry *e = &srv->log[idx];
     snprintf(e->time, sizeof e->time, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000L);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now_ms % 1000));
     mlc_strlcpy(e->method, method, sizeof e->method);
     redact_target(target, e->target, sizeof e->target);
     mlc_strlcpy(e->route, route, sizeof e->route);

@@ -3,6 +3,8 @@
  * Prints its base URL (http://127.0.0.1:PORT) as the first stdout line, then
  * serves until SIGTERM/SIGINT. See docs/sandboxes.md and --help.
  */
+#include "mlc_alloc.h"
+#include "mlc_app.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 #include "pdsim_routes.h"
@@ -95,8 +97,8 @@ static cJSON *read_json_file(const char *path, char *msg, size_t msgsz)
         snprintf(msg, msgsz, "cannot read state file %s", path);
         goto out;
     }
-    data = malloc((size_t)len + 1);
-    if (!data || fread(data, 1, (size_t)len, f) != (size_t)len) {
+    data = mlc_xmalloc((size_t)len + 1);
+    if (fread(data, 1, (size_t)len, f) != (size_t)len) {
         snprintf(msg, msgsz, "cannot read state file %s", path);
         goto out;
     }
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
     struct sim_config cfg;
     struct sim_server *srv = NULL;
     struct mlc_err err = {0};
-    const char **tokens = calloc((size_t)argc + 1, sizeof(char *));
+    const char **tokens = mlc_xcalloc((size_t)argc + 1, sizeof(char *));
     size_t ntokens = 0;
     const char *state_path = NULL;
     enum mlc_log_level level = MLC_LOG_WARN;
@@ -149,12 +151,8 @@ int main(int argc, char **argv)
     char msg[512];
     bool sim_ok = false;
 
-    mlc_log_setup("mlc-pipedrive-sim", MLC_LOG_WARN, MLC_LOG_TEXT);
+    mlc_app_prologue("mlc-pipedrive-sim");
     pdsim_options_default(&opt);
-    if (!tokens) {
-        fprintf(stderr, "mlc-pipedrive-sim: out of memory\n");
-        return 2;
-    }
 #define BAD(...)                                                                                   \
     do {                                                                                           \
         fprintf(stderr, "mlc-pipedrive-sim: " __VA_ARGS__);                                        \
@@ -276,9 +274,8 @@ int main(int argc, char **argv)
         size_t known = 0;
         for (size_t i = 0; i < sim.store.ncompanies; i++)
             known += sim.store.companies[i].ntokens;
-        if (known == 0 &&
-            pdsim_company_add_token(&sim.store.companies[0], "sim-token", &err) != MLC_OK)
-            BAD("%s", err.msg);
+        if (known == 0)
+            pdsim_company_add_token(&sim.store.companies[0], "sim-token");
     }
 
     memset(&cfg, 0, sizeof(cfg));

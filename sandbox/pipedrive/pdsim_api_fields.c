@@ -1,5 +1,6 @@
 /* pdsim_api_fields.c - organizationFields (v1 and v2: list, create; v2: get,
  * update, delete, options add/update/delete) and GET /v1/users/me. */
+#include "mlc_alloc.h"
 #include "pdsim_internal.h"
 
 #include "pdsim_validate.h"
@@ -108,13 +109,8 @@ static void field_update(struct pdsim *sim, struct pdsim_field *f, const cJSON *
         return;
     }
     if (name) {
-        char *copy = strdup(name);
-        if (!copy) {
-            pdsim_error_envelope(res, 500, "An internal server error occurred", NULL);
-            return;
-        }
         free(f->name);
-        f->name = copy;
+        f->name = mlc_xstrdup(name);
     }
     pdsim_ok_json(res, pdsim_field_render_v2(f), NULL);
 }
@@ -137,10 +133,7 @@ static void options_change(struct pdsim *sim, struct pdsim_company *co, enum pds
     data = op == PDSIM_OP_FIELD_OPTIONS_ADD      ? pdsim_field_add_options(co, f, body)
            : op == PDSIM_OP_FIELD_OPTIONS_UPDATE ? pdsim_field_update_options(f, body)
                                                  : pdsim_field_delete_options(co, f, body);
-    if (!data)
-        pdsim_error_envelope(res, 500, "An internal server error occurred", NULL);
-    else
-        pdsim_ok_json(res, data, cJSON_CreateNull());
+    pdsim_ok_json(res, data, cJSON_CreateNull());
 }
 
 void pdsim_api_field_op(struct pdsim *sim, struct pdsim_company *co, enum pdsim_op op,

@@ -1,5 +1,6 @@
 /* pdsim_api_orgs.c - /api/v2/organizations and /api/v2/organizations/{id}:
  * list (filters, sorting, keyset cursors), get, create, update, delete. */
+#include "mlc_alloc.h"
 #include "pdsim_internal.h"
 
 #include "mlc_str.h"
@@ -138,11 +139,7 @@ void pdsim_api_org_list(struct pdsim *sim, struct pdsim_company *co, const struc
         }
     }
 
-    arr = malloc((co->norgs + 1) * sizeof(*arr));
-    if (!arr) {
-        pdsim_error_envelope(res, 500, "An internal server error occurred", NULL);
-        return;
-    }
+    arr = mlc_xcalloc(co->norgs + 1, sizeof(*arr));
     bool natural = lc.sort == 0 && !lc.desc;
     for (size_t i = 0; i < co->norgs; i++) {
         struct pdsim_org *o = &co->orgs[i];

@@ -40,7 +40,7 @@
 
 /* Adds the --token values that are not in the store yet to company 0 (after
  * pdsim_init or a /_sim/state load). */
-mlc_rc pdsim_add_cli_tokens(struct pdsim *sim, struct mlc_err *err);
+void pdsim_add_cli_tokens(struct pdsim *sim);
 
 /* ---- envelopes (pdsim_envelope.c) ----------------------------------------- */
 

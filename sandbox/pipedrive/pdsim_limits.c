@@ -1,5 +1,6 @@
 /* pdsim_limits.c - rolling burst windows, search window, daily budget, 403 blocks. */
 #include "pdsim_limits.h"
+#include "mlc_alloc.h"
 
 #include <string.h>
 #include <strings.h>
@@ -17,7 +18,7 @@ static const struct {
 
 bool pdsim_plan_parse(const char *s, enum pdsim_plan *out)
 {
-    for (size_t i = 0; s && i < sizeof(plans) / sizeof(plans[0]); i++) {
+    for (size_t i = 0; s && i < ARRAY_SIZE(plans); i++) {
         if (strcasecmp(s, plans[i].name) == 0) {
             *out = (enum pdsim_plan)i;
             return true;
@@ -34,11 +35,6 @@ const char *pdsim_plan_name(enum pdsim_plan plan)
 int pdsim_plan_burst(enum pdsim_plan plan)
 {
     return plans[plan].burst;
-}
-
-int pdsim_plan_multiplier(enum pdsim_plan plan)
-{
-    return plans[plan].multiplier;
 }
 
 long pdsim_plan_daily_budget(enum pdsim_plan plan, long seats)

@@ -27,9 +27,7 @@ bool pdsim_plan_parse(const char *s, enum pdsim_plan *out);
 const char *pdsim_plan_name(enum pdsim_plan plan);
 /* Burst requests per 2 s for an API token: 20/40/100/120. */
 int pdsim_plan_burst(enum pdsim_plan plan);
-/* Daily budget multiplier: 1/2/5/7. */
-int pdsim_plan_multiplier(enum pdsim_plan plan);
-/* 30,000 x multiplier x seats. */
+/* 30,000 x the plan's multiplier (1/2/5/7) x seats. */
 long pdsim_plan_daily_budget(enum pdsim_plan plan, long seats);
 
 #define PDSIM_WINDOW_MS    2000L

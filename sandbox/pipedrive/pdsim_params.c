@@ -1,5 +1,6 @@
 /* pdsim_params.c - reading requests: query parameters, JSON bodies, the
  * custom_fields= selection, opaque cursors (pdsim_cursor_*) and offset paging. */
+#include "mlc_alloc.h"
 #include "pdsim_internal.h"
 
 #include "mlc_str.h"
@@ -107,9 +108,7 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 char *pdsim_cursor_encode(const char *text)
 {
     size_t n = strlen(text), o = 0;
-    char *out = malloc(n / 3 * 4 + 8);
-    if (!out)
-        return NULL;
+    char *out = mlc_xmalloc(n / 3 * 4 + 8);
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned char)text[i] << 16;
         if (i + 1 < n)
@@ -132,9 +131,7 @@ char *pdsim_cursor_decode(const char *cursor)
     size_t n = strlen(cursor), o = 0;
     unsigned acc = 0;
     int bits = 0;
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
+    char *out = mlc_xmalloc(n + 1);
     for (size_t i = 0; i < n; i++) {
         const char *p = cursor[i] == '+' ? b64 + 62 : cursor[i] == '/' ? b64 + 63 : NULL;
         if (cursor[i] == '=')

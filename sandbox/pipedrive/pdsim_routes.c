@@ -2,6 +2,8 @@
  * their headers, and the dispatch of an allowed request to its operation
  * (pdsim_handle). The operations live in pdsim_api_*.c, the /_sim/ routes in
  * pdsim_control.c (see pdsim_internal.h). */
+#include "mlc_alloc.h"
+#include "mlc_time.h"
 #include "pdsim_internal.h"
 
 #include "mlc_str.h"
@@ -33,9 +35,7 @@ static const char cloudflare_page[] =
 
 static long long real_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)mlc_realtime_ms();
 }
 
 void pdsim_options_default(struct pdsim_options *opt)
@@ -62,18 +62,15 @@ static void apply_limits_cfg(struct pdsim *sim)
     sim->limits.block_s = sim->opt.block_s > 0 ? sim->opt.block_s : 60;
 }
 
-mlc_rc pdsim_add_cli_tokens(struct pdsim *sim, struct mlc_err *err)
+void pdsim_add_cli_tokens(struct pdsim *sim)
 {
     for (size_t i = 0; i < sim->ncli_tokens; i++) {
         struct pdsim_company *co;
         struct pdsim_token *tok;
         if (pdsim_store_find_token(&sim->store, sim->cli_tokens[i], &co, &tok))
             continue;
-        mlc_rc rc = pdsim_company_add_token(&sim->store.companies[0], sim->cli_tokens[i], err);
-        if (rc != MLC_OK)
-            return rc;
+        pdsim_company_add_token(&sim->store.companies[0], sim->cli_tokens[i]);
     }
-    return MLC_OK;
 }
 
 mlc_rc pdsim_init(struct pdsim *sim, const struct pdsim_options *opt, const char *const *tokens,
@@ -96,19 +93,9 @@ mlc_rc pdsim_init(struct pdsim *sim, const struct pdsim_options *opt, const char
         mlc_strlcpy(sim->store.currencies_default, opt->currencies,
                     sizeof(sim->store.currencies_default));
     }
-    sim->cli_tokens = calloc(ntokens + 1, sizeof(char *));
-    if (!sim->cli_tokens) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < ntokens; i++) {
-        sim->cli_tokens[i] = strdup(tokens[i]);
-        if (!sim->cli_tokens[i]) {
-            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-            goto out;
-        }
-        sim->ncli_tokens++;
-    }
+    sim->cli_tokens = mlc_xcalloc(ntokens + 1, sizeof(char *));
+    for (size_t i = 0; i < ntokens; i++)
+        sim->cli_tokens[sim->ncli_tokens++] = mlc_xstrdup(tokens[i]);
     if (state) {
         if ((rc = pdsim_store_load(&sim->store, state, sim->now_ms(), err)) != MLC_OK)
             goto out;
@@ -120,7 +107,7 @@ mlc_rc pdsim_init(struct pdsim *sim, const struct pdsim_options *opt, const char
         rc = err ? err->rc : MLC_FATAL;
         goto out;
     }
-    rc = pdsim_add_cli_tokens(sim, err);
+    pdsim_add_cli_tokens(sim);
 out:
     if (rc != MLC_OK)
         pdsim_free(sim);

@@ -1,5 +1,6 @@
 /* pdsim_search.c - organization search and itemSearch/field matching rules. */
 #include "pdsim_search.h"
+#include "mlc_alloc.h"
 
 #include "pdsim_validate.h"
 
@@ -17,7 +18,7 @@ bool pdsim_search_type_searchable(const char *type)
 {
     static const char *const s[] = {"address", "varchar",  "text", "varchar_auto",
                                     "double",  "monetary", "phone"};
-    for (size_t i = 0; type && i < sizeof(s) / sizeof(s[0]); i++)
+    for (size_t i = 0; type && i < ARRAY_SIZE(s); i++)
         if (strcmp(type, s[i]) == 0)
             return true;
     return false;
@@ -42,7 +43,7 @@ bool pdsim_search_parse_fields(const char *s, unsigned *mask)
     while (*p) {
         size_t len = strcspn(p, ",");
         bool found = false;
-        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
             if (strlen(words[i].word) == len && strncmp(p, words[i].word, len) == 0) {
                 *mask |= words[i].bit;
                 found = true;
@@ -139,12 +140,11 @@ cJSON *pdsim_search_orgs(struct pdsim_company *co, const char *term, bool exact,
     for (size_t i = 0; items && i < co->norgs; i++) {
         const struct pdsim_org *org = &co->orgs[i];
         bool hit = false, name_hit = false;
-        cJSON *matched = cJSON_CreateArray();
+        cJSON *matched;
 
-        if (!findable(org, now_ms) || !matched) {
-            cJSON_Delete(matched);
+        if (!findable(org, now_ms))
             continue;
-        }
+        matched = cJSON_CreateArray();
         if ((mask & PDSIM_SF_NAME) && pdsim_match_ci(pdsim_org_name(org), term, exact))
             hit = name_hit = true;
         if ((mask & PDSIM_SF_ADDRESS) && pdsim_match_ci(org_address_value(org), term, exact))

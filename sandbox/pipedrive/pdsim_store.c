@@ -1,5 +1,6 @@
 /* pdsim_store.c - companies, tokens, fields and organizations of the Pipedrive sandbox. */
 #include "pdsim_store.h"
+#include "mlc_alloc.h"
 
 #include "mlc_str.h"
 
@@ -30,7 +31,7 @@ const char *const pdsim_address_subfields[PDSIM_ADDRESS_SUBFIELDS] = {
 
 bool pdsim_field_type_valid(const char *type)
 {
-    for (size_t i = 0; type && i < sizeof(field_types) / sizeof(field_types[0]); i++)
+    for (size_t i = 0; type && i < ARRAY_SIZE(field_types); i++)
         if (strcmp(type, field_types[i]) == 0)
             return true;
     return false;
@@ -188,26 +189,17 @@ mlc_rc pdsim_company_set_currencies(struct pdsim_company *co, const char *csv, s
     if (!pdsim_currency_list_valid(csv, msg, sizeof(msg)))
         return mlc_err_set(err, MLC_PERM, "currencies: %s", msg);
     mlc_strlcpy(buf, csv, sizeof(buf));
-    list = calloc(65, sizeof(*list));
-    if (!list)
-        goto oom;
+    list = mlc_xcalloc(65, sizeof(*list));
     for (char *p = buf, *next; p; p = next) {
         next = strchr(p, ',');
         if (next)
             *next++ = '\0';
-        if (!(list[n] = strdup(p)))
-            goto oom;
-        n++;
+        list[n++] = mlc_xstrdup(p);
     }
     free_currencies(co);
     co->currencies = list;
     co->ncurrencies = n;
     return MLC_OK;
-oom:
-    for (size_t i = 0; list && i < n; i++)
-        free(list[i]);
-    free(list);
-    return mlc_err_set(err, MLC_FATAL, "out of memory setting currencies");
 }
 
 bool pdsim_company_has_currency(const struct pdsim_company *co, const char *code)
@@ -218,78 +210,63 @@ bool pdsim_company_has_currency(const struct pdsim_company *co, const char *code
     return false;
 }
 
-static struct pdsim_field *push_field(struct pdsim_company *co, struct mlc_err *err)
+static struct pdsim_field *push_field(struct pdsim_company *co)
 {
-    struct pdsim_field *n = realloc(co->fields, (co->nfields + 1) * sizeof(*n));
-    if (!n) {
-        mlc_err_set(err, MLC_FATAL, "out of memory adding a field");
-        return NULL;
-    }
-    co->fields = n;
-    memset(&n[co->nfields], 0, sizeof(*n));
-    return &n[co->nfields++];
+    co->fields = mlc_xreallocarray(co->fields, co->nfields + 1, sizeof(*co->fields));
+    memset(&co->fields[co->nfields], 0, sizeof(*co->fields));
+    return &co->fields[co->nfields++];
 }
 
-static struct pdsim_field *add_system_field(struct pdsim_company *co, const char *key,
-                                            const char *name, const char *type, struct mlc_err *err)
+static void add_system_field(struct pdsim_company *co, const char *key, const char *name,
+                             const char *type)
 {
-    struct pdsim_field *f = push_field(co, err);
-    if (!f)
-        return NULL;
+    struct pdsim_field *f = push_field(co);
+
     f->id = co->next_field_id++;
     mlc_strlcpy(f->key, key, sizeof(f->key));
     mlc_strlcpy(f->type, type, sizeof(f->type));
-    f->name = strdup(name);
+    f->name = mlc_xstrdup(name);
     f->is_custom = false;
-    return f->name ? f : NULL;
 }
 
-static mlc_rc ensure_system_fields(struct pdsim_company *co, struct mlc_err *err)
+static void ensure_system_fields(struct pdsim_company *co)
 {
-    if (!pdsim_company_field(co, "name") && !add_system_field(co, "name", "Name", "varchar", err))
-        return mlc_err_set(err, MLC_FATAL, "out of memory adding system fields");
-    if (!pdsim_company_field(co, "address") &&
-        !add_system_field(co, "address", "Address", "address", err))
-        return mlc_err_set(err, MLC_FATAL, "out of memory adding system fields");
-    return MLC_OK;
+    if (!pdsim_company_field(co, "name"))
+        add_system_field(co, "name", "Name", "varchar");
+    if (!pdsim_company_field(co, "address"))
+        add_system_field(co, "address", "Address", "address");
 }
 
-static mlc_rc company_setup(struct pdsim_company *co, long id, const char *name, const char *domain,
-                            struct mlc_err *err)
+static void company_setup(struct pdsim_company *co, long id, const char *name, const char *domain)
 {
     char buf[64];
 
     co->id = id;
-    co->name = strdup(name ? name : "Sandbox Company");
+    co->name = mlc_xstrdup(name ? name : "Sandbox Company");
     snprintf(buf, sizeof(buf), "sandbox-%ld", id);
-    co->domain = strdup(domain ? domain : buf);
+    co->domain = mlc_xstrdup(domain ? domain : buf);
     co->user_id = id;
-    co->user_name = strdup("Sandbox User");
+    co->user_name = mlc_xstrdup("Sandbox User");
     snprintf(buf, sizeof(buf), "user%ld@sandbox.invalid", id);
-    co->user_email = strdup(buf);
+    co->user_email = mlc_xstrdup(buf);
     co->next_org_id = 1;
     co->next_field_id = 1;
     co->next_option_id = 1;
     pdsim_daily_init(&co->daily);
-    if (!co->name || !co->domain || !co->user_name || !co->user_email)
-        return mlc_err_set(err, MLC_FATAL, "out of memory adding a company");
-    return ensure_system_fields(co, err);
+    ensure_system_fields(co);
 }
 
 struct pdsim_company *pdsim_store_add_company(struct pdsim_store *st, long id, const char *name,
                                               const char *domain, struct mlc_err *err)
 {
-    struct pdsim_company *n = realloc(st->companies, (st->ncompanies + 1) * sizeof(*n));
-    if (!n) {
-        mlc_err_set(err, MLC_FATAL, "out of memory adding a company");
-        return NULL;
-    }
-    st->companies = n;
-    struct pdsim_company *co = &n[st->ncompanies];
+    struct pdsim_company *co;
+
+    st->companies = mlc_xreallocarray(st->companies, st->ncompanies + 1, sizeof(*st->companies));
+    co = &st->companies[st->ncompanies];
     memset(co, 0, sizeof(*co));
     st->ncompanies++;
-    if (company_setup(co, id, name, domain, err) != MLC_OK ||
-        pdsim_company_set_currencies(co, st->currencies_default, err) != MLC_OK) {
+    company_setup(co, id, name, domain);
+    if (pdsim_company_set_currencies(co, st->currencies_default, err) != MLC_OK) {
         company_free(co);
         st->ncompanies--;
         return NULL;
@@ -297,24 +274,15 @@ struct pdsim_company *pdsim_store_add_company(struct pdsim_store *st, long id, c
     return co;
 }
 
-mlc_rc pdsim_company_add_token(struct pdsim_company *co, const char *token, struct mlc_err *err)
+void pdsim_company_add_token(struct pdsim_company *co, const char *token)
 {
     for (size_t i = 0; i < co->ntokens; i++)
         if (strcmp(co->tokens[i].token, token) == 0)
-            return MLC_OK;
-    struct pdsim_token *n = realloc(co->tokens, (co->ntokens + 1) * sizeof(*n));
-    if (!n)
-        return mlc_err_set(err, MLC_FATAL, "out of memory adding a token");
-    co->tokens = n;
-    n[co->ntokens].token = strdup(token);
-    n[co->ntokens].limits = calloc(1, sizeof(struct pdsim_token_state));
-    if (!n[co->ntokens].token || !n[co->ntokens].limits) {
-        free(n[co->ntokens].token);
-        free(n[co->ntokens].limits);
-        return mlc_err_set(err, MLC_FATAL, "out of memory adding a token");
-    }
+            return;
+    co->tokens = mlc_xreallocarray(co->tokens, co->ntokens + 1, sizeof(*co->tokens));
+    co->tokens[co->ntokens].token = mlc_xstrdup(token);
+    co->tokens[co->ntokens].limits = mlc_xcalloc(1, sizeof(struct pdsim_token_state));
     co->ntokens++;
-    return MLC_OK;
 }
 
 bool pdsim_store_find_token(struct pdsim_store *st, const char *token, struct pdsim_company **co,
@@ -367,8 +335,6 @@ static cJSON *make_options(struct pdsim_company *co, const cJSON *labels)
     cJSON *arr = cJSON_CreateArray();
     const cJSON *it;
 
-    if (!arr)
-        return NULL;
     cJSON_ArrayForEach(it, labels)
     {
         const char *label =
@@ -377,11 +343,11 @@ static cJSON *make_options(struct pdsim_company *co, const cJSON *labels)
                 : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "label"));
         const cJSON *idj = cJSON_GetObjectItemCaseSensitive(it, "id");
         long id = cJSON_IsNumber(idj) ? (long)idj->valuedouble : co->next_option_id;
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !label) {
-            cJSON_Delete(o);
+        cJSON *o;
+
+        if (!label)
             continue;
-        }
+        o = cJSON_CreateObject();
         if (id >= co->next_option_id)
             co->next_option_id = id + 1;
         cJSON_AddNumberToObject(o, "id", (double)id);
@@ -406,23 +372,15 @@ struct pdsim_field *pdsim_company_add_field(struct pdsim_company *co, const char
         mlc_err_set(err, MLC_FATAL, "cannot generate a field key");
         return NULL;
     }
-    f = push_field(co, err);
-    if (!f)
-        return NULL;
+    f = push_field(co);
     f->id = co->next_field_id++;
     mlc_strlcpy(f->key, key, sizeof(f->key));
     mlc_strlcpy(f->type, type, sizeof(f->type));
-    f->name = strdup(name);
+    f->name = mlc_xstrdup(name);
     f->is_custom = true;
     f->add_time = now_s;
     if (strcmp(type, "enum") == 0 || strcmp(type, "set") == 0)
         f->options = make_options(co, labels);
-    if (!f->name) {
-        mlc_err_set(err, MLC_FATAL, "out of memory adding a field");
-        field_free(f);
-        co->nfields--;
-        return NULL;
-    }
     return f;
 }
 
@@ -452,31 +410,22 @@ cJSON *pdsim_field_add_options(struct pdsim_company *co, struct pdsim_field *f, 
     const cJSON *it;
     long next = co->next_option_id;
 
-    if (!added || !opts)
-        goto oom;
+    /* body was validated: every element has a string label */
     cJSON_ArrayForEach(it, body)
     {
         cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(added, o) ||
-            !cJSON_AddNumberToObject(o, "id", (double)next++) ||
-            !cJSON_AddStringToObject(
-                o, "label", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "label"))))
-            goto oom;
+        cJSON_AddItemToArray(added, o);
+        cJSON_AddNumberToObject(o, "id", (double)next++);
+        cJSON_AddStringToObject(
+            o, "label", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "label")));
     }
     cJSON *copy = cJSON_Duplicate(added, true);
-    if (!copy)
-        goto oom;
     while (copy->child)
         cJSON_AddItemToArray(opts, cJSON_DetachItemViaPointer(copy, copy->child));
     cJSON_Delete(copy);
     f->options = opts;
     co->next_option_id = next;
     return added;
-oom:
-    cJSON_Delete(added);
-    if (opts != f->options)
-        cJSON_Delete(opts);
-    return NULL;
 }
 
 cJSON *pdsim_field_update_options(struct pdsim_field *f, const cJSON *body)
@@ -484,8 +433,6 @@ cJSON *pdsim_field_update_options(struct pdsim_field *f, const cJSON *body)
     cJSON *updated = cJSON_CreateArray();
     const cJSON *it;
 
-    if (!updated)
-        return NULL;
     cJSON_ArrayForEach(it, body)
     {
         long id = (long)cJSON_GetObjectItemCaseSensitive(it, "id")->valuedouble;
@@ -530,8 +477,6 @@ cJSON *pdsim_field_delete_options(struct pdsim_company *co, struct pdsim_field *
     cJSON *deleted = cJSON_CreateArray();
     const cJSON *it;
 
-    if (!deleted)
-        return NULL;
     cJSON_ArrayForEach(it, body)
     {
         long id = (long)cJSON_GetObjectItemCaseSensitive(it, "id")->valuedouble;
@@ -634,16 +579,12 @@ mlc_rc pdsim_org_apply(struct pdsim_org *org, const cJSON *body, long long now_s
     return MLC_OK;
 }
 
-static struct pdsim_org *push_org(struct pdsim_company *co, long id, struct mlc_err *err)
+static struct pdsim_org *push_org(struct pdsim_company *co, long id)
 {
     if (co->norgs == co->caporgs) {
         size_t ncap = co->caporgs ? co->caporgs * 2 : 64;
-        struct pdsim_org *n = realloc(co->orgs, ncap * sizeof(*n));
-        if (!n) {
-            mlc_err_set(err, MLC_FATAL, "out of memory adding an organization");
-            return NULL;
-        }
-        co->orgs = n;
+
+        co->orgs = mlc_xreallocarray(co->orgs, ncap, sizeof(*co->orgs));
         co->caporgs = ncap;
     }
     /* ids are mostly appended in order; keep the array sorted */
@@ -660,8 +601,7 @@ static struct pdsim_org *push_org(struct pdsim_company *co, long id, struct mlc_
 static cJSON *new_org_doc(long id, long owner)
 {
     cJSON *d = cJSON_CreateObject();
-    if (!d)
-        return NULL;
+
     cJSON_AddNumberToObject(d, "id", (double)id);
     cJSON_AddNullToObject(d, "name");
     cJSON_AddNumberToObject(d, "owner_id", (double)owner);
@@ -686,17 +626,8 @@ struct pdsim_org *pdsim_company_create_org(struct pdsim_company *co, const cJSON
 {
     long long now_s = now_ms / 1000;
     cJSON *doc = new_org_doc(co->next_org_id, co->user_id);
-    struct pdsim_org *org;
+    struct pdsim_org *org = push_org(co, co->next_org_id);
 
-    if (!doc) {
-        mlc_err_set(err, MLC_FATAL, "out of memory adding an organization");
-        return NULL;
-    }
-    org = push_org(co, co->next_org_id, err);
-    if (!org) {
-        cJSON_Delete(doc);
-        return NULL;
-    }
     co->next_org_id++;
     org->doc = doc;
     org->add_time = now_s;
@@ -735,11 +666,6 @@ cJSON *pdsim_org_render(const struct pdsim_company *co, const struct pdsim_org *
     cJSON *out = cJSON_Duplicate(org->doc, true);
     cJSON *cf = cJSON_CreateObject();
 
-    if (!out || !cf) {
-        cJSON_Delete(out);
-        cJSON_Delete(cf);
-        return NULL;
-    }
     for (size_t i = 0; i < co->nfields; i++) {
         const struct pdsim_field *f = &co->fields[i];
         bool wanted = selection == NULL;
@@ -760,8 +686,7 @@ cJSON *pdsim_org_render(const struct pdsim_company *co, const struct pdsim_org *
 cJSON *pdsim_field_render_v2(const struct pdsim_field *f)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
+
     cJSON_AddStringToObject(o, "field_name", f->name);
     cJSON_AddStringToObject(o, "field_code", f->key);
     cJSON_AddStringToObject(o, "field_type", f->type);
@@ -792,7 +717,7 @@ static bool type_searchable(const char *type)
 {
     static const char *const s[] = {"address", "varchar",  "text", "varchar_auto",
                                     "double",  "monetary", "phone"};
-    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(s); i++)
         if (strcmp(type, s[i]) == 0)
             return true;
     return false;
@@ -909,25 +834,23 @@ static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t inde
     mlc_rc rc;
 
     co->id = num_or(j, "id", (long)index + 1);
-    co->name = strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"))
-                          ?: "Sandbox Company");
+    co->name = mlc_xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"))
+                               ?: "Sandbox Company");
     {
         char buf[64];
         snprintf(buf, sizeof(buf), "sandbox-%ld", co->id);
         co->domain =
-            strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "domain")) ?: buf);
+            mlc_xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "domain")) ?: buf);
         snprintf(buf, sizeof(buf), "user%ld@sandbox.invalid", co->id);
-        co->user_email =
-            strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(user, "email")) ?: buf);
+        co->user_email = mlc_xstrdup(
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(user, "email")) ?: buf);
     }
     co->user_id = num_or(user, "id", co->id);
-    co->user_name = strdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(user, "name"))
-                               ?: "Sandbox User");
+    co->user_name = mlc_xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(user, "name"))
+                                    ?: "Sandbox User");
     co->next_org_id = 1;
     co->next_field_id = 1;
     co->next_option_id = 1;
-    if (!co->name || !co->domain || !co->user_name || !co->user_email)
-        return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
     if (!state_currencies(j, currencies_default, curbuf, sizeof(curbuf)))
         return mlc_err_set(err, MLC_PERM,
                            "companies[%zu].currencies: expected a non-empty array of currency "
@@ -939,8 +862,7 @@ static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t inde
     {
         if (!cJSON_IsString(it))
             return mlc_err_set(err, MLC_PERM, "companies[%zu].tokens: expected strings", index);
-        if ((rc = pdsim_company_add_token(co, it->valuestring, err)) != MLC_OK)
-            return rc;
+        pdsim_company_add_token(co, it->valuestring);
     }
     /* First pass: ids, so generated ones do not collide. */
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "fields"))
@@ -963,8 +885,7 @@ static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t inde
                                "field_type",
                                index);
         if (key && (strcmp(key, "name") == 0 || strcmp(key, "address") == 0)) {
-            if (!add_system_field(co, key, name, type, err))
-                return MLC_FATAL;
+            add_system_field(co, key, name, type);
             continue;
         }
         if (key && pdsim_company_field(co, key))
@@ -985,8 +906,7 @@ static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t inde
         }
         f->deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "is_deleted"));
     }
-    if ((rc = ensure_system_fields(co, err)) != MLC_OK)
-        return rc;
+    ensure_system_fields(co);
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "organizations"))
     {
         long id = num_or(it, "id", 0);
@@ -1006,12 +926,9 @@ static mlc_rc load_company(struct pdsim_company *co, const cJSON *j, size_t inde
         if (pdsim_company_org(co, id))
             return mlc_err_set(err, MLC_PERM, "companies[%zu].organizations: duplicate id %ld",
                                index, id);
+        struct pdsim_org *org = push_org(co, id);
         cJSON *doc = new_org_doc(id, co->user_id);
-        struct pdsim_org *org = doc ? push_org(co, id, err) : NULL;
-        if (!org) {
-            cJSON_Delete(doc);
-            return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
-        }
+
         org->doc = doc;
         cJSON_ArrayForEach(m, it)
         {
@@ -1054,9 +971,7 @@ mlc_rc pdsim_store_load(struct pdsim_store *st, const cJSON *doc, long long now_
     mlc_strlcpy(fresh.currencies_default, st->currencies_default, sizeof(fresh.currencies_default));
     if (!cJSON_IsArray(cos))
         return mlc_err_set(err, MLC_PERM, "state: expected {\"companies\":[…]}");
-    fresh.companies = calloc((size_t)cJSON_GetArraySize(cos) + 1, sizeof(*fresh.companies));
-    if (!fresh.companies)
-        return mlc_err_set(err, MLC_FATAL, "out of memory loading state");
+    fresh.companies = mlc_xcalloc((size_t)cJSON_GetArraySize(cos) + 1, sizeof(*fresh.companies));
     cJSON_ArrayForEach(it, cos)
     {
         fresh.ncompanies++;

@@ -104,8 +104,8 @@ extern const char *const pdsim_address_subfields[PDSIM_ADDRESS_SUBFIELDS];
 /* Adds a company with the system fields; returns it (owned by st) or NULL. */
 struct pdsim_company *pdsim_store_add_company(struct pdsim_store *st, long id, const char *name,
                                               const char *domain, struct mlc_err *err);
-/* Adds a token to a company unless it is already known anywhere. */
-mlc_rc pdsim_company_add_token(struct pdsim_company *co, const char *token, struct mlc_err *err);
+/* Adds a token to a company unless the company already has it. */
+void pdsim_company_add_token(struct pdsim_company *co, const char *token);
 /* Finds the company and token entry of an API token; false when unknown. */
 bool pdsim_store_find_token(struct pdsim_store *st, const char *token, struct pdsim_company **co,
                             struct pdsim_token **tok);
@@ -137,8 +137,7 @@ bool pdsim_company_has_currency(const struct pdsim_company *co, const char *code
 void pdsim_field_delete(struct pdsim_company *co, struct pdsim_field *f);
 /* Option changes of an enum/set field from bodies validated by
  * pdsim_validate_options_*; each returns the options added, updated or
- * deleted ([{id,label}], caller frees) or NULL when out of memory (f is
- * then unchanged). Deleting options also removes them from organization
+ * deleted ([{id,label}], caller frees). Deleting options also removes them from organization
  * values (a set left empty is cleared). */
 cJSON *pdsim_field_add_options(struct pdsim_company *co, struct pdsim_field *f, const cJSON *body);
 cJSON *pdsim_field_update_options(struct pdsim_field *f, const cJSON *body);

@@ -3,6 +3,8 @@
  * Prints its base URL up to and including "/-/" as the first line of stdout,
  * then serves until SIGTERM or SIGINT (exit 0). See docs/sandboxes.md.
  */
+#include "mlc_alloc.h"
+#include "mlc_app.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
 #include "sagesim_data.h"
@@ -86,6 +88,7 @@ int main(int argc, char **argv)
     int64_t today;
     int rc = 0, c;
 
+    mlc_app_prologue("mlc-sage-sim");
     sim_signals_install(); /* a stop during a long start-up still exits 0 */
     mlc_log_setup("mlc-sage-sim", MLC_LOG_INFO, MLC_LOG_TEXT);
     {
@@ -110,7 +113,7 @@ int main(int argc, char **argv)
                 return fail("--port must be 0..65535", optarg);
             break;
         case 'c':
-            if (ncompanies == sizeof companies / sizeof companies[0])
+            if (ncompanies == ARRAY_SIZE(companies))
                 return fail("too many --company options", NULL);
             companies[ncompanies++] = optarg;
             break;
@@ -200,7 +203,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; customers > 0 && i < app.store.nco; i++) {
         if (!sagesim_generate(&app.store, &app.store.co[i], customers, (uint64_t)seed)) {
-            rc = fail("out of memory generating customers", NULL);
+            rc = fail("no customer numbers left to generate (index 999,999 reached)", NULL);
             goto out;
         }
     }

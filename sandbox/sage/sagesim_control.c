@@ -3,6 +3,7 @@
  * customers; and the parsers of the option values the settings share with
  * main.c's command line.
  */
+#include "mlc_alloc.h"
 #include "sagesim_internal.h"
 
 #include "mlc_buf.h"
@@ -275,12 +276,10 @@ static void ctl_add_customers(struct sagesim_app *app, struct sagesim_company *c
     }
     /* validate everything first so a bad element adds nothing */
     n = (size_t)cJSON_GetArraySize(list);
-    made = calloc(n ? n : 1, sizeof *made);
-    ok = made != NULL;
+    made = mlc_xcalloc(n ? n : 1, sizeof *made);
+    ok = true;
     cJSON_ArrayForEach(it, list)
     {
-        if (!ok)
-            break;
         made[k] = merged(app, NULL, it, stamp, msg, sizeof msg);
         if (!made[k]) {
             ok = false;
@@ -298,7 +297,7 @@ static void ctl_add_customers(struct sagesim_app *app, struct sagesim_company *c
     if (!ok) {
         for (size_t i = 0; i < k; i++)
             free(made[i]);
-        ctl_error(res, strstr(msg, "exists") ? 409 : 400, made ? msg : "out of memory");
+        ctl_error(res, strstr(msg, "exists") ? 409 : 400, msg);
         goto out;
     }
     for (size_t i = 0; i < k; i++)
@@ -436,21 +435,17 @@ static void ctl_document(struct sagesim_app *app, struct sagesim_company *co, co
         docs = bal <= 0 || docs < 1 ? 0 : docs - 1;
     }
     patch = cJSON_CreateObject();
-    if (!patch || !cJSON_AddNumberToObject(patch, "BalanceDueInCustomerCurrency", bal) ||
-        !cJSON_AddNumberToObject(patch, "BalanceDueInFunctionalCurrency", bal) ||
-        !cJSON_AddNumberToObject(patch, "AmountPastDue", pdue) ||
-        !cJSON_AddNumberToObject(patch, "NumberOfOpenDocuments", docs) ||
-        !cJSON_AddStringToObject(patch, invoice ? "DateOfLastInvoice" : "DateOfLastReceipt", day) ||
-        !cJSON_AddNumberToObject(
-            patch, invoice ? "LastInvoiceAmountCustomerCurrency" : "LastReceiptCustomerCurrency",
-            a) ||
-        !cJSON_AddNumberToObject(
-            patch,
-            invoice ? "LastInvoiceAmountFunctionalCurrency" : "LastReceiptFunctionalCurrency", a) ||
-        !cJSON_AddStringToObject(patch, "DateOfLastActivity", day)) {
-        ctl_error(res, 500, "out of memory");
-        goto out;
-    }
+    cJSON_AddNumberToObject(patch, "BalanceDueInCustomerCurrency", bal);
+    cJSON_AddNumberToObject(patch, "BalanceDueInFunctionalCurrency", bal);
+    cJSON_AddNumberToObject(patch, "AmountPastDue", pdue);
+    cJSON_AddNumberToObject(patch, "NumberOfOpenDocuments", docs);
+    cJSON_AddStringToObject(patch, invoice ? "DateOfLastInvoice" : "DateOfLastReceipt", day);
+    cJSON_AddNumberToObject(
+        patch, invoice ? "LastInvoiceAmountCustomerCurrency" : "LastReceiptCustomerCurrency", a);
+    cJSON_AddNumberToObject(
+        patch, invoice ? "LastInvoiceAmountFunctionalCurrency" : "LastReceiptFunctionalCurrency",
+        a);
+    cJSON_AddStringToObject(patch, "DateOfLastActivity", day);
     nc = merged(app, c, patch, false, msg, sizeof msg); /* posting never stamps */
     if (!nc) {
         ctl_error(res, 400, msg);

@@ -1,5 +1,6 @@
 /* sagesim_data.c - ARCustomers records, companies and generator, see sagesim_data.h. */
 #include "sagesim_data.h"
+#include "mlc_alloc.h"
 
 #include "mlc_buf.h"
 #include "mlc_str.h"
@@ -263,9 +264,7 @@ struct sagesim_customer *sagesim_customer_pack(const union sagesim_cell *cells)
         if ((t == SAGESIM_FT_STRING || t == SAGESIM_FT_COLLECTION) && cells[i].s)
             strbytes += strlen(cells[i].s) + 1;
     }
-    struct sagesim_customer *c = malloc(sizeof *c + strbytes);
-    if (!c)
-        return NULL;
+    struct sagesim_customer *c = mlc_xmalloc(sizeof *c + strbytes);
     char *p = (char *)(c + 1);
     for (int i = 0; i < SAGESIM_NFIELDS; i++) {
         enum sagesim_ftype t = sagesim_fields[i].type;
@@ -456,7 +455,7 @@ struct sagesim_customer *sagesim_customer_merge(const struct sagesim_customer *b
             }
             coll[f] = cJSON_PrintUnformatted(it);
             if (!coll[f]) {
-                snprintf(msg, msgsz, "out of memory");
+                snprintf(msg, msgsz, "property '%s' cannot be printed", name);
                 goto out;
             }
             cells[f].s = coll[f];
@@ -474,8 +473,6 @@ struct sagesim_customer *sagesim_customer_merge(const struct sagesim_customer *b
         cells[sagesim_f_numoptfields].i = cJSON_GetArraySize(arr);
     }
     out = sagesim_customer_pack(cells);
-    if (!out)
-        snprintf(msg, msgsz, "out of memory");
 out:
     for (int i = 0; i < SAGESIM_NFIELDS; i++)
         free(coll[i]);
@@ -561,10 +558,7 @@ struct sagesim_company *sagesim_store_add_company(struct sagesim_store *st, cons
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)code[i]))
             return NULL;
-    struct sagesim_company *nc = realloc(st->co, (st->nco + 1) * sizeof *nc);
-    if (!nc)
-        return NULL;
-    st->co = nc;
+    st->co = mlc_xreallocarray(st->co, st->nco + 1, sizeof *st->co);
     co = &st->co[st->nco++];
     memset(co, 0, sizeof *co);
     mlc_str_upper(co->code, code, sizeof co->code);
@@ -593,29 +587,24 @@ struct sagesim_customer *sagesim_company_find(const struct sagesim_company *co, 
     return NULL;
 }
 
-bool sagesim_company_put(struct sagesim_company *co, struct sagesim_customer *c)
+void sagesim_company_put(struct sagesim_company *co, struct sagesim_customer *c)
 {
     const char *key = c->v[SAGESIM_F_CUSTOMERNUMBER].s;
     size_t i = sagesim_company_lower_bound(co, key, true);
     if (i < co->n && strcmp(co->cust[i]->v[SAGESIM_F_CUSTOMERNUMBER].s, key) == 0) {
         free(co->cust[i]);
         co->cust[i] = c;
-        return true;
+        return;
     }
     if (co->n == co->cap) {
         size_t nc = co->cap ? co->cap * 2 : 256;
-        struct sagesim_customer **na = realloc(co->cust, nc * sizeof *na);
-        if (!na) {
-            free(c);
-            return false;
-        }
-        co->cust = na;
+
+        co->cust = mlc_xreallocarray(co->cust, nc, sizeof *co->cust);
         co->cap = nc;
     }
     memmove(&co->cust[i + 1], &co->cust[i], (co->n - i) * sizeof *co->cust);
     co->cust[i] = c;
     co->n++;
-    return true;
 }
 
 bool sagesim_company_delete(struct sagesim_company *co, const char *key)
@@ -636,7 +625,7 @@ const struct sagesim_terms sagesim_terms[] = {
     {"N15", "Net 15 days", 15, 0, 0},     {"N30", "Net 30 days", 30, 0, 0},
     {"N60", "Net 60 days", 60, 0, 0},     {"2N10", "2% 10 days, net 30", 30, 10, 2},
 };
-const size_t sagesim_nterms = sizeof sagesim_terms / sizeof sagesim_terms[0];
+const size_t sagesim_nterms = ARRAY_SIZE(sagesim_terms);
 
 /* ---- generator -------------------------------------------------------- */
 
@@ -677,7 +666,7 @@ __attribute__((format(printf, 2, 3))) static const char *gs(struct gen *g, const
     return p;
 }
 
-#define PICK(g, arr) arr[rnd(g, sizeof arr / sizeof arr[0])]
+#define PICK(g, arr) arr[rnd(g, ARRAY_SIZE(arr))]
 
 static const char *const names[] = {
     "Bargain Mart",          "O'Brien & Sons",        "Müller GmbH",         "Søren's Café",
@@ -955,9 +944,7 @@ bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long
         SET_S(pricelist, "WHS");
         cells[idx_delivery].i = (int64_t)rnd(&g, 4);
         SET_S(ratetype, "SP");
-        struct sagesim_customer *c = sagesim_customer_pack(cells);
-        if (!c || !sagesim_company_put(co, c))
-            return false;
+        sagesim_company_put(co, sagesim_customer_pack(cells));
     }
     return true;
 }
@@ -1009,10 +996,7 @@ bool sagesim_load_json(struct sagesim_store *st, const char *path, char *msg, si
                 snprintf(msg, msgsz, "%s: %s[%d]: %s", path, co->code, idx, m);
                 goto out;
             }
-            if (!sagesim_company_put(co, c)) {
-                snprintf(msg, msgsz, "out of memory");
-                goto out;
-            }
+            sagesim_company_put(co, c);
             idx++;
         }
     }

@@ -66,7 +66,7 @@ struct sagesim_customer {
 };
 
 /* Builds a record from cells whose strings are borrowed: the result owns
- * copies (free() it). NULL when out of memory. */
+ * copies (free() it). */
 struct sagesim_customer *sagesim_customer_pack(const union sagesim_cell *cells);
 
 /* Default cells of a new customer (key ""), strings static. */
@@ -99,7 +99,7 @@ void sagesim_store_init(struct sagesim_store *st, int64_t today);
 void sagesim_store_free(struct sagesim_store *st);
 /* Finds a company (case-insensitive code), or NULL. */
 struct sagesim_company *sagesim_store_company(struct sagesim_store *st, const char *code);
-/* Adds a company (upper-cased) unless it exists; returns it, NULL on OOM or bad code.
+/* Adds a company (upper-cased) unless it exists; returns it, NULL on a bad code.
  * Adding a company may move the others: earlier company pointers are invalid
  * afterwards (look them up again). */
 struct sagesim_company *sagesim_store_add_company(struct sagesim_store *st, const char *code);
@@ -108,8 +108,8 @@ struct sagesim_company *sagesim_store_add_company(struct sagesim_store *st, cons
 size_t sagesim_company_lower_bound(const struct sagesim_company *co, const char *key, bool incl);
 /* The customer with that key, or NULL. */
 struct sagesim_customer *sagesim_company_find(const struct sagesim_company *co, const char *key);
-/* Inserts or replaces (takes ownership of c). false on OOM (c freed). */
-bool sagesim_company_put(struct sagesim_company *co, struct sagesim_customer *c);
+/* Inserts or replaces (takes ownership of c). */
+void sagesim_company_put(struct sagesim_company *co, struct sagesim_customer *c);
 /* Removes and frees; false when absent. */
 bool sagesim_company_delete(struct sagesim_company *co, const char *key);
 
@@ -117,8 +117,8 @@ bool sagesim_company_delete(struct sagesim_company *co, const char *key);
  * realistic and awkward values (apostrophes, ampersands, non-ASCII names and
  * cities, empty address lines, null dates, maximum-length fields, keys with
  * spaces, ', &, / and #), DateLastMaintained spread over the two years
- * before st->today. Keys already in co are skipped, never replaced. false on
- * OOM or when the key space (index 999,999) is exhausted. */
+ * before st->today. Keys already in co are skipped, never replaced. false
+ * when the key space (index 999,999) is exhausted. */
 bool sagesim_generate(struct sagesim_store *st, struct sagesim_company *co, long n, uint64_t seed);
 
 /* Loads {"CO":[customer, ...], ...} into the store (companies created as

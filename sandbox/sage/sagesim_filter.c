@@ -1,5 +1,6 @@
 /* sagesim_filter.c - OData v4 $filter parser and evaluator, see sagesim_filter.h. */
 #include "sagesim_filter.h"
+#include "mlc_alloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -231,12 +232,7 @@ static void next(struct parser *p)
     }
     if (c == '\'') {
         size_t i = p->pos + 1, o = 0;
-        char *out = malloc(p->len - p->pos + 1);
-        if (!out) {
-            fail(p, "out of memory%s%s", "", "");
-            p->tk = TK_END;
-            return;
-        }
+        char *out = mlc_xmalloc(p->len - p->pos + 1);
         for (;;) {
             if (i >= p->len) {
                 char num[32];
@@ -334,13 +330,9 @@ static struct node *new_node(struct parser *p, enum node_kind k)
              SAGESIM_FILTER_MAX_NODES);
         return NULL;
     }
-    struct node *n = calloc(1, sizeof *n);
-    if (!n)
-        fail(p, "out of memory%s%s", "", "");
-    else
-        n->kind = k;
-    if (n)
-        n->pos = p->tstart;
+    struct node *n = mlc_xcalloc(1, sizeof *n);
+    n->kind = k;
+    n->pos = p->tstart;
     return n;
 }
 
@@ -820,11 +812,7 @@ int sagesim_filter_parse(const char *text, const struct sagesim_schema *schema,
         fail(&p, "The $filter expression must evaluate to a single boolean value.%s%s", "", "");
     if (p.failed)
         goto out;
-    *out = calloc(1, sizeof **out);
-    if (!*out) {
-        fail(&p, "out of memory%s%s", "", "");
-        goto out;
-    }
+    *out = mlc_xcalloc(1, sizeof **out);
     (*out)->root = root;
     root = NULL;
 out:

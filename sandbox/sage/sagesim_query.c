@@ -1,5 +1,6 @@
 /* sagesim_query.c - OData query options of the Sage 300 sandbox, see sagesim_query.h. */
 #include "sagesim_query.h"
+#include "mlc_alloc.h"
 
 #include "mlc_buf.h"
 #include "mlc_str.h"
@@ -130,10 +131,10 @@ int sagesim_query_parse(const struct sim_request *req, struct sagesim_query *q, 
         if (name[0] != '$')
             continue;
         size_t k;
-        for (k = 0; k < sizeof known_options / sizeof known_options[0]; k++)
+        for (k = 0; k < ARRAY_SIZE(known_options); k++)
             if (strcmp(name, known_options[k]) == 0)
                 break;
-        if (k == sizeof known_options / sizeof known_options[0]) {
+        if (k == ARRAY_SIZE(known_options)) {
             snprintf(msg, msgsz, "The query parameter '%.60s' is not supported.", name);
             return -1;
         }
@@ -248,7 +249,7 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
     return strcmp(a->v[SAGESIM_F_CUSTOMERNUMBER].s, b->v[SAGESIM_F_CUSTOMERNUMBER].s);
 }
 
-bool sagesim_query_run(const struct sagesim_company *co, const struct sagesim_query *q,
+void sagesim_query_run(const struct sagesim_company *co, const struct sagesim_query *q,
                        long page_size, struct sagesim_page *out)
 {
     memset(out, 0, sizeof *out);
@@ -274,9 +275,7 @@ bool sagesim_query_run(const struct sagesim_company *co, const struct sagesim_qu
             if (end < start)
                 end = start;
         }
-        out->rows = malloc((want ? want : 1) * sizeof *out->rows);
-        if (!out->rows)
-            return false;
+        out->rows = mlc_xcalloc(want ? want : 1, sizeof *out->rows);
         size_t matched = 0;
         bool need_more_check = !q->has_top || (size_t)q->top > (size_t)page_size;
         for (size_t k = start; k < end; k++) {
@@ -298,23 +297,16 @@ bool sagesim_query_run(const struct sagesim_company *co, const struct sagesim_qu
                 break;
         }
         out->count = matched;
-        return true;
+        return;
     }
 
     size_t cap = 1024, n = 0;
-    struct sagesim_customer **all = malloc(cap * sizeof *all);
-    if (!all)
-        return false;
+    struct sagesim_customer **all = mlc_xcalloc(cap, sizeof *all);
     for (size_t i = 0; i < co->n; i++) {
         if (!matches(q, co->cust[i]))
             continue;
         if (n == cap) {
-            struct sagesim_customer **na = realloc(all, cap * 2 * sizeof *na);
-            if (!na) {
-                free(all);
-                return false;
-            }
-            all = na;
+            all = mlc_xreallocarray(all, cap * 2, sizeof *all);
             cap *= 2;
         }
         all[n++] = co->cust[i];
@@ -329,5 +321,4 @@ bool sagesim_query_run(const struct sagesim_company *co, const struct sagesim_qu
         memmove(all, all + q->skip, take * sizeof *all);
     out->rows = all;
     out->nrows = take;
-    return true;
 }

@@ -50,8 +50,8 @@ struct sagesim_page {
     bool truncated; /* more rows within $top beyond this page: emit a nextLink */
 };
 
-/* Runs q on co with the server page size. false on OOM. */
-bool sagesim_query_run(const struct sagesim_company *co, const struct sagesim_query *q,
+/* Runs q on co with the server page size. */
+void sagesim_query_run(const struct sagesim_company *co, const struct sagesim_query *q,
                        long page_size, struct sagesim_page *out);
 void sagesim_page_free(struct sagesim_page *p);
 

@@ -3,6 +3,7 @@
  * entity, ARTerms, and the OData envelope they share (@odata.context from the
  * request's origin, entity keys, the OData JSON content type).
  */
+#include "mlc_alloc.h"
 #include "sagesim_internal.h"
 
 #include "mlc_buf.h"
@@ -93,9 +94,7 @@ static char *parse_key(const char *text, const char *keyname)
     }
     if (len == 0)
         return NULL;
-    char *out = malloc(len + 1);
-    if (!out)
-        return NULL;
+    char *out = mlc_xmalloc(len + 1);
     size_t o = 0;
     if (*s == '\'') {
         size_t i = 1;
@@ -205,10 +204,7 @@ void sagesim_serve_customers_list(struct sagesim_app *app, const struct sim_requ
         return;
     }
     long ps = app->set.page_size;
-    if (!sagesim_query_run(co, &q, ps, &page)) {
-        sagesim_error(res, 500, "InternalServerError", "out of memory");
-        goto out;
-    }
+    sagesim_query_run(co, &q, ps, &page);
     char org[300];
     origin(app, req, org, sizeof org);
     mlc_rc rc = mlc_buf_printf(&b, "{\"@odata.context\":\"%s%s$metadata#ARCustomers", org, ctxbase);

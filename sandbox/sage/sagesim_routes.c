@@ -4,6 +4,7 @@
  * resources themselves are in sagesim_resources.c, the /_sim/ control API in
  * sagesim_control.c.
  */
+#include "mlc_alloc.h"
 #include "sagesim_internal.h"
 
 #include "mlc_buf.h"
@@ -99,12 +100,8 @@ bool sagesim_segs_split(const char *raw_path, struct segs *s)
             return false;
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        s->raw[s->n] = strndup(p, n);
+        s->raw[s->n] = mlc_xstrndup(p, n);
         s->dec[s->n] = sim_url_decode(p, n, false);
-        if (!s->raw[s->n] || !s->dec[s->n]) {
-            s->n++;
-            return false;
-        }
         s->n++;
         if (!slash)
             break;

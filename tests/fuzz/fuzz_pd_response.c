@@ -34,6 +34,7 @@
  */
 #include "fuzz_common.h"
 
+#include "mlc_alloc.h"
 #include "pd_limits.h"
 #include "pd_mapping.h"
 
@@ -87,7 +88,7 @@ static void check_header(const struct pd_resp_info *r, const char *name, const c
 
     if (!plain_decimal(value, &v) || value[0] == ' ')
         return;
-    for (size_t i = 0; i < sizeof(num_headers) / sizeof(num_headers[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(num_headers); i++)
         if (strcasecmp(name, num_headers[i]) == 0)
             FUZZ_CHECK(*has[i] && *got[i] == v, "%s: %s read as %ld", name, value, *got[i]);
 }

@@ -25,6 +25,7 @@
  */
 #include "fuzz_common.h"
 
+#include "mlc_alloc.h"
 #include "mlc_event.h"
 #include "mlc_str.h"
 #include "sage_customer.h"
@@ -47,7 +48,7 @@ static bool blank(char c)
 
 static bool known(const char *k)
 {
-    for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(known_keys); i++)
         if (strcmp(k, known_keys[i]) == 0)
             return true;
     return false;

@@ -6,6 +6,7 @@
 /* cmocka needs the three above first */
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "mlc_config.h"
 #include "mlc_log.h"
 #include "mlc_secret.h"
@@ -549,7 +550,7 @@ static void secrets_never_reach_the_log(void **state)
     }
     mlc_log_set_stream(NULL);
     text = slurp(log);
-    for (size_t i = 0; i < sizeof(leaks) / sizeof(leaks[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(leaks); i++)
         assert_null(strstr(text, leaks[i]));
     assert_int_equal(occurrences(text, "[REDACTED]"), 12);
     assert_int_equal(occurrences(text, "{\"ts\":"), 5);

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 #include "mlc_err.h"
 #include "mlc_event.h"
@@ -300,7 +301,7 @@ static void encode_refuses_oversize_event(void **state)
 
     memset(big, 'x', 1024);
     big[1024] = '\0';
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
         cJSON_AddStringToObject(c, fields[i], big);
     big[400] = '\0';
     cJSON_AddStringToObject(c, "contact_phone", big);
@@ -707,7 +708,7 @@ static void golden_fixtures_decode(void **state)
     (void)state;
     if (!src || !*src)
         src = ".";
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         char path[1024], data[MLC_EVENT_MAX_BYTES + 1], key[MLC_EVENT_MAX_KEY + 1];
         struct mlc_event ev;
         struct mlc_err err = {0};

@@ -164,8 +164,8 @@ static void test_cycles_audit_and_redaction(void **state)
     mlc_log_add_secret("hunter2-secret");
     assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
     assert_false(has);
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", true, NULL, time(NULL), &id, &err),
-                     MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMINC", "full", NULL, time(NULL), &id, &err), MLC_OK);
     assert_true(id > 0);
     assert_int_equal(ext_state_audit(f->st, id, "SAMINC", "1100", NULL, "skipped",
                                      "bad value hunter2-secret", time(NULL), &err),
@@ -178,8 +178,8 @@ static void test_cycles_audit_and_redaction(void **state)
                      MLC_OK);
     assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
     assert_false(has); /* failed full scans do not count */
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", true, NULL, time(NULL), &id, &err),
-                     MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMINC", "full", NULL, time(NULL), &id, &err), MLC_OK);
     assert_int_equal(ext_state_cycle_finish(f->st, id, &s, "ok", NULL, "2024-03-18", 5, &err),
                      MLC_OK);
     assert_int_equal(ext_state_last_full_scan(f->st, "SAMINC", &at, &has, &err), MLC_OK);
@@ -224,23 +224,27 @@ static void test_prune_keeps_recent_and_the_cycles_still_read(void **state)
     int64_t full_old, inc_old, inc_old2, recent, deleted = -1;
 
     /* an old full scan (the newest successful one), two old incrementals */
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", true, NULL, old, &full_old, &err),
-                     MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMINC", "full", NULL, old, &full_old, &err), MLC_OK);
     assert_int_equal(ext_state_cycle_finish(f->st, full_old, &s, "ok", NULL, NULL, 1, &err),
                      MLC_OK);
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", false, NULL, old, &inc_old, &err),
-                     MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMINC", "incremental", NULL, old, &inc_old, &err),
+        MLC_OK);
     assert_int_equal(
         ext_state_audit(f->st, inc_old, "SAMINC", "1", NULL, "published", NULL, old, &err), MLC_OK);
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", false, NULL, old, &inc_old2, &err),
-                     MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMINC", "incremental", NULL, old, &inc_old2, &err),
+        MLC_OK);
     /* a recent cycle with an audit row, and an old-company's only cycle */
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMINC", false, NULL, now, &recent, &err),
-                     MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMINC", "incremental", NULL, now, &recent, &err),
+        MLC_OK);
     assert_int_equal(
         ext_state_audit(f->st, recent, "SAMINC", "2", NULL, "published", NULL, now, &err), MLC_OK);
     int64_t only;
-    assert_int_equal(ext_state_cycle_start(f->st, "SAMLTD", false, NULL, old, &only, &err), MLC_OK);
+    assert_int_equal(
+        ext_state_cycle_start_kind(f->st, "SAMLTD", "incremental", NULL, old, &only, &err), MLC_OK);
 
     assert_int_equal(ext_state_prune(f->st, now - 90 * 86400, &deleted, &err), MLC_OK);
     /* the old audit row and the two old incrementals of SAMINC */

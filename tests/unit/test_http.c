@@ -7,6 +7,7 @@
 #include <cmocka.h>
 // clang-format on
 
+#include "mlc_alloc.h"
 #include "mlc_backoff.h"
 #include "mlc_http.h"
 #include "mlc_log.h"
@@ -282,7 +283,7 @@ static void statuses_are_classified(void **state)
     struct mlc_http_response resp;
 
     mlc_http_response_init(&resp);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct mlc_err err = {0};
         char path[64], want[256];
 

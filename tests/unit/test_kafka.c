@@ -6,6 +6,7 @@
 #include <cmocka.h>
 // clang-format on
 
+#include "mlc_alloc.h"
 #include "mlc_config.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
@@ -447,7 +448,7 @@ static int setup_cluster(void **state)
     assert_non_null(mock_rk);
     mock = rd_kafka_mock_cluster_new(mock_rk, 1);
     assert_non_null(mock);
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(topics); i++)
         assert_int_equal(rd_kafka_mock_topic_create(mock, topics[i], 3, 1), 0);
     return 0;
 }

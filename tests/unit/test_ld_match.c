@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "ld_match.h"
+#include "mlc_alloc.h"
 #include "mlc_config.h"
 
 #include <string.h>
@@ -59,7 +60,7 @@ static void names_normalise(void **state)
         {"", ""},
     };
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         const char *got = norm(cases[i][0]);
 
         if (strcmp(got, cases[i][1]))
@@ -106,8 +107,7 @@ static void customers_match_by_name_then_postal_then_city(void **state)
     struct ld_match_index *ix = NULL;
     struct ld_match_result r;
 
-    assert_int_equal(ld_match_index_new(&rules, orgs, sizeof(orgs) / sizeof(orgs[0]), &ix, NULL),
-                     MLC_OK);
+    assert_int_equal(ld_match_index_new(&rules, orgs, ARRAY_SIZE(orgs), &ix, NULL), MLC_OK);
     ld_match_find(ix, &(struct ld_match_customer){"ACME, INC", NULL, NULL}, &r);
     assert_int_equal(r.verdict, LD_MATCH_ONE);
     assert_int_equal(r.ids[0], 101);
@@ -150,8 +150,7 @@ static void an_organization_two_customers_match_goes_to_neither(void **state)
     };
     struct ld_match_result res[4];
 
-    assert_int_equal(ld_match_index_new(&rules, orgs, sizeof(orgs) / sizeof(orgs[0]), &ix, NULL),
-                     MLC_OK);
+    assert_int_equal(ld_match_index_new(&rules, orgs, ARRAY_SIZE(orgs), &ix, NULL), MLC_OK);
     assert_int_equal(ld_match_all(ix, cs, 4, res, NULL), MLC_OK);
     assert_int_equal(res[0].verdict, LD_MATCH_AMBIGUOUS);
     assert_int_equal(res[0].ids[0], 108);

@@ -14,6 +14,7 @@
 #include "ld_fixture.h"
 #include "ld_scan.h"
 #include "ld_util.h"
+#include "mlc_alloc.h"
 
 static struct ldfx *X;
 static char KN[41], KC[41];
@@ -226,7 +227,7 @@ static void organization_ids_are_range_checked(void **state)
     int64_t id = 0;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         cJSON *v = cJSON_Parse(bad[i]);
 
         assert_false(ld_json_id(v, &id));

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "mlc_alloc.h"
 #include "pd_limits.h"
 
 #include <stdint.h>
@@ -341,7 +342,7 @@ static void classify_429_table(void **state)
         {"10", "0", "2", NULL, NULL, PD_429_BURST},
         {"11", NULL, NULL, NULL, NULL, PD_429_DAILY},
     };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         struct pd_resp_info r;
         pd_resp_info_init(&r, 429);
         pd_resp_info_header(&r, "retry-after", rows[i].retry_after);

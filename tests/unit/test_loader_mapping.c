@@ -8,6 +8,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 #include "mlc_err.h"
 #include "pd_mapping.h"
@@ -214,7 +215,7 @@ static void fixtures_agree_with_schema(void **state)
         mlc_rc want;
     } sets[] = {{"good", MLC_OK}, {"bad", MLC_FATAL}, {"bad-semantic", MLC_FATAL}};
 
-    for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
+    for (size_t s = 0; s < ARRAY_SIZE(sets); s++) {
         char dir[1024], path[1400];
         size_t seen = 0;
         snprintf(dir, sizeof(dir), "%s/tests/fixtures/mapping/%s", srcdir(), sets[s].dir);
@@ -269,7 +270,7 @@ static void parse_errors_name_the_json_path(void **state)
          "options"},
         {"[1]", "mapping $: must be an object"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct pd_mapping *m = NULL;
         struct mlc_err err = {0};
         assert_int_equal(pd_mapping_parse(cases[i].json, &m, &err), MLC_FATAL);

@@ -5,6 +5,7 @@
 
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 #include "mlc_event.h"
 #include "sage_customer.h"
@@ -238,11 +239,11 @@ static void dates_keep_their_calendar_day(void **state)
     struct sage_customer c;
     char extra[128];
 
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
         if (!sage_date_parse(ok[i][0], out) || strcmp(out, ok[i][1]) != 0)
             fail_msg("%s -> \"%s\", expected %s", ok[i][0], out, ok[i][1]);
     }
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
         if (sage_date_parse(bad[i], out))
             fail_msg("%s accepted as %s", bad[i], out);
 

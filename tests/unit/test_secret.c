@@ -5,6 +5,7 @@
 /* cmocka needs the three above first */
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "mlc_secret.h"
 
 #include <openssl/evp.h>
@@ -227,7 +228,7 @@ static void malformed_values_are_refused(void **state)
     unsigned char *raw = NULL;
     size_t n = 0;
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         struct mlc_err err = {0};
         char *plain = NULL;
 

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "pdsim_store.h"
 #include "pdsim_validate.h"
 
@@ -270,7 +271,7 @@ static void option_bodies(void **state)
         {2, "[{}]", false, "id"},
         {2, "[{\"id\":2,\"label\":\"B\"}]", false, "'label'"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         msg[0] = '\0';
         bool ok = options_ok(f, f->ekey, cases[i].which, cases[i].json, msg, sizeof(msg));
         if (ok != cases[i].ok)
@@ -402,7 +403,7 @@ static void field_patch_bodies(void **state)
         {"{\"options\":[]}", false, false},
         {"{\"ui_visibility\":1}", false, false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cJSON *b = cJSON_Parse(cases[i].json);
         assert_non_null(b);
         if (pdsim_validate_field_patch(custom, b, msg, sizeof(msg)) != cases[i].custom_ok)

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "mlc_alloc.h"
 #include "sagesim_data.h"
 #include "sagesim_filter.h"
 
@@ -34,7 +35,7 @@ static int lookup(const void *ctx, const char *name, enum sagesim_ftype *type,
              {"N", SAGESIM_FT_INT32},         {"Flag", SAGESIM_FT_BOOL},
              {"When", SAGESIM_FT_DATE},       {"Status", SAGESIM_FT_ENUM},
              {"Items", SAGESIM_FT_COLLECTION}};
-    for (int i = 0; i < (int)(sizeof f / sizeof f[0]); i++) {
+    for (int i = 0; i < (int)(ARRAY_SIZE(f)); i++) {
         if (strcmp(f[i].name, name) == 0) {
             *type = f[i].type;
             *members = f[i].type == SAGESIM_FT_ENUM ? status_members : NULL;
