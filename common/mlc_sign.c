@@ -1,5 +1,6 @@
 /* mlc_sign.c - HMAC-SHA256 event signatures (see mlc_sign.h). */
 #include "mlc_sign.h"
+#include "mlc_alloc.h"
 #include "mlc_secret.h"
 
 #include <openssl/core_names.h>
@@ -32,7 +33,7 @@ const char *mlc_sign_verdict_name(enum mlc_sign_verdict v)
         [MLC_SIGN_MISMATCH] = "mismatch",
     };
 
-    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
+    return (unsigned)v < ARRAY_SIZE(names) ? names[v] : "?";
 }
 
 static void hex(const unsigned char *in, size_t n, char *out)
