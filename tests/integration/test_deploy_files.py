@@ -37,7 +37,12 @@ ENV_EXAMPLE = os.path.join(SRC, "compose", ".env.example")
 GEN = os.path.join(SRC, "compose", "gen-env-example.py")
 HEALTHCHECK = os.path.join(SRC, "compose", "image", "mlc-healthcheck")
 COMPOSE_SPEC = os.path.join(SRC, "tests", "deploy", "compose-spec", "compose_spec.json")
-OVERRIDES = [os.path.join(SRC, "tests", "deploy", "compose.test.yml")]
+OVERRIDES = [os.path.join(SRC, "tests", "deploy", "compose.test.yml"),
+             os.path.join(SRC, "tests", "deploy", "compose.stack.test.yml")]
+SASL_OVERRIDE = os.path.join(SRC, "compose", "docker-compose.sasl.yml")
+# Secret settings and the compose secret each worker reads it from.
+SECRETS = {"extractor": {"MLC_SAGE_PASSWORD": "sage_password"},
+           "loader": {"MLC_PIPEDRIVE_TOKEN": "pipedrive_token"}}
 IN_CI = os.environ.get("CI") == "true"
 
 COMPILERS = {"gcc", "g++", "cc", "clang", "cpp", "make", "cmake", "build-essential",
@@ -257,18 +262,39 @@ class ComposeFileTest(unittest.TestCase):
             self.assertGreaterEqual(int(hold), 600, name)
 
     def test_secrets_stay_out_of_the_file_and_out_of_git(self):
+        files = {}
+        for secret, var in (("mlc_master_key", "STACK_MASTER_KEY_FILE"),
+                            ("sage_password", "STACK_SAGE_PASSWORD_FILE"),
+                            ("pipedrive_token", "STACK_PIPEDRIVE_TOKEN_FILE")):
+            files[secret] = interpolation_default(self.doc["secrets"][secret]["file"], var)
+            self.assertTrue(files[secret], secret)
         for name in ("extractor", "loader"):
             svc = self.services[name]
             self.assertEqual(svc["env_file"], ".env")
             self.assertIn("mlc_master_key", svc["secrets"])
             self.assertEqual(svc["environment"]["MLC_MASTER_KEY_FILE"],
                              "/run/secrets/mlc_master_key")
-            for key in svc["environment"]:
-                self.assertNotIn(key, ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN"))
-        key_file = interpolation_default(self.doc["secrets"]["mlc_master_key"]["file"],
-                                         "STACK_MASTER_KEY_FILE")
+            # each worker reads its own secret from its compose secret, and
+            # only its own
+            for setting, secret in SECRETS[name].items():
+                self.assertIn(secret, svc["secrets"], name)
+                self.assertEqual(svc["environment"][f"{setting}_FILE"],
+                                 f"/run/secrets/{secret}", name)
+            other = {s for w, m in SECRETS.items() if w != name for s in m.values()}
+            self.assertEqual(other & set(svc["secrets"]), set(), name)
+        # no secret setting in any environment of the file
+        for name, svc in self.services.items():
+            for key in svc.get("environment") or {}:
+                self.assertNotIn(key, ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN",
+                                       "MLC_RDKAFKA_SASL_PASSWORD"), name)
+        # nor in the env_file's template: commented out, no value
+        example = read(ENV_EXAMPLE)
+        for setting in ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN"):
+            self.assertNotRegex(example, rf"(?m)^{setting}=", setting)
+            self.assertIn(f"#{setting}=\n", example)
         if shutil.which("git") and os.path.exists(os.path.join(SRC, ".git")):
-            for path in ("compose/.env", os.path.normpath(os.path.join("compose", key_file))):
+            for path in ["compose/.env"] + [os.path.normpath(os.path.join("compose", f))
+                                            for f in files.values()]:
                 r = subprocess.run(["git", "-C", SRC, "check-ignore", "-q", path])
                 self.assertEqual(r.returncode, 0, f"{path} is not git-ignored")
 
@@ -285,11 +311,14 @@ class ComposeFileTest(unittest.TestCase):
         # an operator would create, so nothing is written into the checkout.
         work = tempfile.mkdtemp(prefix="mlc-compose-")
         self.addCleanup(shutil.rmtree, work, True)
-        key = os.path.join(work, "mlc.key")
-        with open(key, "w") as f:
-            f.write("x\n")
+        env = dict(os.environ)
+        for var, name in (("STACK_MASTER_KEY_FILE", "mlc.key"),
+                          ("STACK_SAGE_PASSWORD_FILE", "sage_password"),
+                          ("STACK_PIPEDRIVE_TOKEN_FILE", "pipedrive_token")):
+            with open(os.path.join(work, name), "w") as f:
+                f.write("x\n")
+            env[var] = os.path.join(work, name)
         shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
-        env = dict(os.environ, STACK_MASTER_KEY_FILE=key)
         r = subprocess.run(["docker", "compose", "-f", COMPOSE, "--project-directory", work,
                             "config", "-q"], capture_output=True, text=True, env=env,
                            timeout=60)
@@ -454,8 +483,9 @@ class ComposeSpecTest(unittest.TestCase):
             f.write(re.sub(r"(?m)^name: .*\n", "", read(COMPOSE)))
         shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
         os.makedirs(os.path.join(work, "secrets"))
-        with open(os.path.join(work, "secrets", "mlc.key"), "w") as f:
-            f.write("x\n")
+        for name in ("mlc.key", "sage_password", "pipedrive_token"):
+            with open(os.path.join(work, "secrets", name), "w") as f:
+                f.write("x\n")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("MLC_", "STACK_", "COMPOSE_"))}
         base = ["docker-compose", "-p", "ml-connector", "--project-directory", work,
@@ -475,6 +505,10 @@ class ComposeSpecTest(unittest.TestCase):
         self.assertEqual(doc["volumes"].keys(), {"kafka-data", "extractor-state",
                                                  "loader-state", "prometheus-data"})
         self.assertEqual(loader["environment"]["WORKER_STATE_SLOTS"], "16")
+        self.assertEqual(loader["environment"]["MLC_PIPEDRIVE_TOKEN_FILE"],
+                         "/run/secrets/pipedrive_token")
+        self.assertNotIn("MLC_PIPEDRIVE_TOKEN", loader["environment"])
+        self.assertNotIn("MLC_SAGE_PASSWORD", doc["services"]["extractor"]["environment"])
         # and a broken file is refused, so the check can fail
         with open(os.path.join(work, "docker-compose.yml"), "a") as f:
             f.write("  oops: [\n")
@@ -486,13 +520,18 @@ class ComposeSpecTest(unittest.TestCase):
 class MlcNamesTest(unittest.TestCase):
 
     def test_every_mlc_name_in_the_deployment_files_is_a_setting(self):
-        table = set(table_settings(config_docs()))
+        docs = config_docs()
+        table = set(table_settings(docs))
+        secret_settings = set(re.findall(r"^\| `(MLC_[A-Z0-9_]+)` \| secret \|", docs, re.M))
+        self.assertIn("MLC_PIPEDRIVE_TOKEN", secret_settings)
         files = [COMPOSE, ENV_EXAMPLE, DOCKERFILE] + [p for p in OVERRIDES
                                                        if os.path.exists(p)]
         for path in files:
             for name in sorted(set(re.findall(r"\bMLC_[A-Z0-9_]*[A-Z0-9]\b", read(path)))):
                 if name.startswith("MLC_RDKAFKA_"):
                     continue  # librdkafka pass-through (docs/configuration.md)
+                if name.endswith("_FILE") and name[:-5] in secret_settings:
+                    continue  # a secret's file form (docs/configuration.md)
                 self.assertIn(name, table, f"{os.path.relpath(path, SRC)} names {name}, "
                                            "which is not a setting")
 
