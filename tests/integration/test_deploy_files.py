@@ -517,6 +517,115 @@ class ComposeSpecTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
 
 
+class SaslOverrideTest(unittest.TestCase):
+    """compose/docker-compose.sasl.yml: SASL_SSL, ACLs, one user per program."""
+
+    # compose/kafka-acls.sh's rights: (user, resource type, name) -> operations
+    RIGHTS = {("mlc-extractor", "topic", "$topic"): {"Write", "Describe"},
+              ("mlc-loader", "topic", "$topic"): {"Read", "Describe"},
+              ("mlc-loader", "group", "$group"): {"Read"},
+              ("mlc-loader", "topic", "$dlq"): {"Write", "Describe"},
+              ("mlc-operator", "topic", "$dlq"): {"Read", "Describe"},
+              ("mlc-operator", "topic", "$topic"): {"Write", "Describe"}}
+
+    def config(self, *files, work=None):
+        """`docker-compose config` (1.29) of the base file plus files."""
+        require_tool("docker-compose", "`docker-compose config` not run")
+        work = work or tempfile.mkdtemp(prefix="mlc-sasl-")
+        self.addCleanup(shutil.rmtree, work, True)
+        with open(os.path.join(work, "docker-compose.yml"), "w") as f:
+            f.write(re.sub(r"(?m)^name: .*\n", "", read(COMPOSE)))
+        for path in files:
+            shutil.copy(path, work)
+        shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
+        os.makedirs(os.path.join(work, "secrets"), exist_ok=True)
+        for name in ("mlc.key", "sage_password", "pipedrive_token", "kafka_ca.pem",
+                     "kafka_extractor_password", "kafka_loader_password",
+                     "kafka_operator_password"):
+            with open(os.path.join(work, "secrets", name), "w") as f:
+                f.write("x\n")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MLC_", "STACK_", "COMPOSE_"))}
+        args = ["docker-compose", "-p", "ml-connector", "--project-directory", work,
+                "-f", os.path.join(work, "docker-compose.yml")]
+        for path in files:
+            args += ["-f", os.path.join(work, os.path.basename(path))]
+        r = subprocess.run(args + ["config"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        return r, work
+
+    def test_override_resolves_with_docker_compose(self):
+        r, work = self.config(SASL_OVERRIDE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = yaml.safe_load(r.stdout)
+        svc = doc["services"]
+        kafka = svc["kafka"]["environment"]
+        self.assertEqual(kafka["KAFKA_AUTHORIZER_CLASS_NAME"],
+                         "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+        self.assertEqual(kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"], "false")
+        self.assertEqual(kafka["KAFKA_SASL_ENABLED_MECHANISMS"], "SCRAM-SHA-512")
+        # every listener a client reaches is SASL_SSL; the controller binds loopback
+        protocols = dict(p.split(":") for p in
+                         kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        for listener in kafka["KAFKA_LISTENERS"].split(","):
+            name, _, addr = listener.partition("://")
+            if name == "CONTROLLER":
+                self.assertTrue(addr.startswith("localhost:"), listener)
+            else:
+                self.assertEqual(protocols[name], "SASL_SSL", listener)
+        for listener in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","):
+            self.assertEqual(protocols[listener.split("://")[0]], "SASL_SSL", listener)
+        # the healthcheck logs in; kafka-init runs compose's topic command and the ACLs
+        self.assertIn("--command-config", " ".join(svc["kafka"]["healthcheck"]["test"]))
+        init = svc["kafka-init"]
+        self.assertIn("/etc/kafka/mlc/kafka-acls.sh", init["entrypoint"][2])
+        self.assertEqual(init["command"], yaml.safe_load(read(COMPOSE))["services"]
+                         ["kafka-init"]["command"])
+        # the one line the override's entrypoint rewrites is there
+        self.assertIn("bin=/opt/kafka/bin/kafka-topics.sh",
+                      [line.strip() for line in init["command"][0].splitlines()])
+        users = {}
+        for name in ("extractor", "loader", "mlc"):
+            env = svc[name]["environment"]
+            self.assertEqual(env["MLC_RDKAFKA_SECURITY_PROTOCOL"], "SASL_SSL", name)
+            self.assertEqual(env["MLC_RDKAFKA_SASL_MECHANISMS"], "SCRAM-SHA-512", name)
+            self.assertNotIn("MLC_RDKAFKA_SASL_PASSWORD", env, name)
+            secret = env["MLC_RDKAFKA_SASL_PASSWORD_FILE"].rsplit("/", 1)[1]
+            self.assertIn(secret, [s if isinstance(s, str) else s["source"]
+                                   for s in svc[name]["secrets"]], name)
+            users[name] = env["MLC_RDKAFKA_SASL_USERNAME"]
+        self.assertEqual(users, {"extractor": "mlc-extractor", "loader": "mlc-loader",
+                                 "mlc": "mlc-operator"})
+        # the base file's secrets are still there
+        self.assertEqual(svc["loader"]["environment"]["MLC_PIPEDRIVE_TOKEN_FILE"],
+                         "/run/secrets/pipedrive_token")
+        # and a broken override is refused, so the check can fail
+        with open(os.path.join(work, os.path.basename(SASL_OVERRIDE)), "a") as f:
+            f.write("  oops: [\n")
+        r, _ = self.config(os.path.join(work, os.path.basename(SASL_OVERRIDE)))
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_override_follows_the_spec(self):
+        import jsonschema
+        with open(COMPOSE_SPEC, encoding="utf-8") as f:
+            validator = jsonschema.Draft201909Validator(json.load(f))
+        errs = [f"{'/'.join(map(str, e.path))}: {e.message}"
+                for e in validator.iter_errors(yaml.safe_load(read(SASL_OVERRIDE)))]
+        self.assertEqual(errs, [])
+
+    def test_acl_script_grants_exactly_the_documented_rights(self):
+        script = read(os.path.join(SRC, "compose", "kafka-acls.sh"))
+        got = {}
+        for m in re.finditer(r"^allow (\S+) ([A-Za-z ]+) -- --(topic|group) \"(\$\w+)\"$",
+                             script, re.M):
+            key = (m.group(1), m.group(3), m.group(4))
+            self.assertNotIn(key, got, "granted twice")
+            got[key] = set(m.group(2).split())
+        self.assertEqual(got, self.RIGHTS)
+        self.assertEqual(len(re.findall(r"^allow ", script, re.M)), len(self.RIGHTS))
+        self.assertNotRegex(script, r"--operation (All|Create|Delete|Alter)\b")
+
+
 class MlcNamesTest(unittest.TestCase):
 
     def test_every_mlc_name_in_the_deployment_files_is_a_setting(self):
@@ -648,6 +757,26 @@ class WorkerScriptTest(unittest.TestCase):
                              env=dict(self.env, WORKER_STATE_SLOTS="2", MLC_STATE_DB="/x.db"),
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(own.stdout.strip(), "/x.db")
+
+    def test_librdkafka_secret_comes_from_its_file(self):
+        pw = os.path.join(self.dir, "kafka_password")
+        with open(pw, "w") as f:
+            f.write("s3cret pass\n")
+        show = 'echo "[$MLC_RDKAFKA_SASL_PASSWORD]${MLC_RDKAFKA_SASL_PASSWORD_FILE+ file set}"'
+        r = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", show],
+                           env=dict(self.env, MLC_RDKAFKA_SASL_PASSWORD_FILE=pw),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, "[s3cret pass]\n"), r.stderr)
+        for extra, why in (({"MLC_RDKAFKA_SASL_PASSWORD": "x"}, "both"),
+                           ({"MLC_RDKAFKA_SASL_PASSWORD_FILE": pw + ".missing"}, "cannot read")):
+            env = dict(self.env, MLC_RDKAFKA_SASL_PASSWORD_FILE=pw)
+            env.update(extra)
+            r = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", show], env=env,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual((r.returncode, r.stdout), (2, ""), why)
+            self.assertIn(why, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertNotIn("s3cret", r.stderr)
 
     def test_exit_2_is_held_and_other_statuses_pass_through(self):
         t0 = time.monotonic()
