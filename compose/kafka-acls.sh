@@ -12,7 +12,9 @@
 #                  Read              group GROUP      ... in its consumer group
 #                  Write, Describe   topic DLQ_TOPIC  dead-letter what it refuses
 #   mlc-operator   Read, Describe    topic DLQ_TOPIC  mlc dlq list/show/replay read the
-#                                                     DLQ outside any group
+#                                                     DLQ by assignment, outside any group
+#                  Describe          group mlc-reader ... but librdkafka's consumer looks
+#                                                     up the coordinator of its group id
 #                  Write, Describe   topic TOPIC      mlc dlq replay re-publishes
 # Nothing else: the extractor reads nothing, the loader produces no event,
 # and no user may create, alter or delete topics or ACLs (the admin does).
@@ -31,8 +33,9 @@
 #                    user's SCRAM-SHA-512 credential; a user given neither
 #                    keeps the credential it has.
 # Idempotent (an ACL that exists is not added twice). Prints the ACLs at the
-# end. Passwords never reach the command line of the tools: they go through
-# a temporary --add-config-file.
+# end, never a password. kafka-configs takes the credential on its command
+# line (its --add-config-file cannot parse SCRAM entries), so run this where
+# no other user lists processes: the kafka-init container, an admin host.
 set -eu
 
 : "${BOOTSTRAP:?BOOTSTRAP: the cluster's SASL_SSL listener}"
@@ -41,6 +44,7 @@ bin=${KAFKA_BIN:-/opt/kafka/bin}
 topic=${TOPIC:-sage300.customers.v1}
 dlq=${DLQ_TOPIC:-sage300.customers.dlq}
 group=${GROUP:-mlc-loader}
+reader=mlc-reader # the group id `mlc dlq` reads with (never joined, never committed)
 mech=SCRAM-SHA-512
 
 admin() { # TOOL ARGS...: a tool of the release as the admin
@@ -62,17 +66,13 @@ password() { # VAR: the value of VAR, else the content of the file VAR_FILE name
     printf '%s' "$v"
 }
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 for pair in mlc-extractor:EXTRACTOR_PASSWORD mlc-loader:LOADER_PASSWORD \
     mlc-operator:OPERATOR_PASSWORD; do
     user=${pair%%:*}
     pw=$(password "${pair#*:}")
     [ -n "$pw" ] || continue
-    (umask 077 && printf '%s=[password=%s]\n' "$mech" "$pw" >"$tmp/scram")
     admin kafka-configs --alter --entity-type users --entity-name "$user" \
-        --add-config-file "$tmp/scram" >/dev/null
-    rm -f "$tmp/scram"
+        --add-config "$mech=[password=$pw]" >/dev/null
     echo "kafka-acls: $mech credential of $user set"
 done
 
@@ -94,5 +94,6 @@ allow mlc-loader Read Describe -- --topic "$topic"
 allow mlc-loader Read -- --group "$group"
 allow mlc-loader Write Describe -- --topic "$dlq"
 allow mlc-operator Read Describe -- --topic "$dlq"
+allow mlc-operator Describe -- --group "$reader"
 allow mlc-operator Write Describe -- --topic "$topic"
 admin kafka-acls --list

@@ -526,6 +526,7 @@ class SaslOverrideTest(unittest.TestCase):
               ("mlc-loader", "group", "$group"): {"Read"},
               ("mlc-loader", "topic", "$dlq"): {"Write", "Describe"},
               ("mlc-operator", "topic", "$dlq"): {"Read", "Describe"},
+              ("mlc-operator", "group", "$reader"): {"Describe"},
               ("mlc-operator", "topic", "$topic"): {"Write", "Describe"}}
 
     def config(self, *files, work=None):
