@@ -21,6 +21,13 @@ three replicas sharing the partitions. podman-compose 1.0 does not wait for
 depends_on conditions, so the services are started in the order the
 conditions define (kafka healthy, kafka-init exited 0, then the workers).
 
+ComposeSaslStackTest: the same with compose/docker-compose.sasl.yml on top
+(SASL_SSL, SCRAM users, the ACLs of compose/kafka-acls.sh, the workers' Kafka
+passwords as compose secrets); the files are merged by docker-compose 1.29
+first, since podman-compose 1.0 appends lists across files where Compose
+replaces them. The workers sync with their own users, and the operator's
+`mlc dlq list` runs as compose runs it.
+
 ComposeTest: the workers only (--no-deps) with tests/deploy/compose.test.yml,
 next to `mlc devbroker`: settings (env_file, secrets, read-only root, tmpfs,
 user, healthcheck, init, volumes), health, the state surviving `down` and
@@ -386,6 +393,7 @@ class ComposeStackTest(unittest.TestCase):
 
     replicas = 3
     customers = 30  # per company; relcheck's seed: every customer is valid
+    admin_args = ()  # the Kafka tools' login (none on the PLAINTEXT listener)
 
     @classmethod
     def setUpClass(cls):
@@ -427,8 +435,8 @@ class ComposeStackTest(unittest.TestCase):
             {"MLC_PIPEDRIVE_URL": cls.pd, "MLC_PIPEDRIVE_PLAN": "ultimate",
              "MLC_POLL_INTERVAL": "2", "MLC_RDKAFKA_SESSION_TIMEOUT_MS": "6000"},
             sage_password="WEBAPI", pipedrive_token=TOKEN)
-        cls.pc = podman_compose(cls.work, cls.project, STACK_OVERRIDE)
         cls.ports = {"extractor": free_port()}
+        cls.pc = cls.compose_files()
         # relcheck's final check, on this stack's sandboxes
         rig = relcheck.Rig("check_final")
         rig.companies = tuple(COMPANIES)
@@ -437,9 +445,18 @@ class ComposeStackTest(unittest.TestCase):
         cls.rig = rig
 
     @classmethod
-    def compose(cls, *args, check=True, timeout=300):
+    def compose_files(cls):
+        return podman_compose(cls.work, cls.project, STACK_OVERRIDE)
+
+    @classmethod
+    def compose_env(cls):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLC_", "STACK_"))}
         env.update(TEST_EXTRACTOR_METRICS_PORT=str(cls.ports["extractor"]))
+        return env
+
+    @classmethod
+    def compose(cls, *args, check=True, timeout=300):
+        env = cls.compose_env()
         cp = subprocess.run([*cls.pc, *args], capture_output=True, text=True, env=env,
                             cwd=cls.project, timeout=timeout, stdin=subprocess.DEVNULL)
         if check and cp.returncode != 0:
@@ -461,9 +478,12 @@ class ComposeStackTest(unittest.TestCase):
                 out += f"--- {name}\n{(cp.stdout + cp.stderr)[-2000:]}\n"
         return out
 
-    def kafka_tool(self, *args, timeout=120):
-        """A Kafka tool inside the kafka container (its own image, its bin/)."""
-        return podman("exec", self.containers("kafka")[0], *args, timeout=timeout, check=False)
+    def kafka_tool(self, tool, *args, timeout=120):
+        """A Kafka tool inside the kafka container (its own image, its bin/),
+        as the admin where the listener wants a login."""
+        return podman("exec", self.containers("kafka")[0], f"/opt/kafka/bin/{tool}.sh",
+                      "--bootstrap-server", "kafka:9092", *self.admin_args, *args,
+                      timeout=timeout, check=False)
 
     def loader_dbs(self):
         mount = podman("volume", "inspect", f"{PROJECT}_loader-state", "--format",
@@ -494,11 +514,15 @@ class ComposeStackTest(unittest.TestCase):
     def test_stack_with_three_loaders(self):
         want = self.customers * len(COMPANIES)
         with Step("podman-compose up -d kafka: the image built here, compose's KAFKA_* settings"):
-            self.compose("up", "-d", "--no-deps", "kafka")
+            cp = self.compose("up", "-d", "--no-deps", "kafka")
+            self.assertEqual(len(self.containers("kafka")), 1, cp.stdout[-3000:] + cp.stderr[-3000:])
             name = self.containers("kafka")[0]
-            wait_for(lambda: podman("healthcheck", "run", name, check=False,
-                                    timeout=60).returncode == 0,
-                     timeout=120, interval=2, what="kafka healthy (compose's healthcheck)")
+            try:
+                wait_for(lambda: podman("healthcheck", "run", name, check=False,
+                                        timeout=60).returncode == 0,
+                         timeout=120, interval=2, what="kafka healthy (compose's healthcheck)")
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{self.logs('kafka')}")
             props = podman("exec", name, "cat", "/opt/kafka/config/server.properties").stdout
             for line in ("auto.create.topics.enable=false", "node.id=1",
                          "log.dirs=/var/lib/kafka/data",
@@ -517,15 +541,13 @@ class ComposeStackTest(unittest.TestCase):
                      what="kafka-init exited")
             rc = podman("inspect", init, "--format", "{{.State.ExitCode}}").stdout.strip()
             self.assertEqual(rc, "0", self.logs("kafka-init"))
-            out = self.kafka_tool("/opt/kafka/bin/kafka-topics.sh", "--bootstrap-server",
-                                  "kafka:9092", "--describe", "--topic",
+            out = self.kafka_tool("kafka-topics", "--describe", "--topic",
                                   "sage300.customers.v1").stdout
             self.assertIn("PartitionCount: 6", out)
             self.assertIn("cleanup.policy=compact,delete", out)
             self.assertIn("retention.ms=34560000000", out)
             self.assertIn("min.compaction.lag.ms=604800000", out)
-            out = self.kafka_tool("/opt/kafka/bin/kafka-topics.sh", "--bootstrap-server",
-                                  "kafka:9092", "--describe", "--topic",
+            out = self.kafka_tool("kafka-topics", "--describe", "--topic",
                                   "sage300.customers.dlq").stdout
             self.assertIn("PartitionCount: 1", out)
             self.assertIn("retention.ms=7776000000", out)
@@ -552,8 +574,7 @@ class ComposeStackTest(unittest.TestCase):
             self.assertEqual(len(self.loader_dbs()), self.replicas)
 
             def members():
-                out = self.kafka_tool("/opt/kafka/bin/kafka-consumer-groups.sh",
-                                      "--bootstrap-server", "kafka:9092", "--describe",
+                out = self.kafka_tool("kafka-consumer-groups", "--describe",
                                       "--group", "mlc-loader").stdout
                 rows = [l.split() for l in out.splitlines()
                         if l.startswith("mlc-loader ") and "sage300.customers.v1" in l]
@@ -565,9 +586,68 @@ class ComposeStackTest(unittest.TestCase):
             # every partition consumed to its end: lag 0
             self.assertEqual([r[5] for r in rows], ["0"] * 6, rows)
             self.assertGreaterEqual(sum(self.audited()), want)
+        self.more_checks()
         with Step("podman-compose down -v"):
             self.compose("down", "-v")
             self.assertEqual(self.containers("kafka"), [])
+
+    def more_checks(self):
+        pass
+
+
+class ComposeSaslStackTest(ComposeStackTest):
+    """The same stack with compose/docker-compose.sasl.yml: SASL_SSL, SCRAM
+    users and the ACLs of compose/kafka-acls.sh. podman-compose 1.0 appends
+    lists across compose files where Compose replaces them (entrypoint,
+    healthcheck.test), so the three files are merged by docker-compose 1.29
+    (`config`, Compose's own rules) and podman-compose runs the result."""
+
+    admin_args = ("--command-config", "/etc/kafka/secrets/admin.properties")
+
+    @classmethod
+    def compose_files(cls):
+        for name in ("docker-compose.sasl.yml", "kafka-acls.sh", "kafka-secrets.sh"):
+            shutil.copy(os.path.join(SRC, "compose", name), cls.project)
+        subprocess.run(["/bin/sh", "kafka-secrets.sh"], cwd=cls.project, check=True,
+                       capture_output=True, stdin=subprocess.DEVNULL)
+        base = os.path.join(cls.project, "docker-compose.yml")
+        with open(base) as f:
+            text = f.read()
+        # docker-compose 1.29 predates `name:`; the project name is given with -p
+        with open(base, "w") as f:
+            f.write(re.sub(r"(?m)^name: .*\n", "", text))
+        cp = subprocess.run(["docker-compose", "-p", PROJECT, "-f", base, "-f",
+                             "docker-compose.sasl.yml", "-f", STACK_OVERRIDE, "config"],
+                            cwd=cls.project, env=cls.compose_env(), capture_output=True,
+                            text=True, stdin=subprocess.DEVNULL, timeout=120)
+        assert cp.returncode == 0, cp.stderr
+        # docker-compose writes extra_hosts as a mapping, podman-compose 1.0
+        # reads only the list form
+        import yaml
+        doc = yaml.safe_load(cp.stdout)
+        for svc in doc["services"].values():
+            if isinstance(svc.get("extra_hosts"), dict):
+                svc["extra_hosts"] = [f"{k}:{v}" for k, v in svc["extra_hosts"].items()]
+        merged = os.path.join(cls.project, "merged.yml")
+        with open(merged, "w") as f:
+            yaml.safe_dump(doc, f, sort_keys=False)
+        pc = podman_compose(cls.work, cls.project, merged)
+        return pc[:pc.index("-f")] + ["-f", merged]
+
+    def more_checks(self):
+        with Step("SASL_SSL: the ACLs of kafka-acls.sh; the operator's tool logs in"):
+            props = podman("exec", self.containers("kafka")[0], "cat",
+                           "/opt/kafka/config/server.properties").stdout.splitlines()
+            for line in ("allow.everyone.if.no.acl.found=false",
+                         "listeners=SASL_SSL://:9092,CONTROLLER://localhost:9093,HOST://:29092",
+                         "sasl.enabled.mechanisms=SCRAM-SHA-512"):
+                self.assertIn(line, props)
+            acls = self.kafka_tool("kafka-acls", "--list").stdout
+            for user in ("mlc-extractor", "mlc-loader", "mlc-operator"):
+                self.assertIn(f"User:{user}", acls)
+            # the operator's tool, as compose runs it, lists the DLQ with its own user
+            cp = self.compose("run", "--rm", "--no-deps", "mlc", "dlq", "list", check=False)
+            self.assertEqual(cp.returncode, 0, cp.stdout[-2000:] + cp.stderr[-2000:])
 
 
 def own_network_namespace():
