@@ -14,8 +14,17 @@ import re
 import sys
 
 # Settings without a usable default that the stack cannot run without.
-REQUIRED = ["MLC_SAGE_URL", "MLC_SAGE_COMPANIES", "MLC_SAGE_USER", "MLC_SAGE_PASSWORD",
-            "MLC_PIPEDRIVE_TOKEN"]
+REQUIRED = ["MLC_SAGE_URL", "MLC_SAGE_COMPANIES", "MLC_SAGE_USER"]
+
+# Secret settings the stack passes as compose secrets: the file on the host
+# (a STACK_ variable), the secret's name, and the worker that gets it. .env
+# must not set them (a value there and the _FILE form together are an error).
+SECRET_FILES = {
+    "MLC_SAGE_PASSWORD": ("STACK_SAGE_PASSWORD_FILE", "./secrets/sage_password",
+                          "sage_password", "extractor"),
+    "MLC_PIPEDRIVE_TOKEN": ("STACK_PIPEDRIVE_TOKEN_FILE", "./secrets/pipedrive_token",
+                            "pipedrive_token", "loader"),
+}
 
 # Values for the compose stack (uncommented in .env.example).
 STACK_VALUES = {
@@ -31,8 +40,6 @@ NOTES = {
     "MLC_STATE_DB": "leave it unset: the extractor uses /var/lib/mlc/mlc-extractor.db in "
                     "its volume, and each loader replica /var/lib/mlc/mlc-loader-N.db of its "
                     "state slot (a set value would make the replicas share one file)",
-    "MLC_SAGE_PASSWORD": "prefer an enc:v1: value (docker compose run --rm mlc secret encrypt)",
-    "MLC_PIPEDRIVE_TOKEN": "prefer an enc:v1: value (docker compose run --rm mlc secret encrypt)",
     "MLC_SAGE_CA_FILE": "a path inside the container: mount the file read-only in an override",
     "MLC_MAPPING": "a path inside the container: the image has the built-in mapping as "
                    "/usr/share/mlc/schemas/mapping.default.json; copy it, edit it and mount "
@@ -66,7 +73,9 @@ STACK_VARS = [
     ("STACK_MASTER_KEY_FILE", "./secrets/mlc.key",
      "Master key file on the host, mounted as the compose secret mlc_master_key "
      "(owner 10001, mode 600)"),
-]
+] + [(var, default, f"{name[4:].replace('_', ' ').capitalize()} file on the host, mounted "
+      f"into the {worker} as the compose secret {secret} (owner 10001, mode 600)")
+     for name, (var, default, secret, worker) in SECRET_FILES.items()]
 
 
 def parse_table(markdown):
@@ -93,7 +102,9 @@ def render(rows):
         "#",
         "# Every setting of docs/configuration.md is listed. Commented lines show the",
         "# built-in default; uncomment to change. An empty value means unset.",
-        "# Secrets may be enc:v1: values (docs/operations.md, \"Secrets\").",
+        "# The Sage password and the Pipedrive token are compose secrets (files in",
+        "# secrets/), never values here. A librdkafka secret set here",
+        "# (MLC_RDKAFKA_SASL_PASSWORD) should be an enc:v2: value (docs/operations.md).",
         "# librdkafka properties pass through as MLC_RDKAFKA_<PROP> (see",
         "# docs/configuration.md), e.g. for a TLS or SASL cluster.",
         "",
@@ -103,7 +114,14 @@ def render(rows):
         out.append(f"#   {desc}")
         if name in NOTES:
             out.append(f"#   Compose: {NOTES[name]}")
-        if name in STACK_VALUES:
+        if name in SECRET_FILES:
+            var, default_file, secret, worker = SECRET_FILES[name]
+            out.append(f"#   Compose: a compose secret, not set here: write it to {default_file} "
+                       f"(or the file {var} names; owner 10001, mode 600; plain or an enc:v2: "
+                       f"value); the {worker} reads /run/secrets/{secret} through "
+                       f"{name}_FILE, which docker-compose.yml sets")
+            out.append(f"#{name}=")
+        elif name in STACK_VALUES:
             value, why = STACK_VALUES[name]
             out.append(f"#   Compose: {why}")
             out.append(f"{name}={value}")
@@ -125,7 +143,7 @@ def render(rows):
 def main():
     rows = parse_table(sys.stdin.read())
     names = {r[0] for r in rows}
-    unknown = (set(REQUIRED) | set(STACK_VALUES) | set(NOTES)) - names
+    unknown = (set(REQUIRED) | set(STACK_VALUES) | set(NOTES) | set(SECRET_FILES)) - names
     if unknown:
         raise SystemExit("gen-env-example: not in the configuration table: "
                          + ", ".join(sorted(unknown)))

@@ -37,7 +37,12 @@ ENV_EXAMPLE = os.path.join(SRC, "compose", ".env.example")
 GEN = os.path.join(SRC, "compose", "gen-env-example.py")
 HEALTHCHECK = os.path.join(SRC, "compose", "image", "mlc-healthcheck")
 COMPOSE_SPEC = os.path.join(SRC, "tests", "deploy", "compose-spec", "compose_spec.json")
-OVERRIDES = [os.path.join(SRC, "tests", "deploy", "compose.test.yml")]
+OVERRIDES = [os.path.join(SRC, "tests", "deploy", "compose.test.yml"),
+             os.path.join(SRC, "tests", "deploy", "compose.stack.test.yml")]
+SASL_OVERRIDE = os.path.join(SRC, "compose", "docker-compose.sasl.yml")
+# Secret settings and the compose secret each worker reads it from.
+SECRETS = {"extractor": {"MLC_SAGE_PASSWORD": "sage_password"},
+           "loader": {"MLC_PIPEDRIVE_TOKEN": "pipedrive_token"}}
 IN_CI = os.environ.get("CI") == "true"
 
 COMPILERS = {"gcc", "g++", "cc", "clang", "cpp", "make", "cmake", "build-essential",
@@ -257,18 +262,39 @@ class ComposeFileTest(unittest.TestCase):
             self.assertGreaterEqual(int(hold), 600, name)
 
     def test_secrets_stay_out_of_the_file_and_out_of_git(self):
+        files = {}
+        for secret, var in (("mlc_master_key", "STACK_MASTER_KEY_FILE"),
+                            ("sage_password", "STACK_SAGE_PASSWORD_FILE"),
+                            ("pipedrive_token", "STACK_PIPEDRIVE_TOKEN_FILE")):
+            files[secret] = interpolation_default(self.doc["secrets"][secret]["file"], var)
+            self.assertTrue(files[secret], secret)
         for name in ("extractor", "loader"):
             svc = self.services[name]
             self.assertEqual(svc["env_file"], ".env")
             self.assertIn("mlc_master_key", svc["secrets"])
             self.assertEqual(svc["environment"]["MLC_MASTER_KEY_FILE"],
                              "/run/secrets/mlc_master_key")
-            for key in svc["environment"]:
-                self.assertNotIn(key, ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN"))
-        key_file = interpolation_default(self.doc["secrets"]["mlc_master_key"]["file"],
-                                         "STACK_MASTER_KEY_FILE")
+            # each worker reads its own secret from its compose secret, and
+            # only its own
+            for setting, secret in SECRETS[name].items():
+                self.assertIn(secret, svc["secrets"], name)
+                self.assertEqual(svc["environment"][f"{setting}_FILE"],
+                                 f"/run/secrets/{secret}", name)
+            other = {s for w, m in SECRETS.items() if w != name for s in m.values()}
+            self.assertEqual(other & set(svc["secrets"]), set(), name)
+        # no secret setting in any environment of the file
+        for name, svc in self.services.items():
+            for key in svc.get("environment") or {}:
+                self.assertNotIn(key, ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN",
+                                       "MLC_RDKAFKA_SASL_PASSWORD"), name)
+        # nor in the env_file's template: commented out, no value
+        example = read(ENV_EXAMPLE)
+        for setting in ("MLC_SAGE_PASSWORD", "MLC_PIPEDRIVE_TOKEN"):
+            self.assertNotRegex(example, rf"(?m)^{setting}=", setting)
+            self.assertIn(f"#{setting}=\n", example)
         if shutil.which("git") and os.path.exists(os.path.join(SRC, ".git")):
-            for path in ("compose/.env", os.path.normpath(os.path.join("compose", key_file))):
+            for path in ["compose/.env"] + [os.path.normpath(os.path.join("compose", f))
+                                            for f in files.values()]:
                 r = subprocess.run(["git", "-C", SRC, "check-ignore", "-q", path])
                 self.assertEqual(r.returncode, 0, f"{path} is not git-ignored")
 
@@ -285,11 +311,14 @@ class ComposeFileTest(unittest.TestCase):
         # an operator would create, so nothing is written into the checkout.
         work = tempfile.mkdtemp(prefix="mlc-compose-")
         self.addCleanup(shutil.rmtree, work, True)
-        key = os.path.join(work, "mlc.key")
-        with open(key, "w") as f:
-            f.write("x\n")
+        env = dict(os.environ)
+        for var, name in (("STACK_MASTER_KEY_FILE", "mlc.key"),
+                          ("STACK_SAGE_PASSWORD_FILE", "sage_password"),
+                          ("STACK_PIPEDRIVE_TOKEN_FILE", "pipedrive_token")):
+            with open(os.path.join(work, name), "w") as f:
+                f.write("x\n")
+            env[var] = os.path.join(work, name)
         shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
-        env = dict(os.environ, STACK_MASTER_KEY_FILE=key)
         r = subprocess.run(["docker", "compose", "-f", COMPOSE, "--project-directory", work,
                             "config", "-q"], capture_output=True, text=True, env=env,
                            timeout=60)
@@ -454,8 +483,9 @@ class ComposeSpecTest(unittest.TestCase):
             f.write(re.sub(r"(?m)^name: .*\n", "", read(COMPOSE)))
         shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
         os.makedirs(os.path.join(work, "secrets"))
-        with open(os.path.join(work, "secrets", "mlc.key"), "w") as f:
-            f.write("x\n")
+        for name in ("mlc.key", "sage_password", "pipedrive_token"):
+            with open(os.path.join(work, "secrets", name), "w") as f:
+                f.write("x\n")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("MLC_", "STACK_", "COMPOSE_"))}
         base = ["docker-compose", "-p", "ml-connector", "--project-directory", work,
@@ -475,6 +505,10 @@ class ComposeSpecTest(unittest.TestCase):
         self.assertEqual(doc["volumes"].keys(), {"kafka-data", "extractor-state",
                                                  "loader-state", "prometheus-data"})
         self.assertEqual(loader["environment"]["WORKER_STATE_SLOTS"], "16")
+        self.assertEqual(loader["environment"]["MLC_PIPEDRIVE_TOKEN_FILE"],
+                         "/run/secrets/pipedrive_token")
+        self.assertNotIn("MLC_PIPEDRIVE_TOKEN", loader["environment"])
+        self.assertNotIn("MLC_SAGE_PASSWORD", doc["services"]["extractor"]["environment"])
         # and a broken file is refused, so the check can fail
         with open(os.path.join(work, "docker-compose.yml"), "a") as f:
             f.write("  oops: [\n")
@@ -483,16 +517,131 @@ class ComposeSpecTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
 
 
+class SaslOverrideTest(unittest.TestCase):
+    """compose/docker-compose.sasl.yml: SASL_SSL, ACLs, one user per program."""
+
+    # compose/kafka-acls.sh's rights: (user, resource type, name) -> operations
+    RIGHTS = {("mlc-extractor", "topic", "$topic"): {"Write", "Describe"},
+              ("mlc-loader", "topic", "$topic"): {"Read", "Describe"},
+              ("mlc-loader", "group", "$group"): {"Read"},
+              ("mlc-loader", "topic", "$dlq"): {"Write", "Describe"},
+              ("mlc-operator", "topic", "$dlq"): {"Read", "Describe"},
+              ("mlc-operator", "group", "$reader"): {"Describe"},
+              ("mlc-operator", "topic", "$topic"): {"Write", "Describe"}}
+
+    def config(self, *files, work=None):
+        """`docker-compose config` (1.29) of the base file plus files."""
+        require_tool("docker-compose", "`docker-compose config` not run")
+        work = work or tempfile.mkdtemp(prefix="mlc-sasl-")
+        self.addCleanup(shutil.rmtree, work, True)
+        with open(os.path.join(work, "docker-compose.yml"), "w") as f:
+            f.write(re.sub(r"(?m)^name: .*\n", "", read(COMPOSE)))
+        for path in files:
+            shutil.copy(path, work)
+        shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
+        os.makedirs(os.path.join(work, "secrets"), exist_ok=True)
+        for name in ("mlc.key", "sage_password", "pipedrive_token", "kafka_ca.pem",
+                     "kafka_extractor_password", "kafka_loader_password",
+                     "kafka_operator_password"):
+            with open(os.path.join(work, "secrets", name), "w") as f:
+                f.write("x\n")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MLC_", "STACK_", "COMPOSE_"))}
+        args = ["docker-compose", "-p", "ml-connector", "--project-directory", work,
+                "-f", os.path.join(work, "docker-compose.yml")]
+        for path in files:
+            args += ["-f", os.path.join(work, os.path.basename(path))]
+        r = subprocess.run(args + ["config"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        return r, work
+
+    def test_override_resolves_with_docker_compose(self):
+        r, work = self.config(SASL_OVERRIDE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = yaml.safe_load(r.stdout)
+        svc = doc["services"]
+        kafka = svc["kafka"]["environment"]
+        self.assertEqual(kafka["KAFKA_AUTHORIZER_CLASS_NAME"],
+                         "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+        self.assertEqual(kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"], "false")
+        self.assertEqual(kafka["KAFKA_SASL_ENABLED_MECHANISMS"], "SCRAM-SHA-512")
+        # every listener a client reaches is SASL_SSL; the controller binds loopback
+        protocols = dict(p.split(":") for p in
+                         kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        for listener in kafka["KAFKA_LISTENERS"].split(","):
+            name, _, addr = listener.partition("://")
+            if name == "CONTROLLER":
+                self.assertTrue(addr.startswith("localhost:"), listener)
+            else:
+                self.assertEqual(protocols[name], "SASL_SSL", listener)
+        for listener in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","):
+            self.assertEqual(protocols[listener.split("://")[0]], "SASL_SSL", listener)
+        # the healthcheck logs in; kafka-init runs compose's topic command and the ACLs
+        self.assertIn("--command-config", " ".join(svc["kafka"]["healthcheck"]["test"]))
+        init = svc["kafka-init"]
+        self.assertIn("/etc/kafka/mlc/kafka-acls.sh", init["entrypoint"][2])
+        self.assertEqual(init["command"], yaml.safe_load(read(COMPOSE))["services"]
+                         ["kafka-init"]["command"])
+        # the one line the override's entrypoint rewrites is there
+        self.assertIn("bin=/opt/kafka/bin/kafka-topics.sh",
+                      [line.strip() for line in init["command"][0].splitlines()])
+        users = {}
+        for name in ("extractor", "loader", "mlc"):
+            env = svc[name]["environment"]
+            self.assertEqual(env["MLC_RDKAFKA_SECURITY_PROTOCOL"], "SASL_SSL", name)
+            self.assertEqual(env["MLC_RDKAFKA_SASL_MECHANISMS"], "SCRAM-SHA-512", name)
+            self.assertNotIn("MLC_RDKAFKA_SASL_PASSWORD", env, name)
+            secret = env["MLC_RDKAFKA_SASL_PASSWORD_FILE"].rsplit("/", 1)[1]
+            self.assertIn(secret, [s if isinstance(s, str) else s["source"]
+                                   for s in svc[name]["secrets"]], name)
+            users[name] = env["MLC_RDKAFKA_SASL_USERNAME"]
+        self.assertEqual(users, {"extractor": "mlc-extractor", "loader": "mlc-loader",
+                                 "mlc": "mlc-operator"})
+        # the base file's secrets are still there
+        self.assertEqual(svc["loader"]["environment"]["MLC_PIPEDRIVE_TOKEN_FILE"],
+                         "/run/secrets/pipedrive_token")
+        # and a broken override is refused, so the check can fail
+        with open(os.path.join(work, os.path.basename(SASL_OVERRIDE)), "a") as f:
+            f.write("  oops: [\n")
+        r, _ = self.config(os.path.join(work, os.path.basename(SASL_OVERRIDE)))
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_override_follows_the_spec(self):
+        import jsonschema
+        with open(COMPOSE_SPEC, encoding="utf-8") as f:
+            validator = jsonschema.Draft201909Validator(json.load(f))
+        errs = [f"{'/'.join(map(str, e.path))}: {e.message}"
+                for e in validator.iter_errors(yaml.safe_load(read(SASL_OVERRIDE)))]
+        self.assertEqual(errs, [])
+
+    def test_acl_script_grants_exactly_the_documented_rights(self):
+        script = read(os.path.join(SRC, "compose", "kafka-acls.sh"))
+        got = {}
+        for m in re.finditer(r"^allow (\S+) ([A-Za-z ]+) -- --(topic|group) \"(\$\w+)\"$",
+                             script, re.M):
+            key = (m.group(1), m.group(3), m.group(4))
+            self.assertNotIn(key, got, "granted twice")
+            got[key] = set(m.group(2).split())
+        self.assertEqual(got, self.RIGHTS)
+        self.assertEqual(len(re.findall(r"^allow ", script, re.M)), len(self.RIGHTS))
+        self.assertNotRegex(script, r"--operation (All|Create|Delete|Alter)\b")
+
+
 class MlcNamesTest(unittest.TestCase):
 
     def test_every_mlc_name_in_the_deployment_files_is_a_setting(self):
-        table = set(table_settings(config_docs()))
+        docs = config_docs()
+        table = set(table_settings(docs))
+        secret_settings = set(re.findall(r"^\| `(MLC_[A-Z0-9_]+)` \| secret \|", docs, re.M))
+        self.assertIn("MLC_PIPEDRIVE_TOKEN", secret_settings)
         files = [COMPOSE, ENV_EXAMPLE, DOCKERFILE] + [p for p in OVERRIDES
                                                        if os.path.exists(p)]
         for path in files:
             for name in sorted(set(re.findall(r"\bMLC_[A-Z0-9_]*[A-Z0-9]\b", read(path)))):
                 if name.startswith("MLC_RDKAFKA_"):
                     continue  # librdkafka pass-through (docs/configuration.md)
+                if name.endswith("_FILE") and name[:-5] in secret_settings:
+                    continue  # a secret's file form (docs/configuration.md)
                 self.assertIn(name, table, f"{os.path.relpath(path, SRC)} names {name}, "
                                            "which is not a setting")
 
@@ -609,6 +758,26 @@ class WorkerScriptTest(unittest.TestCase):
                              env=dict(self.env, WORKER_STATE_SLOTS="2", MLC_STATE_DB="/x.db"),
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(own.stdout.strip(), "/x.db")
+
+    def test_librdkafka_secret_comes_from_its_file(self):
+        pw = os.path.join(self.dir, "kafka_password")
+        with open(pw, "w") as f:
+            f.write("s3cret pass\n")
+        show = 'echo "[$MLC_RDKAFKA_SASL_PASSWORD]${MLC_RDKAFKA_SASL_PASSWORD_FILE+ file set}"'
+        r = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", show],
+                           env=dict(self.env, MLC_RDKAFKA_SASL_PASSWORD_FILE=pw),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, "[s3cret pass]\n"), r.stderr)
+        for extra, why in (({"MLC_RDKAFKA_SASL_PASSWORD": "x"}, "both"),
+                           ({"MLC_RDKAFKA_SASL_PASSWORD_FILE": pw + ".missing"}, "cannot read")):
+            env = dict(self.env, MLC_RDKAFKA_SASL_PASSWORD_FILE=pw)
+            env.update(extra)
+            r = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", show], env=env,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual((r.returncode, r.stdout), (2, ""), why)
+            self.assertIn(why, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertNotIn("s3cret", r.stderr)
 
     def test_exit_2_is_held_and_other_statuses_pass_through(self):
         t0 = time.monotonic()
