@@ -37,6 +37,8 @@ STACK_VALUES = {
 NOTES = {
     "MLC_MASTER_KEY_FILE": "set by docker-compose.yml to /run/secrets/mlc_master_key (the "
                            "compose secret, from STACK_MASTER_KEY_FILE); a value here is ignored",
+    "MLC_EVENT_KEY_FILE": "set by docker-compose.yml to /run/secrets/event_key (the compose "
+                          "secret, from STACK_EVENT_KEY_FILE); a value here is ignored",
     "MLC_STATE_DB": "leave it unset: the extractor uses /var/lib/mlc/mlc-extractor.db in "
                     "its volume, and each loader replica /var/lib/mlc/mlc-loader-N.db of its "
                     "state slot (a set value would make the replicas share one file)",
@@ -73,6 +75,9 @@ STACK_VARS = [
     ("STACK_MASTER_KEY_FILE", "./secrets/mlc.key",
      "Master key file on the host, mounted as the compose secret mlc_master_key "
      "(owner 10001, mode 600)"),
+    ("STACK_EVENT_KEY_FILE", "./secrets/event.key",
+     "Event signing key on the host, mounted into both workers as the compose secret "
+     "event_key (owner 10001, mode 600)"),
 ] + [(var, default, f"{name[4:].replace('_', ' ').capitalize()} file on the host, mounted "
       f"into the {worker} as the compose secret {secret} (owner 10001, mode 600)")
      for name, (var, default, secret, worker) in SECRET_FILES.items()]

@@ -101,6 +101,8 @@ def make_project(work, fill, extra, sage_password, pipedrive_token):
     env = dict(os.environ, MLC_MASTER_KEY_FILE=key)
     subprocess.run([mlc, "secret", "keygen", "--out", key], env=env, check=True,
                    capture_output=True)
+    subprocess.run([mlc, "secret", "keygen", "--out", os.path.join(secrets, "event.key")],
+                   env=env, check=True, capture_output=True)
     sealed = subprocess.run([mlc, "secret", "encrypt", "--setting", "MLC_SAGE_PASSWORD"],
                             env=env, input=sage_password, text=True, capture_output=True,
                             check=True).stdout.strip()

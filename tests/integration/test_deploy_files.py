@@ -264,6 +264,7 @@ class ComposeFileTest(unittest.TestCase):
     def test_secrets_stay_out_of_the_file_and_out_of_git(self):
         files = {}
         for secret, var in (("mlc_master_key", "STACK_MASTER_KEY_FILE"),
+                            ("event_key", "STACK_EVENT_KEY_FILE"),
                             ("sage_password", "STACK_SAGE_PASSWORD_FILE"),
                             ("pipedrive_token", "STACK_PIPEDRIVE_TOKEN_FILE")):
             files[secret] = interpolation_default(self.doc["secrets"][secret]["file"], var)
@@ -274,6 +275,10 @@ class ComposeFileTest(unittest.TestCase):
             self.assertIn("mlc_master_key", svc["secrets"])
             self.assertEqual(svc["environment"]["MLC_MASTER_KEY_FILE"],
                              "/run/secrets/mlc_master_key")
+            # both sides of signed events hold the event key
+            self.assertIn("event_key", svc["secrets"])
+            self.assertEqual(svc["environment"]["MLC_EVENT_KEY_FILE"],
+                             "/run/secrets/event_key")
             # each worker reads its own secret from its compose secret, and
             # only its own
             for setting, secret in SECRETS[name].items():
@@ -313,6 +318,7 @@ class ComposeFileTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, work, True)
         env = dict(os.environ)
         for var, name in (("STACK_MASTER_KEY_FILE", "mlc.key"),
+                          ("STACK_EVENT_KEY_FILE", "event.key"),
                           ("STACK_SAGE_PASSWORD_FILE", "sage_password"),
                           ("STACK_PIPEDRIVE_TOKEN_FILE", "pipedrive_token")):
             with open(os.path.join(work, name), "w") as f:
@@ -483,7 +489,7 @@ class ComposeSpecTest(unittest.TestCase):
             f.write(re.sub(r"(?m)^name: .*\n", "", read(COMPOSE)))
         shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
         os.makedirs(os.path.join(work, "secrets"))
-        for name in ("mlc.key", "sage_password", "pipedrive_token"):
+        for name in ("mlc.key", "event.key", "sage_password", "pipedrive_token"):
             with open(os.path.join(work, "secrets", name), "w") as f:
                 f.write("x\n")
         env = {k: v for k, v in os.environ.items()
@@ -540,7 +546,7 @@ class SaslOverrideTest(unittest.TestCase):
             shutil.copy(path, work)
         shutil.copy(ENV_EXAMPLE, os.path.join(work, ".env"))
         os.makedirs(os.path.join(work, "secrets"), exist_ok=True)
-        for name in ("mlc.key", "sage_password", "pipedrive_token", "kafka_ca.pem",
+        for name in ("mlc.key", "event.key", "sage_password", "pipedrive_token", "kafka_ca.pem",
                      "kafka_extractor_password", "kafka_loader_password",
                      "kafka_operator_password"):
             with open(os.path.join(work, "secrets", name), "w") as f:
