@@ -143,30 +143,75 @@ static mlc_rc set_value(struct mlc_config *cfg, int id, const char *v, const cha
     return MLC_OK;
 }
 
+static mlc_rc read_secret_file(const char *name, const char *path, struct mlc_buf *out,
+                               struct mlc_err *err);
+
+/* The librdkafka property of MLC_RDKAFKA_<suffix> (SASL_PASSWORD ->
+ * sasl.password), a new string. */
+static char *rdkafka_key(const char *suffix, size_t len)
+{
+    char *key = mlc_xstrndup(suffix, len);
+
+    for (char *p = key; *p; p++)
+        *p = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+    return key;
+}
+
+static void put_rdkafka(struct mlc_config *cfg, char *key, const char *v, bool via_file)
+{
+    struct mlc_kv *kv = NULL;
+
+    for (size_t i = 0; i < cfg->n_rdkafka && !kv; i++)
+        if (!strcmp(cfg->rdkafka[i].key, key))
+            kv = &cfg->rdkafka[i];
+    if (kv) {
+        free(key);
+        free(kv->value);
+    } else {
+        cfg->rdkafka = mlc_xreallocarray(cfg->rdkafka, cfg->n_rdkafka + 1, sizeof(*kv));
+        kv = memset(&cfg->rdkafka[cfg->n_rdkafka++], 0, sizeof(*kv));
+        kv->key = key;
+    }
+    kv->value = mlc_xstrdup(v);
+    if (via_file)
+        kv->via_file = true;
+    else if (*v)
+        kv->direct = true;
+}
+
+/* MLC_RDKAFKA_<PROP>=value, or MLC_RDKAFKA_<PROP>_FILE=path for a property
+ * that holds a secret (the compose-secret convention, as for MLC_X_FILE). */
 static mlc_rc add_rdkafka(struct mlc_config *cfg, const char *name, const char *v,
                           const char *where, struct mlc_err *err)
 {
     const char *suffix = name + strlen(RDKAFKA_PREFIX);
+    size_t len = strlen(suffix), fl = strlen(FILE_SUFFIX);
+    struct mlc_buf content;
     char *key;
-    size_t i;
+    mlc_rc rc;
 
     if (!*suffix)
         return mlc_err_set(err, MLC_FATAL, "%s: %s needs a property name after it", where, name);
-    key = mlc_xstrdup(suffix);
-    for (char *p = key; *p; p++)
-        *p = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
-    for (i = 0; i < cfg->n_rdkafka; i++) {
-        if (!strcmp(cfg->rdkafka[i].key, key)) {
-            free(key);
-            free(cfg->rdkafka[i].value);
-            cfg->rdkafka[i].value = mlc_xstrdup(v);
-            return MLC_OK;
+    if (len > fl && !strcmp(suffix + len - fl, FILE_SUFFIX)) {
+        key = rdkafka_key(suffix, len - fl);
+        if (mlc_config_rdkafka_is_secret(key)) {
+            if (!*v) { /* empty means unset */
+                free(key);
+                return MLC_OK;
+            }
+            mlc_buf_init(&content, SECRET_FILE_MAX);
+            if ((rc = read_secret_file(name, v, &content, err)) == MLC_OK)
+                put_rdkafka(cfg, key, mlc_buf_str(&content), true);
+            else
+                free(key);
+            if (content.data)
+                memset(content.data, 0, content.len);
+            mlc_buf_free(&content);
+            return rc;
         }
+        free(key);
     }
-    cfg->rdkafka = mlc_xreallocarray(cfg->rdkafka, cfg->n_rdkafka + 1, sizeof(*cfg->rdkafka));
-    cfg->rdkafka[cfg->n_rdkafka].key = key;
-    cfg->rdkafka[cfg->n_rdkafka].value = mlc_xstrdup(v);
-    cfg->n_rdkafka++;
+    put_rdkafka(cfg, rdkafka_key(suffix, len), v, false);
     return MLC_OK;
 }
 
@@ -501,10 +546,18 @@ static mlc_rc resolve_secrets(struct mlc_config *cfg, struct mlc_err *err)
  * precedence rule to remember. */
 static mlc_rc check_one_form(const struct mlc_config *cfg, struct mlc_err *err)
 {
+    char name[128];
+
     for (int i = 0; i < MLC_CFG__COUNT; i++)
         if (cfg->set_directly[i] && cfg->via_file_form[i])
             return mlc_err_set(err, MLC_FATAL, "%s and %s%s are both set: keep one",
                                mlc_cfg_defs[i].name, mlc_cfg_defs[i].name, FILE_SUFFIX);
+    for (size_t i = 0; i < cfg->n_rdkafka; i++)
+        if (cfg->rdkafka[i].direct && cfg->rdkafka[i].via_file) {
+            mlc_config_rdkafka_setting(cfg->rdkafka[i].key, name, sizeof(name));
+            return mlc_err_set(err, MLC_FATAL, "%s and %s%s are both set: keep one", name, name,
+                               FILE_SUFFIX);
+        }
     return MLC_OK;
 }
 
@@ -751,8 +804,14 @@ void mlc_config_print_markdown(FILE *out)
             "and compose secrets; one trailing newline is dropped); setting both is an "
             "error. URL settings take `http://` only for loopback hosts unless "
             "`MLC_ALLOW_PLAINTEXT_HTTP=true`.\n\n"
-            "| setting | type | default | used by | description |\n"
-            "|---|---|---|---|---|\n");
+            "These librdkafka properties are secrets like the table's (encrypted, "
+            "redacted, with a `MLC_RDKAFKA_<PROP>_FILE` form), as is any property whose "
+            "name contains `password` or `secret`:");
+    for (size_t i = 0; i < ARRAY_SIZE(rdkafka_secrets); i++)
+        fprintf(out, "%s `%s`", i ? "," : "", rdkafka_secrets[i]);
+    fprintf(out, ".\n\n"
+                 "| setting | type | default | used by | description |\n"
+                 "|---|---|---|---|---|\n");
     for (int i = 0; i < MLC_CFG__COUNT; i++) {
         const struct mlc_cfg_def *d = &mlc_cfg_defs[i];
 

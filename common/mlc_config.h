@@ -70,6 +70,7 @@ struct mlc_cfg_def {
 struct mlc_kv {
     char *key;
     char *value;
+    bool direct, via_file; /* MLC_RDKAFKA_X and/or MLC_RDKAFKA_X_FILE gave it */
 };
 
 struct mlc_config {

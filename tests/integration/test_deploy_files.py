@@ -765,26 +765,6 @@ class WorkerScriptTest(unittest.TestCase):
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(own.stdout.strip(), "/x.db")
 
-    def test_librdkafka_secret_comes_from_its_file(self):
-        pw = os.path.join(self.dir, "kafka_password")
-        with open(pw, "w") as f:
-            f.write("s3cret pass\n")
-        show = 'echo "[$MLC_RDKAFKA_SASL_PASSWORD]${MLC_RDKAFKA_SASL_PASSWORD_FILE+ file set}"'
-        r = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", show],
-                           env=dict(self.env, MLC_RDKAFKA_SASL_PASSWORD_FILE=pw),
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual((r.returncode, r.stdout), (0, "[s3cret pass]\n"), r.stderr)
-        for extra, why in (({"MLC_RDKAFKA_SASL_PASSWORD": "x"}, "both"),
-                           ({"MLC_RDKAFKA_SASL_PASSWORD_FILE": pw + ".missing"}, "cannot read")):
-            env = dict(self.env, MLC_RDKAFKA_SASL_PASSWORD_FILE=pw)
-            env.update(extra)
-            r = subprocess.run(["/bin/sh", WORKER, "/bin/sh", "-c", show], env=env,
-                               capture_output=True, text=True, timeout=30)
-            self.assertEqual((r.returncode, r.stdout), (2, ""), why)
-            self.assertIn(why, r.stderr)
-            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
-            self.assertNotIn("s3cret", r.stderr)
-
     def test_exit_2_is_held_and_other_statuses_pass_through(self):
         t0 = time.monotonic()
         p = self.start("exit 2", WORKER_FATAL_HOLD_S="2")

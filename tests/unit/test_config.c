@@ -629,6 +629,59 @@ static void secrets_read_from_their_file_form(void **state)
     }
 }
 
+/* MLC_RDKAFKA_<PROP>_FILE for the librdkafka properties that hold secrets:
+ * the compose secret of a Kafka password, as for the table's secrets. */
+static void rdkafka_secrets_read_from_their_file_form(void **state)
+{
+    struct fx *f = *state;
+    struct mlc_config cfg;
+    struct mlc_err err = {0};
+    char var[160], out[512];
+    FILE *mem;
+
+    write_file(f->conf, "kafka-Pass-0042\n", 0600);
+    snprintf(var, sizeof(var), "MLC_RDKAFKA_SASL_PASSWORD_FILE=%s", f->conf);
+    {
+        char *env[] = {var, "MLC_RDKAFKA_SASL_USERNAME=mlc-loader", NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_OK);
+    }
+    assert_int_equal(cfg.n_rdkafka, 2);
+    for (size_t i = 0; i < cfg.n_rdkafka; i++)
+        if (!strcmp(cfg.rdkafka[i].key, "sasl.password"))
+            assert_string_equal(cfg.rdkafka[i].value, "kafka-Pass-0042");
+        else
+            assert_string_equal(cfg.rdkafka[i].key, "sasl.username");
+    mem = fmemopen(out, sizeof(out), "w");
+    assert_non_null(mem);
+    mlc_log_set_stream(mem);
+    mlc_info("password is kafka-Pass-0042");
+    fclose(mem);
+    mlc_log_set_stream(NULL);
+    assert_null(strstr(out, "kafka-Pass-0042"));
+    mlc_config_free(&cfg);
+
+    /* both forms: one line naming both */
+    {
+        char *env[] = {var, "MLC_RDKAFKA_SASL_PASSWORD=direct", NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_FATAL);
+    }
+    assert_string_equal(err.msg, "MLC_RDKAFKA_SASL_PASSWORD and MLC_RDKAFKA_SASL_PASSWORD_FILE "
+                                 "are both set: keep one");
+    mlc_config_free(&cfg);
+
+    /* a file that cannot be read names the setting and the path */
+    snprintf(var, sizeof(var), "MLC_RDKAFKA_SSL_KEY_PEM_FILE=%s/absent", f->dir);
+    {
+        char *env[] = {var, NULL};
+
+        assert_int_equal(mlc_config_load(&cfg, MLC_PROG_LOADER, NULL, env, &err), MLC_FATAL);
+    }
+    assert_true(strncmp(err.msg, "MLC_RDKAFKA_SSL_KEY_PEM_FILE: cannot read ", 42) == 0);
+    mlc_config_free(&cfg);
+}
+
 static void loopback_urls(void **state)
 {
     static const char *const yes[] = {"http://127.0.0.1:8080/x", "http://127.9.8.7/",
@@ -760,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(markdown_table_rows_have_five_cells, setup, teardown),
         cmocka_unit_test_setup_teardown(help_lists_only_the_programs_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(secrets_read_from_their_file_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(rdkafka_secrets_read_from_their_file_form, setup, teardown),
         cmocka_unit_test(loopback_urls),
         cmocka_unit_test_setup_teardown(sealed_secret_opens_only_for_its_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(rdkafka_secret_properties_are_redacted, setup, teardown),
