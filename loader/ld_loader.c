@@ -20,6 +20,7 @@
 #include "mlc_log.h"
 #include "mlc_remind.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 #include "pd_mapping.h"
 
@@ -156,7 +157,7 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
         return mlc_err_set(err, MLC_FATAL, "MLC_PIPEDRIVE_PLAN: unknown plan");
     pc.limits.daily_budget = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_DAILY_BUDGET);
     pc.limits.reserve_pct = (int)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
-    pc.limits.seed = (uint32_t)pd_now_ms() ^ (uint32_t)getpid();
+    pc.limits.seed = (uint32_t)mlc_realtime_ms() ^ (uint32_t)getpid();
     if (!parse_hhmm(mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_RESET_AT), &pc.limits.reset_utc_minute))
         return mlc_err_set(err, MLC_FATAL,
                            "MLC_PIPEDRIVE_RESET_AT: expected HH:MM (UTC), got \"%s\"",
