@@ -216,8 +216,105 @@ static mlc_rc field_list(const cJSON *arr, const char *path, struct source *s, s
     return MLC_OK;
 }
 
-/* Long because each of the seven source kinds is checked in place, where its
- * error path names the member that is wrong. */
+/* A "monetary" source: {"value": numeric event field, "currency": event
+ * field, "default_currency": code when the event has none}. */
+static mlc_rc parse_monetary(const cJSON *v, const char *path, struct source *s,
+                             struct mlc_err *err)
+{
+    static const char *const mk[] = {"value", "currency", "default_currency", NULL};
+    char p[PATH_MAX_LEN];
+    mlc_rc rc;
+
+    snprintf(p, sizeof(p), "%s.monetary", path);
+    s->kind = SRC_MONETARY;
+    if ((rc = want_object(v, p, err)) || (rc = check_keys(v, p, mk, err)))
+        return rc;
+    snprintf(p, sizeof(p), "%s.monetary.value", path);
+    const cJSON *mv = cJSON_GetObjectItemCaseSensitive(v, "value");
+    if (!mv)
+        return bad(err, p, "is required");
+    if ((rc = event_field(mv, p, &s->fields[0], err)))
+        return rc;
+    if (pd_mapping_ev_fields[s->fields[0]].type != EV_NUM)
+        return bad(err, p, "must be a numeric event field");
+    snprintf(p, sizeof(p), "%s.monetary.currency", path);
+    const cJSON *mc = cJSON_GetObjectItemCaseSensitive(v, "currency");
+    if (!mc)
+        return bad(err, p, "is required");
+    if ((rc = event_field(mc, p, &s->fields[1], err)))
+        return rc;
+    s->n_fields = 2;
+    const cJSON *dc = cJSON_GetObjectItemCaseSensitive(v, "default_currency");
+    if (dc) {
+        snprintf(p, sizeof(p), "%s.monetary.default_currency", path);
+        if ((rc = want_string(dc, p, 3, err)))
+            return rc;
+        s->default_currency = mlc_xstrdup(dc->valuestring);
+    }
+    return MLC_OK;
+}
+
+/* A "cases" source of enum field c: [{"field", "equals", "label"}...], the
+ * first case whose event field equals its value gives its option. */
+static mlc_rc parse_cases(const cJSON *v, const char *path, enum ftype ft, const struct custom *c,
+                          struct source *s, struct mlc_err *err)
+{
+    static const char *const ck[] = {"field", "equals", "label", NULL};
+    char p[PATH_MAX_LEN];
+    const cJSON *it;
+    size_t i = 0;
+    mlc_rc rc;
+
+    snprintf(p, sizeof(p), "%s.cases", path);
+    s->kind = SRC_CASES;
+    if (ft != FT_ENUM)
+        return bad(err, p, "only an enum field takes \"cases\"");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1)
+        return bad(err, p, "must be a non-empty array");
+    s->cases = mlc_xcalloc((size_t)cJSON_GetArraySize(v), sizeof(*s->cases));
+    cJSON_ArrayForEach(it, v)
+    {
+        struct enum_case *ec = &s->cases[i];
+        char cp[PATH_MAX_LEN];
+        snprintf(cp, sizeof(cp), "%s.cases[%zu]", path, i);
+        s->n_cases = ++i;
+        if ((rc = want_object(it, cp, err)) || (rc = check_keys(it, cp, ck, err)))
+            return rc;
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "field");
+        const cJSON *eq = cJSON_GetObjectItemCaseSensitive(it, "equals");
+        const cJSON *lb = cJSON_GetObjectItemCaseSensitive(it, "label");
+        snprintf(p, sizeof(p), "%s.field", cp);
+        if (!f)
+            return bad(err, p, "is required");
+        if ((rc = event_field(f, p, &ec->field, err)))
+            return rc;
+        snprintf(p, sizeof(p), "%s.equals", cp);
+        if (!eq)
+            return bad(err, p, "is required");
+        enum ev_type et = pd_mapping_ev_fields[ec->field].type;
+        if ((et == EV_BOOL && !cJSON_IsBool(eq)) || (et == EV_NUM && !cJSON_IsNumber(eq)) ||
+            ((et == EV_STR || et == EV_DATE) && !cJSON_IsString(eq)))
+            return bad(err, p, "has the wrong type for event field \"%s\"",
+                       pd_mapping_ev_fields[ec->field].name);
+        ec->equals = cJSON_Duplicate(eq, 1);
+        snprintf(p, sizeof(p), "%s.label", cp);
+        if (!lb)
+            return bad(err, p, "is required");
+        if ((rc = want_string(lb, p, 255, err)))
+            return rc;
+        bool known = false;
+        for (size_t k = 0; c && k < c->n_options; k++) {
+            if (strcmp(c->options[k], lb->valuestring) == 0) {
+                ec->option = k;
+                known = true;
+            }
+        }
+        if (!known)
+            return bad(err, p, "\"%s\" is not one of the field's options", lb->valuestring);
+    }
+    return MLC_OK;
+}
+
 /* The kinds of value a source may produce for a target. */
 static mlc_rc parse_source(const cJSON *j, const char *path, enum ftype ft, struct custom *c,
                            struct source *s, struct mlc_err *err)
@@ -285,85 +382,11 @@ static mlc_rc parse_source(const cJSON *j, const char *path, enum ftype ft, stru
         if ((rc = field_list(v, p, s, err)) != MLC_OK)
             return rc;
     } else if ((v = cJSON_GetObjectItemCaseSensitive(j, "monetary"))) {
-        static const char *const mk[] = {"value", "currency", "default_currency", NULL};
-        snprintf(p, sizeof(p), "%s.monetary", path);
-        s->kind = SRC_MONETARY;
-        if ((rc = want_object(v, p, err)) || (rc = check_keys(v, p, mk, err)))
+        if ((rc = parse_monetary(v, path, s, err)) != MLC_OK)
             return rc;
-        snprintf(p, sizeof(p), "%s.monetary.value", path);
-        const cJSON *mv = cJSON_GetObjectItemCaseSensitive(v, "value");
-        if (!mv)
-            return bad(err, p, "is required");
-        if ((rc = event_field(mv, p, &s->fields[0], err)))
-            return rc;
-        if (pd_mapping_ev_fields[s->fields[0]].type != EV_NUM)
-            return bad(err, p, "must be a numeric event field");
-        snprintf(p, sizeof(p), "%s.monetary.currency", path);
-        const cJSON *mc = cJSON_GetObjectItemCaseSensitive(v, "currency");
-        if (!mc)
-            return bad(err, p, "is required");
-        if ((rc = event_field(mc, p, &s->fields[1], err)))
-            return rc;
-        s->n_fields = 2;
-        const cJSON *dc = cJSON_GetObjectItemCaseSensitive(v, "default_currency");
-        if (dc) {
-            snprintf(p, sizeof(p), "%s.monetary.default_currency", path);
-            if ((rc = want_string(dc, p, 3, err)))
-                return rc;
-            s->default_currency = mlc_xstrdup(dc->valuestring);
-        }
-    } else {
-        static const char *const ck[] = {"field", "equals", "label", NULL};
-        const cJSON *it;
-        size_t i = 0;
-        v = cJSON_GetObjectItemCaseSensitive(j, "cases");
-        snprintf(p, sizeof(p), "%s.cases", path);
-        s->kind = SRC_CASES;
-        if (ft != FT_ENUM)
-            return bad(err, p, "only an enum field takes \"cases\"");
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1)
-            return bad(err, p, "must be a non-empty array");
-        s->cases = mlc_xcalloc((size_t)cJSON_GetArraySize(v), sizeof(*s->cases));
-        cJSON_ArrayForEach(it, v)
-        {
-            struct enum_case *ec = &s->cases[i];
-            char cp[PATH_MAX_LEN];
-            snprintf(cp, sizeof(cp), "%s.cases[%zu]", path, i);
-            s->n_cases = ++i;
-            if ((rc = want_object(it, cp, err)) || (rc = check_keys(it, cp, ck, err)))
-                return rc;
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "field");
-            const cJSON *eq = cJSON_GetObjectItemCaseSensitive(it, "equals");
-            const cJSON *lb = cJSON_GetObjectItemCaseSensitive(it, "label");
-            snprintf(p, sizeof(p), "%s.field", cp);
-            if (!f)
-                return bad(err, p, "is required");
-            if ((rc = event_field(f, p, &ec->field, err)))
-                return rc;
-            snprintf(p, sizeof(p), "%s.equals", cp);
-            if (!eq)
-                return bad(err, p, "is required");
-            enum ev_type et = pd_mapping_ev_fields[ec->field].type;
-            if ((et == EV_BOOL && !cJSON_IsBool(eq)) || (et == EV_NUM && !cJSON_IsNumber(eq)) ||
-                ((et == EV_STR || et == EV_DATE) && !cJSON_IsString(eq)))
-                return bad(err, p, "has the wrong type for event field \"%s\"",
-                           pd_mapping_ev_fields[ec->field].name);
-            ec->equals = cJSON_Duplicate(eq, 1);
-            snprintf(p, sizeof(p), "%s.label", cp);
-            if (!lb)
-                return bad(err, p, "is required");
-            if ((rc = want_string(lb, p, 255, err)))
-                return rc;
-            bool known = false;
-            for (size_t k = 0; c && k < c->n_options; k++) {
-                if (strcmp(c->options[k], lb->valuestring) == 0) {
-                    ec->option = k;
-                    known = true;
-                }
-            }
-            if (!known)
-                return bad(err, p, "\"%s\" is not one of the field's options", lb->valuestring);
-        }
+    } else if ((rc = parse_cases(cJSON_GetObjectItemCaseSensitive(j, "cases"), path, ft, c, s,
+                                 err)) != MLC_OK) {
+        return rc;
     }
     if (s->kind == SRC_MONETARY && ft != FT_MONETARY)
         return bad(err, path, "\"monetary\" only goes with a monetary field");
