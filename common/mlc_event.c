@@ -654,7 +654,8 @@ static const char *get_str(const cJSON *obj, const char *key)
     return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
-/* Checks every rule but the Kafka key; fills the borrowed fields of ev.
+/* Long because it checks the keys in the schema's order, each naming its own.
+ * Checks every rule but the Kafka key; fills the borrowed fields of ev.
  * verify_hashes recomputes content_hash and event_id (decode always does;
  * build and encode trust the values mlc_event_build computed). */
 static mlc_rc validate_tree(const cJSON *root, struct mlc_event *ev, bool verify_hashes,

@@ -65,17 +65,17 @@ bool mlc_log_parse_format(const char *s, enum mlc_log_format *out)
     return true;
 }
 
-bool mlc_log_add_secret(const char *secret)
+void mlc_log_add_secret(const char *secret)
 {
     char *copy;
 
     if (!secret || !*secret)
-        return true;
+        return;
     pthread_mutex_lock(&log_lock);
     for (size_t i = 0; i < n_secrets; i++) {
         if (!strcmp(secrets[i], secret)) {
             pthread_mutex_unlock(&log_lock);
-            return true;
+            return;
         }
     }
     copy = mlc_xstrdup(secret);
@@ -89,7 +89,6 @@ bool mlc_log_add_secret(const char *secret)
     secrets[at] = copy;
     n_secrets++;
     pthread_mutex_unlock(&log_lock);
-    return true;
 }
 
 void mlc_log_clear_secrets(void)

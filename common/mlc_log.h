@@ -46,10 +46,9 @@ void mlc_log_set_stream(FILE *stream);
 bool mlc_log_parse_level(const char *s, enum mlc_log_level *out);
 bool mlc_log_parse_format(const char *s, enum mlc_log_format *out);
 
-/* Registers a secret (copied) to be redacted from every line; empty strings
- * are ignored. Always returns true (an allocation failure aborts, ADR 0010);
- * the result is kept for callers that still test it. */
-bool mlc_log_add_secret(const char *secret);
+/* Registers a secret (copied) to be redacted from every line; NULL and
+ * empty strings are ignored. */
+void mlc_log_add_secret(const char *secret);
 /* Forgets every registered secret (tests). */
 void mlc_log_clear_secrets(void);
 

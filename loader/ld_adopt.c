@@ -7,8 +7,10 @@
 #include "ld_scan.h"
 #include "ld_state.h"
 #include "ld_util.h"
+#include "mlc_alloc.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 
 #include <stdio.h>
@@ -47,8 +49,7 @@ mlc_rc ld_listing_new(const struct mlc_config *cfg, struct ld_listing **out, str
     *out = NULL;
     if (strcmp(mlc_cfg_str(cfg, MLC_CFG_MATCH_EXISTING), "name") != 0)
         return MLC_OK;
-    if (!(l = calloc(1, sizeof(*l))))
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    l = mlc_xcalloc(1, sizeof(*l));
     if ((rc = ld_match_rules_init(&l->rules, mlc_cfg_str(cfg, MLC_CFG_MATCH_SUFFIXES), err)) !=
         MLC_OK) {
         free(l);
@@ -89,11 +90,10 @@ void ld_listing_begin(struct ld_listing *l)
 
 static char *dup_or_null(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? mlc_xstrdup(s) : NULL;
 }
 
-mlc_rc ld_listing_add(struct ld_listing *l, const struct ld *ld, const cJSON *org,
-                      struct mlc_err *err)
+void ld_listing_add(struct ld_listing *l, const struct ld *ld, const cJSON *org)
 {
     const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
     const cJSON *addr = cJSON_GetObjectItemCaseSensitive(org, "address");
@@ -105,24 +105,18 @@ mlc_rc ld_listing_add(struct ld_listing *l, const struct ld *ld, const cJSON *or
     if (!l || (num && *num) || (co && *co) || !name ||
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")) ||
         !ld_json_id(cJSON_GetObjectItemCaseSensitive(org, "id"), &id))
-        return MLC_OK; /* claimed by a customer, deleted or nameless: never a candidate */
+        return; /* claimed by a customer, deleted or nameless: never a candidate */
     if (l->n_next == l->cap_next) {
         size_t cap = l->cap_next ? 2 * l->cap_next : 256;
-        struct lorg *p = realloc(l->next, cap * sizeof(*p));
 
-        if (!p)
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        l->next = p;
+        l->next = mlc_xreallocarray(l->next, cap, sizeof(*l->next));
         l->cap_next = cap;
     }
     o = &l->next[l->n_next++];
     o->id = id;
-    o->name = strdup(name);
+    o->name = mlc_xstrdup(name);
     o->postal = dup_or_null(ld_json_str(addr, "postal_code"));
     o->city = dup_or_null(ld_json_str(addr, "locality"));
-    if (!o->name)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    return MLC_OK;
 }
 
 static int id_cmp(const void *a, const void *b)
@@ -134,14 +128,12 @@ static int id_cmp(const void *a, const void *b)
 
 /* After a new listing: what was taken and carries IDs now is not in it and
  * needs no entry; what is still listed without IDs (an adoption not written
- * yet, or refused) keeps its owner. Out of memory: all are kept (safe). */
+ * yet, or refused) keeps its owner. */
 static void keep_taken_listed(struct ld_listing *l)
 {
-    int64_t *ids = malloc((l->n_next ? l->n_next : 1) * sizeof(*ids));
+    int64_t *ids = mlc_xcalloc(l->n_next ? l->n_next : 1, sizeof(*ids));
     size_t w = 0;
 
-    if (!ids)
-        return;
     for (size_t i = 0; i < l->n_next; i++)
         ids[i] = l->next[i].id;
     qsort(ids, l->n_next, sizeof(*ids), id_cmp);
@@ -152,39 +144,32 @@ static void keep_taken_listed(struct ld_listing *l)
     free(ids);
 }
 
-mlc_rc ld_listing_commit(struct ld_listing *l, int64_t started_ms, struct mlc_err *err)
+void ld_listing_commit(struct ld_listing *l, int64_t started_ms)
 {
     struct ld_match_org *orgs;
-    struct ld_match_index *ix = NULL;
-    mlc_rc rc;
 
     if (!l)
-        return MLC_OK;
-    if (!(orgs = calloc(l->n_next ? l->n_next : 1, sizeof(*orgs)))) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
+        return;
+    orgs = mlc_xcalloc(l->n_next ? l->n_next : 1, sizeof(*orgs));
     for (size_t i = 0; i < l->n_next; i++)
         orgs[i] = (struct ld_match_org){l->next[i].id, l->next[i].name, l->next[i].postal,
                                         l->next[i].city, false};
-    if ((rc = ld_match_index_new(&l->rules, orgs, l->n_next, &ix, err)) != MLC_OK)
-        goto out;
-    mlc_info("name matching: %zu organization(s) without Sage 300 IDs listed", l->n_next);
     ld_match_index_free(l->ix);
-    l->ix = ix;
+    l->ix = ld_match_index_new(&l->rules, orgs, l->n_next);
+    mlc_info("name matching: %zu organization(s) without Sage 300 IDs listed", l->n_next);
     l->listed_ms = started_ms;
     keep_taken_listed(l);
-out:
     free(orgs);
     next_free(l);
-    return rc;
 }
 
 static mlc_rc add_cb(void *ctx, const cJSON *org, struct mlc_err *err)
 {
     struct ld *ld = ctx;
 
-    return ld_listing_add(ld->listing, ld, org, err);
+    (void)err;
+    ld_listing_add(ld->listing, ld, org);
+    return MLC_OK;
 }
 
 /* Lists the organizations again when the listing is missing or older than
@@ -192,7 +177,7 @@ static mlc_rc add_cb(void *ctx, const cJSON *org, struct mlc_err *err)
 static mlc_rc refresh(struct ld *ld, struct mlc_err *err)
 {
     struct ld_listing *l = ld->listing;
-    int64_t started = pd_now_ms();
+    int64_t started = mlc_realtime_ms();
     size_t pages = 0;
     mlc_rc rc;
 
@@ -203,7 +188,8 @@ static mlc_rc refresh(struct ld *ld, struct mlc_err *err)
     if (rc == MLC_OK) {
         mlc_info("name matching: listing every organization (%zu page(s), %zu tokens)", pages,
                  pages * 10);
-        return ld_listing_commit(l, started, err);
+        ld_listing_commit(l, started);
+        return MLC_OK;
     }
     next_free(l);
     return rc;
@@ -218,22 +204,18 @@ static const char *taken_by(const struct ld_listing *l, int64_t id)
     return NULL;
 }
 
-static mlc_rc take(struct ld_listing *l, int64_t id, const char *key, struct mlc_err *err)
+static void take(struct ld_listing *l, int64_t id, const char *key)
 {
     if (taken_by(l, id))
-        return MLC_OK;
+        return;
     if (l->n_taken == l->cap_taken) {
         size_t cap = l->cap_taken ? 2 * l->cap_taken : 64;
-        struct taken *p = realloc(l->taken, cap * sizeof(*p));
 
-        if (!p)
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        l->taken = p;
+        l->taken = mlc_xreallocarray(l->taken, cap, sizeof(*l->taken));
         l->cap_taken = cap;
     }
     l->taken[l->n_taken].id = id;
     mlc_strlcpy(l->taken[l->n_taken++].key, key, sizeof(l->taken[0].key));
-    return MLC_OK;
 }
 
 /* The matched organization's current state, read again (GET, 1 token):
@@ -256,7 +238,8 @@ static mlc_rc read_and_take(struct ld *ld, struct work *w, int64_t id, const cha
     if (rc == MLC_PERM) { /* gone (404, 410) or refused: create as without a match */
         mlc_info("customer %s: organization %lld matched by name: %s; creating one", key,
                  (long long)id, err->msg);
-        rc = take(ld->listing, id, "", err);
+        take(ld->listing, id, "");
+        rc = MLC_OK;
         goto out;
     }
     if (rc != MLC_OK)
@@ -266,13 +249,10 @@ static mlc_rc read_and_take(struct ld *ld, struct work *w, int64_t id, const cha
         mlc_info("customer %s: organization %lld matched by name was deleted or took IDs "
                  "since the listing; creating one",
                  key, (long long)id);
-        rc = take(ld->listing, id, "", err);
+        take(ld->listing, id, "");
         goto out;
     }
-    if (!(snap = ld_org_snapshot(org))) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
+    snap = ld_org_snapshot(org);
     ld_map_row_free(&w->row);
     memset(&w->row, 0, sizeof(w->row));
     if (!(w->row.payload = ld_canonical(snap, err))) {
@@ -286,7 +266,7 @@ static mlc_rc read_and_take(struct ld *ld, struct work *w, int64_t id, const cha
     w->matched_id = id;
     mlc_info("customer %s: adopting organization %lld \"%s\" (matched by name, no IDs)", key,
              (long long)id, ld_json_str(org, "name") ? ld_json_str(org, "name") : "");
-    rc = take(ld->listing, id, key, err);
+    take(ld->listing, id, key);
 out:
     cJSON_Delete(snap);
     pd_call_reset(&get);

@@ -31,9 +31,8 @@ void ld_listing_free(struct ld_listing *l);
  * organization listed (those without IDs are kept), then commit (the
  * listing dates from started_ms) or abort. All accept NULL (matching off). */
 void ld_listing_begin(struct ld_listing *l);
-mlc_rc ld_listing_add(struct ld_listing *l, const struct ld *ld, const cJSON *org,
-                      struct mlc_err *err);
-mlc_rc ld_listing_commit(struct ld_listing *l, int64_t started_ms, struct mlc_err *err);
+void ld_listing_add(struct ld_listing *l, const struct ld *ld, const cJSON *org);
+void ld_listing_commit(struct ld_listing *l, int64_t started_ms);
 
 /* For w (an upsert of a customer without an organization): lists again
  * when the listing is older than MLC_MATCH_MAX_AGE, matches the customer's

@@ -6,8 +6,10 @@
 
 #include "ld_metrics.h"
 #include "ld_state.h"
+#include "mlc_alloc.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +28,8 @@ void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int to
 
     if (ld->n_calls == ld->cap_calls) {
         size_t cap = ld->cap_calls ? ld->cap_calls * 2 : 64;
-        struct call_row *p = realloc(ld->calls, cap * sizeof(*p));
 
-        if (!p) {
-            mlc_error("out of memory recording a call audit row");
-            return;
-        }
-        ld->calls = p;
+        ld->calls = mlc_xreallocarray(ld->calls, cap, sizeof(*ld->calls));
         ld->cap_calls = cap;
     }
     r = &ld->calls[ld->n_calls++];
@@ -42,7 +39,7 @@ void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int to
     r->status = status;
     r->tokens = tokens;
     r->duration_ms = dur;
-    r->at_ms = pd_now_ms();
+    r->at_ms = mlc_realtime_ms();
     if (w && w->decoded) {
         mlc_strlcpy(r->company, w->ev.company, sizeof(r->company));
         mlc_strlcpy(r->customer, w->ev.customer_number, sizeof(r->customer));

@@ -11,6 +11,7 @@
 #include "mlc_backoff.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 
 #include <stdio.h>
@@ -233,7 +234,7 @@ static mlc_rc pause_step(struct ld *ld, int64_t now, int64_t *next_probe, struct
                      pd_limits_daily_remaining(l), tm.tm_hour, tm.tm_min, tm.tm_sec);
             if ((rc = mlc_kafka_consumer_pause(ld->cons, err)) != MLC_OK)
                 return rc;
-            ld_metrics_paused(ld->metrics, true, why, resume);
+            ld_metrics_paused(ld->metrics, true, resume);
             *next_probe = now + ld->probe_ms;
         }
         if (now >= *next_probe) {
@@ -246,7 +247,7 @@ static mlc_rc pause_step(struct ld *ld, int64_t now, int64_t *next_probe, struct
                  pd_limits_daily_remaining(pd_client_limits(ld->pd)));
         if ((rc = mlc_kafka_consumer_resume(ld->cons, err)) != MLC_OK)
             return rc;
-        ld_metrics_paused(ld->metrics, false, NULL, 0);
+        ld_metrics_paused(ld->metrics, false, 0);
     }
     return MLC_OK;
 }
@@ -283,7 +284,7 @@ static void schedule_next(struct ld *ld, bool retry)
     if (retry) {
         long d = mlc_backoff_delay_ms(&ld->backoff, ld->retry_attempt++, -1);
 
-        ld->retry_at_ms = pd_now_ms() + d;
+        ld->retry_at_ms = mlc_realtime_ms() + d;
         if (ld->defer_until_ms > ld->retry_at_ms)
             ld->retry_at_ms = ld->defer_until_ms;
         ld->defer_until_ms = 0;
@@ -365,7 +366,7 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
     mlc_info("%s: consuming %s in group %s%s", ld->o->command, ld->topic,
              mlc_cfg_str(ld->cfg, MLC_CFG_KAFKA_GROUP), ld->o->dry_run ? " (dry run)" : "");
     while (!*ld->o->stop) {
-        int64_t now = pd_now_ms();
+        int64_t now = mlc_realtime_ms();
         bool got = false, ran = false, drained = false;
 
         prune_audit(ld, now, &next_prune);
@@ -380,7 +381,7 @@ mlc_rc ld_consume(struct ld *ld, bool drain, struct mlc_err *err)
             goto out;
         if (ld->need_refresh || mlc_kafka_consumer_paused(ld->cons) || *ld->o->stop)
             continue;
-        if (ld->retry_at_ms > pd_now_ms())
+        if (ld->retry_at_ms > mlc_realtime_ms())
             continue;
         if ((rc = round_step(ld, &ran, err)) != MLC_OK)
             goto out;

@@ -6,6 +6,7 @@
 #include "ld_util.h"
 #include "mlc_kafka.h"
 #include "mlc_log.h"
+#include "mlc_time.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +47,7 @@ mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, 
     }
     snprintf(part, sizeof(part), "%d", (int)m->partition);
     snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-    ld_rfc3339(pd_now_ms(), at);
+    ld_rfc3339(mlc_realtime_ms(), at);
     mlc_redact(text, clean, sizeof(clean));
     h[nh++] = (struct mlc_kafka_header){"mlc.original.topic", ld->topic, strlen(ld->topic)};
     h[nh++] = (struct mlc_kafka_header){"mlc.original.partition", part, strlen(part)};

@@ -19,8 +19,6 @@ static mlc_rc list_fields(struct ld *ld, cJSON **all, struct mlc_err *err)
     mlc_rc rc = MLC_OK;
 
     *all = cJSON_CreateArray();
-    if (!*all)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     for (;;) {
         struct pd_call call = {.op = PD_OP_LIST_ORG_FIELDS, .method = MLC_HTTP_GET};
         const cJSON *data, *f;
@@ -57,7 +55,7 @@ static mlc_rc post_json(struct ld *ld, enum pd_op op, const char *path, cJSON *b
     mlc_rc rc;
 
     if (!text)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+        return mlc_err_set(err, MLC_FATAL, "%s: request body not printable", path);
     mlc_strlcpy(call.path, path, sizeof(call.path));
     call.body = text;
     rc = pd_client_call1(ld->pd, &call, err);

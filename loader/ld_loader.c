@@ -20,6 +20,7 @@
 #include "mlc_log.h"
 #include "mlc_remind.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 #include "pd_mapping.h"
 
@@ -110,6 +111,54 @@ static bool parse_hhmm(const char *s, int *minute)
     return true;
 }
 
+/* The command and the options that go with it. */
+static mlc_rc check_command(const struct ld_opts *o, bool consuming, bool matching,
+                            struct mlc_err *err)
+{
+    const char *cmd = o->command;
+
+    if (!consuming && !matching && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
+        return mlc_err_set(err, MLC_FATAL,
+                           "unknown command '%s' (drain, run, ping, setup or match)", cmd);
+    if (matching && o->dry_run)
+        return mlc_err_set(err, MLC_FATAL, "match writes nothing without --apply; no --dry-run");
+    if (o->reset_offsets && !consuming)
+        return mlc_err_set(err, MLC_FATAL, "--reset-offsets only goes with drain or run");
+    if (o->reset_offsets && o->dry_run)
+        return mlc_err_set(err, MLC_FATAL,
+                           "--reset-offsets moves the group's offsets, which --dry-run never does");
+    return MLC_OK;
+}
+
+/* The Pipedrive client's settings (and ld->settle_ms, which follows its
+ * timeout); MLC_FATAL naming a bad plan or reset time. */
+static mlc_rc client_cfg(const struct mlc_config *cfg, struct ld *ld, struct pd_client_cfg *pc,
+                         struct mlc_err *err)
+{
+    pc->base_url = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_URL);
+    pc->token = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_TOKEN);
+    pc->timeout_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_TIMEOUT);
+    ld->settle_ms = 2 * (int64_t)(pc->timeout_ms > 0 ? pc->timeout_ms : PD_TIMEOUT_DEFAULT_MS);
+    pc->concurrency = (unsigned)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_CONCURRENCY);
+    pc->pacing = mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_PACING);
+    pc->log_bodies = mlc_cfg_bool(cfg, MLC_CFG_LOG_BODIES);
+    pc->max_attempts = PD_MAX_ATTEMPTS;
+    pc->audit = ld_calls_on_call;
+    pc->audit_ctx = ld;
+    pc->stop = ld->o->stop;
+    pd_limits_cfg_defaults(&pc->limits);
+    if (!pd_plan_parse(mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_PLAN), &pc->limits.plan))
+        return mlc_err_set(err, MLC_FATAL, "MLC_PIPEDRIVE_PLAN: unknown plan");
+    pc->limits.daily_budget = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_DAILY_BUDGET);
+    pc->limits.reserve_pct = (int)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
+    pc->limits.seed = (uint32_t)mlc_realtime_ms() ^ (uint32_t)getpid();
+    if (!parse_hhmm(mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_RESET_AT), &pc->limits.reset_utc_minute))
+        return mlc_err_set(err, MLC_FATAL,
+                           "MLC_PIPEDRIVE_RESET_AT: expected HH:MM (UTC), got \"%s\"",
+                           mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_RESET_AT));
+    return MLC_OK;
+}
+
 mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc_err *err)
 {
     struct ld ld = {.cfg = cfg, .o = o, .out = o->out ? o->out : stdout};
@@ -125,42 +174,15 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
     ld.margin_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_SCAN_MARGIN) * 1000;
     ld.probe_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_PAUSE_PROBE) * 1000;
     mlc_backoff_init(&ld.backoff, RETRY_BASE_MS, RETRY_CAP_MS, RETRY_AFTER_MAX_MS, 0);
-    if (!consuming && !matching && strcmp(cmd, "ping") && strcmp(cmd, "setup"))
-        return mlc_err_set(err, MLC_FATAL,
-                           "unknown command '%s' (drain, run, ping, setup or match)", cmd);
-    if (matching && o->dry_run)
-        return mlc_err_set(err, MLC_FATAL, "match writes nothing without --apply; no --dry-run");
-    if (o->reset_offsets && !consuming)
-        return mlc_err_set(err, MLC_FATAL, "--reset-offsets only goes with drain or run");
-    if (o->reset_offsets && o->dry_run)
-        return mlc_err_set(err, MLC_FATAL,
-                           "--reset-offsets moves the group's offsets, which --dry-run never does");
+    if ((rc = check_command(o, consuming, matching, err)) != MLC_OK)
+        return rc;
     if ((rc = mlc_config_require(cfg, MLC_CFG_PIPEDRIVE_TOKEN, err)) != MLC_OK)
         return rc;
     if ((consuming || matching || !strcmp(cmd, "ping")) &&
         (rc = mlc_config_require(cfg, MLC_CFG_KAFKA_BROKERS, err)) != MLC_OK)
         return rc;
-    pc.base_url = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_URL);
-    pc.token = mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_TOKEN);
-    pc.timeout_ms = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_TIMEOUT);
-    ld.settle_ms = 2 * (int64_t)(pc.timeout_ms > 0 ? pc.timeout_ms : PD_TIMEOUT_DEFAULT_MS);
-    pc.concurrency = (unsigned)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_CONCURRENCY);
-    pc.pacing = mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_PACING);
-    pc.log_bodies = mlc_cfg_bool(cfg, MLC_CFG_LOG_BODIES);
-    pc.max_attempts = PD_MAX_ATTEMPTS;
-    pc.audit = ld_calls_on_call;
-    pc.audit_ctx = &ld;
-    pc.stop = o->stop;
-    pd_limits_cfg_defaults(&pc.limits);
-    if (!pd_plan_parse(mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_PLAN), &pc.limits.plan))
-        return mlc_err_set(err, MLC_FATAL, "MLC_PIPEDRIVE_PLAN: unknown plan");
-    pc.limits.daily_budget = mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_DAILY_BUDGET);
-    pc.limits.reserve_pct = (int)mlc_cfg_int(cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
-    pc.limits.seed = (uint32_t)pd_now_ms() ^ (uint32_t)getpid();
-    if (!parse_hhmm(mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_RESET_AT), &pc.limits.reset_utc_minute))
-        return mlc_err_set(err, MLC_FATAL,
-                           "MLC_PIPEDRIVE_RESET_AT: expected HH:MM (UTC), got \"%s\"",
-                           mlc_cfg_str(cfg, MLC_CFG_PIPEDRIVE_RESET_AT));
+    if ((rc = client_cfg(cfg, &ld, &pc, err)) != MLC_OK)
+        return rc;
     if ((rc = pd_client_new(&pc, &ld.pd, err)) != MLC_OK)
         return rc;
     if (!strcmp(cmd, "ping")) {

@@ -1,5 +1,6 @@
 /* ld_match.c - matching customers to hand-typed organizations, see ld_match.h. */
 #include "ld_match.h"
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 
 #include <ctype.h>
@@ -30,7 +31,7 @@ static const char *fold_latin(unsigned cp)
 
     if (cp >= 0xc0 && cp <= 0xff)
         return latin1[cp - 0xc0];
-    for (size_t i = 0; i < sizeof(ext_a) / sizeof(ext_a[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(ext_a); i++)
         if (cp >= ext_a[i].first && cp <= ext_a[i].last)
             return ext_a[i].ascii;
     return NULL;
@@ -140,7 +141,7 @@ mlc_rc ld_match_rules_init(struct ld_match_rules *r, const char *csv, struct mlc
     memset(r, 0, sizeof(*r));
     while (*p && rc == MLC_OK) {
         size_t n = strcspn(p, ",");
-        char item[128], norm[128], **grown;
+        char item[128], norm[128];
 
         snprintf(item, sizeof(item), "%.*s", (int)(n < sizeof(item) ? n : sizeof(item) - 1), p);
         p += n + (p[n] == ',');
@@ -151,15 +152,8 @@ mlc_rc ld_match_rules_init(struct ld_match_rules *r, const char *csv, struct mlc
                              "MLC_MATCH_SUFFIXES: \"%.40s\" is not one word of letters", item);
             break;
         }
-        grown = realloc(r->suffixes, (r->n + 1) * sizeof(*grown));
-        if (!grown || !(grown[r->n] = strdup(norm))) {
-            if (grown)
-                r->suffixes = grown;
-            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-            break;
-        }
-        r->suffixes = grown;
-        r->n++;
+        r->suffixes = mlc_xreallocarray(r->suffixes, r->n + 1, sizeof(*r->suffixes));
+        r->suffixes[r->n++] = mlc_xstrdup(norm);
     }
     if (rc != MLC_OK)
         ld_match_rules_free(r);
@@ -179,7 +173,7 @@ const char *ld_match_verdict_name(enum ld_match_verdict v)
     static const char *const names[] = {
         [LD_MATCH_NONE] = "none", [LD_MATCH_ONE] = "matched", [LD_MATCH_AMBIGUOUS] = "ambiguous"};
 
-    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "none";
+    return (unsigned)v < ARRAY_SIZE(names) ? names[v] : "none";
 }
 
 struct entry {
@@ -214,15 +208,13 @@ static int entry_cmp(const void *a, const void *b)
     return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
-mlc_rc ld_match_index_new(const struct ld_match_rules *r, const struct ld_match_org *orgs, size_t n,
-                          struct ld_match_index **out, struct mlc_err *err)
+struct ld_match_index *ld_match_index_new(const struct ld_match_rules *r,
+                                          const struct ld_match_org *orgs, size_t n)
 {
-    struct ld_match_index *ix = calloc(1, sizeof(*ix));
+    struct ld_match_index *ix = mlc_xcalloc(1, sizeof(*ix));
 
-    if (!ix || (n && !(ix->e = calloc(n, sizeof(*ix->e))))) {
-        free(ix);
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    }
+    if (n)
+        ix->e = mlc_xcalloc(n, sizeof(*ix->e));
     ix->rules = r;
     for (size_t i = 0; i < n; i++) {
         struct entry *e = &ix->e[ix->n];
@@ -236,8 +228,7 @@ mlc_rc ld_match_index_new(const struct ld_match_rules *r, const struct ld_match_
         ix->n++;
     }
     qsort(ix->e, ix->n, sizeof(*ix->e), entry_cmp);
-    *out = ix;
-    return MLC_OK;
+    return ix;
 }
 
 void ld_match_index_free(struct ld_match_index *ix)
@@ -293,11 +284,11 @@ void ld_match_find(const struct ld_match_index *ix, const struct ld_match_custom
             hi = mid;
     }
     for (size_t i = lo; i < ix->n && !strcmp(ix->e[i].name, key.name); i++, total++)
-        if (n < sizeof(cand) / sizeof(cand[0]))
+        if (n < ARRAY_SIZE(cand))
             cand[n++] = &ix->e[i];
     if (total == 0)
         return;
-    if (total > 1 && total <= sizeof(cand) / sizeof(cand[0])) {
+    if (total > 1 && total <= ARRAY_SIZE(cand)) {
         /* ties: the postal code, then the city, each only if it leaves one */
         postal_key(c->postal_code, postal, sizeof(postal));
         ld_match_normalize(NULL, c->city, city, sizeof(city));
@@ -326,14 +317,12 @@ static int id_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-mlc_rc ld_match_all(const struct ld_match_index *ix, const struct ld_match_customer *customers,
-                    size_t n, struct ld_match_result *res, struct mlc_err *err)
+void ld_match_all(const struct ld_match_index *ix, const struct ld_match_customer *customers,
+                  size_t n, struct ld_match_result *res)
 {
-    int64_t *taken = n ? malloc(n * sizeof(*taken)) : NULL;
+    int64_t *taken = n ? mlc_xcalloc(n, sizeof(*taken)) : NULL;
     size_t k = 0;
 
-    if (n && !taken)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         ld_match_find(ix, &customers[i], &res[i]);
         if (res[i].verdict == LD_MATCH_ONE)
@@ -351,5 +340,4 @@ mlc_rc ld_match_all(const struct ld_match_index *ix, const struct ld_match_custo
             res[i].verdict = LD_MATCH_AMBIGUOUS;
     }
     free(taken);
-    return MLC_OK;
 }

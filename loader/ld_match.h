@@ -84,8 +84,8 @@ const char *ld_match_verdict_name(enum ld_match_verdict v); /* "matched", "ambig
 
 struct ld_match_index;
 
-mlc_rc ld_match_index_new(const struct ld_match_rules *r, const struct ld_match_org *orgs, size_t n,
-                          struct ld_match_index **out, struct mlc_err *err);
+struct ld_match_index *ld_match_index_new(const struct ld_match_rules *r,
+                                          const struct ld_match_org *orgs, size_t n);
 void ld_match_index_free(struct ld_match_index *ix);
 
 /* One customer against the index (rules 1 and 2). */
@@ -93,7 +93,7 @@ void ld_match_find(const struct ld_match_index *ix, const struct ld_match_custom
                    struct ld_match_result *res);
 
 /* Every customer (rules 1 to 3): res[i] for customers[i]. */
-mlc_rc ld_match_all(const struct ld_match_index *ix, const struct ld_match_customer *customers,
-                    size_t n, struct ld_match_result *res, struct mlc_err *err);
+void ld_match_all(const struct ld_match_index *ix, const struct ld_match_customer *customers,
+                  size_t n, struct ld_match_result *res);
 
 #endif

@@ -18,6 +18,7 @@
 #include "ld_match.h"
 #include "ld_scan.h"
 #include "ld_util.h"
+#include "mlc_alloc.h"
 #include "mlc_event.h"
 #include "mlc_kafka_reader.h"
 #include "mlc_log.h"
@@ -57,7 +58,7 @@ struct matching {
 
 static char *dup_or_null(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? mlc_xstrdup(s) : NULL;
 }
 
 static void cust_free(struct cust *c)
@@ -109,6 +110,7 @@ static mlc_rc on_event(void *ctx, const rd_kafka_message_t *m, struct mlc_err *e
     struct cust *c;
     char key[MLC_EVENT_MAX_KEY + 1];
 
+    (void)err;
     /* the loader dead-letters these; a forged record must not claim an
      * organization here either */
     if (!ld_sign_check(&x->ld->sign, m, e.msg, sizeof(e.msg)) ||
@@ -118,27 +120,21 @@ static mlc_rc on_event(void *ctx, const rd_kafka_message_t *m, struct mlc_err *e
     snprintf(key, sizeof(key), "%s:%s", ev.company, ev.customer_number);
     if (x->nc == x->capc) {
         size_t cap = x->capc ? 2 * x->capc : 1024;
-        struct cust *p = realloc(x->c, cap * sizeof(*p));
 
-        if (!p)
-            goto oom;
-        x->c = p;
+        x->c = mlc_xreallocarray(x->c, cap, sizeof(*x->c));
         x->capc = cap;
     }
     c = memset(&x->c[x->nc], 0, sizeof(*c));
     c->seq = x->nc++;
-    if (!(c->key = strdup(key)) || !(c->company = strdup(ev.company)) ||
-        !(c->number = strdup(ev.customer_number)))
-        goto oom;
+    c->key = mlc_xstrdup(key);
+    c->company = mlc_xstrdup(ev.company);
+    c->number = mlc_xstrdup(ev.customer_number);
     c->missing = ev.op != MLC_EVENT_UPSERT;
     c->name = dup_or_null(ld_json_str(ev.customer, "name"));
     c->postal = dup_or_null(ld_json_str(ev.customer, "postal_code"));
     c->city = dup_or_null(ld_json_str(ev.customer, "city"));
     mlc_event_free(&ev);
     return MLC_OK;
-oom:
-    mlc_event_free(&ev);
-    return mlc_err_set(err, MLC_FATAL, "out of memory");
 }
 
 /* Step 2: every organization, and the customers already linked to one. */
@@ -150,18 +146,15 @@ static mlc_rc on_org(void *ctx, const cJSON *org, struct mlc_err *err)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
     const char *num = ld_json_str(cf, x->ld->k_num), *co = ld_json_str(cf, x->ld->k_co);
     struct org *o;
-
     int64_t oid;
 
+    (void)err;
     if (!ld_json_id(id, &oid) || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")))
         return MLC_OK;
     if (x->no == x->capo) {
         size_t cap = x->capo ? 2 * x->capo : 1024;
-        struct org *p = realloc(x->o, cap * sizeof(*p));
 
-        if (!p)
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        x->o = p;
+        x->o = mlc_xreallocarray(x->o, cap, sizeof(*x->o));
         x->capo = cap;
     }
     o = memset(&x->o[x->no++], 0, sizeof(*o));
@@ -171,21 +164,16 @@ static mlc_rc on_org(void *ctx, const cJSON *org, struct mlc_err *err)
     o->postal = dup_or_null(ld_json_str(addr, "postal_code"));
     o->city = dup_or_null(ld_json_str(addr, "locality"));
     if (num && co) {
-        char key[MLC_EVENT_MAX_KEY + 1], *k;
+        char key[MLC_EVENT_MAX_KEY + 1];
 
         snprintf(key, sizeof(key), "%s:%s", co, num);
         if (x->nl == x->capl) {
             size_t cap = x->capl ? 2 * x->capl : 1024;
-            char **p = realloc(x->linked, cap * sizeof(*p));
 
-            if (!p)
-                return mlc_err_set(err, MLC_FATAL, "out of memory");
-            x->linked = p;
+            x->linked = mlc_xreallocarray(x->linked, cap, sizeof(*x->linked));
             x->capl = cap;
         }
-        if (!(k = strdup(key)))
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        x->linked[x->nl++] = k;
+        x->linked[x->nl++] = mlc_xstrdup(key);
     }
     return MLC_OK;
 }
@@ -210,31 +198,29 @@ static const struct org *org_by_id(const struct matching *x, int64_t id)
 static mlc_rc apply_links(struct matching *x, const struct ld_match_result *res, const size_t *who,
                           size_t n, size_t *linked, struct mlc_err *err)
 {
-    struct pd_call *calls = calloc(n ? n : 1, sizeof(*calls));
-    char **bodies = calloc(n ? n : 1, sizeof(*bodies));
+    struct pd_call *calls = mlc_xcalloc(n ? n : 1, sizeof(*calls));
+    char **bodies = mlc_xcalloc(n ? n : 1, sizeof(*bodies));
     size_t k = 0;
     mlc_rc rc = MLC_OK;
 
     *linked = 0;
-    if (!calls || !bodies) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < n; i++) {
         const struct cust *c = &x->c[who[i]];
-        cJSON *b = cJSON_CreateObject(),
-              *cf = b ? cJSON_AddObjectToObject(b, "custom_fields") : NULL;
+        cJSON *b, *cf;
 
         if (res[i].verdict != LD_MATCH_ONE)
             continue;
-        if (!cf || !cJSON_AddStringToObject(cf, x->ld->k_num, c->number) ||
-            !cJSON_AddStringToObject(cf, x->ld->k_co, c->company) ||
-            !(bodies[k] = cJSON_PrintUnformatted(b))) {
-            cJSON_Delete(b);
-            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+        b = cJSON_CreateObject();
+        cf = cJSON_AddObjectToObject(b, "custom_fields");
+        cJSON_AddStringToObject(cf, x->ld->k_num, c->number);
+        cJSON_AddStringToObject(cf, x->ld->k_co, c->company);
+        bodies[k] = cJSON_PrintUnformatted(b);
+        cJSON_Delete(b);
+        if (!bodies[k]) {
+            rc =
+                mlc_err_set(err, MLC_FATAL, "match: customer %s: PATCH body not printable", c->key);
             goto out;
         }
-        cJSON_Delete(b);
         calls[k].op = PD_OP_PATCH_ORG;
         calls[k].method = MLC_HTTP_PATCH;
         snprintf(calls[k].path, sizeof(calls[k].path), "/api/v2/organizations/%lld",
@@ -254,7 +240,7 @@ static mlc_rc apply_links(struct matching *x, const struct ld_match_result *res,
 out:
     for (size_t i = 0; i < k; i++)
         pd_call_reset(&calls[i]);
-    for (size_t i = 0; i < n && bodies; i++)
+    for (size_t i = 0; i < n; i++)
         cJSON_free(bodies[i]);
     free(bodies);
     free(calls);
@@ -267,11 +253,11 @@ static void print_result(FILE *out, cJSON *arr, const struct cust *c, const stru
     const struct org *o = r->verdict == LD_MATCH_ONE ? org_by_id(x, r->ids[0]) : NULL;
 
     if (arr) {
-        cJSON *j = cJSON_CreateObject(), *ids = j ? cJSON_AddArrayToObject(j, "ids") : NULL;
+        cJSON *j = cJSON_CreateObject(), *ids = cJSON_AddArrayToObject(j, "ids");
 
         cJSON_AddStringToObject(j, "customer", c->key);
         cJSON_AddStringToObject(j, "result", ld_match_verdict_name(r->verdict));
-        for (size_t i = 0; ids && i < r->n_ids; i++)
+        for (size_t i = 0; i < r->n_ids; i++)
             cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)r->ids[i]));
         if (o && o->name)
             cJSON_AddStringToObject(j, "organization", o->name);
@@ -295,20 +281,16 @@ static void print_result(FILE *out, cJSON *arr, const struct cust *c, const stru
 static mlc_rc decide(struct matching *x, const struct ld_match_rules *rules, bool apply, bool json,
                      size_t pages, struct mlc_err *err)
 {
-    struct ld_match_org *orgs = calloc(x->no ? x->no : 1, sizeof(*orgs));
-    struct ld_match_customer *mc = calloc(x->nc ? x->nc : 1, sizeof(*mc));
-    struct ld_match_result *res = calloc(x->nc ? x->nc : 1, sizeof(*res));
-    size_t *who = calloc(x->nc ? x->nc : 1, sizeof(*who));
-    struct ld_match_index *ix = NULL;
+    struct ld_match_org *orgs = mlc_xcalloc(x->no ? x->no : 1, sizeof(*orgs));
+    struct ld_match_customer *mc = mlc_xcalloc(x->nc ? x->nc : 1, sizeof(*mc));
+    struct ld_match_result *res = mlc_xcalloc(x->nc ? x->nc : 1, sizeof(*res));
+    size_t *who = mlc_xcalloc(x->nc ? x->nc : 1, sizeof(*who));
+    struct ld_match_index *ix;
     size_t n = 0, already = 0, gone = 0, count[3] = {0, 0, 0}, linked = 0;
     cJSON *doc = json ? cJSON_CreateObject() : NULL;
     cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "customers") : NULL;
-    mlc_rc rc;
+    mlc_rc rc = MLC_OK;
 
-    if (!orgs || !mc || !res || !who || (json && !arr)) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < x->no; i++)
         orgs[i] = (struct ld_match_org){x->o[i].id, x->o[i].name, x->o[i].postal, x->o[i].city,
                                         x->o[i].claimed};
@@ -327,9 +309,8 @@ static mlc_rc decide(struct matching *x, const struct ld_match_rules *rules, boo
             who[n++] = i;
         }
     }
-    if ((rc = ld_match_index_new(rules, orgs, x->no, &ix, err)) != MLC_OK ||
-        (rc = ld_match_all(ix, mc, n, res, err)) != MLC_OK)
-        goto out;
+    ix = ld_match_index_new(rules, orgs, x->no);
+    ld_match_all(ix, mc, n, res);
     for (size_t i = 0; i < n; i++) {
         count[res[i].verdict]++;
         print_result(x->ld->out, arr, &x->c[who[i]], x, &res[i]);

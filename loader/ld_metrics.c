@@ -1,14 +1,15 @@
 /* ld_metrics.c - the loader's metrics and health (see ld_metrics.h). */
 #include "ld_metrics.h"
 
+#include "mlc_alloc.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct ld_metrics {
     struct mlc_metrics *reg;
@@ -17,20 +18,11 @@ struct ld_metrics {
         *r429, *blocks, *lag, *dlq, *paused, *paused_reason, *assigned;
     pthread_mutex_t mu;
     rd_kafka_t *rk;
-    int64_t last_poll_ms; /* 0: not consuming */
+    int64_t last_poll_ms; /* monotonic; 0: not consuming */
     int64_t max_poll_ms;
     bool is_paused, blocked;
-    int64_t resume_ms;
-    char reason[120];
+    int64_t resume_ms; /* wall clock (epoch ms) */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Lag per assigned partition, from the handle's cached watermarks. */
 static void collect(struct mlc_metrics *reg, void *ctx)
@@ -67,21 +59,19 @@ static void collect(struct mlc_metrics *reg, void *ctx)
 
 mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, struct mlc_err *err)
 {
-    struct ld_metrics *m = calloc(1, sizeof(*m));
+    struct ld_metrics *m = mlc_xcalloc(1, sizeof(*m));
     mlc_rc rc = MLC_FATAL;
     long v;
 
     *out = NULL;
-    if (!m)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
     m->max_poll_ms = 300000;
     for (size_t i = 0; i < cfg->n_rdkafka; i++)
         if (!strcmp(cfg->rdkafka[i].key, "max.poll.interval.ms") &&
             mlc_parse_long(cfg->rdkafka[i].value, 1, 86400000L, &v))
             m->max_poll_ms = v;
-    if (!(m->reg = mlc_metrics_new())) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
+    if (!(m->reg = mlc_metrics_new())) { /* its mutex could not be made */
+        rc = mlc_err_set(err, MLC_FATAL, "metrics: registry lock could not be created");
         goto out;
     }
     if ((rc = mlc_metrics_counter(m->reg, "mlc_loader_events_consumed_total",
@@ -164,7 +154,7 @@ void ld_metrics_consumer(struct ld_metrics *m, rd_kafka_t *rk)
         return;
     pthread_mutex_lock(&m->mu);
     m->rk = rk;
-    m->last_poll_ms = rk ? now_ms() : 0;
+    m->last_poll_ms = rk ? mlc_monotonic_ms() : 0;
     pthread_mutex_unlock(&m->mu);
     if (!rk)
         mlc_metrics_set(m->assigned, NULL, 0);
@@ -175,7 +165,7 @@ void ld_metrics_polled(struct ld_metrics *m, int n)
     if (!m)
         return;
     pthread_mutex_lock(&m->mu);
-    m->last_poll_ms = now_ms();
+    m->last_poll_ms = mlc_monotonic_ms();
     pthread_mutex_unlock(&m->mu);
     if (n > 0)
         mlc_metrics_add(m->consumed, NULL, n);
@@ -219,14 +209,13 @@ void ld_metrics_call(struct ld_metrics *m, const char *method, const char *op, l
     mlc_metrics_set(m->burst_remaining, NULL, (double)burst_remaining);
 }
 
-void ld_metrics_paused(struct ld_metrics *m, bool paused, const char *reason, int64_t resume_ms)
+void ld_metrics_paused(struct ld_metrics *m, bool paused, int64_t resume_ms)
 {
     if (!m)
         return;
     pthread_mutex_lock(&m->mu);
     m->is_paused = paused;
     m->resume_ms = resume_ms;
-    mlc_strlcpy(m->reason, paused && reason ? reason : "", sizeof(m->reason));
     pthread_mutex_unlock(&m->mu);
     mlc_metrics_set(m->paused, NULL, paused ? 1 : 0);
     mlc_metrics_set(m->paused_reason, (const char *[]){"budget"}, paused ? 1 : 0);
@@ -235,7 +224,7 @@ void ld_metrics_paused(struct ld_metrics *m, bool paused, const char *reason, in
 bool ld_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
 {
     struct ld_metrics *m = ctx;
-    int64_t now = now_ms();
+    int64_t now = mlc_realtime_ms(), mono = mlc_monotonic_ms();
     bool ok = true;
 
     pthread_mutex_lock(&m->mu);
@@ -248,10 +237,10 @@ bool ld_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
         snprintf(reason, reasonsz, "budget_paused (%lld s past the announced resume)",
                  (long long)((now - m->resume_ms) / 1000));
         ok = false;
-    } else if (m->rk && m->last_poll_ms > 0 && now - m->last_poll_ms > m->max_poll_ms) {
+    } else if (m->rk && m->last_poll_ms > 0 && mono - m->last_poll_ms > m->max_poll_ms) {
         snprintf(reason, reasonsz,
                  "consumer_stalled (no poll for %lld ms, max.poll.interval.ms %lld)",
-                 (long long)(now - m->last_poll_ms), (long long)m->max_poll_ms);
+                 (long long)(mono - m->last_poll_ms), (long long)m->max_poll_ms);
         ok = false;
     }
     pthread_mutex_unlock(&m->mu);

@@ -54,7 +54,7 @@ void ld_metrics_call(struct ld_metrics *m, const char *method, const char *op, l
                      int tokens, bool daily429, bool blocked, long daily_remaining,
                      long burst_remaining);
 /* Paused (resume_ms: epoch ms of the announced resume) or resumed. */
-void ld_metrics_paused(struct ld_metrics *m, bool paused, const char *reason, int64_t resume_ms);
+void ld_metrics_paused(struct ld_metrics *m, bool paused, int64_t resume_ms);
 /* The health decision (mlc_metrics_health_fn). */
 bool ld_metrics_healthy(void *m, char *reason, size_t reasonsz);
 

@@ -10,6 +10,7 @@
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 #include "pd_mapping.h"
 
@@ -44,7 +45,7 @@ static mlc_rc set_body(struct work *w, const cJSON *b, struct mlc_err *err)
 {
     free(w->body);
     w->body = cJSON_PrintUnformatted(b);
-    return w->body ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+    return w->body ? MLC_OK : mlc_err_set(err, MLC_FATAL, "organization body not printable");
 }
 
 /* The full body for the event as the organization should now look: for
@@ -75,10 +76,6 @@ static mlc_rc next_body(struct ld *ld, struct work *w, const cJSON *last, struct
         const cJSON *c, *cf = cJSON_GetObjectItemCaseSensitive(b, "custom_fields");
         cJSON *mcf;
 
-        if (!merged) {
-            cJSON_Delete(b);
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        }
         mcf = cJSON_GetObjectItemCaseSensitive(merged, "custom_fields");
         if (!cJSON_IsObject(mcf)) {
             cJSON_DeleteItemFromObjectCaseSensitive(merged, "custom_fields");
@@ -150,13 +147,13 @@ static mlc_rc lost_create(struct ld *ld, struct work *w, struct mlc_err *err)
     int64_t since = w->row.create_pending_ms - ld->margin_ms;
     mlc_rc rc;
 
-    if (!ld->o->dry_run && pd_now_ms() < ready) {
+    if (!ld->o->dry_run && mlc_realtime_ms() < ready) {
         /* The unanswered POST may still be queued at Pipedrive: a lookup now
          * could miss an organization that lands a moment later, and the
          * create that follows would duplicate it. Wait until it must have
          * landed or failed (twice the request timeout), then look. */
         mlc_info("customer %s:%s: an earlier create got no answer; looking it up in %lld ms",
-                 w->ev.company, w->ev.customer_number, (long long)(ready - pd_now_ms()));
+                 w->ev.company, w->ev.customer_number, (long long)(ready - mlc_realtime_ms()));
         if (ready > ld->defer_until_ms)
             ld->defer_until_ms = ready;
         w->kind = PLAN_WAIT;

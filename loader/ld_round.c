@@ -11,8 +11,10 @@
 #include "ld_plan.h"
 #include "ld_state.h"
 #include "ld_util.h"
+#include "mlc_alloc.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 
 #include <stdio.h>
@@ -156,8 +158,8 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
             w->call.status == 0) {
             /* no answer to this create: the settle time before its lookup
              * counts from now, when we gave up, not from the round start */
-            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, pd_now_ms(),
-                                      err);
+            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number,
+                                      mlc_realtime_ms(), err);
             continue;
         }
         if (!w->finished)
@@ -235,7 +237,7 @@ static mlc_rc mark_pending(struct ld *ld, struct work *ws, size_t n, struct mlc_
     for (size_t i = 0; i < n && rc == MLC_OK; i++)
         if (ws[i].kind == PLAN_POST && !ws[i].finished)
             rc = ld_state_map_pending(ld->st, ws[i].ev.company, ws[i].ev.customer_number,
-                                      pd_now_ms(), err);
+                                      mlc_realtime_ms(), err);
     if (rc == MLC_OK)
         return ld_state_commit(ld->st, err);
     ld_state_rollback(ld->st);
@@ -323,10 +325,7 @@ static mlc_rc recover_fields(struct ld *ld, struct work *ws, size_t n, bool *aga
             continue;
         }
         free(before);
-        if (!(before = strdup(w->body ? w->body : ""))) {
-            rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-            break;
-        }
+        before = mlc_xstrdup(w->body ? w->body : "");
         if ((rc = ld_plan_again(ld, w, false, err)) != MLC_OK)
             break;
         if (!w->finished && (w->kind == PLAN_POST || w->kind == PLAN_PATCH) && w->body &&
@@ -350,15 +349,11 @@ static mlc_rc recover_fields(struct ld *ld, struct work *ws, size_t n, bool *aga
 static mlc_rc run_calls(struct ld *ld, struct work *ws, size_t n, bool *retry, mlc_rc *run_rc,
                         struct mlc_err *run_err, struct mlc_err *err)
 {
-    struct pd_call *calls = calloc(n, sizeof(*calls));
-    size_t *idx = calloc(n, sizeof(*idx));
+    struct pd_call *calls = mlc_xcalloc(n, sizeof(*calls));
+    size_t *idx = mlc_xcalloc(n, sizeof(*idx));
     mlc_rc rc = MLC_OK;
 
     *run_rc = MLC_OK;
-    if (!calls || !idx) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     for (int pass = 0; pass < 3 && *run_rc == MLC_OK; pass++) {
         size_t k = 0;
         bool again = false;
@@ -451,15 +446,11 @@ static void mark_done(struct ld *ld, struct work *ws, size_t n)
  * when some could not be finished now (their offsets are not stored). */
 mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, struct mlc_err *err)
 {
-    struct work *ws = calloc(n, sizeof(*ws));
+    struct work *ws = mlc_xcalloc(n, sizeof(*ws));
     mlc_rc rc = MLC_OK, run_rc = MLC_OK, src;
     struct mlc_err run_err = {0}, se = {0};
 
     *retry = false;
-    if (!ws) {
-        rc = mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
     if ((rc = plan_round(ld, ws, items, n, retry, err)) != MLC_OK)
         goto out;
     if ((rc = run_calls(ld, ws, n, retry, &run_rc, &run_err, err)) != MLC_OK)
@@ -478,9 +469,8 @@ mlc_rc ld_run_round(struct ld *ld, struct item **items, size_t n, bool *retry, s
         *err = run_err;
     }
 out:
-    if (ws)
-        for (size_t i = 0; i < n; i++)
-            work_free(&ws[i]);
+    for (size_t i = 0; i < n; i++)
+        work_free(&ws[i]);
     free(ws);
     return rc;
 }

@@ -7,9 +7,11 @@
 #include "ld_calls.h"
 #include "ld_state.h"
 #include "ld_util.h"
+#include "mlc_alloc.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 #include "pd_client.h"
 #include "pd_mapping.h"
 
@@ -30,15 +32,13 @@ cJSON *ld_org_snapshot(const cJSON *org)
     static const char *const keys[] = {"name", "address", "website", "custom_fields"};
     cJSON *s = cJSON_CreateObject();
 
-    for (size_t i = 0; s && i < sizeof(keys) / sizeof(keys[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(org, keys[i]);
         cJSON *d;
 
         if (!v)
             continue;
         d = cJSON_Duplicate(v, 1);
-        if (!d)
-            continue;
         if (!strcmp(keys[i], "address") && cJSON_IsObject(d)) {
             /* a null subfield is an absent one (the body never sends nulls) */
             cJSON *sub = d->child, *nx;
@@ -50,11 +50,7 @@ cJSON *ld_org_snapshot(const cJSON *org)
                     cJSON_Delete(cJSON_DetachItemViaPointer(d, sub));
             }
         }
-        if (!cJSON_AddItemToObject(s, keys[i], d)) {
-            cJSON_Delete(d);
-            cJSON_Delete(s);
-            return NULL; /* out of memory: the caller says so */
-        }
+        cJSON_AddItemToObject(s, keys[i], d);
     }
     return s;
 }
@@ -89,9 +85,10 @@ static bool holds_what_we_applied(const struct ld *ld, const cJSON *snap, const 
     cJSON *applied = cJSON_Parse(payload), *last = NULL, *patch = NULL;
     bool held = false;
 
-    if (applied && (last = ld_project(snap, applied)) &&
-        pd_mapping_diff(ld->map, last, applied, &patch, NULL, NULL) == MLC_OK)
-        held = patch == NULL;
+    if (applied) {
+        last = ld_project(snap, applied);
+        held = pd_mapping_diff(ld->map, last, applied, &patch, NULL, NULL) == MLC_OK && !patch;
+    }
     cJSON_Delete(patch);
     cJSON_Delete(last);
     cJSON_Delete(applied);
@@ -100,18 +97,17 @@ static bool holds_what_we_applied(const struct ld *ld, const cJSON *snap, const 
 
 /* {"duplicate_ids":[...]}: the organizations that carry one customer's IDs
  * (k found, plus also when it is another one), kept as the row's payload so
- * that `mlc status` can list them. NULL when out of memory. */
+ * that `mlc status` can list them. NULL when it cannot be printed. */
 static char *duplicate_payload(const struct found *f, size_t k, int64_t also)
 {
-    cJSON *o = cJSON_CreateObject(), *ids = o ? cJSON_AddArrayToObject(o, "duplicate_ids") : NULL;
-    char *text = NULL;
+    cJSON *o = cJSON_CreateObject(), *ids = cJSON_AddArrayToObject(o, "duplicate_ids");
+    char *text;
 
-    for (size_t i = 0; ids && i < k; i++)
+    for (size_t i = 0; i < k; i++)
         cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)f[i].org_id));
-    if (ids && also)
+    if (also)
         cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)also));
-    if (ids)
-        text = cJSON_PrintUnformatted(o);
+    text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
 }
@@ -144,7 +140,10 @@ static mlc_rc decide_row(const struct ld *ld, const struct found *f, size_t k,
                  "until the duplicates are merged in pipedrive",
                  f->company, f->customer, k + (other ? 1 : 0));
         row->payload = duplicate_payload(f, k, other ? old->org_id : 0);
-        return row->payload ? MLC_OK : mlc_err_set(err, MLC_FATAL, "out of memory");
+        return row->payload
+                   ? MLC_OK
+                   : mlc_err_set(err, MLC_FATAL, "customer %s:%s: duplicate list not printable",
+                                 f->company, f->customer);
     }
     mlc_strlcpy(row->state, "active", sizeof(row->state));
     if (was_dup)
@@ -221,28 +220,22 @@ static void found_list_free(struct found_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-static mlc_rc found_add(struct found_list *l, const char *co, const char *num, int64_t org_id,
-                        const cJSON *org, struct mlc_err *err)
+static void found_add(struct found_list *l, const char *co, const char *num, int64_t org_id,
+                      const cJSON *org)
 {
     struct found *x;
 
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        struct found *p = realloc(l->f, cap * sizeof(*p));
 
-        if (!p)
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
-        l->f = p;
+        l->f = mlc_xreallocarray(l->f, cap, sizeof(*l->f));
         l->cap = cap;
     }
     x = &l->f[l->n++];
-    x->company = strdup(co);
-    x->customer = strdup(num);
+    x->company = mlc_xstrdup(co);
+    x->customer = mlc_xstrdup(num);
     x->org_id = org_id;
     x->snap = ld_org_snapshot(org);
-    if (!x->company || !x->customer || !x->snap)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    return MLC_OK;
 }
 
 /* The custom_fields selection: the identity fields, and the other mapped
@@ -342,11 +335,11 @@ static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
     const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
     int64_t oid;
-    mlc_rc rc;
 
+    (void)err;
     s->total++;
-    if (s->listing && (rc = ld_listing_add(s->ld->listing, s->ld, org, err)) != MLC_OK)
-        return rc;
+    if (s->listing)
+        ld_listing_add(s->ld->listing, s->ld, org);
     if (!num || !co || cJSON_IsTrue(del))
         return MLC_OK; /* not ours (or deleted): never touched */
     if (!ld_json_id(id, &oid)) {
@@ -355,7 +348,8 @@ static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
                  co, num);
         return MLC_OK;
     }
-    return found_add(&s->l, co, num, oid, org, err);
+    found_add(&s->l, co, num, oid, org);
+    return MLC_OK;
 }
 
 /* Pages GET /api/v2/organizations with the identity fields (and the other
@@ -365,7 +359,7 @@ mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
 {
     struct identity_scan s = {.ld = ld, .listing = since_ms == 0 && ld->listing};
     size_t pages = 0;
-    int64_t started = pd_now_ms();
+    int64_t started = mlc_realtime_ms();
     mlc_rc rc;
 
     if (s.listing)
@@ -374,7 +368,7 @@ mlc_rc ld_scan(struct ld *ld, int64_t since_ms, struct mlc_err *err)
         goto out;
     rc = apply_found(ld, s.l.f, s.l.n, started, since_ms == 0, since_ms == 0, err);
     if (rc == MLC_OK && s.listing)
-        rc = ld_listing_commit(ld->listing, started, err);
+        ld_listing_commit(ld->listing, started);
     if (rc == MLC_OK) {
         ld->scan_since_ms = since_ms;
         ld->scan_started_ms = started;
@@ -432,7 +426,7 @@ static mlc_rc lookup_ids(struct ld *ld, const char *company, const char *number,
                  ld_json_str(cf, ld->k_num) && ld_json_str(cf, ld->k_co) &&
                  !strcmp(ld_json_str(cf, ld->k_num), number) &&
                  !strcmp(ld_json_str(cf, ld->k_co), company))
-            rc = found_add(l, company, number, oid, org, err);
+            found_add(l, company, number, oid, org);
         pd_call_reset(&get);
         if (rc != MLC_OK)
             break;

@@ -6,7 +6,7 @@
 
 /* The part of an organization (a list or GET item) the mapping can write:
  * name, address (without formatted_address and null parts), website and
- * the custom fields. New (cJSON_Delete); NULL when out of memory. */
+ * the custom fields. New (cJSON_Delete). */
 cJSON *ld_org_snapshot(const cJSON *org);
 
 /* Called for every organization a scan lists (borrowed for the call); a

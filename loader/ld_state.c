@@ -1,8 +1,10 @@
 /* ld_state.c - the loader's SQLite state (see ld_state.h). */
 #include "ld_state.h"
+#include "mlc_alloc.h"
 
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,14 +74,6 @@ struct ld_state {
     char *tmpfile;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void iso_ms(int64_t ms, char out[32])
 {
     time_t s = (time_t)(ms / 1000);
@@ -92,14 +86,11 @@ static void iso_ms(int64_t ms, char out[32])
 
 mlc_rc ld_state_open(const char *path, struct ld_state **out, struct mlc_err *err)
 {
-    struct ld_state *st = calloc(1, sizeof(*st));
+    struct ld_state *st = mlc_xcalloc(1, sizeof(*st));
     mlc_rc rc;
 
     *out = NULL;
-    if (!st)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
-    rc = mlc_store_open(&st->store, path, migrations, sizeof(migrations) / sizeof(migrations[0]),
-                        NULL, err);
+    rc = mlc_store_open(&st->store, path, migrations, ARRAY_SIZE(migrations), NULL, err);
     if (rc != MLC_OK) {
         free(st);
         return rc;
@@ -138,31 +129,24 @@ out:
 
 mlc_rc ld_state_open_copy(const char *path, struct ld_state **out, struct mlc_err *err)
 {
-    struct ld_state *st = calloc(1, sizeof(*st));
+    struct ld_state *st = mlc_xcalloc(1, sizeof(*st));
     char tmpl[] = "/tmp/mlc-loader-dry-XXXXXX";
     struct stat sb;
     size_t n;
     mlc_rc rc = MLC_FATAL;
 
     *out = NULL;
-    if (!st)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     if (!mkdtemp(tmpl)) {
         mlc_err_set(err, MLC_FATAL, "dry-run: mkdtemp: %s", strerror(errno));
         goto fail;
     }
-    st->tmpdir = strdup(tmpl);
+    st->tmpdir = mlc_xstrdup(tmpl);
     n = strlen(tmpl) + sizeof("/state.db");
-    st->tmpfile = malloc(n);
-    if (!st->tmpdir || !st->tmpfile) {
-        mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto fail;
-    }
+    st->tmpfile = mlc_xmalloc(n);
     snprintf(st->tmpfile, n, "%s/state.db", tmpl);
     if (stat(path, &sb) == 0 && sb.st_size > 0 && (rc = copy_db(path, st->tmpfile, err)) != MLC_OK)
         goto fail;
-    rc = mlc_store_open(&st->store, st->tmpfile, migrations,
-                        sizeof(migrations) / sizeof(migrations[0]), NULL, err);
+    rc = mlc_store_open(&st->store, st->tmpfile, migrations, ARRAY_SIZE(migrations), NULL, err);
     if (rc != MLC_OK)
         goto fail;
     *out = st;
@@ -243,11 +227,14 @@ mlc_rc ld_state_map_get(struct ld_state *st, const char *company, const char *cu
     mlc_strlcpy(row->state, (const char *)sqlite3_column_text(s, 1), sizeof(row->state));
     mlc_strlcpy(row->hash, (const char *)sqlite3_column_text(s, 2), sizeof(row->hash));
     if (sqlite3_column_type(s, 3) != SQLITE_NULL) {
-        row->payload = strdup((const char *)sqlite3_column_text(s, 3));
-        if (!row->payload) {
+        const char *t = (const char *)sqlite3_column_text(s, 3);
+
+        if (!t) { /* SQLITE_NOMEM: SQLite's own allocation failed */
             mlc_store_reset(s);
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
+            return mlc_err_set(err, MLC_FATAL, "state db: id map payload: %s",
+                               sqlite3_errmsg(sqlite3_db_handle(s)));
         }
+        row->payload = mlc_xstrdup(t);
     }
     row->remote = sqlite3_column_int(s, 4) != 0;
     row->create_pending_ms = sqlite3_column_int64(s, 5);
@@ -278,7 +265,7 @@ mlc_rc ld_state_map_put(struct ld_state *st, const char *company, const char *cu
         (rc = mlc_store_bind_text(db, s, 6, row->payload, err)) ||
         (rc = mlc_store_bind_int64(db, s, 7, row->remote ? 1 : 0, err)) ||
         (rc = mlc_store_bind_int64(db, s, 8, row->create_pending_ms, err)) ||
-        (rc = mlc_store_bind_int64(db, s, 9, now_ms(), err)))
+        (rc = mlc_store_bind_int64(db, s, 9, mlc_realtime_ms(), err)))
         return rc;
     return mlc_store_step(db, s, NULL, err);
 }
@@ -298,7 +285,7 @@ mlc_rc ld_state_map_pending(struct ld_state *st, const char *company, const char
         (rc = mlc_store_bind_text(db, s, 1, company, err)) ||
         (rc = mlc_store_bind_text(db, s, 2, customer, err)) ||
         (rc = mlc_store_bind_int64(db, s, 3, ms, err)) ||
-        (rc = mlc_store_bind_int64(db, s, 4, now_ms(), err)))
+        (rc = mlc_store_bind_int64(db, s, 4, mlc_realtime_ms(), err)))
         return rc;
     return mlc_store_step(db, s, NULL, err);
 }
@@ -333,7 +320,7 @@ mlc_rc ld_state_audit_event(struct ld_state *st, const struct ld_event_audit *a,
     char at[32], reason[512];
     mlc_rc rc;
 
-    iso_ms(now_ms(), at);
+    iso_ms(mlc_realtime_ms(), at);
     if (a->reason)
         mlc_redact(a->reason, reason, sizeof(reason));
     if ((rc = mlc_store_prepare(db, sql_event_audit, &s, err)) ||
@@ -365,7 +352,7 @@ mlc_rc ld_state_audit_call(struct ld_state *st, const char *method, const char *
     char at[32], clean[1024];
     mlc_rc rc;
 
-    iso_ms(at_ms ? at_ms : now_ms(), at);
+    iso_ms(at_ms ? at_ms : mlc_realtime_ms(), at);
     mlc_redact(path, clean, sizeof(clean));
     if ((rc = mlc_store_prepare(db, sql_call_audit, &s, err)) ||
         (rc = mlc_store_bind_text(db, s, 1, at, err)) ||
@@ -396,12 +383,16 @@ mlc_rc ld_state_meta_get(struct ld_state *st, const char *key, char **value, str
         (rc = mlc_store_step(st->store, s, &r, err)))
         return rc;
     if (r) {
-        *value = strdup((const char *)sqlite3_column_text(s, 0));
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+
+        if (t) /* NULL: SQLITE_NOMEM, SQLite's own allocation failed */
+            *value = mlc_xstrdup(t);
+        else
+            rc = mlc_err_set(err, MLC_FATAL, "state db: meta %s: %s", key,
+                             sqlite3_errmsg(sqlite3_db_handle(s)));
         mlc_store_reset(s);
-        if (!*value)
-            return mlc_err_set(err, MLC_FATAL, "out of memory");
     }
-    return MLC_OK;
+    return rc;
 }
 
 mlc_rc ld_state_meta_set(struct ld_state *st, const char *key, const char *value,
@@ -427,5 +418,5 @@ mlc_rc ld_state_prune_audit(struct ld_state *st, int64_t cutoff_ms, int64_t *del
     char when[32];
 
     iso_ms(cutoff_ms, when);
-    return mlc_store_run_each(st->store, sql, sizeof(sql) / sizeof(sql[0]), when, deleted, err);
+    return mlc_store_run_each(st->store, sql, ARRAY_SIZE(sql), when, deleted, err);
 }

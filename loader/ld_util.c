@@ -111,7 +111,7 @@ cJSON *ld_project(const cJSON *snap, const cJSON *next)
                 const cJSON *sv =
                     cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, c->string) : NULL;
 
-                if (sv && cf)
+                if (sv)
                     cJSON_AddItemToObject(cf, c->string, cJSON_Duplicate(sv, 1));
             }
         } else if (v) {

@@ -1,10 +1,12 @@
 /* pd_client.c - Pipedrive requests: pacing, limits, retries, audit. */
 #include "pd_client.h"
 
+#include "mlc_alloc.h"
 #include "mlc_backoff.h"
 #include "mlc_buf.h"
 #include "mlc_log.h"
 #include "mlc_str.h"
+#include "mlc_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +29,10 @@ struct pd_client {
     struct mlc_backoff backoff;
 };
 
-int64_t pd_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t now_ms(const struct pd_client *c)
 {
     return c->cfg.hooks && c->cfg.hooks->now_ms ? c->cfg.hooks->now_ms(c->cfg.hooks->ctx)
-                                                : pd_now_ms();
+                                                : mlc_realtime_ms();
 }
 
 static bool sleep_ms(const struct pd_client *c, long ms)
@@ -60,35 +54,26 @@ void pd_call_reset(struct pd_call *call)
 
 mlc_rc pd_client_new(const struct pd_client_cfg *cfg, struct pd_client **out, struct mlc_err *err)
 {
-    struct pd_client *c = calloc(1, sizeof(*c));
+    struct pd_client *c = mlc_xcalloc(1, sizeof(*c));
     struct mlc_http_opts o;
     size_t n;
-    mlc_rc rc = MLC_FATAL;
+    mlc_rc rc;
 
     *out = NULL;
-    if (!c)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
     c->cfg = *cfg;
     if (c->cfg.concurrency < 1)
         c->cfg.concurrency = 1;
     if (c->cfg.max_attempts < 1)
         c->cfg.max_attempts = 1;
-    c->base_url = strdup(cfg->base_url ? cfg->base_url : "");
+    c->base_url = mlc_xstrdup(cfg->base_url ? cfg->base_url : "");
     n = strlen(cfg->token ? cfg->token : "") + sizeof("x-api-token: ");
-    c->token_hdr = malloc(n);
-    if (!c->base_url || !c->token_hdr) {
-        mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
+    c->token_hdr = mlc_xmalloc(n);
     snprintf(c->token_hdr, n, "x-api-token: %s", cfg->token ? cfg->token : "");
     /* drop a trailing '/' so that paths can start with one */
     n = strlen(c->base_url);
     while (n > 0 && c->base_url[n - 1] == '/')
         c->base_url[--n] = '\0';
-    if (cfg->token && !mlc_log_add_secret(cfg->token)) {
-        mlc_err_set(err, MLC_FATAL, "out of memory");
-        goto out;
-    }
+    mlc_log_add_secret(cfg->token);
     mlc_http_opts_default(&o);
     o.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : PD_TIMEOUT_DEFAULT_MS;
     o.max_body = PD_MAX_BODY;
@@ -287,21 +272,18 @@ static void run_free(struct run *r, size_t cap)
     free(r->b.urls);
 }
 
-static mlc_rc run_init(struct pd_client *c, struct run *r, struct pd_call *calls, size_t n,
-                       struct mlc_err *err)
+static void run_init(struct pd_client *c, struct run *r, struct pd_call *calls, size_t n)
 {
     size_t cap = c->cfg.concurrency;
 
     memset(r, 0, sizeof(*r));
-    r->f = calloc(n, sizeof(*r->f));
-    r->b.flight = calloc(cap, sizeof(*r->b.flight));
-    r->b.reqs = calloc(cap, sizeof(*r->b.reqs));
-    r->b.resps = calloc(cap, sizeof(*r->b.resps));
-    r->b.rcs = calloc(cap, sizeof(*r->b.rcs));
-    r->b.errs = calloc(cap, sizeof(*r->b.errs));
-    r->b.urls = calloc(cap, sizeof(*r->b.urls));
-    if (!r->f || !r->b.flight || !r->b.reqs || !r->b.resps || !r->b.rcs || !r->b.errs || !r->b.urls)
-        return mlc_err_set(err, MLC_FATAL, "out of memory");
+    r->f = mlc_xcalloc(n, sizeof(*r->f));
+    r->b.flight = mlc_xcalloc(cap, sizeof(*r->b.flight));
+    r->b.reqs = mlc_xcalloc(cap, sizeof(*r->b.reqs));
+    r->b.resps = mlc_xcalloc(cap, sizeof(*r->b.resps));
+    r->b.rcs = mlc_xcalloc(cap, sizeof(*r->b.rcs));
+    r->b.errs = mlc_xcalloc(cap, sizeof(*r->b.errs));
+    r->b.urls = mlc_xcalloc(cap, sizeof(*r->b.urls));
     for (size_t i = 0; i < cap; i++)
         mlc_http_response_init(&r->b.resps[i]);
     r->hdrs[0] = c->token_hdr;
@@ -313,7 +295,6 @@ static mlc_rc run_init(struct pd_client *c, struct run *r, struct pd_call *calls
         pd_call_reset(&calls[i]);
         r->f[i].call = &calls[i];
     }
-    return MLC_OK;
 }
 
 static mlc_rc blocked_fatal(struct mlc_err *err)
@@ -505,12 +486,11 @@ static void interrupt(struct run *r)
 mlc_rc pd_client_run(struct pd_client *c, struct pd_call *calls, size_t n, struct mlc_err *err)
 {
     struct run r;
-    mlc_rc rc;
+    mlc_rc rc = MLC_OK;
 
     if (n == 0)
         return MLC_OK;
-    if ((rc = run_init(c, &r, calls, n, err)) != MLC_OK)
-        goto out;
+    run_init(c, &r, calls, n);
     while (r.left > 0) {
         int64_t wait = 0;
 

@@ -89,9 +89,9 @@ struct pd_client_cfg {
     struct pd_limits_cfg limits;
     pd_audit_fn audit; /* nullable */
     void *audit_ctx;
-    volatile sig_atomic_t *stop;         /* nullable: non-zero interrupts waits */
-    long backoff_base_ms;                /* 0 = 500 */
-    bool log_bodies; /* request bodies at debug: they hold customer personal data */
+    volatile sig_atomic_t *stop; /* nullable: non-zero interrupts waits */
+    long backoff_base_ms;        /* 0 = 500 */
+    bool log_bodies;             /* request bodies at debug: they hold customer personal data */
     const struct pd_client_hooks *hooks; /* nullable: tests only (borrowed) */
 };
 
@@ -115,8 +115,5 @@ mlc_rc pd_client_call1(struct pd_client *c, struct pd_call *call, struct mlc_err
 bool pd_client_paused(struct pd_client *c, int64_t *resume_ms);
 
 struct pd_limits *pd_client_limits(struct pd_client *c);
-
-/* Milliseconds since the epoch (CLOCK_REALTIME), the clock pd_limits uses. */
-int64_t pd_now_ms(void);
 
 #endif

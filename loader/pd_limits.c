@@ -1,6 +1,7 @@
 /* pd_limits.c - Pipedrive pacing and budget tracking; see pd_limits.h. */
 #include "pd_limits.h"
 
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static const struct {
 
 bool pd_plan_parse(const char *s, enum pd_plan *out)
 {
-    for (size_t i = 0; s && i < sizeof(plans) / sizeof(plans[0]); i++) {
+    for (size_t i = 0; s && i < ARRAY_SIZE(plans); i++) {
         if (strcasecmp(s, plans[i].name) == 0) {
             *out = (enum pd_plan)i;
             return true;
@@ -224,7 +225,7 @@ int pd_limits_effective(const struct pd_limits *l)
 static int search_effective(const struct pd_limits *l)
 {
     int eff = l->cfg.search_limit - margin_for(l, l->cfg.search_limit);
-    int cap = (int)(sizeof(l->search_sends) / sizeof(l->search_sends[0]));
+    int cap = (int)ARRAY_SIZE(l->search_sends);
 
     if (eff > cap)
         eff = cap;
@@ -328,7 +329,7 @@ int64_t pd_limits_next_send_delay(struct pd_limits *l, int64_t now_ms, enum pd_o
 {
     int64_t at = now_ms, resume;
     const size_t cap = PD_LIMITS_MAX_WINDOW_SENDS;
-    const size_t scap = sizeof(l->search_sends) / sizeof(l->search_sends[0]);
+    const size_t scap = ARRAY_SIZE(l->search_sends);
 
     if (l->blocked)
         return -1;
@@ -371,7 +372,7 @@ int64_t pd_limits_next_send_delay(struct pd_limits *l, int64_t now_ms, enum pd_o
 
 void pd_limits_on_send(struct pd_limits *l, int64_t now_ms, enum pd_op op)
 {
-    const size_t scap = sizeof(l->search_sends) / sizeof(l->search_sends[0]);
+    const size_t scap = ARRAY_SIZE(l->search_sends);
 
     ring_push(l->sends, PD_LIMITS_MAX_WINDOW_SENDS, &l->n_sends, &l->head, now_ms);
     if (pd_op_is_search(op))

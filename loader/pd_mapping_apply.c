@@ -141,28 +141,23 @@ bool pd_mapping_resolved(const struct pd_mapping *m)
 
 cJSON *pd_mapping_field_create_body(const struct pd_mapping *m, size_t i)
 {
-    cJSON *b = NULL, *opts;
+    cJSON *b, *opts;
 
     if (i >= m->n_custom)
         return NULL;
     const struct custom *c = &m->custom[i];
-    if (!(b = cJSON_CreateObject()) || !cJSON_AddStringToObject(b, "field_name", c->name) ||
-        !cJSON_AddStringToObject(b, "field_type", c->type_name))
-        goto fail;
+    b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "field_name", c->name);
+    cJSON_AddStringToObject(b, "field_type", c->type_name);
     if (c->ft == FT_ENUM) {
-        if (!(opts = cJSON_AddArrayToObject(b, "options")))
-            goto fail;
+        opts = cJSON_AddArrayToObject(b, "options");
         for (size_t k = 0; k < c->n_options; k++) {
             cJSON *o = cJSON_CreateObject();
-            if (!o || !cJSON_AddItemToArray(opts, o) ||
-                !cJSON_AddStringToObject(o, "label", c->options[k]))
-                goto fail;
+            cJSON_AddItemToArray(opts, o);
+            cJSON_AddStringToObject(o, "label", c->options[k]);
         }
     }
     return b;
-fail:
-    cJSON_Delete(b);
-    return NULL;
 }
 
 cJSON *pd_mapping_missing_options_body(const struct pd_mapping *m, size_t i)
@@ -178,12 +173,8 @@ cJSON *pd_mapping_missing_options_body(const struct pd_mapping *m, size_t i)
         cJSON *o = cJSON_CreateObject();
         if (!arr)
             arr = cJSON_CreateArray();
-        if (!o || !arr || !cJSON_AddItemToArray(arr, o) ||
-            !cJSON_AddStringToObject(o, "label", c->options[k])) {
-            cJSON_Delete(o);
-            cJSON_Delete(arr);
-            return NULL;
-        }
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "label", c->options[k]);
     }
     return arr;
 }
@@ -336,12 +327,8 @@ static cJSON *eval(const struct source *s, const struct custom *c, const struct 
         if (amount.t != V_NUM || !code)
             break;
         out = cJSON_CreateObject();
-        if (out && (!cJSON_AddNumberToObject(out, "value", amount.d) ||
-                    !cJSON_AddStringToObject(out, "currency", code))) {
-            cJSON_Delete(out);
-            out = NULL;
-            *rc = MLC_FATAL;
-        }
+        cJSON_AddNumberToObject(out, "value", amount.d);
+        cJSON_AddStringToObject(out, "currency", code);
         break;
     }
     case SRC_CASES:
@@ -354,28 +341,20 @@ static cJSON *eval(const struct source *s, const struct custom *c, const struct 
         }
         break;
     }
-    if (*rc == MLC_OK && !out && b.len > 0 && s->kind != SRC_MONETARY)
-        *rc = MLC_FATAL; /* an allocation failed */
     mlc_buf_free(&b);
     return out;
 }
 
 /* Adds key = value (or null on update / nothing on create when absent).
  * Takes ownership of value. */
-static bool put(cJSON *obj, const char *key, cJSON *value, enum pd_apply_mode mode)
+static void put(cJSON *obj, const char *key, cJSON *value, enum pd_apply_mode mode)
 {
     if (!value) {
         if (mode == PD_APPLY_CREATE)
-            return true;
+            return;
         value = cJSON_CreateNull();
-        if (!value)
-            return false;
     }
-    if (!cJSON_AddItemToObject(obj, key, value)) {
-        cJSON_Delete(value);
-        return false;
-    }
-    return true;
+    cJSON_AddItemToObject(obj, key, value);
 }
 
 void pd_mapping_set_address_max(struct pd_mapping *m, size_t chars)
@@ -433,8 +412,7 @@ mlc_rc pd_mapping_apply(const struct pd_mapping *m, const struct pd_event_view *
         rc = mlc_err_set(err, MLC_PERM, "event: upsert without a customer object");
         goto out;
     }
-    if (!(b = cJSON_CreateObject()))
-        goto oom;
+    b = cJSON_CreateObject();
 
     if (!missing) {
         if (!(v = eval(&m->name, NULL, ev, &rc)) && rc == MLC_OK) {
@@ -443,43 +421,39 @@ mlc_rc pd_mapping_apply(const struct pd_mapping *m, const struct pd_event_view *
                              ev->customer_number ? ev->customer_number : "");
             goto out;
         }
-        if (rc != MLC_OK || !put(b, "name", v, mode))
-            goto oom;
+        if (rc != MLC_OK)
+            goto too_long;
+        put(b, "name", v, mode);
         if (m->has_address) {
             cJSON *addr = NULL, *value = eval(&m->addr[A_VALUE], NULL, ev, &rc);
             if (rc != MLC_OK)
-                goto oom;
+                goto too_long;
             fit_address_value(m, value);
             if (value) {
                 /* the whole object: a subfield left out would be set to null */
-                if (!(addr = cJSON_CreateObject()) ||
-                    !cJSON_AddItemToObject(addr, "value", value)) {
-                    cJSON_Delete(addr);
-                    cJSON_Delete(value);
-                    goto oom;
-                }
+                addr = cJSON_CreateObject();
+                cJSON_AddItemToObject(addr, "value", value);
                 for (size_t i = 1; i < A__COUNT; i++) {
                     cJSON *sv = m->has_sub[i] ? eval(&m->addr[i], NULL, ev, &rc) : NULL;
-                    if (rc != MLC_OK ||
-                        !put(addr, pd_mapping_addr_names[i], sv,
-                             m->address_nulls ? PD_APPLY_UPDATE : PD_APPLY_CREATE)) {
+                    if (rc != MLC_OK) {
                         cJSON_Delete(addr);
-                        goto oom;
+                        goto too_long;
                     }
+                    put(addr, pd_mapping_addr_names[i], sv,
+                        m->address_nulls ? PD_APPLY_UPDATE : PD_APPLY_CREATE);
                 }
             }
             /* the v2 spec does not let the address (nor its parts) be null */
-            if (!put(b, "address", addr, m->address_nulls ? mode : PD_APPLY_CREATE))
-                goto oom;
+            put(b, "address", addr, m->address_nulls ? mode : PD_APPLY_CREATE);
         }
         if (m->has_website) {
             v = eval(&m->website, NULL, ev, &rc);
-            if (rc != MLC_OK || !put(b, "website", v, mode))
-                goto oom;
+            if (rc != MLC_OK)
+                goto too_long;
+            put(b, "website", v, mode);
         }
     }
-    if (!(cf = cJSON_AddObjectToObject(b, "custom_fields")))
-        goto oom;
+    cf = cJSON_AddObjectToObject(b, "custom_fields");
     for (size_t i = 0; i < m->n_custom; i++) {
         const struct custom *c = &m->custom[i];
         if (missing && !c->on_missing)
@@ -487,15 +461,18 @@ mlc_rc pd_mapping_apply(const struct pd_mapping *m, const struct pd_event_view *
         if (!ev->credit && uses_credit(&c->src))
             continue; /* a v1 event: the credit fields are absent, not empty */
         v = eval(&c->src, c, ev, &rc);
+        if (rc != MLC_OK)
+            goto too_long;
         /* a "missing" event updates an existing organization: absent = null */
-        if (rc != MLC_OK || !put(cf, c->key, v, missing ? PD_APPLY_UPDATE : mode))
-            goto oom;
+        put(cf, c->key, v, missing ? PD_APPLY_UPDATE : mode);
     }
     *body = b;
     b = NULL;
     goto out;
-oom:
-    rc = mlc_err_set(err, MLC_FATAL, "mapping: out of memory building the organization body");
+too_long: /* eval's text buffer is full */
+    rc = mlc_err_set(err, MLC_FATAL,
+                     "mapping: a value of the organization body is longer than "
+                     "64 KiB");
 out:
     cJSON_Delete(b);
     return rc;

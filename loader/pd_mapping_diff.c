@@ -2,6 +2,7 @@
  * organization bodies; see pd_mapping.h and pd_mapping_int.h. */
 #include "pd_mapping_int.h"
 
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 
 #include <math.h>
@@ -108,9 +109,7 @@ static mlc_rc canon(const cJSON *j, struct mlc_buf *out, int depth)
     if (!cJSON_IsObject(j))
         return MLC_PERM;
     size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
-    const cJSON **items = calloc(n ? n : 1, sizeof(*items));
-    if (!items)
-        return MLC_FATAL;
+    const cJSON **items = mlc_xcalloc(n ? n : 1, sizeof(*items));
     cJSON_ArrayForEach(it, j) items[i++] = it;
     qsort(items, n, sizeof(*items), cmp_keys);
     rc = mlc_buf_puts(out, "{");
@@ -217,8 +216,7 @@ mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSO
     *patch = NULL;
     if (!cJSON_IsObject(next) || (last && !cJSON_IsObject(last)))
         return mlc_err_set(err, MLC_FATAL, "diff: bodies must be objects");
-    if (!(p = cJSON_CreateObject()))
-        goto oom;
+    p = cJSON_CreateObject();
     cJSON_ArrayForEach(it, next)
     {
         const cJSON *old = last ? cJSON_GetObjectItemCaseSensitive(last, it->string) : NULL;
@@ -230,13 +228,9 @@ mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSO
                     cJSON_IsObject(old) ? cJSON_GetObjectItemCaseSensitive(old, f->string) : NULL;
                 if (same(of, f))
                     continue;
-                if (!pcf && !(pcf = cJSON_AddObjectToObject(p, "custom_fields")))
-                    goto oom;
-                cJSON *dup = cJSON_Duplicate(f, 1);
-                if (!dup || !cJSON_AddItemToObject(pcf, f->string, dup)) {
-                    cJSON_Delete(dup);
-                    goto oom;
-                }
+                if (!pcf)
+                    pcf = cJSON_AddObjectToObject(p, "custom_fields");
+                cJSON_AddItemToObject(pcf, f->string, cJSON_Duplicate(f, 1));
                 const struct custom *c = custom_by_key(m, f->string);
                 snprintf(label, sizeof(label), "custom_fields.%s", c ? c->name : f->string);
                 if ((rc = diff_line(text, label, c, of, f)))
@@ -247,11 +241,7 @@ mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSO
         /* the address (like every object) is compared and sent whole */
         if (same(old, it))
             continue;
-        cJSON *dup = cJSON_Duplicate(it, 1);
-        if (!dup || !cJSON_AddItemToObject(p, it->string, dup)) {
-            cJSON_Delete(dup);
-            goto oom;
-        }
+        cJSON_AddItemToObject(p, it->string, cJSON_Duplicate(it, 1));
         if ((rc = diff_line(text, it->string, NULL, old, it)))
             goto text_full;
     }
@@ -262,9 +252,6 @@ mlc_rc pd_mapping_diff(const struct pd_mapping *m, const cJSON *last, const cJSO
     goto out;
 text_full:
     rc = mlc_err_set(err, rc, "diff: text too long");
-    goto out;
-oom:
-    rc = mlc_err_set(err, MLC_FATAL, "diff: out of memory");
 out:
     cJSON_Delete(p);
     return rc;

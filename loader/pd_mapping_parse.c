@@ -2,6 +2,7 @@
  * accessors; see pd_mapping.h, pd_mapping_int.h and docs/mapping.md. */
 #include "pd_mapping_int.h"
 
+#include "mlc_alloc.h"
 #include "mlc_str.h"
 
 #include <errno.h>
@@ -52,7 +53,7 @@ const struct ev_field pd_mapping_ev_fields[] = {
 
 static int ev_field_index(const char *name)
 {
-    for (size_t i = 0; i < sizeof(pd_mapping_ev_fields) / sizeof(pd_mapping_ev_fields[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(pd_mapping_ev_fields); i++)
         if (strcmp(pd_mapping_ev_fields[i].name, name) == 0)
             return (int)i;
     return -1;
@@ -180,14 +181,6 @@ static mlc_rc event_field(const cJSON *j, const char *path, int *out, struct mlc
     return MLC_OK;
 }
 
-static char *dup_str(const char *s, struct mlc_err *err)
-{
-    char *d = strdup(s);
-    if (!d)
-        mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
-    return d;
-}
-
 static bool is_date(const char *s)
 {
     /* YYYY-MM-DD */
@@ -209,9 +202,8 @@ static mlc_rc field_list(const cJSON *arr, const char *path, struct source *s, s
     if (!cJSON_IsArray(arr))
         return bad(err, path, "must be an array of event field names");
     size_t n = (size_t)cJSON_GetArraySize(arr);
-    if (n < 1 || n > sizeof(s->fields) / sizeof(s->fields[0]))
-        return bad(err, path, "must list 1 to %zu event fields",
-                   sizeof(s->fields) / sizeof(s->fields[0]));
+    if (n < 1 || n > ARRAY_SIZE(s->fields))
+        return bad(err, path, "must list 1 to %zu event fields", ARRAY_SIZE(s->fields));
     cJSON_ArrayForEach(it, arr)
     {
         snprintf(p, sizeof(p), "%s[%zu]", path, i);
@@ -224,8 +216,105 @@ static mlc_rc field_list(const cJSON *arr, const char *path, struct source *s, s
     return MLC_OK;
 }
 
-/* Long because each of the seven source kinds is checked in place, where its
- * error path names the member that is wrong. */
+/* A "monetary" source: {"value": numeric event field, "currency": event
+ * field, "default_currency": code when the event has none}. */
+static mlc_rc parse_monetary(const cJSON *v, const char *path, struct source *s,
+                             struct mlc_err *err)
+{
+    static const char *const mk[] = {"value", "currency", "default_currency", NULL};
+    char p[PATH_MAX_LEN];
+    mlc_rc rc;
+
+    snprintf(p, sizeof(p), "%s.monetary", path);
+    s->kind = SRC_MONETARY;
+    if ((rc = want_object(v, p, err)) || (rc = check_keys(v, p, mk, err)))
+        return rc;
+    snprintf(p, sizeof(p), "%s.monetary.value", path);
+    const cJSON *mv = cJSON_GetObjectItemCaseSensitive(v, "value");
+    if (!mv)
+        return bad(err, p, "is required");
+    if ((rc = event_field(mv, p, &s->fields[0], err)))
+        return rc;
+    if (pd_mapping_ev_fields[s->fields[0]].type != EV_NUM)
+        return bad(err, p, "must be a numeric event field");
+    snprintf(p, sizeof(p), "%s.monetary.currency", path);
+    const cJSON *mc = cJSON_GetObjectItemCaseSensitive(v, "currency");
+    if (!mc)
+        return bad(err, p, "is required");
+    if ((rc = event_field(mc, p, &s->fields[1], err)))
+        return rc;
+    s->n_fields = 2;
+    const cJSON *dc = cJSON_GetObjectItemCaseSensitive(v, "default_currency");
+    if (dc) {
+        snprintf(p, sizeof(p), "%s.monetary.default_currency", path);
+        if ((rc = want_string(dc, p, 3, err)))
+            return rc;
+        s->default_currency = mlc_xstrdup(dc->valuestring);
+    }
+    return MLC_OK;
+}
+
+/* A "cases" source of enum field c: [{"field", "equals", "label"}...], the
+ * first case whose event field equals its value gives its option. */
+static mlc_rc parse_cases(const cJSON *v, const char *path, enum ftype ft, const struct custom *c,
+                          struct source *s, struct mlc_err *err)
+{
+    static const char *const ck[] = {"field", "equals", "label", NULL};
+    char p[PATH_MAX_LEN];
+    const cJSON *it;
+    size_t i = 0;
+    mlc_rc rc;
+
+    snprintf(p, sizeof(p), "%s.cases", path);
+    s->kind = SRC_CASES;
+    if (ft != FT_ENUM)
+        return bad(err, p, "only an enum field takes \"cases\"");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1)
+        return bad(err, p, "must be a non-empty array");
+    s->cases = mlc_xcalloc((size_t)cJSON_GetArraySize(v), sizeof(*s->cases));
+    cJSON_ArrayForEach(it, v)
+    {
+        struct enum_case *ec = &s->cases[i];
+        char cp[PATH_MAX_LEN];
+        snprintf(cp, sizeof(cp), "%s.cases[%zu]", path, i);
+        s->n_cases = ++i;
+        if ((rc = want_object(it, cp, err)) || (rc = check_keys(it, cp, ck, err)))
+            return rc;
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "field");
+        const cJSON *eq = cJSON_GetObjectItemCaseSensitive(it, "equals");
+        const cJSON *lb = cJSON_GetObjectItemCaseSensitive(it, "label");
+        snprintf(p, sizeof(p), "%s.field", cp);
+        if (!f)
+            return bad(err, p, "is required");
+        if ((rc = event_field(f, p, &ec->field, err)))
+            return rc;
+        snprintf(p, sizeof(p), "%s.equals", cp);
+        if (!eq)
+            return bad(err, p, "is required");
+        enum ev_type et = pd_mapping_ev_fields[ec->field].type;
+        if ((et == EV_BOOL && !cJSON_IsBool(eq)) || (et == EV_NUM && !cJSON_IsNumber(eq)) ||
+            ((et == EV_STR || et == EV_DATE) && !cJSON_IsString(eq)))
+            return bad(err, p, "has the wrong type for event field \"%s\"",
+                       pd_mapping_ev_fields[ec->field].name);
+        ec->equals = cJSON_Duplicate(eq, 1);
+        snprintf(p, sizeof(p), "%s.label", cp);
+        if (!lb)
+            return bad(err, p, "is required");
+        if ((rc = want_string(lb, p, 255, err)))
+            return rc;
+        bool known = false;
+        for (size_t k = 0; c && k < c->n_options; k++) {
+            if (strcmp(c->options[k], lb->valuestring) == 0) {
+                ec->option = k;
+                known = true;
+            }
+        }
+        if (!known)
+            return bad(err, p, "\"%s\" is not one of the field's options", lb->valuestring);
+    }
+    return MLC_OK;
+}
+
 /* The kinds of value a source may produce for a target. */
 static mlc_rc parse_source(const cJSON *j, const char *path, enum ftype ft, struct custom *c,
                            struct source *s, struct mlc_err *err)
@@ -275,8 +364,7 @@ static mlc_rc parse_source(const cJSON *j, const char *path, enum ftype ft, stru
         } else if ((rc = want_string(v, p, 1024, err)) != MLC_OK) {
             return rc;
         }
-        if (!(s->constant = cJSON_Duplicate(v, 1)))
-            return mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
+        s->constant = cJSON_Duplicate(v, 1);
     } else if ((v = cJSON_GetObjectItemCaseSensitive(j, "join"))) {
         snprintf(p, sizeof(p), "%s.join", path);
         s->kind = SRC_JOIN;
@@ -287,97 +375,18 @@ static mlc_rc parse_source(const cJSON *j, const char *path, enum ftype ft, stru
             if (!cJSON_IsString(sep) || strlen(sep->valuestring) > 16)
                 return bad(err, p, "must be a string of at most 16 bytes");
         }
-        if (!(s->sep = dup_str(sep ? sep->valuestring : ", ", err)))
-            return MLC_FATAL;
+        s->sep = mlc_xstrdup(sep ? sep->valuestring : ", ");
     } else if ((v = cJSON_GetObjectItemCaseSensitive(j, "first_of"))) {
         snprintf(p, sizeof(p), "%s.first_of", path);
         s->kind = SRC_FIRST_OF;
         if ((rc = field_list(v, p, s, err)) != MLC_OK)
             return rc;
     } else if ((v = cJSON_GetObjectItemCaseSensitive(j, "monetary"))) {
-        static const char *const mk[] = {"value", "currency", "default_currency", NULL};
-        snprintf(p, sizeof(p), "%s.monetary", path);
-        s->kind = SRC_MONETARY;
-        if ((rc = want_object(v, p, err)) || (rc = check_keys(v, p, mk, err)))
+        if ((rc = parse_monetary(v, path, s, err)) != MLC_OK)
             return rc;
-        snprintf(p, sizeof(p), "%s.monetary.value", path);
-        const cJSON *mv = cJSON_GetObjectItemCaseSensitive(v, "value");
-        if (!mv)
-            return bad(err, p, "is required");
-        if ((rc = event_field(mv, p, &s->fields[0], err)))
-            return rc;
-        if (pd_mapping_ev_fields[s->fields[0]].type != EV_NUM)
-            return bad(err, p, "must be a numeric event field");
-        snprintf(p, sizeof(p), "%s.monetary.currency", path);
-        const cJSON *mc = cJSON_GetObjectItemCaseSensitive(v, "currency");
-        if (!mc)
-            return bad(err, p, "is required");
-        if ((rc = event_field(mc, p, &s->fields[1], err)))
-            return rc;
-        s->n_fields = 2;
-        const cJSON *dc = cJSON_GetObjectItemCaseSensitive(v, "default_currency");
-        if (dc) {
-            snprintf(p, sizeof(p), "%s.monetary.default_currency", path);
-            if ((rc = want_string(dc, p, 3, err)))
-                return rc;
-            if (!(s->default_currency = dup_str(dc->valuestring, err)))
-                return MLC_FATAL;
-        }
-    } else {
-        static const char *const ck[] = {"field", "equals", "label", NULL};
-        const cJSON *it;
-        size_t i = 0;
-        v = cJSON_GetObjectItemCaseSensitive(j, "cases");
-        snprintf(p, sizeof(p), "%s.cases", path);
-        s->kind = SRC_CASES;
-        if (ft != FT_ENUM)
-            return bad(err, p, "only an enum field takes \"cases\"");
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1)
-            return bad(err, p, "must be a non-empty array");
-        s->cases = calloc((size_t)cJSON_GetArraySize(v), sizeof(*s->cases));
-        if (!s->cases)
-            return mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
-        cJSON_ArrayForEach(it, v)
-        {
-            struct enum_case *ec = &s->cases[i];
-            char cp[PATH_MAX_LEN];
-            snprintf(cp, sizeof(cp), "%s.cases[%zu]", path, i);
-            s->n_cases = ++i;
-            if ((rc = want_object(it, cp, err)) || (rc = check_keys(it, cp, ck, err)))
-                return rc;
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "field");
-            const cJSON *eq = cJSON_GetObjectItemCaseSensitive(it, "equals");
-            const cJSON *lb = cJSON_GetObjectItemCaseSensitive(it, "label");
-            snprintf(p, sizeof(p), "%s.field", cp);
-            if (!f)
-                return bad(err, p, "is required");
-            if ((rc = event_field(f, p, &ec->field, err)))
-                return rc;
-            snprintf(p, sizeof(p), "%s.equals", cp);
-            if (!eq)
-                return bad(err, p, "is required");
-            enum ev_type et = pd_mapping_ev_fields[ec->field].type;
-            if ((et == EV_BOOL && !cJSON_IsBool(eq)) || (et == EV_NUM && !cJSON_IsNumber(eq)) ||
-                ((et == EV_STR || et == EV_DATE) && !cJSON_IsString(eq)))
-                return bad(err, p, "has the wrong type for event field \"%s\"",
-                           pd_mapping_ev_fields[ec->field].name);
-            if (!(ec->equals = cJSON_Duplicate(eq, 1)))
-                return mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
-            snprintf(p, sizeof(p), "%s.label", cp);
-            if (!lb)
-                return bad(err, p, "is required");
-            if ((rc = want_string(lb, p, 255, err)))
-                return rc;
-            bool known = false;
-            for (size_t k = 0; c && k < c->n_options; k++) {
-                if (strcmp(c->options[k], lb->valuestring) == 0) {
-                    ec->option = k;
-                    known = true;
-                }
-            }
-            if (!known)
-                return bad(err, p, "\"%s\" is not one of the field's options", lb->valuestring);
-        }
+    } else if ((rc = parse_cases(cJSON_GetObjectItemCaseSensitive(j, "cases"), path, ft, c, s,
+                                 err)) != MLC_OK) {
+        return rc;
     }
     if (s->kind == SRC_MONETARY && ft != FT_MONETARY)
         return bad(err, path, "\"monetary\" only goes with a monetary field");
@@ -406,8 +415,7 @@ static mlc_rc parse_custom(const cJSON *j, const char *path, struct custom *c, s
         return bad(err, p, "is required");
     if ((rc = want_string(name, p, 255, err)))
         return rc;
-    if (!(c->name = dup_str(name->valuestring, err)))
-        return MLC_FATAL;
+    c->name = mlc_xstrdup(name->valuestring);
 
     const cJSON *ft = cJSON_GetObjectItemCaseSensitive(j, "field_type");
     snprintf(p, sizeof(p), "%s.field_type", path);
@@ -416,7 +424,7 @@ static mlc_rc parse_custom(const cJSON *j, const char *path, struct custom *c, s
     if ((rc = want_string(ft, p, 32, err)))
         return rc;
     bool known = false;
-    for (size_t i = 0; i < sizeof(field_types) / sizeof(field_types[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(field_types); i++) {
         if (strcmp(field_types[i].name, ft->valuestring) == 0) {
             c->ft = field_types[i].ft;
             known = true;
@@ -427,8 +435,7 @@ static mlc_rc parse_custom(const cJSON *j, const char *path, struct custom *c, s
                    "unsupported field type \"%s\" (varchar, varchar_auto, text, phone, double, "
                    "monetary, enum, date)",
                    ft->valuestring);
-    if (!(c->type_name = dup_str(ft->valuestring, err)))
-        return MLC_FATAL;
+    c->type_name = mlc_xstrdup(ft->valuestring);
 
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(j, "options");
     snprintf(p, sizeof(p), "%s.options", path);
@@ -441,10 +448,8 @@ static mlc_rc parse_custom(const cJSON *j, const char *path, struct custom *c, s
         if (!cJSON_IsArray(opts) || cJSON_GetArraySize(opts) < 1 || cJSON_GetArraySize(opts) > 1000)
             return bad(err, p, "must be an array of 1 to 1000 labels");
         size_t n = (size_t)cJSON_GetArraySize(opts);
-        c->options = calloc(n, sizeof(*c->options));
-        c->option_ids = calloc(n, sizeof(*c->option_ids));
-        if (!c->options || !c->option_ids)
-            return mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
+        c->options = mlc_xcalloc(n, sizeof(*c->options));
+        c->option_ids = mlc_xcalloc(n, sizeof(*c->option_ids));
         cJSON_ArrayForEach(it, opts)
         {
             char op[PATH_MAX_LEN];
@@ -454,8 +459,7 @@ static mlc_rc parse_custom(const cJSON *j, const char *path, struct custom *c, s
             for (size_t k = 0; k < c->n_options; k++)
                 if (strcmp(c->options[k], it->valuestring) == 0)
                     return bad(err, op, "duplicate option \"%s\"", it->valuestring);
-            if (!(c->options[c->n_options] = dup_str(it->valuestring, err)))
-                return MLC_FATAL;
+            c->options[c->n_options] = mlc_xstrdup(it->valuestring);
             c->option_ids[c->n_options++] = -1;
         }
     }
@@ -535,9 +539,7 @@ static mlc_rc parse_root(const cJSON *root, struct pd_mapping *m, struct mlc_err
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > 200)
         return bad(err, "$.custom_fields", "must be an array of at most 200 fields");
     size_t n = (size_t)cJSON_GetArraySize(v);
-    m->custom = calloc(n ? n : 1, sizeof(*m->custom));
-    if (!m->custom)
-        return mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
+    m->custom = mlc_xcalloc(n ? n : 1, sizeof(*m->custom));
     cJSON_ArrayForEach(it, v)
     {
         size_t i = m->n_custom++;
@@ -598,11 +600,7 @@ mlc_rc pd_mapping_parse(const char *json, struct pd_mapping **out, struct mlc_er
         rc = mlc_err_set(err, MLC_FATAL, "mapping: not valid JSON near byte %zu", off);
         goto out;
     }
-    m = calloc(1, sizeof(*m));
-    if (!m) {
-        rc = mlc_err_set(err, MLC_FATAL, "mapping: out of memory");
-        goto out;
-    }
+    m = mlc_xcalloc(1, sizeof(*m));
     if ((rc = parse_root(root, m, err)) != MLC_OK)
         goto out;
     *out = m;

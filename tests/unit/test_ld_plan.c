@@ -12,6 +12,7 @@
 
 #include "ld_fixture.h"
 #include "ld_plan.h"
+#include "mlc_time.h"
 
 static struct ldfx *X;
 
@@ -235,7 +236,7 @@ static void unanswered_create_waits_before_its_lookup(void **state)
 {
     struct work w;
     struct mlc_err err = {0};
-    int64_t now = pd_now_ms();
+    int64_t now = mlc_realtime_ms();
 
     (void)state;
     assert_int_equal(ld_state_begin(X->ld.st, &err), MLC_OK);
@@ -266,9 +267,9 @@ static void settled_lost_create_is_looked_up_and_adopted(void **state)
              kn, kc);
     script("/api/v2/organizations?*", 200, body);
     assert_int_equal(ld_state_begin(X->ld.st, &err), MLC_OK);
-    assert_int_equal(
-        ld_state_map_pending(X->ld.st, "SAMLTD", "1200", pd_now_ms() - 2 * X->ld.settle_ms, &err),
-        MLC_OK);
+    assert_int_equal(ld_state_map_pending(X->ld.st, "SAMLTD", "1200",
+                                          mlc_realtime_ms() - 2 * X->ld.settle_ms, &err),
+                     MLC_OK);
     assert_int_equal(ld_state_commit(X->ld.st, &err), MLC_OK);
     plan(&w, fx_event(X, "SAMLTD", "1200", fx_customer("Bargain Mart")));
     assert_int_equal(F.n_sent, 1);

@@ -11,6 +11,7 @@
 
 #include "ext_metrics.h"
 #include "ld_metrics.h"
+#include "mlc_alloc.h"
 #include "mlc_app.h"
 
 #include <stdint.h>
@@ -110,7 +111,7 @@ static void extractor_health_classes(void **state)
     };
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct mlc_err e = {MLC_RETRY, cases[i].status, ""};
 
         snprintf(e.msg, sizeof(e.msg), "%s", cases[i].msg);
@@ -135,17 +136,15 @@ static void loader_health_rules(void **state)
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
 
     /* paused, announced resume still ahead (or within the grace): healthy */
-    ld_metrics_paused(m, true, "daily token budget below the reserve", wall_ms() + 3600000);
+    ld_metrics_paused(m, true, wall_ms() + 3600000);
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
-    ld_metrics_paused(m, true, "daily token budget below the reserve",
-                      wall_ms() - (LD_METRICS_PAUSE_GRACE_S - 60) * 1000LL);
+    ld_metrics_paused(m, true, wall_ms() - (LD_METRICS_PAUSE_GRACE_S - 60) * 1000LL);
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
     /* past resume + grace: unhealthy */
-    ld_metrics_paused(m, true, "daily token budget below the reserve",
-                      wall_ms() - (LD_METRICS_PAUSE_GRACE_S + 60) * 1000LL);
+    ld_metrics_paused(m, true, wall_ms() - (LD_METRICS_PAUSE_GRACE_S + 60) * 1000LL);
     assert_false(ld_metrics_healthy(m, reason, sizeof(reason)));
     assert_string_equal(strstr(reason, "budget_paused (") == reason ? "class" : reason, "class");
-    ld_metrics_paused(m, false, NULL, 0);
+    ld_metrics_paused(m, false, 0);
     assert_true(ld_metrics_healthy(m, reason, sizeof(reason)));
 
     /* a consumer that stops polling for longer than max.poll.interval.ms
