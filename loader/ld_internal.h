@@ -103,6 +103,7 @@ struct work {
     bool finished;          /* outcome known: audit and mark done */
     bool refused;           /* Pipedrive answered 400 to a body naming custom fields */
     bool fields_retried;    /* sent again once after the fields were re-read */
+    bool create_refused;    /* Pipedrive answered a create with a 4xx: nothing was made */
     char refusal[512];      /* Pipedrive's error text of that 400 */
     int64_t matched_id;     /* organization matched by name (MLC_MATCH_EXISTING) */
     int64_t match_conflict; /* matched one another customer took: created instead */

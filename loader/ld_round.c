@@ -86,6 +86,9 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
          * dead letter goes out */
         w->refused = c->status == 400 && !w->fields_retried && w->body &&
                      strstr(w->body, "\"custom_fields\"") != NULL;
+        /* kept through a re-plan after the fields were read again, whose
+         * own call is never sent when the body did not change */
+        w->create_refused |= c->op == PD_OP_CREATE_ORG && c->sent;
         mlc_strlcpy(w->refusal, c->err.msg, sizeof(w->refusal));
         ld_work_to_dlq(w, c->status == 400 ? "validation" : "rejected", c->err.msg);
         return MLC_OK;
@@ -164,8 +167,7 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         }
         if (!w->finished)
             continue;
-        if (w->call.op == PD_OP_CREATE_ORG && w->outcome == LD_OUT_DLQ && w->call.sent &&
-            w->call.rc == MLC_PERM) {
+        if (w->create_refused && w->outcome == LD_OUT_DLQ) {
             /* Pipedrive answered the create with a refusal (400 validation,
              * another 4xx): nothing was created, so no later event of the
              * customer needs a lookup scan for it */
