@@ -132,10 +132,17 @@ bool mlc_utf8_valid(const char *str, size_t n)
 
 size_t mlc_utf8_cut(const char *s, size_t max)
 {
-    size_t n = strnlen(s, max);
+    size_t n = strnlen(s, max), k = n, need;
+    unsigned char lead;
 
-    /* at the end of s, or before a byte that starts a character */
-    while (n > 0 && s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
+    /* back over at most three continuation bytes to the last lead byte;
+     * whether s goes on after n or ends there, only the bytes before n
+     * decide */
+    while (k > 0 && n - k < 3 && ((unsigned char)s[k - 1] & 0xC0) == 0x80)
+        k--;
+    if (k == 0)
+        return n;
+    lead = (unsigned char)s[k - 1];
+    need = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    return k - 1 + need > n ? k - 1 : n;
 }

@@ -35,7 +35,8 @@ bool mlc_utf8_valid(const char *s, size_t n);
 
 /* The longest prefix of the NUL-terminated s, at most max bytes, that does
  * not end inside a UTF-8 sequence: where to cut a text for a bounded
- * message ("%.*s") without leaving half a character. */
+ * message ("%.*s") without leaving half a character, and where to end a
+ * text snprintf already cut. */
 size_t mlc_utf8_cut(const char *s, size_t max);
 
 #endif

@@ -326,29 +326,44 @@ struct identity_scan {
     bool listing; /* a full scan also lists the organizations without IDs (ld_adopt) */
 };
 
+enum ld_org_kind ld_org_identity(const cJSON *org, const char *k_num, const char *k_co,
+                                 const char **company, const char **number, int64_t *id)
+{
+    const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
+
+    *number = ld_json_str(cf, k_num);
+    *company = ld_json_str(cf, k_co);
+    if (!*number || !*company)
+        return LD_ORG_FOREIGN;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(org, "is_deleted")))
+        return LD_ORG_DELETED;
+    return ld_json_id(cJSON_GetObjectItemCaseSensitive(org, "id"), id) ? LD_ORG_OURS
+                                                                       : LD_ORG_BAD_ID;
+}
+
 /* Records an organization that carries both IDs (not deleted). */
 static mlc_rc record_identity(void *ctx, const cJSON *org, struct mlc_err *err)
 {
     struct identity_scan *s = ctx;
-    const cJSON *cf = cJSON_GetObjectItemCaseSensitive(org, "custom_fields");
-    const char *num = ld_json_str(cf, s->ld->k_num), *co = ld_json_str(cf, s->ld->k_co);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(org, "id");
-    const cJSON *del = cJSON_GetObjectItemCaseSensitive(org, "is_deleted");
-    int64_t oid;
+    const char *co, *num;
+    int64_t oid = 0;
 
     (void)err;
     s->total++;
     if (s->listing)
         ld_listing_add(s->ld->listing, s->ld, org);
-    if (!num || !co || cJSON_IsTrue(del))
-        return MLC_OK; /* not ours (or deleted): never touched */
-    if (!ld_json_id(id, &oid)) {
+    switch (ld_org_identity(org, s->ld->k_num, s->ld->k_co, &co, &num, &oid)) {
+    case LD_ORG_OURS:
+        found_add(&s->l, co, num, oid, org);
+        break;
+    case LD_ORG_BAD_ID:
         mlc_warn("customer %s:%s: an organization carries its IDs but has no valid id; "
                  "ignored",
                  co, num);
-        return MLC_OK;
+        break;
+    default: /* not ours (or deleted): never touched */
+        break;
     }
-    found_add(&s->l, co, num, oid, org);
     return MLC_OK;
 }
 

@@ -9,6 +9,21 @@
  * the custom fields. New (cJSON_Delete). */
 cJSON *ld_org_snapshot(const cJSON *org);
 
+/* What a listed organization's ID fields say (keys k_num, k_co: the custom
+ * field keys of the customer number and the company). */
+enum ld_org_kind {
+    LD_ORG_FOREIGN, /* not both IDs: not ours, never touched */
+    LD_ORG_DELETED, /* both IDs, but deleted in Pipedrive */
+    LD_ORG_BAD_ID,  /* both IDs, but no usable id (ld_json_id) */
+    LD_ORG_OURS,    /* both IDs and an id: *id set */
+};
+
+/* Classifies org; *company and *number (borrowed from org) are set unless
+ * the organization is foreign. Anything may be missing or of the wrong type
+ * in org: it is Pipedrive's answer. */
+enum ld_org_kind ld_org_identity(const cJSON *org, const char *k_num, const char *k_co,
+                                 const char **company, const char **number, int64_t *id);
+
 /* Called for every organization a scan lists (borrowed for the call); a
  * return other than MLC_OK stops the scan. */
 typedef mlc_rc (*ld_org_fn)(void *ctx, const cJSON *org, struct mlc_err *err);

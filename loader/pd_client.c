@@ -184,12 +184,12 @@ static bool settle(struct pd_call *call, const struct mlc_http_response *r, mlc_
         return true;
     }
     if (http_rc == MLC_PERM) {
-        const cJSON *e = call->json ? cJSON_GetObjectItemCaseSensitive(call->json, "error") : NULL;
+        char text[PD_ERROR_TEXT_MAX];
 
-        call->rc =
-            mlc_err_set(&call->err, MLC_PERM, "pipedrive %s %s: HTTP %ld%s%s",
-                        mlc_http_method_name(call->method), pd_op_name(call->op), st,
-                        cJSON_IsString(e) ? ": " : "", cJSON_IsString(e) ? e->valuestring : "");
+        pd_error_text(call->json, text, sizeof(text));
+        call->rc = mlc_err_set(&call->err, MLC_PERM, "pipedrive %s %s: HTTP %ld%s%s",
+                               mlc_http_method_name(call->method), pd_op_name(call->op), st,
+                               text[0] ? ": " : "", text);
         call->err.status = (int)st;
         return false;
     }
@@ -197,6 +197,26 @@ static bool settle(struct pd_call *call, const struct mlc_http_response *r, mlc_
     call->err = *herr;
     call->err.rc = MLC_RETRY;
     return false;
+}
+
+void pd_error_text(const cJSON *body, char *out, size_t outsz)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(body, "error");
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(body, "error_info");
+    const char *es = cJSON_IsString(e) ? e->valuestring : "";
+    const char *is = cJSON_IsString(info) ? info->valuestring : "";
+
+    if (!outsz)
+        return;
+    /* each part cut between characters, then the whole, so the line stays
+     * valid UTF-8 whatever the server sent */
+    snprintf(out, outsz, "%.*s%s%.*s%s", (int)mlc_utf8_cut(es, PD_ERROR_TEXT_MAX / 2), es,
+             *es && *is ? " (" : "", (int)mlc_utf8_cut(is, PD_ERROR_TEXT_MAX / 2), is,
+             *es && *is ? ")" : "");
+    out[mlc_utf8_cut(out, outsz - 1)] = '\0';
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
 }
 
 /* ---------------------------------------------------------------- one run

@@ -116,4 +116,11 @@ bool pd_client_paused(struct pd_client *c, int64_t *resume_ms);
 
 struct pd_limits *pd_client_limits(struct pd_client *c);
 
+/* Pipedrive's error text of an answer body (nullable): "error", and
+ * "error_info" in brackets when there is one, on one line (control
+ * characters become blanks), cut at a character boundary to fit outsz.
+ * "" when the body says nothing. */
+#define PD_ERROR_TEXT_MAX 400
+void pd_error_text(const cJSON *body, char *out, size_t outsz);
+
 #endif

@@ -60,6 +60,10 @@ static void test_error_decode_cuts_between_characters(void **state)
     assert_int_equal(mlc_utf8_cut("ab\xc3\xa9", 4), 4);
     assert_int_equal(mlc_utf8_cut("ab", 10), 2);
     assert_int_equal(mlc_utf8_cut("\xf0\x9f\x98\x80z", 3), 0);
+    /* a text that already ends inside a character (snprintf cut it) */
+    assert_int_equal(mlc_utf8_cut("ab\xc3", 10), 2);
+    assert_int_equal(mlc_utf8_cut("ab\xe2\x82", 10), 2);
+    assert_int_equal(mlc_utf8_cut("ab\xe2\x82\xac", 10), 5);
 }
 
 static void test_auth_hints(void **state)

@@ -10,6 +10,7 @@
 /* clang-format on */
 
 #include "mlc_http.h"
+#include "mlc_str.h"
 #include "pd_client.h"
 #include "pd_fake.h"
 
@@ -387,10 +388,45 @@ static void pacing_keeps_a_window_under_the_limit(void **state)
     pd_client_free(c);
 }
 
+/* Pipedrive's error text: error and error_info on one line, bounded, valid
+ * UTF-8 whatever the server sent. */
+static void error_text_is_one_bounded_line(void **state)
+{
+    char out[PD_ERROR_TEXT_MAX], big[2 * PD_ERROR_TEXT_MAX + 16] = "x";
+    cJSON *b;
+
+    (void)state;
+    b = cJSON_Parse("{\"success\":false,\"error\":\"Validation failed\",\"error_info\":"
+                    "\"Please check\\nthe fields\"}");
+    pd_error_text(b, out, sizeof(out));
+    assert_string_equal(out, "Validation failed (Please check the fields)");
+    cJSON_Delete(b);
+    pd_error_text(NULL, out, sizeof(out));
+    assert_string_equal(out, "");
+    b = cJSON_Parse("{\"error\":42,\"error_info\":\"only info\"}");
+    pd_error_text(b, out, sizeof(out));
+    assert_string_equal(out, "only info");
+    cJSON_Delete(b);
+    /* 2-byte characters after one ASCII byte: every cut falls inside one
+     * unless it is made at a boundary */
+    while (strlen(big) + 2 < sizeof(big))
+        strcat(big, "\xc3\xa9");
+    b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "error", big);
+    cJSON_AddStringToObject(b, "error_info", big);
+    pd_error_text(b, out, sizeof(out));
+    assert_true(mlc_utf8_valid(out, strlen(out)));
+    assert_true(strlen(out) < sizeof(out));
+    pd_error_text(b, out, 6);
+    assert_string_equal(out, "x\xc3\xa9\xc3\xa9");
+    cJSON_Delete(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ok_answer_is_parsed_and_audited, reset),
+        cmocka_unit_test(error_text_is_one_bounded_line),
         cmocka_unit_test_setup(at_most_concurrency_in_one_batch, reset),
         cmocka_unit_test_setup(retry_wait_does_not_hold_back_other_calls, reset),
         cmocka_unit_test_setup(retry_waits_overlap, reset),
