@@ -26,9 +26,12 @@ Per sandbox day: useful tokens (organization creates and updates answered
 2xx) / (B - reserve), the other tokens (field set-up, list, budget probes),
 tokens spent into the reserve, daily and burst 429s, when the loader resumed
 after the reset. Targets: useful / (B - reserve) >= 95 % on every day the
-backlog lasted to the end of the day; 0 daily 429s; 0 burst 429s; the last
-create no later than one sandbox day after the forecast
+budget bound and the backlog lasted to the end of the day (checked as useful
+/ (B - reserve - that day's one-time set-up): the field set-up and the cold
+id map's list scan cost 100 tokens at any B); 0 daily 429s; 0 burst 429s;
+the last create no later than one sandbox day after the forecast
    N x 5 / (B x (1 - R/100))  days   (backlog x create cost / net daily budget).
+A second forecast walks the days at the paced rate (forecast_eta).
 
 Exit 1 when a target is missed. --quick: 30-s days, B = 1500, N = 760
 (about 3.2 days: under 3 minutes in all).
