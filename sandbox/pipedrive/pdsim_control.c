@@ -74,8 +74,11 @@ static void ctl_stats(void *ctx, const struct sim_request *req, struct sim_respo
     cJSON_AddNumberToObject(doc, "tokens_spent", (double)sim->tokens_spent);
     cJSON *comp = cJSON_AddArrayToObject(doc, "companies");
     for (size_t i = 0; i < sim->store.ncompanies; i++) {
-        const struct pdsim_company *co = &sim->store.companies[i];
+        struct pdsim_company *co = &sim->store.companies[i];
         cJSON *c = cJSON_CreateObject();
+        /* a reset since the last API request: today's spending is 0 now,
+         * not at the next request */
+        pdsim_daily_sync(&sim->limits, &co->daily, sim->now_ms());
         cJSON_AddNumberToObject(c, "id", (double)co->id);
         cJSON_AddNumberToObject(c, "daily_budget", (double)sim->limits.daily_budget);
         cJSON_AddNumberToObject(c, "tokens_spent_today", (double)co->daily.spent);

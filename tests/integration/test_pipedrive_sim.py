@@ -1027,6 +1027,10 @@ class PipedriveSimTest(mlctest.TestCase):
         self.assertEqual(hdrs["x-daily-ratelimit-token-limit"], "10")
         self.assertTrue(1 <= int(hdrs["retry-after"]) <= 6)
         self.assertEqual(s.stats()["rate_limited_429"]["daily"], 1)
+        self.assertEqual(s.stats()["companies"][0]["tokens_spent_today"], 10)
+        # after the reset the stats say 0 before any request of the new day
+        mlctest.wait_for(lambda: s.stats()["companies"][0]["tokens_spent_today"] == 0,
+                         timeout=20, interval=0.3, what="today's spending reset in the stats")
         # the day rolls over by itself
         mlctest.wait_for(lambda: s.call("GET", "/v1/users/me")[0] == 200, timeout=20,
                          interval=0.3, what="the daily rollover")
