@@ -73,7 +73,7 @@ static void test_verdicts(void **state)
     /* the value, the key, or where one ends and the other begins changed */
     assert_int_equal(check(keys, 2, KEY, VALUE " ", VECTOR, NULL), MLC_SIGN_MISMATCH);
     assert_int_equal(check(keys, 2, "SAMINC:1101", VALUE, VECTOR, NULL), MLC_SIGN_MISMATCH);
-    assert_int_equal(check(keys, 2, KEY "{", VALUE + 1, VECTOR, NULL), MLC_SIGN_MISMATCH);
+    assert_int_equal(check(keys, 2, KEY "{", &VALUE[1], VECTOR, NULL), MLC_SIGN_MISMATCH);
     /* one flipped mac digit */
     snprintf(bad, sizeof(bad), "%s", VECTOR);
     bad[sizeof(bad) - 2] = bad[sizeof(bad) - 2] == '1' ? '2' : '1';
@@ -82,11 +82,11 @@ static void test_verdicts(void **state)
     snprintf(bad, sizeof(bad), "%s", VECTOR);
     bad[30] = 'E';
     assert_int_equal(check(keys, 2, KEY, VALUE, bad, NULL), MLC_SIGN_MALFORMED);
-    snprintf(bad, sizeof(bad), "v2%s", VECTOR + 2);
+    snprintf(bad, sizeof(bad), "v2%s", &VECTOR[2]);
     assert_int_equal(check(keys, 2, KEY, VALUE, bad, NULL), MLC_SIGN_MALFORMED);
     assert_int_equal(check(keys, 2, KEY, VALUE, VECTOR "0", NULL), MLC_SIGN_MALFORMED);
     assert_int_equal(check(keys, 2, KEY, VALUE, "", NULL), MLC_SIGN_MALFORMED);
-    snprintf(bad, sizeof(bad), "v1:zzzzzzzzzzzzzzzz%s", VECTOR + 19);
+    snprintf(bad, sizeof(bad), "v1:zzzzzzzzzzzzzzzz%s", &VECTOR[19]);
     assert_int_equal(check(keys, 2, KEY, VALUE, bad, NULL), MLC_SIGN_MALFORMED);
     assert_string_equal(mlc_sign_verdict_name(MLC_SIGN_UNKNOWN_KEY), "unknown key");
 }
