@@ -327,120 +327,131 @@ static bool print_history(cJSON *hist, cJSON *json)
 
 /* Long because the options, then each database (open, recognise, sections)
  * and the merged history are done in order here, sharing one cleanup path. */
-int mlc_cmd_audit(struct mlc_app *app)
+struct audit_args {
+    const char *paths[MAX_DBS], *customer, *company;
+    size_t n_paths;
+    bool as_json;
+    long limit;
+    struct audit_filter filter;
+};
+
+/* false (usage printed) for an unknown option, a malformed value or no --db. */
+static bool parse_args(const struct mlc_app *app, struct audit_args *a)
 {
-    const char *paths[MAX_DBS] = {NULL}, *customer = NULL, *company = NULL;
-    size_t n_paths = 0;
-    bool as_json = false;
-    long limit = 1000;
-    struct audit_filter filter = {NULL, "", ""};
+    for (int i = 1; i < app->argc; i++) {
+        const char *o = app->argv[i];
+        const char *v = i + 1 < app->argc ? app->argv[i + 1] : NULL;
+        bool ok = true;
+
+        if (!strcmp(o, "--json")) {
+            a->as_json = true;
+            continue;
+        }
+        if (!v)
+            ok = false;
+        else if (!strcmp(o, "--db") && a->n_paths < MAX_DBS)
+            a->paths[a->n_paths++] = v;
+        else if (!strcmp(o, "--customer"))
+            a->customer = v;
+        else if (!strcmp(o, "--company"))
+            a->company = v;
+        else if (!strcmp(o, "--outcome"))
+            a->filter.outcome = v;
+        else if (!strcmp(o, "--since"))
+            ok = mlc_cli_parse_time(v, false, a->filter.since);
+        else if (!strcmp(o, "--until"))
+            ok = mlc_cli_parse_time(v, true, a->filter.until);
+        else if (!strcmp(o, "--limit"))
+            ok = mlc_parse_long(v, 1, 100000000L, &a->limit);
+        else
+            ok = false;
+        if (!ok) {
+            fputs(usage, stderr);
+            return false;
+        }
+        i++;
+    }
+    if (a->n_paths == 0) {
+        fputs(usage, stderr);
+        return false;
+    }
+    return true;
+}
+
+/* Prints (or adds to dbs/json) the sections of one state file, and
+ * collects its part of a customer's history into hist. Returns the exit
+ * code so far: 0, 1 (a query failed) or 2 (not a state file). */
+static int audit_one(const struct audit_args *a, const char *path, cJSON **json, cJSON *dbs,
+                     cJSON *hist)
+{
+    const struct audit_source *src = NULL;
     sqlite3 *db = NULL;
-    cJSON *json = NULL, *hist = NULL, *dbs = NULL;
+    cJSON *dj = NULL;
     int code = 2;
 
-    for (int i = 1; i < app->argc; i++) {
-        const char *a = app->argv[i];
-        const char *v = i + 1 < app->argc ? app->argv[i + 1] : NULL;
-
-        if (!strcmp(a, "--json")) {
-            as_json = true;
-        } else if (!strcmp(a, "--db") && v && n_paths < MAX_DBS) {
-            paths[n_paths++] = v;
-            i++;
-        } else if (!strcmp(a, "--customer") && v) {
-            customer = v;
-            i++;
-        } else if (!strcmp(a, "--company") && v) {
-            company = v;
-            i++;
-        } else if (!strcmp(a, "--outcome") && v) {
-            filter.outcome = v;
-            i++;
-        } else if (!strcmp(a, "--since") && v && mlc_cli_parse_time(v, false, filter.since)) {
-            i++;
-        } else if (!strcmp(a, "--until") && v && mlc_cli_parse_time(v, true, filter.until)) {
-            i++;
-        } else if (!strcmp(a, "--limit") && v && mlc_parse_long(v, 1, 100000000L, &limit)) {
-            i++;
-        } else {
-            fputs(usage, stderr);
-            return 2;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "mlc audit: %s: %s\n", path, db ? sqlite3_errmsg(db) : "cannot open");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    for (size_t i = 0; i < ARRAY_SIZE(sources) && !src; i++)
+        if (has_table(db, sources[i].proof_table))
+            src = &sources[i];
+    if (!src) {
+        fprintf(stderr, "mlc audit: %s: not an ml-connector state database (%s)\n", path,
+                sqlite3_errmsg(db));
+        goto out;
+    }
+    if (a->as_json) {
+        dj = dbs ? cJSON_CreateObject() : (*json = cJSON_CreateObject());
+        cJSON_AddStringToObject(dj, "kind", src->kind);
+        if (dbs) {
+            cJSON_AddItemToArray(dbs, dj);
+            cJSON_AddStringToObject(dj, "path", path);
         }
+    } else if (a->n_paths > 1) {
+        printf("# %s (%s)\n", path, src->kind);
     }
-    if (n_paths == 0) {
-        fputs(usage, stderr);
+    code = 0;
+    for (const struct audit_section *sec = src->sections; sec->name && !code; sec++)
+        if ((!a->customer || sec->per_customer) &&
+            !print_section(db, sec, a->customer, a->company, a->limit, &a->filter, dj))
+            code = 1;
+    if (!code && hist && !collect_history(db, src, a->customer, a->company, &a->filter, hist))
+        code = 1;
+out:
+    sqlite3_close(db);
+    return code;
+}
+
+int mlc_cmd_audit(struct mlc_app *app)
+{
+    struct audit_args a = {.limit = 1000, .filter = {NULL, "", ""}};
+    cJSON *json = NULL, *hist = NULL, *dbs = NULL;
+    int code = 0;
+
+    if (!parse_args(app, &a))
         return 2;
-    }
-    if (n_paths > 1 && customer) {
+    if (a.n_paths > 1 && a.customer)
         hist = cJSON_CreateArray();
-    }
-    if (as_json && n_paths > 1) {
+    if (a.as_json && a.n_paths > 1) {
         json = cJSON_CreateObject();
         dbs = cJSON_AddArrayToObject(json, "databases");
     }
-    for (size_t d = 0; d < n_paths; d++) {
-        const struct audit_source *src = NULL;
-        cJSON *dj = NULL;
-
-        if (sqlite3_open_v2(paths[d], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-            fprintf(stderr, "mlc audit: %s: %s\n", paths[d],
-                    db ? sqlite3_errmsg(db) : "cannot open");
-            code = 2;
-            goto out;
-        }
-        sqlite3_busy_timeout(db, 5000);
-        for (size_t i = 0; i < ARRAY_SIZE(sources) && !src; i++)
-            if (has_table(db, sources[i].proof_table))
-                src = &sources[i];
-        if (!src) {
-            fprintf(stderr, "mlc audit: %s: not an ml-connector state database (%s)\n", paths[d],
-                    sqlite3_errmsg(db));
-            code = 2;
-            goto out;
-        }
-        if (as_json) {
-            dj = dbs ? cJSON_CreateObject() : (json = cJSON_CreateObject());
-            cJSON_AddStringToObject(dj, "kind", src->kind);
-            if (dbs) {
-                cJSON_AddItemToArray(dbs, dj);
-                cJSON_AddStringToObject(dj, "path", paths[d]);
-            }
-        } else if (n_paths > 1) {
-            printf("# %s (%s)\n", paths[d], src->kind);
-        }
-        code = 0;
-        for (const struct audit_section *sec = src->sections; sec->name; sec++) {
-            if (customer && !sec->per_customer)
-                continue;
-            if (!print_section(db, sec, customer, company, limit, &filter, dj)) {
-                code = 1;
-                goto out;
-            }
-        }
-        if (hist && !collect_history(db, src, customer, company, &filter, hist)) {
-            code = 1;
-            goto out;
-        }
-        sqlite3_close(db);
-        db = NULL;
-    }
-    if (hist && !print_history(hist, json)) {
+    for (size_t d = 0; d < a.n_paths && !code; d++)
+        code = audit_one(&a, a.paths[d], &json, dbs, hist);
+    if (!code && hist && !print_history(hist, json))
         code = 1;
-        goto out;
-    }
-    if (json) {
+    if (!code && json) {
         char *text = cJSON_PrintUnformatted(json);
 
-        if (!text) {
+        if (text)
+            puts(text);
+        else
             code = 1;
-            goto out;
-        }
-        puts(text);
         cJSON_free(text);
     }
-out:
     cJSON_Delete(hist);
     cJSON_Delete(json);
-    sqlite3_close(db);
     return code;
 }

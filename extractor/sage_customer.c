@@ -440,19 +440,11 @@ static mlc_rc read_date(const cJSON *rec, const char *sage, char out[11], const 
 
 /* Long because each field of the record is checked in place, in the record's
  * order, so that each error names the Sage 300 field that is wrong. */
-mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
-                               struct sage_customer *out, struct mlc_err *err)
+/* CustomerNumber into out->number: the one field a record is known by. */
+static mlc_rc read_number(const cJSON *rec, struct sage_customer *out, struct mlc_err *err)
 {
-    const cJSON *num, *it;
-    cJSON *cust = NULL;
-    char who[MLC_EVENT_MAX_NUMBER + 16], safe[MLC_EVENT_MAX_NUMBER + 1], date[11];
-    const char *desc;
-    mlc_rc rc = MLC_PERM;
+    const cJSON *num = cJSON_GetObjectItemCaseSensitive(rec, "CustomerNumber");
 
-    memset(out, 0, sizeof(*out));
-    if (!cJSON_IsObject(rec))
-        return mlc_err_set(err, MLC_PERM, "record: expected a json object");
-    num = cJSON_GetObjectItemCaseSensitive(rec, "CustomerNumber");
     if (!num)
         return mlc_err_set(err, MLC_PERM, "record: CustomerNumber: missing");
     if (!cJSON_IsString(num) || !num->valuestring)
@@ -465,6 +457,72 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
                            "characters, not blank)",
                            MLC_EVENT_MAX_NUMBER);
     mlc_strlcpy(out->number, num->valuestring, sizeof(out->number));
+    return MLC_OK;
+}
+
+static mlc_rc add_credit_limit(const cJSON *rec, cJSON *cust, const char *who, struct mlc_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, "CreditLimitCustomerCurrency");
+
+    if (!it)
+        return mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: missing", who);
+    if (!cJSON_IsNumber(it))
+        return mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: expected a number",
+                           who);
+    if (!isfinite(it->valuedouble) || fabs(it->valuedouble) >= MLC_EVENT_MAX_AMOUNT)
+        return mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: out of range", who);
+    cJSON_AddNumberToObject(cust, "credit_limit", it->valuedouble);
+    return MLC_OK;
+}
+
+static mlc_rc add_status(const cJSON *rec, cJSON *cust, const char *who, struct mlc_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, "Status");
+
+    if (!it)
+        return mlc_err_set(err, MLC_PERM, "%s: Status: missing", who);
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return mlc_err_set(err, MLC_PERM, "%s: Status: expected a string", who);
+    if (strcasecmp(it->valuestring, "Active") == 0)
+        cJSON_AddStringToObject(cust, "status", "active");
+    else if (strcasecmp(it->valuestring, "Inactive") == 0)
+        cJSON_AddStringToObject(cust, "status", "inactive");
+    else
+        return mlc_err_set(err, MLC_PERM, "%s: Status: expected Active or Inactive", who);
+    return MLC_OK;
+}
+
+static mlc_rc add_on_hold(const cJSON *rec, cJSON *cust, const char *who, struct mlc_err *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, "OnHold");
+
+    if (!it)
+        return mlc_err_set(err, MLC_PERM, "%s: OnHold: missing", who);
+    if (cJSON_IsBool(it))
+        cJSON_AddBoolToObject(cust, "on_hold", cJSON_IsTrue(it));
+    else if (cJSON_IsString(it) && it->valuestring &&
+             (strcasecmp(it->valuestring, "Yes") == 0 || strcasecmp(it->valuestring, "No") == 0))
+        cJSON_AddBoolToObject(cust, "on_hold", strcasecmp(it->valuestring, "Yes") == 0);
+    else
+        return mlc_err_set(err, MLC_PERM, "%s: OnHold: expected Yes or No", who);
+    return MLC_OK;
+}
+
+mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
+                               struct sage_customer *out, struct mlc_err *err)
+{
+    const cJSON *it;
+    cJSON *cust = NULL;
+    char who[MLC_EVENT_MAX_NUMBER + 16], safe[MLC_EVENT_MAX_NUMBER + 1], date[11];
+    char keep[sizeof(out->number)];
+    const char *desc;
+    mlc_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!cJSON_IsObject(rec))
+        return mlc_err_set(err, MLC_PERM, "record: expected a json object");
+    if ((rc = read_number(rec, out, err)) != MLC_OK)
+        return rc;
     safe_copy(out->number, safe, sizeof(safe));
     snprintf(who, sizeof(who), "customer %s", safe);
 
@@ -473,80 +531,27 @@ mlc_rc sage_customer_normalize(const cJSON *rec, const struct sage_terms *terms,
         if ((rc = add_string(cust, rec, string_fields[i].sage, string_fields[i].event, who, err)) !=
             MLC_OK)
             goto fail;
-
     /* terms_description from ARTerms, keyed by the normalised code */
     it = cJSON_GetObjectItemCaseSensitive(cust, "terms_code");
     if (it && (desc = sage_terms_lookup(terms, it->valuestring)))
         cJSON_AddStringToObject(cust, "terms_description", desc);
-
-    rc = MLC_PERM;
-    it = cJSON_GetObjectItemCaseSensitive(rec, "CreditLimitCustomerCurrency");
-    if (!it) {
-        mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: missing", who);
-        goto fail;
-    }
-    if (!cJSON_IsNumber(it)) {
-        mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: expected a number", who);
-        goto fail;
-    }
-    if (!isfinite(it->valuedouble) || fabs(it->valuedouble) >= MLC_EVENT_MAX_AMOUNT) {
-        mlc_err_set(err, MLC_PERM, "%s: CreditLimitCustomerCurrency: out of range", who);
-        goto fail;
-    }
-    cJSON_AddNumberToObject(cust, "credit_limit", it->valuedouble);
-
-    it = cJSON_GetObjectItemCaseSensitive(rec, "Status");
-    if (!it) {
-        mlc_err_set(err, MLC_PERM, "%s: Status: missing", who);
-        goto fail;
-    }
-    if (!cJSON_IsString(it) || !it->valuestring) {
-        mlc_err_set(err, MLC_PERM, "%s: Status: expected a string", who);
-        goto fail;
-    }
-    if (strcasecmp(it->valuestring, "Active") == 0) {
-        cJSON_AddStringToObject(cust, "status", "active");
-    } else if (strcasecmp(it->valuestring, "Inactive") == 0) {
-        cJSON_AddStringToObject(cust, "status", "inactive");
-    } else {
-        mlc_err_set(err, MLC_PERM, "%s: Status: expected Active or Inactive", who);
-        goto fail;
-    }
-
-    it = cJSON_GetObjectItemCaseSensitive(rec, "OnHold");
-    if (!it) {
-        mlc_err_set(err, MLC_PERM, "%s: OnHold: missing", who);
-        goto fail;
-    }
-    if (cJSON_IsBool(it)) {
-        cJSON_AddBoolToObject(cust, "on_hold", cJSON_IsTrue(it));
-    } else if (cJSON_IsString(it) && it->valuestring &&
-               (strcasecmp(it->valuestring, "Yes") == 0 ||
-                strcasecmp(it->valuestring, "No") == 0)) {
-        cJSON_AddBoolToObject(cust, "on_hold", strcasecmp(it->valuestring, "Yes") == 0);
-    } else {
-        mlc_err_set(err, MLC_PERM, "%s: OnHold: expected Yes or No", who);
-        goto fail;
-    }
-
-    if ((rc = read_date(rec, "InactiveDate", date, who, err)) != MLC_OK)
+    if ((rc = add_credit_limit(rec, cust, who, err)) != MLC_OK ||
+        (rc = add_status(rec, cust, who, err)) != MLC_OK ||
+        (rc = add_on_hold(rec, cust, who, err)) != MLC_OK ||
+        (rc = read_date(rec, "InactiveDate", date, who, err)) != MLC_OK)
         goto fail;
     if (date[0])
         cJSON_AddStringToObject(cust, "inactive_date", date);
-    if ((rc = read_date(rec, "DateLastMaintained", out->last_maintained, who, err)) != MLC_OK)
-        goto fail;
-
-    if ((rc = read_credit(rec, cust, who, &out->credit, err)) != MLC_OK)
+    if ((rc = read_date(rec, "DateLastMaintained", out->last_maintained, who, err)) != MLC_OK ||
+        (rc = read_credit(rec, cust, who, &out->credit, err)) != MLC_OK)
         goto fail;
     out->customer = cust;
     return MLC_OK;
 fail:
+    /* the number stays, so that the caller can say which record was skipped */
     cJSON_Delete(cust);
-    {
-        char keep[sizeof(out->number)];
-        memcpy(keep, out->number, sizeof(keep));
-        memset(out, 0, sizeof(*out));
-        memcpy(out->number, keep, sizeof(keep));
-    }
+    memcpy(keep, out->number, sizeof(keep));
+    memset(out, 0, sizeof(*out));
+    memcpy(out->number, keep, sizeof(keep));
     return rc;
 }
