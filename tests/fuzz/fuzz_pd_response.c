@@ -4,8 +4,8 @@
  *     fed with them (loader/pd_limits.h);
  *   - organization field lists: pd_mapping_resolve of the default mapping
  *     (loader/pd_mapping.h).
- * Organization list pages and error bodies are parsed inside static functions
- * of loader/ (docs/fuzzing.md says which exports a target would need).
+ * Organization list pages and error bodies have their own target,
+ * fuzz_pd_page.c.
  *
  * Input: byte 0 bit 0 picks the part.
  *

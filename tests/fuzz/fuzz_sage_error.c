@@ -12,12 +12,15 @@
  *     harness decides this with its own parse of the same bytes;
  *   - on true: out is NUL-terminated within its size and one line (no byte
  *     below 0x20); it starts with the code (at most 80 bytes of it, control
- *     bytes shown as blanks), followed by ": " and the message's text when
- *     "message" is a non-empty string or an object with a non-empty string
- *     "value", and by nothing otherwise (all cut to the buffer's size).
+ *     bytes shown as blanks), followed by ": " and the message's text (at
+ *     most 200 bytes) when "message" is a non-empty string or an object with
+ *     a non-empty string "value", and by nothing otherwise; every cut (80,
+ *     200, the buffer's size) falls between UTF-8 characters, where
+ *     mlc_utf8_cut (unit-tested on its own) puts it.
  */
 #include "fuzz_common.h"
 
+#include "mlc_str.h"
 #include "sage_client.h"
 
 #include <cjson/cJSON.h>
@@ -36,11 +39,11 @@ static void expected(const cJSON *root, char *exp, size_t expsz)
         text = msg->valuestring;
     else if (cJSON_IsObject(msg) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "value")))
         text = cJSON_GetObjectItemCaseSensitive(msg, "value")->valuestring;
-    c = strnlen(code->valuestring, 80);
+    c = mlc_utf8_cut(code->valuestring, 80);
     memcpy(exp, code->valuestring, c);
     n = c;
     if (text && text[0]) {
-        m = strnlen(text, 200);
+        m = mlc_utf8_cut(text, 200);
         memcpy(exp + n, ": ", 2);
         memcpy(exp + n + 2, text, m);
         n += 2 + m;
@@ -86,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK((unsigned char)*p >= 0x20, "control byte 0x%02x in %s", (unsigned char)*p,
                        out);
         expected(root, exp, sizeof(exp));
-        FUZZ_CHECK(strlen(out) == (strlen(exp) < outsz ? strlen(exp) : outsz - 1) &&
+        FUZZ_CHECK(strlen(out) == mlc_utf8_cut(exp, outsz - 1) &&
                        strncmp(out, exp, strlen(out)) == 0,
                    "out \"%s\", expected a prefix of \"%s\"", out, exp);
     }
