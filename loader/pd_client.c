@@ -385,7 +385,9 @@ static mlc_rc admit_step(struct pd_client *c, struct run *r, int64_t *wait_ms, s
             !pd_limits_blocked(&c->limits) && pd_limits_daily_paused(&c->limits)) {
             /* a daily 429 was seen: nothing more until the reset */
             call->rc = MLC_RETRY;
-            mlc_err_set(&call->err, MLC_RETRY, "pipedrive daily budget exhausted");
+            mlc_err_set(&call->err, MLC_RETRY,
+                        "not sent: paused for the pipedrive daily budget (the reserve or a "
+                        "daily 429)");
             finish(r, fl);
             continue;
         }
