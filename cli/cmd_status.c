@@ -120,14 +120,17 @@ static void extractor_status(const char *path, cJSON *doc)
                       "AND value <> ''",
                       cJSON_AddArrayToObject(x, "insecure"), &why) ||
         /* the customers Sage 300 has: the records of each company's last
-         * full scan (the forecast's other source) */
+         * full scan, else of its first cycle (no watermark yet: it reads
+         * every customer); the forecast's other source */
         !rows_to_json(db,
                       "WITH RECURSIVE co(company) AS (SELECT min(company) FROM cycle UNION ALL "
                       "SELECT (SELECT min(company) FROM cycle WHERE company > co.company) FROM co "
                       "WHERE co.company IS NOT NULL) "
                       "SELECT sum(c.records) AS customers, count(*) AS companies FROM co JOIN "
-                      "cycle c ON c.id = (SELECT max(id) FROM cycle x WHERE x.company = "
-                      "co.company AND x.kind = 'full' AND x.result = 'ok')",
+                      "cycle c ON c.id = coalesce((SELECT max(id) FROM cycle x WHERE x.company = "
+                      "co.company AND x.kind = 'full' AND x.result = 'ok'), (SELECT min(id) FROM "
+                      "cycle x WHERE x.company = co.company AND x.kind = 'incremental' AND "
+                      "x.result = 'ok'))",
                       cJSON_AddArrayToObject(x, "full_scan"), &why))
         cJSON_AddStringToObject(x, "error", why);
     sqlite3_close(db);
