@@ -28,6 +28,7 @@ import re
 import shutil
 import sqlite3
 import time
+import urllib.request
 
 import mlctest
 from test_loader import TOKEN
@@ -89,8 +90,9 @@ class Forecast(mlctest.TestCase):
         boundary = (math.floor(time.time() / DAY) + 1) * DAY
         time.sleep(max(0.0, boundary + 0.2 - time.time()))
         start = time.time()
-        loader = self.procs.start([mlctest.binary("mlc-loader"), "drain"], env=ld_env,
-                                  name="loader")
+        port = mlctest.free_port()
+        loader = self.procs.start([mlctest.binary("mlc-loader"), "drain"],
+                                  env=dict(ld_env, MLC_METRICS_PORT=str(port)), name="loader")
         status = [mlctest.binary("mlc"), "status", "--extractor-db", ext_db, "--loader-db", ld_db,
                   "--json"]
         fc, t_fc, doc = None, None, None
@@ -114,6 +116,17 @@ class Forecast(mlctest.TestCase):
         self.assertEqual((fc["daily_budget"], fc["reserve_pct"]), (BUDGET, RESERVE), fc)
         self.assertEqual(fc["tokens"], fc["customers_without_org"] * 5)
         self.assertGreater(fc["customers_without_org"], CUSTOMERS * 0.8, fc)
+        # today's spending and the loader's own ETA as metrics
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        creates = re.search(r'^mlc_loader_tokens_today\{kind="creates"\} (\S+)$', metrics, re.M)
+        self.assertIsNotNone(creates, metrics[-3000:])
+        self.assertGreater(float(creates.group(1)), 0)
+        self.assertRegex(metrics, r'(?m)^mlc_loader_tokens_today\{kind="field_setup"\} [1-9]')
+        self.assertRegex(metrics, r"(?m)^mlc_loader_429_today \d")
+        eta = re.search(r"^mlc_loader_initial_load_eta_days (\S+)$", metrics, re.M)
+        self.assertIsNotNone(eta, metrics[-3000:])
+        self.assertGreater(float(eta.group(1)), 0)
         rc = loader.wait(timeout=8 * DAY)
         took = time.time() - t_fc
         self.assertEqual(rc, 0, loader.stderr()[-3000:])
