@@ -20,7 +20,7 @@ bench/bench_extractor.py runs: docs/benchmarks.md), then times each command
   mlc audit --db L --customer C
 
 usage: bench/bench_state_queries.py [--build DIR] [--dir DIR] [--customers N]
-        [--days D] [--changes C] [--poll S] [--runs R] [--keep]
+        [--days D] [--changes C] [--poll S] [--runs R] [--load-hours H] [--keep]
 Exit 1 when a median is 100 ms or more.
 """
 import argparse
@@ -122,13 +122,14 @@ def fill_extractor(db, n, days, poll):
     con.close()
 
 
-def fill_loader(db, n, days, changes):
+def fill_loader(db, n, days, changes, load_hours=None):
     con = sqlite3.connect(db)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     for t in ("idmap", "event_audit", "call_audit"):
         con.execute(f"DELETE FROM {t}")
     start = time.time() - days * 86400
+    load = time.time() - load_hours * 3600 if load_hours is not None else start
     con.execute(SEQ.format(count=n) +
                 "INSERT INTO idmap (company, customer, org_id, state, hash, payload, remote, "
                 "create_pending_ms, updated_ms) SELECT 'SAMINC', printf('%06d', i), i + 1, 'active', "
@@ -139,12 +140,12 @@ def fill_loader(db, n, days, changes):
                 "INSERT INTO event_audit (at, topic, partition, offset, company, customer, event_id, "
                 "outcome, org_id, reason) SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1 + i / 20.0, "
                 "'unixepoch'), 'sage300.customers.v1', i % 3, i / 3, 'SAMINC', printf('%06d', i), "
-                "lower(hex(randomblob(16))), 'created', i + 1, NULL FROM n", (start,))
+                "lower(hex(randomblob(16))), 'created', i + 1, NULL FROM n", (load,))
     con.execute(SEQ.format(count=n) +
                 "INSERT INTO call_audit (at, method, path, status, tokens, duration_ms, company, "
                 "customer) SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1 + i / 20.0, 'unixepoch'), "
                 "'POST', '/api/v2/organizations', 200, 5, 40, 'SAMINC', printf('%06d', i) FROM n",
-                (start,))
+                (load,))
     con.commit()
     for d in range(days):
         t0 = start + d * 86400
@@ -164,6 +165,17 @@ def fill_loader(db, n, days, changes):
                     "200, 5, 40, 'SAMINC', printf('%06d', abs(random()) % ?3) FROM n "
                     "WHERE ?4 >= 0", args)
         con.commit()
+    # the hourly summaries the loader keeps with the audit rows (as its
+    # schema migration backfills them)
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'spend_hour'").fetchone()[0]:
+        con.execute("DELETE FROM spend_hour")
+        con.execute("DELETE FROM outcome_hour")
+        con.execute("INSERT INTO spend_hour (hour, kind, tokens, calls, status_429, status_5xx) "
+                    "SELECT substr(at, 1, 13), CASE method WHEN 'POST' THEN 'creates' "
+                    "ELSE 'updates' END, sum(tokens), count(*), sum(status = 429), "
+                    "sum(status >= 500) FROM call_audit GROUP BY 1, 2")
+        con.execute("INSERT INTO outcome_hour (hour, outcome, count) SELECT substr(at, 1, 13), "
+                    "outcome, count(*) FROM event_audit GROUP BY 1, 2")
     con.execute("INSERT OR REPLACE INTO meta VALUES ('last_scan_ms', ?1)", (str(int(start * 1000)),))
     con.commit()
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -190,6 +202,9 @@ def main():
     ap.add_argument("--changes", type=int, default=20000, help="changed customers per day")
     ap.add_argument("--poll", type=int, default=5, help="extractor poll interval, seconds")
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--load-hours", type=float,
+                    help="the first load started this many hours ago (default: --days ago); "
+                    "e.g. 14: its million events and calls fall in status's last 24 h")
     ap.add_argument("--keep", action="store_true", help="reuse filled files found in --dir")
     args = ap.parse_args()
     d = args.dir or tempfile.mkdtemp(prefix="mlc-bench-state-")
@@ -204,7 +219,7 @@ def main():
             make_empty(args.build, ext_db, ld_db)
             t0 = time.monotonic()
             fill_extractor(ext_db, args.customers, args.days, args.poll)
-            fill_loader(ld_db, args.customers, args.days, args.changes)
+            fill_loader(ld_db, args.customers, args.days, args.changes, args.load_hours)
             print(f"filled in {time.monotonic() - t0:.0f} s")
         for db in (ext_db, ld_db):
             con = sqlite3.connect(db)

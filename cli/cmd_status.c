@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATUS_KAFKA_TIMEOUT_MS 4000
@@ -117,7 +118,20 @@ static void extractor_status(const char *path, cJSON *doc)
         !rows_to_json(db,
                       "SELECT value AS settings FROM learned WHERE name = 'insecure_settings' "
                       "AND value <> ''",
-                      cJSON_AddArrayToObject(x, "insecure"), &why))
+                      cJSON_AddArrayToObject(x, "insecure"), &why) ||
+        /* the customers Sage 300 has: the records of each company's last
+         * full scan, else of its first cycle (no watermark yet: it reads
+         * every customer); the forecast's other source */
+        !rows_to_json(db,
+                      "WITH RECURSIVE co(company) AS (SELECT min(company) FROM cycle UNION ALL "
+                      "SELECT (SELECT min(company) FROM cycle WHERE company > co.company) FROM co "
+                      "WHERE co.company IS NOT NULL) "
+                      "SELECT sum(c.records) AS customers, count(*) AS companies FROM co JOIN "
+                      "cycle c ON c.id = coalesce((SELECT max(id) FROM cycle x WHERE x.company = "
+                      "co.company AND x.kind = 'full' AND x.result = 'ok'), (SELECT min(id) FROM "
+                      "cycle x WHERE x.company = co.company AND x.kind = 'incremental' AND "
+                      "x.result = 'ok'))",
+                      cJSON_AddArrayToObject(x, "full_scan"), &why))
         cJSON_AddStringToObject(x, "error", why);
     sqlite3_close(db);
 }
@@ -178,16 +192,19 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
     }
     ok = rows_to_json(db, "SELECT key, value FROM meta ORDER BY key",
                       cJSON_AddArrayToObject(x, "meta"), &why) &&
+         /* "24 h": the hourly summaries of the last 24 whole hours and the
+          * current one (a few hundred rows, whatever the audit holds) */
          rows_to_json(db,
-                      "SELECT outcome, count(*) AS count FROM event_audit WHERE at >= "
-                      "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-1 day') GROUP BY outcome "
+                      "SELECT outcome, sum(count) AS count FROM outcome_hour WHERE hour >= "
+                      "strftime('%Y-%m-%dT%H', 'now', '-1 day') GROUP BY outcome "
                       "ORDER BY outcome",
                       cJSON_AddArrayToObject(x, "outcomes_24h"), &why) &&
          rows_to_json(db,
-                      "SELECT count(*) AS calls, coalesce(sum(tokens), 0) AS tokens, "
-                      "coalesce(sum(status = 429), 0) AS status_429, coalesce(sum(status >= 500), "
-                      "0) AS status_5xx, max(at) AS last_call_at FROM call_audit WHERE at >= "
-                      "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-1 day')",
+                      "SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(tokens), 0) AS "
+                      "tokens, coalesce(sum(status_429), 0) AS status_429, "
+                      "coalesce(sum(status_5xx), 0) AS status_5xx, (SELECT max(at) FROM "
+                      "call_audit) AS last_call_at FROM spend_hour WHERE hour >= "
+                      "strftime('%Y-%m-%dT%H', 'now', '-1 day')",
                       cJSON_AddArrayToObject(x, "calls_24h"), &why) &&
          rows_to_json(db,
                       "SELECT count(*) AS dlq, max(at) AS last_dlq_at FROM event_audit WHERE "
@@ -202,26 +219,22 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
                             "json_extract(payload, '$.duplicate_ids') AS ids FROM idmap WHERE "
                             "state = 'duplicate' ORDER BY company, customer LIMIT 100",
                             cJSON_AddArrayToObject(x, "duplicates"), &why);
-    /* Tokens per day and kind over the last 7 days, from the call audit: what
-     * the Pipedrive budget was spent on (the path tells the operation). */
-    ok =
-        ok && rows_to_json(
-                  db,
-                  "SELECT substr(at, 1, 10) AS day, "
-                  "sum(CASE WHEN method = 'POST' AND path GLOB '/api/v2/organizations' THEN tokens "
-                  "ELSE 0 END) AS creates, "
-                  "sum(CASE WHEN method = 'PATCH' AND path GLOB '/api/v2/organizations/*' THEN "
-                  "tokens ELSE 0 END) AS updates, "
-                  "sum(CASE WHEN method = 'GET' AND (path GLOB '/api/v2/organizations[?/]*' OR "
-                  "path = '/api/v2/organizations' OR path GLOB '/api/v2/itemSearch*') THEN tokens "
-                  "ELSE 0 END) AS scans, "
-                  "sum(CASE WHEN path GLOB '*organizationFields*' THEN tokens ELSE 0 END) AS "
-                  "field_setup, "
-                  "sum(CASE WHEN path GLOB '/v1/users/me*' THEN tokens ELSE 0 END) AS probes, "
-                  "sum(tokens) AS total, sum(status = 429) AS status_429, count(*) AS calls "
-                  "FROM call_audit WHERE at >= strftime('%Y-%m-%d', 'now', '-6 days') "
-                  "GROUP BY day ORDER BY day",
-                  cJSON_AddArrayToObject(x, "spending_7d"), &why);
+    /* Tokens per day and kind over the last 7 days, from the hourly
+     * spending summary the loader keeps with the call audit (the kind is
+     * the call's operation: loader/ld_calls.c) */
+    ok = ok && rows_to_json(db,
+                            "SELECT substr(hour, 1, 10) AS day, "
+                            "sum(CASE WHEN kind = 'creates' THEN tokens ELSE 0 END) AS creates, "
+                            "sum(CASE WHEN kind = 'updates' THEN tokens ELSE 0 END) AS updates, "
+                            "sum(CASE WHEN kind = 'scans' THEN tokens ELSE 0 END) AS scans, "
+                            "sum(CASE WHEN kind = 'field_setup' THEN tokens ELSE 0 END) AS "
+                            "field_setup, "
+                            "sum(CASE WHEN kind = 'probes' THEN tokens ELSE 0 END) AS probes, "
+                            "sum(CASE WHEN kind = 'other' THEN tokens ELSE 0 END) AS other, "
+                            "sum(tokens) AS total, sum(status_429) AS status_429, sum(calls) AS "
+                            "calls FROM spend_hour WHERE hour >= strftime('%Y-%m-%d', 'now', "
+                            "'-6 days') GROUP BY day ORDER BY day",
+                            cJSON_AddArrayToObject(x, "spending_7d"), &why);
     if (ok && load_replayed(db, dlq_path, &why))
         ok = rows_to_json(db,
                           "SELECT count(*) AS not_replayed FROM event_audit a WHERE a.outcome = "
@@ -231,6 +244,109 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
     if (!ok)
         cJSON_AddStringToObject(x, "error", why);
     sqlite3_close(db);
+}
+
+/* The value of meta key in the loader's document, parsed as a number;
+ * false when absent or not a number. */
+static bool meta_num(const cJSON *l, const char *key, double *out)
+{
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "meta"))
+    {
+        const char *k = status_str(it, "key"), *v = status_str(it, "value");
+        char *end = NULL;
+
+        if (k && v && !strcmp(k, key)) {
+            *out = strtod(v, &end);
+            return end != v && *end == '\0';
+        }
+    }
+    return false;
+}
+
+/* The initial-load forecast (docs/operations.md, Day to day) from what the
+ * loader recorded in meta (daily_budget, reserve_pct, lag, daily_remaining,
+ * backlog_creates) and, with the extractor's state file, its customers less
+ * the loader's organizations. Never reads the topic. */
+static void forecast_status(cJSON *doc)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(doc, "loader");
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
+    const cJSON *scan = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(x, "full_scan"), 0);
+    const cJSON *map = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
+    cJSON *f = cJSON_AddObjectToObject(doc, "forecast");
+    double budget = 0, reserve = 0, lag = -1, backlog = -1, left = -1, waiting = -1;
+    double unmapped = -1, net, tokens, days, usable, rest;
+    const char *source = NULL;
+    char date[16];
+    long k;
+    time_t end;
+    struct tm tm;
+
+    if (!l || status_str(l, "error"))
+        return;
+    meta_num(l, "daily_budget", &budget);
+    meta_num(l, "reserve_pct", &reserve);
+    meta_num(l, "lag", &lag);
+    meta_num(l, "daily_remaining", &left);
+    if (meta_num(l, "backlog_creates", &backlog) && backlog >= 0) {
+        waiting = backlog;
+        source = "backlog_creates";
+    }
+    if (scan && map && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(scan, "customers"))) {
+        unmapped = status_num(scan, "customers", 0) - status_num(map, "organizations", 0);
+        if (unmapped < 0)
+            unmapped = 0;
+        if (unmapped > waiting) {
+            waiting = unmapped;
+            source = "extractor";
+        }
+    }
+    cJSON_AddNumberToObject(f, "daily_budget", budget);
+    cJSON_AddNumberToObject(f, "reserve_pct", reserve);
+    net = budget * (100.0 - reserve) / 100.0;
+    cJSON_AddNumberToObject(f, "net_daily", net);
+    cJSON_AddNumberToObject(f, "lag", lag);
+    if (backlog >= 0)
+        cJSON_AddNumberToObject(f, "backlog_creates", backlog);
+    else
+        cJSON_AddNullToObject(f, "backlog_creates");
+    if (unmapped >= 0)
+        cJSON_AddNumberToObject(f, "extractor_unmapped", unmapped);
+    else
+        cJSON_AddNullToObject(f, "extractor_unmapped");
+    if (!source) {
+        cJSON_AddStringToObject(f, "error",
+                                "no count of customers waiting: the loader records "
+                                "backlog_creates, or give --extractor-db");
+        return;
+    }
+    cJSON_AddStringToObject(f, "source", source);
+    cJSON_AddNumberToObject(f, "customers_without_org", waiting);
+    tokens = waiting * 5;
+    cJSON_AddNumberToObject(f, "tokens", tokens);
+    if (net <= 0) {
+        cJSON_AddStringToObject(f, "error", "daily budget unknown (the loader has not seen it)");
+        return;
+    }
+    days = tokens / net;
+    cJSON_AddNumberToObject(f, "eta_days", days);
+    end = time(NULL) + (time_t)(days * 86400.0);
+    gmtime_r(&end, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    cJSON_AddStringToObject(f, "eta_date", date);
+    /* by day: what is left of today's budget above the reserve first, then
+     * one net budget a day (the day the last create is written) */
+    usable = left >= 0 ? left - budget * reserve / 100.0 : 0;
+    if (usable < 0)
+        usable = 0;
+    rest = tokens - usable;
+    cJSON_AddNumberToObject(f, "usable_today", usable);
+    k = rest > 0 ? (long)(rest / net) : 0;
+    if (rest > 0 && (double)k * net < rest)
+        k++;
+    cJSON_AddNumberToObject(f, "finish_day", (double)k);
 }
 
 /* Committed offsets of the group and high watermarks, without joining. */
@@ -341,6 +457,25 @@ static const char *status_text(const cJSON *o, const char *key)
     return s ? s : "-";
 }
 
+static void print_forecast(const cJSON *f)
+{
+    if (!f)
+        return;
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(f, "customers_without_org")))
+        printf("  initial load: %.0f customers without organization (%s), %.0f tokens\n",
+               status_num(f, "customers_without_org", 0), status_text(f, "source"),
+               status_num(f, "tokens", 0));
+    if (status_str(f, "error")) {
+        printf("  forecast: %s\n", status_text(f, "error"));
+        return;
+    }
+    printf("  forecast: daily budget %.0f - reserve %.0f %% = %.0f tokens a day: %.2f days, "
+           "done about %s (UTC); by day: day %.0f after today\n",
+           status_num(f, "daily_budget", 0), status_num(f, "reserve_pct", 0),
+           status_num(f, "net_daily", 0), status_num(f, "eta_days", 0), status_text(f, "eta_date"),
+           status_num(f, "finish_day", 0));
+}
+
 static void print_text(const cJSON *doc)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
@@ -418,15 +553,17 @@ static void print_text(const cJSON *doc)
                status_num(first, "status_429", 0), status_num(first, "status_5xx", 0),
                status_text(first, "last_call_at"));
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "spending_7d")) > 0)
-        printf("  tokens by day    creates  updates    scans   fields   probes    total   429s\n");
+        printf("  tokens by day    creates  updates    scans   fields   probes    other    total   "
+               "429s\n");
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "spending_7d"))
     {
-        printf("    %-12s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %6.0f\n", status_text(it, "day"),
-               status_num(it, "creates", 0), status_num(it, "updates", 0),
+        printf("    %-12s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %6.0f\n",
+               status_text(it, "day"), status_num(it, "creates", 0), status_num(it, "updates", 0),
                status_num(it, "scans", 0), status_num(it, "field_setup", 0),
-               status_num(it, "probes", 0), status_num(it, "total", 0),
+               status_num(it, "probes", 0), status_num(it, "other", 0), status_num(it, "total", 0),
                status_num(it, "status_429", 0));
     }
+    print_forecast(cJSON_GetObjectItemCaseSensitive(doc, "forecast"));
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "duplicates"))
     {
         printf("  duplicate: %s:%s organizations %s (merge them in Pipedrive)\n",
@@ -476,6 +613,7 @@ int mlc_cmd_status(struct mlc_app *app)
     extractor_status(ext, doc);
     kafka_status(&app->cfg, doc);
     loader_status(ld, access(dlq, F_OK) == 0 ? dlq : NULL, doc);
+    forecast_status(doc);
     if (html) {
         if (status_write_html(doc, html, &err) != MLC_OK) {
             mlc_app_fail(app, &err);

@@ -25,7 +25,7 @@ static const struct {
 } kinds[] = {
     {"creates", "creates", "#2e7d32"}, {"updates", "updates", "#1565c0"},
     {"scans", "scans", "#f9a825"},     {"field_setup", "field set-up", "#6a1b9a"},
-    {"probes", "probes", "#78909c"},
+    {"probes", "probes", "#78909c"},   {"other", "other", "#bdbdbd"},
 };
 
 static void esc(FILE *f, const char *s)
@@ -244,6 +244,40 @@ static void loader_section(FILE *f, const cJSON *l)
     spending_table(f, cJSON_GetObjectItemCaseSensitive(l, "spending_7d"));
 }
 
+/* The initial-load forecast (cmd_status.c's forecast_status). */
+static void forecast_section(FILE *f, const cJSON *fc)
+{
+    if (!fc)
+        return;
+    fputs("<h2>Initial load forecast</h2>\n", f);
+    error_line(f, fc);
+    fputs("<table id=forecast>", f);
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(fc, "customers_without_org"))) {
+        fputs("<tr><th>customers without organization</th>", f);
+        num_cell(f, status_num(fc, "customers_without_org", 0));
+        fputs("</tr>\n<tr><th>counted from</th>", f);
+        cell(f, status_str(fc, "source"));
+        fputs("</tr>\n<tr><th>tokens needed (5 a create)</th>", f);
+        num_cell(f, status_num(fc, "tokens", 0));
+        fputs("</tr>\n", f);
+    }
+    fputs("<tr><th>daily budget</th>", f);
+    num_cell(f, status_num(fc, "daily_budget", 0));
+    fputs("</tr>\n<tr><th>reserve %</th>", f);
+    num_cell(f, status_num(fc, "reserve_pct", 0));
+    fputs("</tr>\n<tr><th>net tokens a day</th>", f);
+    num_cell(f, status_num(fc, "net_daily", 0));
+    fputs("</tr>\n", f);
+    if (status_str(fc, "eta_date")) {
+        fprintf(f, "<tr><th>days to go</th><td class=n id=eta_days>%.2f</td></tr>\n",
+                status_num(fc, "eta_days", 0));
+        fputs("<tr><th>done about (UTC)</th>", f);
+        cell(f, status_str(fc, "eta_date"));
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
 mlc_rc status_write_html(const cJSON *doc, const char *path, struct mlc_err *err)
 {
     char tmp[4096];
@@ -265,6 +299,7 @@ mlc_rc status_write_html(const cJSON *doc, const char *path, struct mlc_err *err
     extractor_section(f, cJSON_GetObjectItemCaseSensitive(doc, "extractor"));
     kafka_section(f, cJSON_GetObjectItemCaseSensitive(doc, "kafka"));
     loader_section(f, cJSON_GetObjectItemCaseSensitive(doc, "loader"));
+    forecast_section(f, cJSON_GetObjectItemCaseSensitive(doc, "forecast"));
     fputs("</body></html>\n", f);
     ok = !ferror(f);
     if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {

@@ -11,8 +11,34 @@
 #include "mlc_str.h"
 #include "mlc_time.h"
 
+#include <librdkafka/rdkafka.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+const char *ld_call_kind(enum pd_op op)
+{
+    switch (op) {
+    case PD_OP_CREATE_ORG:
+        return "creates";
+    case PD_OP_PATCH_ORG:
+        return "updates";
+    case PD_OP_LIST_ORGS:
+    case PD_OP_GET_ORG:
+    case PD_OP_SEARCH_ORGS:
+    case PD_OP_ITEM_SEARCH_FIELD:
+        return "scans";
+    case PD_OP_LIST_ORG_FIELDS:
+    case PD_OP_CREATE_ORG_FIELD:
+        return "field_setup";
+    case PD_OP_USERS_ME:
+        return "probes";
+    case PD_OP__COUNT:
+        break;
+    }
+    return "other";
+}
 
 void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int tokens, long dur)
 {
@@ -25,6 +51,7 @@ void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int to
                     tokens, status == 429 && pd_limits_daily_paused(l),
                     status == 403 && pd_limits_blocked(l), pd_limits_daily_remaining(l),
                     pd_limits_burst_remaining(l));
+    ld_metrics_spend(ld->metrics, ld_call_kind(call->op), tokens, status == 429);
 
     if (ld->n_calls == ld->cap_calls) {
         size_t cap = ld->cap_calls ? ld->cap_calls * 2 : 64;
@@ -34,6 +61,7 @@ void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int to
     }
     r = &ld->calls[ld->n_calls++];
     memset(r, 0, sizeof(*r));
+    r->op = call->op;
     mlc_strlcpy(r->method, mlc_http_method_name(call->method), sizeof(r->method));
     mlc_strlcpy(r->path, call->path, sizeof(r->path));
     r->status = status;
@@ -44,6 +72,68 @@ void ld_calls_on_call(void *ctx, const struct pd_call *call, long status, int to
         mlc_strlcpy(r->company, w->ev.company, sizeof(r->company));
         mlc_strlcpy(r->customer, w->ev.customer_number, sizeof(r->customer));
     }
+}
+
+/* Messages not yet consumed over the assigned partitions (high watermark -
+ * position; no position yet: from the low watermark), from librdkafka's
+ * cached watermarks: no broker round trip. -1 when not consuming. */
+static int64_t consumer_lag(struct ld *ld)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_t *rk = ld->cons ? mlc_kafka_consumer_handle(ld->cons) : NULL;
+    int64_t lag = -1;
+
+    if (!rk || rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        goto out;
+    rd_kafka_position(rk, parts);
+    lag = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo = 0, hi = 0;
+
+        if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            continue;
+        lag += hi - (p->offset >= 0 ? p->offset : lo);
+    }
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    return lag;
+}
+
+/* The loader's side of the initial-load forecast: meta keys for `mlc
+ * status`, and the ETA gauge (customers waiting: backlog_creates when a
+ * loader records it, else the lag as an upper bound). */
+static mlc_rc store_forecast(struct ld *ld, struct mlc_err *err)
+{
+    long budget = pd_limits_daily_limit(pd_client_limits(ld->pd));
+    long reserve = (long)mlc_cfg_int(ld->cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
+    int64_t lag = consumer_lag(ld), waiting = lag;
+    char *backlog = NULL, v[32];
+    long b;
+    double net = (double)budget * (double)(100 - reserve) / 100.0;
+    mlc_rc rc;
+
+    snprintf(v, sizeof(v), "%ld", budget);
+    if ((rc = ld_state_meta_set(ld->st, "daily_budget", v, err)) != MLC_OK)
+        goto out;
+    snprintf(v, sizeof(v), "%ld", reserve);
+    if ((rc = ld_state_meta_set(ld->st, "reserve_pct", v, err)) != MLC_OK)
+        goto out;
+    snprintf(v, sizeof(v), "%lld", (long long)lag);
+    if ((rc = ld_state_meta_set(ld->st, "lag", v, err)) != MLC_OK)
+        goto out;
+    if ((rc = ld_state_meta_get(ld->st, "backlog_creates", &backlog, err)) != MLC_OK)
+        goto out;
+    if (backlog && mlc_parse_long(backlog, 0, LONG_MAX, &b))
+        waiting = b;
+    ld_metrics_forecast(ld->metrics,
+                        waiting >= 0 && net > 0 ? (double)waiting * LD_CREATE_TOKENS / net : -1);
+out:
+    free(backlog);
+    return rc;
 }
 
 mlc_rc ld_flush_calls(struct ld *ld, struct mlc_err *err)
@@ -60,7 +150,12 @@ mlc_rc ld_flush_calls(struct ld *ld, struct mlc_err *err)
         rc = ld_state_audit_call(ld->st, r->method, r->path, r->status, r->tokens, r->duration_ms,
                                  r->company[0] ? r->company : NULL,
                                  r->company[0] ? r->customer : NULL, r->at_ms, err);
+        if (rc == MLC_OK)
+            rc = ld_state_spend_add(ld->st, r->at_ms, ld_call_kind(r->op), r->status, r->tokens,
+                                    err);
     }
+    if (rc == MLC_OK)
+        rc = store_forecast(ld, err);
     if (rc == MLC_OK)
         ld->n_calls = 0;
     return rc;

@@ -59,6 +59,7 @@
 /* One Pipedrive call as the audit callback saw it, until it is written to the
  * state file (ld_flush_calls). */
 struct call_row {
+    enum pd_op op;
     char method[8];
     char path[PD_PATH_MAX];
     long status;
@@ -125,6 +126,7 @@ struct ld {
     int dlq_ok, dlq_failed;
     struct call_row *calls;
     size_t n_calls, cap_calls;
+    long dry_creates, dry_updates; /* a dry run's would-be POSTs and PATCHes */
     struct item carry[CARRY_MAX];
     size_t n_carry;
     bool need_refresh;

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define METADATA_TIMEOUT_MS 10000  /* ping: the broker's metadata answer */
@@ -159,6 +160,38 @@ static mlc_rc client_cfg(const struct mlc_config *cfg, struct ld *ld, struct pd_
     return MLC_OK;
 }
 
+/* The end of a dry run: what it would spend, and the days that takes at the
+ * budget in force net of the reserve (docs/operations.md, Day to day). */
+static void dry_forecast(struct ld *ld)
+{
+    long budget = pd_limits_daily_limit(pd_client_limits(ld->pd));
+    long reserve = (long)mlc_cfg_int(ld->cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
+    long tokens = (ld->dry_creates + ld->dry_updates) * LD_CREATE_TOKENS;
+    double net = (double)budget * (double)(100 - reserve) / 100.0;
+
+    fprintf(ld->out,
+            "dry run: %ld creates (%ld tokens), %ld updates (%ld tokens): %ld tokens in all\n",
+            ld->dry_creates, ld->dry_creates * LD_CREATE_TOKENS, ld->dry_updates,
+            ld->dry_updates * LD_CREATE_TOKENS, tokens);
+    if (net <= 0) {
+        fprintf(ld->out, "dry run: forecast unknown (no daily budget seen: "
+                         "set MLC_PIPEDRIVE_DAILY_BUDGET)\n");
+    } else {
+        double days = (double)tokens / net;
+        time_t end = (time_t)(mlc_realtime_ms() / 1000 + (int64_t)(days * 86400.0));
+        struct tm tm;
+        char date[16];
+
+        gmtime_r(&end, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+        fprintf(ld->out,
+                "dry run: daily budget %ld, reserve %ld %%: %.0f tokens a day; "
+                "%.2f days, done about %s (UTC)\n",
+                budget, reserve, net, days, date);
+    }
+    fflush(ld->out);
+}
+
 mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc_err *err)
 {
     struct ld ld = {.cfg = cfg, .o = o, .out = o->out ? o->out : stdout};
@@ -227,7 +260,12 @@ mlc_rc ld_main(const struct mlc_config *cfg, const struct ld_opts *o, struct mlc
                                 !o->dry_run && mlc_cfg_bool(cfg, MLC_CFG_PIPEDRIVE_CREATE_FIELDS),
                                 err)) != MLC_OK)
         goto out;
+    if (!o->dry_run && (rc = ld_state_spend_day(ld.st, mlc_realtime_ms(), ld_metrics_spend_seed,
+                                                ld.metrics, err)) != MLC_OK)
+        goto out;
     rc = ld_consume(&ld, !strcmp(cmd, "drain"), err);
+    if (o->dry_run && rc == MLC_OK)
+        dry_forecast(&ld);
 out:
     if (ld.dlq) {
         int left = 0;

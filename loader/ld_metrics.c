@@ -22,7 +22,77 @@ struct ld_metrics {
     int64_t max_poll_ms;
     bool is_paused, blocked;
     int64_t resume_ms; /* wall clock (epoch ms) */
+    /* today's spending and the forecast (ld_metrics_spend, _forecast) */
+    struct mlc_metric *tokens_today, *r429_today, *eta_days;
+    int64_t spend_day; /* UTC day (days since the epoch) the _today gauges count */
 };
+
+static const char *const spend_kinds[] = {"creates",     "updates", "scans",
+                                          "field_setup", "probes",  "other"};
+
+/* Starts the _today gauges from 0 when the UTC day changed (m->mu held). */
+static void spend_roll(struct ld_metrics *m, int64_t now_ms)
+{
+    int64_t day = now_ms / 86400000;
+
+    if (day == m->spend_day)
+        return;
+    m->spend_day = day;
+    for (size_t i = 0; i < ARRAY_SIZE(spend_kinds); i++)
+        mlc_metrics_set(m->tokens_today, (const char *[]){spend_kinds[i]}, 0);
+    mlc_metrics_set(m->r429_today, NULL, 0);
+}
+
+static mlc_rc spend_register(struct ld_metrics *m, struct mlc_err *err)
+{
+    mlc_rc rc;
+
+    if ((rc = mlc_metrics_gauge(m->reg, "mlc_loader_tokens_today",
+                                "Pipedrive tokens charged since 00:00 UTC, by what they were "
+                                "spent on (creates, updates, scans, field_setup, probes, other).",
+                                "kind", &m->tokens_today, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_429_today",
+                                "Pipedrive 429 responses since 00:00 UTC.", NULL, &m->r429_today,
+                                err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_initial_load_eta_days",
+                                "Days until the customers waiting for an organization are "
+                                "created, at 5 tokens each and the daily budget net of the "
+                                "reserve; -1 unknown.",
+                                NULL, &m->eta_days, err)) != MLC_OK)
+        return rc;
+    m->spend_day = -1;
+    spend_roll(m, mlc_realtime_ms());
+    mlc_metrics_set(m->eta_days, NULL, -1);
+    return MLC_OK;
+}
+
+void ld_metrics_spend(struct ld_metrics *m, const char *kind, int tokens, bool is429)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    spend_roll(m, mlc_realtime_ms());
+    pthread_mutex_unlock(&m->mu);
+    mlc_metrics_add(m->tokens_today, (const char *[]){kind}, tokens > 0 ? tokens : 0);
+    if (is429)
+        mlc_metrics_add(m->r429_today, NULL, 1);
+}
+
+void ld_metrics_spend_seed(void *ctx, const char *kind, int64_t tokens, int64_t status_429)
+{
+    struct ld_metrics *m = ctx;
+
+    if (!m || !kind)
+        return;
+    mlc_metrics_add(m->tokens_today, (const char *[]){kind}, (double)tokens);
+    mlc_metrics_add(m->r429_today, NULL, (double)status_429);
+}
+
+void ld_metrics_forecast(struct ld_metrics *m, double eta_days)
+{
+    if (m)
+        mlc_metrics_set(m->eta_days, NULL, eta_days);
+}
 
 /* Lag per assigned partition, from the handle's cached watermarks. */
 static void collect(struct mlc_metrics *reg, void *ctx)
@@ -32,6 +102,7 @@ static void collect(struct mlc_metrics *reg, void *ctx)
 
     (void)reg;
     pthread_mutex_lock(&m->mu);
+    spend_roll(m, mlc_realtime_ms());
     if (m->rk && rd_kafka_assignment(m->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
         mlc_metrics_set(m->assigned, NULL, parts->cnt);
         rd_kafka_position(m->rk, parts);
@@ -118,7 +189,8 @@ mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, str
                                 "reason", &m->paused_reason, err)) != MLC_OK ||
         (rc = mlc_metrics_gauge(m->reg, "mlc_loader_partitions_assigned",
                                 "Partitions of the topic assigned to this loader now.", NULL,
-                                &m->assigned, err)) != MLC_OK)
+                                &m->assigned, err)) != MLC_OK ||
+        (rc = spend_register(m, err)) != MLC_OK)
         goto out;
     mlc_metrics_set(m->daily_remaining, NULL, -1);
     mlc_metrics_set(m->burst_remaining, NULL, -1);

@@ -53,6 +53,16 @@ void ld_metrics_outcome(struct ld_metrics *m, const char *outcome);
 void ld_metrics_call(struct ld_metrics *m, const char *method, const char *op, long status,
                      int tokens, bool daily429, bool blocked, long daily_remaining,
                      long burst_remaining);
+/* Today's spending (mlc_loader_tokens_today{kind}, mlc_loader_429_today):
+ * one call of kind (ld_call_kind()) that cost tokens; is429 when answered
+ * 429. Both start from 0 at the UTC day change (when the daily budget
+ * resets by default), also between calls (on a scrape). */
+void ld_metrics_spend(struct ld_metrics *m, const char *kind, int tokens, bool is429);
+/* Seeds today's spending from the state file at start (one call per kind). */
+void ld_metrics_spend_seed(void *m, const char *kind, int64_t tokens, int64_t status_429);
+/* mlc_loader_initial_load_eta_days: days until the customers waiting for
+ * an organization are created at the current budget; -1 unknown. */
+void ld_metrics_forecast(struct ld_metrics *m, double eta_days);
 /* Paused (resume_ms: epoch ms of the announced resume) or resumed. */
 void ld_metrics_paused(struct ld_metrics *m, bool paused, int64_t resume_ms);
 /* The health decision (mlc_metrics_health_fn). */

@@ -238,6 +238,7 @@ static mlc_rc plan_update(struct ld *ld, struct work *w, struct mlc_buf *diff, s
         snprintf(what, sizeof(what), "would %s organization %lld",
                  w->remote ? "adopt and update" : "update", (long long)w->row.org_id);
         dry_print(ld, w, what, mlc_buf_str(diff));
+        ld->dry_updates++; /* ld_loader.c's forecast */
         ld_work_finish(w, LD_OUT_DRY_RUN, w->row.org_id, NULL);
     }
 out:
@@ -269,6 +270,7 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
         pd_mapping_diff(ld->map, NULL, w->next, &p, diff, NULL);
         cJSON_Delete(p);
         dry_print(ld, w, "would create organization", mlc_buf_str(diff));
+        ld->dry_creates++; /* ld_loader.c's forecast */
         ld_work_finish(w, LD_OUT_DRY_RUN, 0, NULL);
     }
     return MLC_OK;

@@ -66,6 +66,39 @@ static const char *const migrations[] = {
     "CREATE INDEX idmap_customer ON idmap (customer);"
     "CREATE INDEX idmap_active ON idmap (org_id) WHERE org_id <> 0 AND state = 'active';"
     "CREATE INDEX idmap_duplicate ON idmap (company, customer) WHERE state = 'duplicate';",
+    /* 3: spending and outcomes by hour (UTC, "YYYY-MM-DDTHH"), kept in the
+     * transaction that writes the audit rows, so that `mlc status` reads a
+     * few hundred rows instead of a day's or a week's audit. The kind of a
+     * call is decided in C from its operation (ld_calls.c); the backfill of
+     * the rows already audited can only tell it from the path. */
+    "CREATE TABLE spend_hour ("
+    "  hour TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('creates', 'updates', 'scans', 'field_setup',"
+    "    'probes', 'other')),"
+    "  tokens INTEGER NOT NULL DEFAULT 0,"
+    "  calls INTEGER NOT NULL DEFAULT 0,"
+    "  status_429 INTEGER NOT NULL DEFAULT 0,"
+    "  status_5xx INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (hour, kind)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE outcome_hour ("
+    "  hour TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  count INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (hour, outcome)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO spend_hour (hour, kind, tokens, calls, status_429, status_5xx) "
+    "SELECT substr(at, 1, 13), CASE "
+    "  WHEN path GLOB '*organizationFields*' THEN 'field_setup' "
+    "  WHEN method = 'POST' AND path GLOB '/api/v2/organizations' THEN 'creates' "
+    "  WHEN method = 'PATCH' AND path GLOB '/api/v2/organizations/*' THEN 'updates' "
+    "  WHEN method = 'GET' AND (path GLOB '/api/v2/organizations[?/]*' OR "
+    "    path = '/api/v2/organizations' OR path GLOB '/api/v2/itemSearch*') THEN 'scans' "
+    "  WHEN path GLOB '/v1/users/me*' THEN 'probes' ELSE 'other' END AS k, "
+    "sum(tokens), count(*), sum(status = 429), sum(status >= 500) "
+    "FROM call_audit GROUP BY 1, 2;"
+    "INSERT INTO outcome_hour (hour, outcome, count) "
+    "SELECT substr(at, 1, 13), outcome, count(*) FROM event_audit GROUP BY 1, 2;",
 };
 
 struct ld_state {
@@ -312,6 +345,10 @@ static const char sql_event_audit[] =
     "INSERT INTO event_audit (at, topic, partition, offset, company, customer, event_id, outcome, "
     "org_id, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
+static const char sql_outcome_add[] =
+    "INSERT INTO outcome_hour (hour, outcome, count) VALUES (?1, ?2, 1) "
+    "ON CONFLICT (hour, outcome) DO UPDATE SET count = count + 1";
+
 mlc_rc ld_state_audit_event(struct ld_state *st, const struct ld_event_audit *a,
                             struct mlc_err *err)
 {
@@ -335,6 +372,14 @@ mlc_rc ld_state_audit_event(struct ld_state *st, const struct ld_event_audit *a,
         (rc = a->org_id ? mlc_store_bind_int64(db, s, 9, a->org_id, err)
                         : mlc_store_bind_null(db, s, 9, err)) ||
         (rc = mlc_store_bind_text(db, s, 10, a->reason ? reason : NULL, err)))
+        return rc;
+    if ((rc = mlc_store_step(db, s, NULL, err)) != MLC_OK)
+        return rc;
+    /* the hourly count `mlc status` reads (same transaction) */
+    at[13] = '\0';
+    if ((rc = mlc_store_prepare(db, sql_outcome_add, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, at, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, a->outcome, err)))
         return rc;
     return mlc_store_step(db, s, NULL, err);
 }
@@ -365,6 +410,59 @@ mlc_rc ld_state_audit_call(struct ld_state *st, const char *method, const char *
         (rc = mlc_store_bind_text(db, s, 8, customer, err)))
         return rc;
     return mlc_store_step(db, s, NULL, err);
+}
+
+static const char sql_spend_add[] =
+    "INSERT INTO spend_hour (hour, kind, tokens, calls, status_429, status_5xx) "
+    "VALUES (?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT (hour, kind) DO UPDATE SET "
+    "tokens = tokens + ?3, calls = calls + 1, status_429 = status_429 + ?4, "
+    "status_5xx = status_5xx + ?5";
+
+mlc_rc ld_state_spend_add(struct ld_state *st, int64_t at_ms, const char *kind, long status,
+                          int tokens, struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    struct mlc_store *db = st->store;
+    char at[32];
+    mlc_rc rc;
+
+    iso_ms(at_ms ? at_ms : mlc_realtime_ms(), at);
+    at[13] = '\0'; /* "YYYY-MM-DDTHH" */
+    if ((rc = mlc_store_prepare(db, sql_spend_add, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, at, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, kind, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 3, tokens, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 4, status == 429, err)) ||
+        (rc = mlc_store_bind_int64(db, s, 5, status >= 500, err)))
+        return rc;
+    return mlc_store_step(db, s, NULL, err);
+}
+
+static const char sql_spend_today[] =
+    "SELECT kind, sum(tokens), sum(status_429) FROM spend_hour WHERE hour >= ?1 AND hour < ?2 "
+    "GROUP BY kind";
+
+mlc_rc ld_state_spend_day(struct ld_state *st, int64_t day_ms, ld_spend_fn fn, void *ctx,
+                          struct mlc_err *err)
+{
+    sqlite3_stmt *s;
+    struct mlc_store *db = st->store;
+    char from[32], to[32];
+    bool r = false;
+    mlc_rc rc;
+
+    iso_ms(day_ms - day_ms % 86400000, from);
+    iso_ms(day_ms - day_ms % 86400000 + 86400000, to);
+    from[13] = to[13] = '\0';
+    if ((rc = mlc_store_prepare(db, sql_spend_today, &s, err)) ||
+        (rc = mlc_store_bind_text(db, s, 1, from, err)) ||
+        (rc = mlc_store_bind_text(db, s, 2, to, err)))
+        return rc;
+    while ((rc = mlc_store_step(db, s, &r, err)) == MLC_OK && r)
+        fn(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+           sqlite3_column_int64(s, 2));
+    mlc_store_reset(s);
+    return rc;
 }
 
 static const char sql_meta_get[] = "SELECT value FROM meta WHERE key = ?1";

@@ -83,6 +83,17 @@ mlc_rc ld_state_audit_call(struct ld_state *st, const char *method, const char *
                            int tokens, long duration_ms, const char *company, const char *customer,
                            int64_t at_ms, struct mlc_err *err);
 
+/* Adds one call to the hourly spending summary (spend_hour: hour of at_ms,
+ * kind of ld_calls.h's ld_call_kind()), inside the caller's transaction. */
+mlc_rc ld_state_spend_add(struct ld_state *st, int64_t at_ms, const char *kind, long status,
+                          int tokens, struct mlc_err *err);
+
+/* Calls fn once per kind with the tokens and 429s of the UTC day holding
+ * day_ms (read from spend_hour). */
+typedef void (*ld_spend_fn)(void *ctx, const char *kind, int64_t tokens, int64_t status_429);
+mlc_rc ld_state_spend_day(struct ld_state *st, int64_t day_ms, ld_spend_fn fn, void *ctx,
+                          struct mlc_err *err);
+
 /* Deletes, in one transaction, the event and call audit rows older than
  * cutoff_ms (Unix ms); *deleted (nullable) gets how many. */
 mlc_rc ld_state_prune_audit(struct ld_state *st, int64_t cutoff_ms, int64_t *deleted,

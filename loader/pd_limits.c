@@ -505,3 +505,8 @@ size_t pd_limits_window_sends(const struct pd_limits *l)
 {
     return l->n_sends;
 }
+
+long pd_limits_daily_limit(const struct pd_limits *l)
+{
+    return l->daily_limit;
+}

@@ -179,6 +179,9 @@ long pd_limits_burst_remaining(const struct pd_limits *l);
 int pd_limits_burst_limit(const struct pd_limits *l);
 /* No send before this time (ms since the epoch) after a burst 429; 0 none. */
 int64_t pd_limits_hold_until(const struct pd_limits *l);
+/* The daily budget in force (x-daily-ratelimit-limit as last seen, else
+ * MLC_PIPEDRIVE_DAILY_BUDGET); 0 when unknown. */
+long pd_limits_daily_limit(const struct pd_limits *l);
 /* Our sends in the current burst window. */
 size_t pd_limits_window_sends(const struct pd_limits *l);
 

@@ -20,7 +20,10 @@ import sqlite3
 import mlctest
 
 # Tables that grow with customers or with time (cycle: one row per poll).
-BIG = ("event_audit", "call_audit", "audit", "customer", "idmap", "cycle")
+# spend_hour and outcome_hour: the loader's hourly summaries, which `mlc status`
+# must read by hour (a row per hour and kind, kept for as long as the file lives)
+BIG = ("event_audit", "call_audit", "audit", "customer", "idmap", "cycle", "spend_hour",
+       "outcome_hour")
 
 
 def c_queries(path):
@@ -137,6 +140,12 @@ class StateQueries(mlctest.TestCase):
         bad += b
         self.assertGreaterEqual(n_ext, 1, "no extractor query found in cli/cmd_status.c")
         self.assertGreaterEqual(n_ld, 5, "loader queries not found in cli/cmd_status.c")
+        # the 24 h counts and the 7-day spending read the hourly summaries
+        for table in ("spend_hour", "outcome_hour"):
+            self.assertTrue(any(re.search(rf"\bFROM {table}\b", q) for q in self.status),
+                            f"no status query reads {table}")
+        self.assertFalse([q for q in self.status if re.search(r"\bFROM call_audit WHERE at", q)],
+                         "a status query aggregates the call audit by time")
         # mlc audit --customer 1100 [--limit 50]: ?1 customer, ?2 company, ?3 limit
         per_customer = [q for q in self.audit
                         if re.search(r"\bcustomer (= \?1|BETWEEN coalesce\(\?1)", q)]

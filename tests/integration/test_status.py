@@ -97,7 +97,34 @@ class Status(mlctest.TestCase):
         self.assertEqual(day["total"], sum(day[k] for k in
                                            ("creates", "updates", "scans", "field_setup",
                                             "probes")))
+        self.assertEqual(day["other"], 0)
         self.assertEqual(day["status_429"], 0)
+        self.summaries_agree(ld_db, common)
+
+        # the forecast: the loader recorded the budget it saw, the reserve and
+        # its lag (0: drained); 12 customers in the last full scans, 12 mapped
+        self.assertEqual(int(meta["daily_budget"]), stats["companies"][0]["daily_budget"])
+        self.assertEqual(meta["reserve_pct"], "20")
+        self.assertEqual(meta["lag"], "0")
+        fc = doc["forecast"]
+        self.assertEqual((fc["source"], fc["customers_without_org"], fc["tokens"], fc["eta_days"]),
+                         ("extractor", 0, 0, 0), fc)
+        self.assertEqual(fc["net_daily"], stats["companies"][0]["daily_budget"] * 0.8)
+        # a loader that records its backlog of creates: that count, when larger
+        con = sqlite3.connect(ld_db)
+        con.execute("INSERT INTO meta VALUES ('backlog_creates', '1000')")
+        con.commit()
+        con.close()
+        cp = self.procs.run(status + ["--json"], env=common)
+        fc = json.loads(cp.stdout)["forecast"]
+        self.assertEqual((fc["source"], fc["customers_without_org"], fc["tokens"]),
+                         ("backlog_creates", 1000, 5000), fc)
+        self.assertAlmostEqual(fc["eta_days"], 5000 / fc["net_daily"])
+        cp = self.procs.run(status, env=common)
+        self.assertIn("initial load: 1000 customers without organization (backlog_creates), "
+                      "5000 tokens", cp.stdout)
+        self.assertRegex(cp.stdout, r"forecast: daily budget \d+ - reserve 20 % = \d+ tokens a "
+                         r"day: \d+\.\d\d days, done about \d{4}-\d\d-\d\d")
 
         cp = self.procs.run(status, env=common)
         self.assertEqual(cp.returncode, 0, cp.stderr)
@@ -123,6 +150,7 @@ class Status(mlctest.TestCase):
         self.assertRegex(dom, r"<tr><td>" + day["day"] + r'</td><td class="n">60</td>'
                          r'<td class="n">0</td>')
         self.assertRegex(dom, r"<td>SAMINC</td><td>" + marks["SAMINC"])
+        self.assertRegex(dom, r'<td class="n" id="eta_days">\d+\.\d\d</td>')
         self.assertEqual(dom.count("<rect "), sum(1 for k in ("creates", "updates", "scans",
                                                               "field_setup", "probes")
                                                   if day[k] > 0))
@@ -154,6 +182,45 @@ class Status(mlctest.TestCase):
         cp = self.procs.run([mlctest.binary("mlc-extractor"), "once"], env=ext_env)
         self.assertEqual(cp.returncode, 0, cp.stderr[-3000:])
         self.assertEqual(self.insecure(status, common), ([], ""))
+
+    def summaries_agree(self, ld_db, env):
+        """spend_hour and outcome_hour hold what the audit rows say, and the
+        schema migration's backfill from those rows gives the same summary
+        as the loader kept while it ran."""
+        def summary(db):
+            con = sqlite3.connect(db)
+            out = (con.execute("SELECT kind, sum(tokens), sum(calls), sum(status_429) FROM "
+                               "spend_hour GROUP BY kind ORDER BY kind").fetchall(),
+                   con.execute("SELECT outcome, sum(count) FROM outcome_hour GROUP BY outcome "
+                               "ORDER BY outcome").fetchall(),
+                   con.execute("SELECT count(*), sum(tokens) FROM call_audit").fetchone(),
+                   con.execute("SELECT outcome, count(*) FROM event_audit GROUP BY outcome "
+                               "ORDER BY outcome").fetchall())
+            con.close()
+            return out
+        kept = summary(ld_db)
+        spend, outcomes, calls, events = kept
+        self.assertEqual((sum(r[2] for r in spend), sum(r[1] for r in spend)), calls)
+        self.assertEqual(outcomes, events)
+        self.assertEqual({r[0] for r in spend} - {"creates", "scans", "field_setup", "probes"},
+                         set(), spend)
+        old = os.path.join(self.workdir, "loader-v2.db")
+        con = sqlite3.connect(ld_db)
+        con.execute("VACUUM INTO ?", (old,))
+        con.close()
+        con = sqlite3.connect(old)
+        con.executescript("DROP TABLE spend_hour; DROP TABLE outcome_hour; PRAGMA user_version = 2;")
+        con.close()
+        # the loader migrates its state file, then stops at the missing event
+        # key before any call
+        dead = f"127.0.0.1:{mlctest.free_port()}"
+        cp = self.procs.run([mlctest.binary("mlc-loader"), "drain"], timeout=120, env={
+            "MLC_STATE_DB": old, "MLC_PIPEDRIVE_URL": f"http://{dead}",
+            "MLC_PIPEDRIVE_TOKEN": TOKEN, "MLC_KAFKA_BROKERS": dead,
+            "MLC_EVENT_KEY_FILE": os.path.join(self.workdir, "no-such-key")})
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertIn("no-such-key", cp.stderr)
+        self.assertEqual(summary(old), kept)
 
     def insecure(self, status, env):
         cp = self.procs.run(status + ["--json"], env=env)
