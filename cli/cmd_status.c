@@ -190,6 +190,14 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
         cJSON_AddStringToObject(x, "error", why);
         return;
     }
+    if (sqlite3_exec(db, "SELECT 1 FROM outcome_hour LIMIT 0", NULL, NULL, NULL) != SQLITE_OK) {
+        /* read-only: status never migrates a worker's file */
+        cJSON_AddStringToObject(x, "error",
+                                "written by an older mlc-loader: its summaries appear once this "
+                                "release's loader has started on it");
+        sqlite3_close(db);
+        return;
+    }
     ok = rows_to_json(db, "SELECT key, value FROM meta ORDER BY key",
                       cJSON_AddArrayToObject(x, "meta"), &why) &&
          /* "24 h": the hourly summaries of the last 24 whole hours and the

@@ -211,6 +211,12 @@ class Status(mlctest.TestCase):
         con = sqlite3.connect(old)
         con.executescript("DROP TABLE spend_hour; DROP TABLE outcome_hour; PRAGMA user_version = 2;")
         con.close()
+        # a status of this release on a file the old loader wrote: one clear line
+        cp = self.procs.run([mlctest.binary("mlc"), "status", "--json", "--loader-db", old,
+                             "--extractor-db", os.path.join(self.workdir, "none.db")],
+                            env={"MLC_KAFKA_BROKERS": f"127.0.0.1:{mlctest.free_port()}"})
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("written by an older mlc-loader", json.loads(cp.stdout)["loader"]["error"])
         # the loader migrates its state file, then stops at the missing event
         # key before any call
         dead = f"127.0.0.1:{mlctest.free_port()}"
