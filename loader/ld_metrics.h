@@ -55,6 +55,8 @@ void ld_metrics_call(struct ld_metrics *m, const char *method, const char *op, l
                      long burst_remaining);
 /* Paused (resume_ms: epoch ms of the announced resume) or resumed. */
 void ld_metrics_paused(struct ld_metrics *m, bool paused, int64_t resume_ms);
+/* Customers now in the backlog of creates. */
+void ld_metrics_backlog(struct ld_metrics *m, int64_t n);
 /* The health decision (mlc_metrics_health_fn). */
 bool ld_metrics_healthy(void *m, char *reason, size_t reasonsz);
 

@@ -4,6 +4,7 @@
  */
 #include "ld_round.h"
 
+#include "ld_backlog.h"
 #include "ld_calls.h"
 #include "ld_dlq.h"
 #include "ld_fields.h"
@@ -139,10 +140,9 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         return rc;
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         struct work *w = &ws[i];
-        const rd_kafka_message_t *m = w->it->msg;
         struct ld_event_audit a = {.topic = ld->topic,
-                                   .partition = m->partition,
-                                   .offset = m->offset,
+                                   .partition = w->it->partition,
+                                   .offset = w->it->offset,
                                    .company = w->decoded ? w->ev.company : NULL,
                                    .customer = w->decoded ? w->ev.customer_number : NULL,
                                    .event_id = w->decoded ? w->ev.event_id : NULL,
@@ -150,6 +150,14 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
+        if (w->kind == PLAN_QUEUE) {
+            rc = ld_backlog_put(ld->backlog, w, err);
+            continue;
+        }
+        if (w->finished && w->it->backlog &&
+            (rc = ld_backlog_remove(ld->backlog, w->ev.company, w->ev.customer_number, err)) !=
+                MLC_OK)
+            break;
         if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
             (!w->call.sent || w->call.status == 429)) {
             /* never sent, or refused by the rate limiter before Pipedrive
@@ -411,12 +419,12 @@ static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, boo
 
         if (w->kind != PLAN_DLQ || w->finished)
             continue;
-        r = ld_dlq_send(ld, w->it->msg, w->err_class, w->reason, &e);
+        r = ld_dlq_send(ld, w->it, w->err_class, w->reason, &e);
         if (r == MLC_OK) {
             char reason[512];
 
             mlc_warn("%s:%d:%lld sent to the dead-letter topic: %s", ld->topic,
-                     (int)w->it->msg->partition, (long long)w->it->msg->offset, w->reason);
+                     (int)w->it->partition, (long long)w->it->offset, w->reason);
             mlc_strlcpy(reason, w->reason, sizeof(reason));
             ld_work_finish(w, LD_OUT_DLQ, 0, "%s: %s", w->err_class, reason);
         } else if (r == MLC_FATAL) {
@@ -435,12 +443,14 @@ static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, boo
 static void mark_done(struct ld *ld, struct work *ws, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (ws[i].finished) {
+        if (ws[i].kind == PLAN_QUEUE) {
+            ws[i].it->done = true; /* stored in the backlog: counted when worked */
+        } else if (ws[i].finished) {
             ws[i].it->done = true;
             count(ld, ws[i].outcome);
             ld_metrics_outcome(ld->metrics, ld_outcome_name(ws[i].outcome));
-            mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
-                      (long long)ws[i].it->msg->offset, ld_outcome_name(ws[i].outcome));
+            mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->partition,
+                      (long long)ws[i].it->offset, ld_outcome_name(ws[i].outcome));
         }
 }
 

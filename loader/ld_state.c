@@ -66,6 +66,21 @@ static const char *const migrations[] = {
     "CREATE INDEX idmap_customer ON idmap (customer);"
     "CREATE INDEX idmap_active ON idmap (org_id) WHERE org_id <> 0 AND state = 'active';"
     "CREATE INDEX idmap_duplicate ON idmap (company, customer) WHERE state = 'duplicate';",
+    /* 3: the backlog of creates (ld_backlog.c), a cache emptied at start */
+    "CREATE TABLE backlog ("
+    "  company TEXT NOT NULL,"
+    "  customer TEXT NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  first_offset INTEGER NOT NULL,"
+    "  last_offset INTEGER NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 1,"
+    "  recency TEXT NOT NULL DEFAULT '',"
+    "  msg_key BLOB,"
+    "  msg_value BLOB NOT NULL,"
+    "  queued_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (company, customer)"
+    ");"
+    "CREATE INDEX backlog_floor ON backlog (partition, first_offset);",
 };
 
 struct ld_state {
