@@ -347,8 +347,10 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         }
         w->recreate = true;
     }
+    /* a create of a carry item goes to the backlog unmatched: the match by
+     * name (a read) is made when the backlog row is worked */
     if (!(w->row_found && (w->row.org_id || w->row.create_pending_ms)) && !w->recreate &&
-        (rc = ld_adopt_match(ld, w, err)) != MLC_OK)
+        !(ld->backlog && !it->backlog) && (rc = ld_adopt_match(ld, w, err)) != MLC_OK)
         goto out;
     if (w->row_found && w->row.org_id && !w->recreate)
         rc = plan_update(ld, w, &diff, err);
