@@ -20,7 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-#define ROUND_MAX      256
+#define ROUND_MAX 256
+/* creates per backlog round: about 0.8 s of Growth's paced 19.5 requests/s,
+ * so an update polled meanwhile waits at most that long for its round */
+#define BACKLOG_ROUND  16
 #define POLL_IDLE_MS   200   /* a poll's wait when there is nothing to do */
 #define WATERMARKS_MS  10000 /* time limit of the end-offset query (drain) */
 #define DRAIN_CHECK_MS 5000  /* time limit of the drained check (drain) */
@@ -388,8 +391,8 @@ static mlc_rc round_step(struct ld *ld, bool *ran, struct mlc_err *err)
 static mlc_rc backlog_step(struct ld *ld, int64_t now, int64_t *next_probe, bool *ran,
                            struct mlc_err *err)
 {
-    struct item items[ROUND_MAX];
-    struct item *round[ROUND_MAX];
+    struct item items[BACKLOG_ROUND];
+    struct item *round[BACKLOG_ROUND];
     size_t max, n = 0;
     bool retry = false;
     mlc_rc rc;
@@ -397,7 +400,7 @@ static mlc_rc backlog_step(struct ld *ld, int64_t now, int64_t *next_probe, bool
     *ran = false;
     if (!ld->backlog || ld_backlog_count(ld->backlog) == 0)
         return MLC_OK;
-    max = ld_backlog_allowed(ld->backlog, pd_client_limits(ld->pd), ROUND_MAX);
+    max = ld_backlog_allowed(ld->backlog, pd_client_limits(ld->pd), BACKLOG_ROUND);
     if (max == 0) {
         if (now < *next_probe)
             return MLC_OK;
