@@ -402,7 +402,11 @@ static mlc_rc backlog_step(struct ld *ld, int64_t now, int64_t *next_probe, bool
         return MLC_OK;
     max = ld_backlog_allowed(ld->backlog, pd_client_limits(ld->pd), BACKLOG_ROUND);
     if (max == 0) {
-        if (now < *next_probe)
+        int64_t last = pd_client_limits(ld->pd)->last_send_ms;
+
+        /* an answer within the probe interval (an update) carried the
+         * budget headers already: no probe needed */
+        if (now < *next_probe || (last > 0 && now - last < ld->probe_ms))
             return MLC_OK;
         *next_probe = now + ld->probe_ms;
         return ld_probe_budget(ld, err);
