@@ -127,6 +127,24 @@ static void count(struct ld *ld, enum ld_outcome outcome)
     }
 }
 
+/* The pending mark of a create left unfinished (inside store_round's
+ * transaction). */
+static mlc_rc store_unfinished(struct ld *ld, struct work *w, struct mlc_err *err)
+{
+    if (w->kind != PLAN_POST || w->call.rc != MLC_RETRY)
+        return MLC_OK;
+    if (!w->call.sent || w->call.status == 429)
+        /* never sent, or refused by the rate limiter before Pipedrive
+         * looked at it: nothing was created, no lookup needed */
+        return ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+    if (w->call.status == 0)
+        /* no answer to this create: the settle time before its lookup
+         * counts from now, when we gave up, not from the round start */
+        return ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, mlc_realtime_ms(),
+                                    err);
+    return MLC_OK;
+}
+
 /* Map rows and audit rows of a round, in one transaction. */
 static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_err *err)
 {
@@ -150,31 +168,18 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
-        if (w->kind == PLAN_QUEUE) {
+        if (w->kind == PLAN_QUEUE) { /* into the backlog of creates */
             rc = ld_backlog_put(ld->backlog, w, err);
             continue;
         }
-        if (w->finished && w->it->backlog &&
+        if (!w->finished) {
+            rc = store_unfinished(ld, w, err);
+            continue;
+        }
+        if (w->it->backlog && /* worked through: leaves the backlog */
             (rc = ld_backlog_remove(ld->backlog, w->ev.company, w->ev.customer_number, err)) !=
                 MLC_OK)
             break;
-        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
-            (!w->call.sent || w->call.status == 429)) {
-            /* never sent, or refused by the rate limiter before Pipedrive
-             * looked at it: nothing was created, no lookup needed */
-            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
-            continue;
-        }
-        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
-            w->call.status == 0) {
-            /* no answer to this create: the settle time before its lookup
-             * counts from now, when we gave up, not from the round start */
-            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number,
-                                      mlc_realtime_ms(), err);
-            continue;
-        }
-        if (!w->finished)
-            continue;
         if (w->create_refused && w->outcome == LD_OUT_DLQ) {
             /* Pipedrive answered the create with a refusal (400 validation,
              * another 4xx): nothing was created, so no later event of the
