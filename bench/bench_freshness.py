@@ -17,8 +17,19 @@ edits (a growing backlog shows as a rise), the edits not seen within
 --timeout, the extractor's cycles and audit rows, and PASS when p99 <= P + 2 s
 and every edit arrived.
 
+--during-load: the edits are made while the initial load runs beside them on
+a daily budget that does not fit it (mlc-pipedrive-sim --daily-budget B
+--day-length 3600; loader MLC_PIPEDRIVE_RESERVE_PCT=20,
+MLC_LOAD_UPDATE_HEADROOM_PCT=H). The edits start once --existing customers
+have an organization and rename only customers that have one then (updates,
+never creates); meanwhile the loader works its backlog of creates until the
+budget falls to reserve + headroom, then the edits go on in the headroom.
+Prints how many creates ran during the edits and whether the creates
+stopped for the day before the last edit.
+
 usage: bench/bench_freshness.py [--build DIR] [--customers N] [--poll P]
         [--edits E] [--gap G] [--watch W] [--timeout T]
+        [--during-load [--budget B] [--existing K] [--headroom H]] [--quick]
 """
 import argparse
 import base64
@@ -84,12 +95,105 @@ def org_names(pd_root):
             if not o.get("is_deleted")]
 
 
+def with_org(pd_root):
+    """Customer numbers that have an organization now."""
+    doc = req("GET", pd_root + "/_sim/state")
+    comp = doc["companies"][0]
+    keys = {f["name"]: f["key"] for f in comp.get("fields", []) if not f.get("is_deleted")}
+    kn = keys.get("Sage 300 Customer ID")
+    return [o["custom_fields"][kn] for o in comp["organizations"]
+            if not o.get("is_deleted") and kn and (o.get("custom_fields") or {}).get(kn)]
+
+
+def creates(pd_root):
+    st = req("GET", pd_root + "/_sim/stats")
+    return st["operations"].get("organizations.create", {}).get("count", 0)
+
+
 def pct(xs, p):
     xs = sorted(xs)
     k = (len(xs) - 1) * p / 100.0
     f = int(k)
     c = min(f + 1, len(xs) - 1)
     return xs[f] + (xs[c] - xs[f]) * (k - f)
+
+
+class Watcher:
+    """Polls the Pipedrive sandbox and notes when each marker first shows."""
+
+    def __init__(self, pd_root, every):
+        self.pd_root, self.every = pd_root, every
+        self.edited, self.seen, self.polls = {}, {}, 0
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            now = time.monotonic()
+            try:
+                names = org_names(self.pd_root)
+            except Exception:
+                time.sleep(self.every)
+                continue
+            self.polls += 1
+            pending = [m for m in list(self.edited) if m not in self.seen]
+            if pending:
+                blob = "\n".join(names)
+                for m in pending:
+                    if m in blob:
+                        self.seen[m] = now
+            time.sleep(max(0.0, self.every - (time.monotonic() - now)))
+
+
+def during_load(args, rnd, pd_root, sage_root, ld_db, work, t0):
+    """Edits customers that have an organization while the initial load of
+    the others runs on a limited budget; prints the update freshness."""
+    print(f"during-load: {args.customers} customers, sandbox budget {args.budget} tokens a day, "
+          f"reserve 20 %, headroom {args.headroom} %; {args.existing} organizations after "
+          f"{time.monotonic() - t0:.1f} s, edits start")
+    sys.stdout.flush()
+    w = Watcher(pd_root, args.watch)
+    c0 = creates(pd_root)
+    picked = set()  # distinct customers: a second edit could hide the first marker
+    for i in range(args.edits):
+        time.sleep(rnd.expovariate(1.0 / args.gap))
+        num = rnd.choice(sorted(set(with_org(pd_root)) - picked))
+        picked.add(num)
+        marker = f"FRESH{i:05d}X"
+        path = f"/_sim/companies/SAMINC/customers/{urllib.parse.quote(num, safe='')}"
+        t = time.monotonic()
+        req("PATCH", sage_root + path, {"CustomerName": f"Edited {marker}"})
+        w.edited[marker] = t
+    c_edits = creates(pd_root) - c0
+    deadline = time.monotonic() + args.timeout
+    while len(w.seen) < len(w.edited) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    w.stop.set()
+    w.th.join(10)
+    lat = [w.seen[m] - w.edited[m] for m in w.edited if m in w.seen]
+    lost = [m for m in w.edited if m not in w.seen]
+    with open(os.path.join(work, "loader.err"), errors="replace") as f:
+        log = f.read()
+    stopped = "creates stopped for the day" in log
+    paused = "consumption paused" in log
+    con = sqlite3.connect(f"file:{ld_db}?mode=ro", uri=True)
+    row = con.execute("SELECT value FROM meta WHERE key = 'backlog_creates'").fetchone()
+    con.close()
+    print(f"edits: {len(w.edited)} (mean gap {args.gap} s), seen: {len(lat)}, not seen within "
+          f"{args.timeout:.0f} s: {len(lost)}; creates during the edits: {c_edits}; creates "
+          f"stopped for the day: {'yes' if stopped else 'no'}; consumption paused at the "
+          f"reserve: {'yes' if paused else 'no'}; backlog left: {row[0] if row else '?'}")
+    if lat:
+        print(f"update latency edit -> organization (s): p50 {pct(lat, 50):.2f}, "
+              f"p95 {pct(lat, 95):.2f}, p99 {pct(lat, 99):.2f}, max {max(lat):.2f}, "
+              f"min {min(lat):.2f}")
+    ok = bool(lat) and not lost and pct(lat, 99) <= args.poll + 2 and c_edits > 0
+    print(f"summary: poll P = {args.poll:.0f} s, p99 {pct(lat, 99) if lat else float('nan'):.2f} s "
+          f"(target <= P + 2 = {args.poll + 2:.0f} s while the headroom lasts), lost {len(lost)}, "
+          f"initial load running beside: {'yes' if c_edits > 0 else 'NO'}: "
+          f"{'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
 
 
 def main():
@@ -102,7 +206,18 @@ def main():
     ap.add_argument("--watch", type=float, default=0.1, help="Pipedrive sandbox poll, seconds")
     ap.add_argument("--timeout", type=float, default=120, help="an edit not seen by then is lost")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--during-load", action="store_true",
+                    help="edit while a budget-limited initial load runs beside")
+    ap.add_argument("--budget", type=int, default=8000, help="sandbox daily budget (during-load)")
+    ap.add_argument("--existing", type=int, default=100,
+                    help="organizations to wait for before the edits (during-load)")
+    ap.add_argument("--headroom", type=int, default=5, help="MLC_LOAD_UPDATE_HEADROOM_PCT")
+    ap.add_argument("--quick", action="store_true",
+                    help="during-load, 2000 customers, 70 edits 1 s apart (a few minutes)")
     args = ap.parse_args()
+    if args.quick:
+        args.during_load = True
+        args.customers, args.edits, args.gap, args.budget = 2000, 70, 1.0, 8000
     rnd = random.Random(args.seed)
     b = lambda n: os.path.join(args.build, n)  # noqa: E731
     work = tempfile.mkdtemp(prefix="mlc-bench-fresh-")
@@ -111,8 +226,10 @@ def main():
         sage, sage_url = start([b("mlc-sage-sim"), "--port", "0", "--customers", str(args.customers),
                                 "--page-size", "1000"], work, "sage")
         procs.append(sage)
+        pd_args = ["--daily-budget", str(args.budget), "--day-length", "3600"] \
+            if args.during_load else []
         pd, pd_url = start([b("mlc-pipedrive-sim"), "--port", "0", "--token", TOKEN, "--plan",
-                            "growth"], work, "pd")
+                            "growth", *pd_args], work, "pd")
         procs.append(pd)
         broker, boot = start([b("mlc"), "devbroker", "--partitions", "3"], work, "broker")
         procs.append(broker)
@@ -126,17 +243,23 @@ def main():
                        MLC_STATE_DB=ext_db)
         ld_env = dict(common, MLC_PIPEDRIVE_URL=pd_url, MLC_PIPEDRIVE_TOKEN=TOKEN,
                       MLC_PIPEDRIVE_PLAN="growth", MLC_STATE_DB=ld_db, MLC_KAFKA_GROUP="fresh")
+        if args.during_load:
+            ld_env.update(MLC_PIPEDRIVE_RESERVE_PCT="20", MLC_PIPEDRIVE_PAUSE_PROBE="5",
+                          MLC_LOAD_UPDATE_HEADROOM_PCT=str(args.headroom))
         ext, _ = start([b("mlc-extractor"), "run"], work, "extractor", env=ext_env, server=False)
         procs.append(ext)
         ld, _ = start([b("mlc-loader"), "run"], work, "loader", env=ld_env, server=False)
         procs.append(ld)
         t0 = time.monotonic()
-        while len(org_names(pd_root)) < args.customers:
+        want = args.existing if args.during_load else args.customers
+        while len(org_names(pd_root)) < want:
             if ext.poll() is not None or ld.poll() is not None:
                 raise SystemExit("a worker exited during the initial load")
             if time.monotonic() - t0 > 1800:
                 raise SystemExit("initial load did not finish in 30 min")
-            time.sleep(1)
+            time.sleep(1 if not args.during_load else 0.2)
+        if args.during_load:
+            return during_load(args, rnd, pd_root, sage_root, ld_db, work, t0)
         print(f"initial load of {args.customers} customers: {time.monotonic() - t0:.1f} s "
               f"(Growth: 20 requests/s)")
         sys.stdout.flush()

@@ -101,6 +101,15 @@ MLC_SETTING(PIPEDRIVE_TOKEN, SECRET, "", 0, 0, NULL, LOADER,
 MLC_SETTING(PIPEDRIVE_RESERVE_PCT, INT, "20", 0, 95, NULL, LOADER,
             "Percent of the daily token budget left for the company's other integrations; "
             "the loader pauses when the remaining budget falls below it")
+MLC_SETTING(LOAD_ORDER, ENUM, "topic", 0, 0, "topic|active_first|recent_first", LOADER,
+            "Order in which the loader works through its backlog of creates (customers without an "
+            "organization) while the daily budget limits them: topic (first offset), active_first "
+            "(customer status active before inactive, then topic order) or recent_first (most "
+            "recently maintained or invoiced first); updates never wait for the backlog")
+MLC_SETTING(LOAD_UPDATE_HEADROOM_PCT, INT, "5", 0, 50, NULL, LOADER,
+            "Percent of the daily token budget, above MLC_PIPEDRIVE_RESERVE_PCT, that creates from "
+            "the backlog leave to updates of customers that have an organization: creates stop "
+            "for the day when the remaining budget falls to reserve + headroom")
 MLC_SETTING(MAPPING, PATH, "", 0, 0, NULL, LOADER,
             "JSON mapping file, e.g. an edited copy of schemas/mapping.default.json (its format "
             "is the JSON Schema schemas/mapping.v1.json); empty uses the built-in mapping")

@@ -24,7 +24,7 @@ void ld_dlq_on_delivery(const struct mlc_kafka_dr *dr, void *ctx)
         ld->dlq_ok++;
 }
 
-mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, const char *text,
+mlc_rc ld_dlq_send(struct ld *ld, const struct item *it, const char *cls, const char *text,
                    struct mlc_err *err)
 {
     struct mlc_kafka_header h[64];
@@ -37,7 +37,7 @@ mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, 
     if (!ld->dlq &&
         (rc = mlc_kafka_producer_new(ld->cfg, ld_dlq_on_delivery, ld, &ld->dlq, err)) != MLC_OK)
         return rc;
-    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig) {
+    if (it->msg && rd_kafka_message_headers(it->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig) {
         const char *name;
         const void *val;
         size_t len;
@@ -45,8 +45,8 @@ mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, 
         for (size_t i = 0; nh < 58 && !rd_kafka_header_get_all(orig, i, &name, &val, &len); i++)
             h[nh++] = (struct mlc_kafka_header){name, val, len};
     }
-    snprintf(part, sizeof(part), "%d", (int)m->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    snprintf(part, sizeof(part), "%d", (int)it->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)it->offset);
     ld_rfc3339(mlc_realtime_ms(), at);
     mlc_redact(text, clean, sizeof(clean));
     h[nh++] = (struct mlc_kafka_header){"mlc.original.topic", ld->topic, strlen(ld->topic)};
@@ -57,8 +57,8 @@ mlc_rc ld_dlq_send(struct ld *ld, const rd_kafka_message_t *m, const char *cls, 
     h[nh++] = (struct mlc_kafka_header){"mlc.failed.at", at, strlen(at)};
     before_ok = ld->dlq_ok;
     before_failed = ld->dlq_failed;
-    rc = mlc_kafka_produce(ld->dlq, mlc_cfg_str(ld->cfg, MLC_CFG_DLQ_TOPIC), m->key, m->key_len,
-                           m->payload, m->len, h, nh, NULL, DLQ_PRODUCE_MS, err);
+    rc = mlc_kafka_produce(ld->dlq, mlc_cfg_str(ld->cfg, MLC_CFG_DLQ_TOPIC), it->key, it->key_len,
+                           it->value, it->value_len, h, nh, NULL, DLQ_PRODUCE_MS, err);
     if (rc != MLC_OK)
         return rc == MLC_PERM ? MLC_RETRY : rc;
     rc = mlc_kafka_producer_flush(ld->dlq, DLQ_DELIVERY_MS, &left, err);

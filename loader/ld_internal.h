@@ -21,6 +21,7 @@
  *   ld_consume  the loop above: carry, rebalance, offsets, budget pause
  *   ld_round    one round: calls, settling, dead letters, storing
  *   ld_plan     planning one event
+ *   ld_backlog  the backlog of creates (MLC_LOAD_ORDER) and its offset floor
  *   ld_adopt    matching new customers to organizations without IDs
  *   ld_fields   custom-field set-up and recovery (ld_loader, ld_round)
  *   ld_scan     the identity scan and the id map refresh
@@ -71,15 +72,30 @@ struct call_row {
 };
 
 /* A polled message in the carry; msg is owned by the carry. done: its
- * outcome is stored, its offset may be stored once those before it are. */
+ * outcome is stored (or it went to the backlog of creates), its offset may
+ * be stored once those before it are and no backlog row of its partition
+ * is older. A row of the backlog of creates (ld_backlog.h) is worked as an
+ * item too: msg is NULL, backlog is set and key/value are owned copies.
+ * partition, offset, key and value are filled for both kinds (for a carry
+ * item they point into msg). */
 struct item {
     rd_kafka_message_t *msg;
     bool done;
+    bool backlog;
+    int32_t partition;
+    int64_t offset; /* of the latest event folded into a backlog row */
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
 };
 
 /* What an event needs (ld_plan). PLAN_WAIT: an unanswered create may still
  * land; the event is left for a later round. */
-enum plan_kind { PLAN_NONE = 0, PLAN_POST, PLAN_PATCH, PLAN_DLQ, PLAN_WAIT };
+/* PLAN_QUEUE: a create (the customer has no organization) or a later event
+ * of a customer already in the backlog: stored in the backlog of creates,
+ * worked through when the budget allows (ld_backlog.h). */
+enum plan_kind { PLAN_NONE = 0, PLAN_POST, PLAN_PATCH, PLAN_DLQ, PLAN_WAIT, PLAN_QUEUE };
 
 /* One event of a round, from planning to the stored outcome. Zeroed before
  * ld_plan; owns ev, next, body, row and call (released by ld_round). */
@@ -109,6 +125,8 @@ struct work {
     int64_t matched_id;     /* organization matched by name (MLC_MATCH_EXISTING) */
     int64_t match_conflict; /* matched one another customer took: created instead */
 };
+
+struct ld_backlog;
 
 /* The loader of one command (see Ownership above). */
 struct ld {
@@ -147,6 +165,7 @@ struct ld {
     struct ld_sign sign;        /* the event keys; none: nothing checked */
     struct ld_listing *listing; /* MLC_MATCH_EXISTING=name, else NULL (ld_adopt.h) */
     struct mlc_err halt;        /* rc != MLC_OK: stop once the round is stored */
+    struct ld_backlog *backlog; /* owned by ld_consume; NULL in a dry run */
 };
 
 #endif

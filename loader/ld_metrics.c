@@ -15,7 +15,7 @@ struct ld_metrics {
     struct mlc_metrics *reg;
     struct mlc_metrics_server *srv;
     struct mlc_metric *consumed, *outcomes, *calls, *tokens, *daily_remaining, *burst_remaining,
-        *r429, *blocks, *lag, *dlq, *paused, *paused_reason, *assigned;
+        *r429, *blocks, *lag, *dlq, *paused, *paused_reason, *assigned, *backlog;
     pthread_mutex_t mu;
     rd_kafka_t *rk;
     int64_t last_poll_ms; /* monotonic; 0: not consuming */
@@ -190,6 +190,10 @@ mlc_rc ld_metrics_new(const struct mlc_config *cfg, struct ld_metrics **out, str
         (rc = mlc_metrics_gauge(m->reg, "mlc_loader_partitions_assigned",
                                 "Partitions of the topic assigned to this loader now.", NULL,
                                 &m->assigned, err)) != MLC_OK ||
+        (rc = mlc_metrics_gauge(m->reg, "mlc_loader_backlog_creates",
+                                "Customers without an organization waiting in this loader's "
+                                "backlog of creates (MLC_LOAD_ORDER).",
+                                NULL, &m->backlog, err)) != MLC_OK ||
         (rc = spend_register(m, err)) != MLC_OK)
         goto out;
     mlc_metrics_set(m->daily_remaining, NULL, -1);
@@ -317,4 +321,10 @@ bool ld_metrics_healthy(void *ctx, char *reason, size_t reasonsz)
     }
     pthread_mutex_unlock(&m->mu);
     return ok;
+}
+
+void ld_metrics_backlog(struct ld_metrics *m, int64_t n)
+{
+    if (m)
+        mlc_metrics_set(m->backlog, NULL, (double)n);
 }

@@ -65,6 +65,8 @@ void ld_metrics_spend_seed(void *m, const char *kind, int64_t tokens, int64_t st
 void ld_metrics_forecast(struct ld_metrics *m, double eta_days);
 /* Paused (resume_ms: epoch ms of the announced resume) or resumed. */
 void ld_metrics_paused(struct ld_metrics *m, bool paused, int64_t resume_ms);
+/* Customers now in the backlog of creates. */
+void ld_metrics_backlog(struct ld_metrics *m, int64_t n);
 /* The health decision (mlc_metrics_health_fn). */
 bool ld_metrics_healthy(void *m, char *reason, size_t reasonsz);
 

@@ -4,6 +4,7 @@
 #include "ld_plan.h"
 
 #include "ld_adopt.h"
+#include "ld_backlog.h"
 #include "ld_scan.h"
 #include "ld_state.h"
 #include "ld_util.h"
@@ -112,10 +113,10 @@ mlc_rc ld_plan_create(struct ld *ld, struct work *w, struct mlc_err *err)
 
 static void dry_print(struct ld *ld, struct work *w, const char *what, const char *diff)
 {
-    const rd_kafka_message_t *m = w->it->msg;
+    const struct item *it = w->it;
 
-    fprintf(ld->out, "%s:%d:%lld %s:%s %s%s%s", ld->topic, (int)m->partition, (long long)m->offset,
-            w->ev.company ? w->ev.company : "?",
+    fprintf(ld->out, "%s:%d:%lld %s:%s %s%s%s", ld->topic, (int)it->partition,
+            (long long)it->offset, w->ev.company ? w->ev.company : "?",
             w->ev.customer_number ? w->ev.customer_number : "?", what, w->reason[0] ? ": " : "",
             w->reason);
     fputc('\n', ld->out);
@@ -264,6 +265,10 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
         rc = ld_plan_create(ld, w, &e);
     if (rc != MLC_OK)
         return mapping_failed(w, rc, &e, err);
+    if (ld->backlog && !w->it->backlog && !w->recreate) {
+        w->kind = PLAN_QUEUE; /* a create: waits in the backlog, updates go first */
+        return MLC_OK;
+    }
     if (ld->o->dry_run) {
         cJSON *p = NULL;
 
@@ -280,18 +285,20 @@ static mlc_rc plan_new(struct ld *ld, struct work *w, struct mlc_buf *diff, stru
  * answer was lost). Fills w->kind; finished events get their outcome. */
 mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
 {
-    const rd_kafka_message_t *m = w->it->msg;
+    const struct item *it = w->it;
     struct mlc_err e = {0};
     struct mlc_buf diff;
+    bool queued = false;
     mlc_rc rc;
 
     mlc_buf_init(&diff, 64 * 1024);
-    if (!ld_sign_check(&ld->sign, m, e.msg, sizeof(e.msg))) {
+    /* a backlog row holds only events that passed this check */
+    if (it->msg && !ld_sign_check(&ld->sign, it->msg, e.msg, sizeof(e.msg))) {
         ld_work_to_dlq(w, "signature", e.msg);
         rc = MLC_OK;
         goto out;
     }
-    rc = mlc_event_decode(m->key, m->key_len, m->payload, m->len, &w->ev, &e);
+    rc = mlc_event_decode(it->key, it->key_len, it->value, it->value_len, &w->ev, &e);
     if (rc == MLC_FATAL) {
         *err = e;
         goto out;
@@ -302,6 +309,14 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         goto out;
     }
     w->decoded = true;
+    if (ld->backlog && !it->backlog &&
+        (rc = ld_backlog_has(ld->backlog, w->ev.company, w->ev.customer_number, &queued, err)) !=
+            MLC_OK)
+        goto out;
+    if (queued) { /* per-customer order: folded into its backlog row */
+        w->kind = PLAN_QUEUE;
+        goto out;
+    }
     ld_map_row_free(&w->row);
     if ((rc = ld_state_map_get(ld->st, w->ev.company, w->ev.customer_number, &w->row, &w->row_found,
                                err)) != MLC_OK)
@@ -334,8 +349,10 @@ mlc_rc ld_plan(struct ld *ld, struct work *w, struct mlc_err *err)
         }
         w->recreate = true;
     }
+    /* a create of a carry item goes to the backlog unmatched: the match by
+     * name (a read) is made when the backlog row is worked */
     if (!(w->row_found && (w->row.org_id || w->row.create_pending_ms)) && !w->recreate &&
-        (rc = ld_adopt_match(ld, w, err)) != MLC_OK)
+        !(ld->backlog && !it->backlog) && (rc = ld_adopt_match(ld, w, err)) != MLC_OK)
         goto out;
     if (w->row_found && w->row.org_id && !w->recreate)
         rc = plan_update(ld, w, &diff, err);

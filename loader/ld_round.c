@@ -4,6 +4,7 @@
  */
 #include "ld_round.h"
 
+#include "ld_backlog.h"
 #include "ld_calls.h"
 #include "ld_dlq.h"
 #include "ld_fields.h"
@@ -126,6 +127,24 @@ static void count(struct ld *ld, enum ld_outcome outcome)
     }
 }
 
+/* The pending mark of a create left unfinished (inside store_round's
+ * transaction). */
+static mlc_rc store_unfinished(struct ld *ld, struct work *w, struct mlc_err *err)
+{
+    if (w->kind != PLAN_POST || w->call.rc != MLC_RETRY)
+        return MLC_OK;
+    if (!w->call.sent || w->call.status == 429)
+        /* never sent, or refused by the rate limiter before Pipedrive
+         * looked at it: nothing was created, no lookup needed */
+        return ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+    if (w->call.status == 0)
+        /* no answer to this create: the settle time before its lookup
+         * counts from now, when we gave up, not from the round start */
+        return ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, mlc_realtime_ms(),
+                                    err);
+    return MLC_OK;
+}
+
 /* Map rows and audit rows of a round, in one transaction. */
 static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_err *err)
 {
@@ -139,10 +158,9 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
         return rc;
     for (size_t i = 0; i < n && rc == MLC_OK; i++) {
         struct work *w = &ws[i];
-        const rd_kafka_message_t *m = w->it->msg;
         struct ld_event_audit a = {.topic = ld->topic,
-                                   .partition = m->partition,
-                                   .offset = m->offset,
+                                   .partition = w->it->partition,
+                                   .offset = w->it->offset,
                                    .company = w->decoded ? w->ev.company : NULL,
                                    .customer = w->decoded ? w->ev.customer_number : NULL,
                                    .event_id = w->decoded ? w->ev.event_id : NULL,
@@ -150,23 +168,18 @@ static mlc_rc store_round(struct ld *ld, struct work *ws, size_t n, struct mlc_e
                                    .org_id = w->org_id,
                                    .reason = w->reason[0] ? w->reason : NULL};
 
-        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
-            (!w->call.sent || w->call.status == 429)) {
-            /* never sent, or refused by the rate limiter before Pipedrive
-             * looked at it: nothing was created, no lookup needed */
-            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number, 0, err);
+        if (w->kind == PLAN_QUEUE) { /* into the backlog of creates */
+            rc = ld_backlog_put(ld->backlog, w, err);
             continue;
         }
-        if (!w->finished && w->kind == PLAN_POST && w->call.rc == MLC_RETRY &&
-            w->call.status == 0) {
-            /* no answer to this create: the settle time before its lookup
-             * counts from now, when we gave up, not from the round start */
-            rc = ld_state_map_pending(ld->st, w->ev.company, w->ev.customer_number,
-                                      mlc_realtime_ms(), err);
+        if (!w->finished) {
+            rc = store_unfinished(ld, w, err);
             continue;
         }
-        if (!w->finished)
-            continue;
+        if (w->it->backlog && /* worked through: leaves the backlog */
+            (rc = ld_backlog_remove(ld->backlog, w->ev.company, w->ev.customer_number, err)) !=
+                MLC_OK)
+            break;
         if (w->create_refused && w->outcome == LD_OUT_DLQ) {
             /* Pipedrive answered the create with a refusal (400 validation,
              * another 4xx): nothing was created, so no later event of the
@@ -411,12 +424,12 @@ static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, boo
 
         if (w->kind != PLAN_DLQ || w->finished)
             continue;
-        r = ld_dlq_send(ld, w->it->msg, w->err_class, w->reason, &e);
+        r = ld_dlq_send(ld, w->it, w->err_class, w->reason, &e);
         if (r == MLC_OK) {
             char reason[512];
 
             mlc_warn("%s:%d:%lld sent to the dead-letter topic: %s", ld->topic,
-                     (int)w->it->msg->partition, (long long)w->it->msg->offset, w->reason);
+                     (int)w->it->partition, (long long)w->it->offset, w->reason);
             mlc_strlcpy(reason, w->reason, sizeof(reason));
             ld_work_finish(w, LD_OUT_DLQ, 0, "%s: %s", w->err_class, reason);
         } else if (r == MLC_FATAL) {
@@ -435,12 +448,14 @@ static mlc_rc deliver_dead_letters(struct ld *ld, struct work *ws, size_t n, boo
 static void mark_done(struct ld *ld, struct work *ws, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (ws[i].finished) {
+        if (ws[i].kind == PLAN_QUEUE) {
+            ws[i].it->done = true; /* stored in the backlog: counted when worked */
+        } else if (ws[i].finished) {
             ws[i].it->done = true;
             count(ld, ws[i].outcome);
             ld_metrics_outcome(ld->metrics, ld_outcome_name(ws[i].outcome));
-            mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->msg->partition,
-                      (long long)ws[i].it->msg->offset, ld_outcome_name(ws[i].outcome));
+            mlc_debug("%s:%d:%lld %s", ld->topic, (int)ws[i].it->partition,
+                      (long long)ws[i].it->offset, ld_outcome_name(ws[i].outcome));
         }
 }
 

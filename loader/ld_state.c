@@ -99,6 +99,21 @@ static const char *const migrations[] = {
     "FROM call_audit GROUP BY 1, 2;"
     "INSERT INTO outcome_hour (hour, outcome, count) "
     "SELECT substr(at, 1, 13), outcome, count(*) FROM event_audit GROUP BY 1, 2;",
+    /* 4: the backlog of creates (ld_backlog.c), a cache emptied at start */
+    "CREATE TABLE backlog ("
+    "  company TEXT NOT NULL,"
+    "  customer TEXT NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  first_offset INTEGER NOT NULL,"
+    "  last_offset INTEGER NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 1,"
+    "  recency TEXT NOT NULL DEFAULT '',"
+    "  msg_key BLOB,"
+    "  msg_value BLOB NOT NULL,"
+    "  queued_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (company, customer)"
+    ");"
+    "CREATE INDEX backlog_floor ON backlog (partition, first_offset);",
 };
 
 struct ld_state {

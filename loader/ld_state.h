@@ -12,6 +12,8 @@
  *               customer, event id, outcome, organization id, reason, time).
  *   call_audit  one row per Pipedrive call (method, path without secrets,
  *               status, tokens, duration, company, customer, time).
+ *   backlog     the backlog of creates (ld_backlog.h): one row per customer
+ *               without an organization, its latest event and earliest offset.
  *   meta        key/value: last_scan_ms (organization list scan), the last
  *               budget headers seen.
  *

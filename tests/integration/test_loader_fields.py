@@ -56,8 +56,12 @@ class FieldsChangedMidRun(LoaderCase):
         self.assertEqual(ours[("SAMINC", "1000")][0]["custom_fields"][new], "(619)555-4242")
         self.assertEqual(ours[("SAMINC", "1002")][0]["custom_fields"][new], "(619)555-0100")
         self.assert_one_each({("SAMINC", "1000"), ("SAMINC", "1001"), ("SAMINC", "1002")})
-        # each refused once, then sent again once; nothing dead-lettered
-        self.assertEqual(len(self.refused_writes()), 2, self.refused_writes())
+        # refused once, the fields read again, then sent again once; the
+        # create goes through the backlog of creates in a round of its own,
+        # so it is refused too only when it went before the update
+        refused = self.refused_writes()
+        self.assertIn(len(refused), (1, 2), refused)
+        self.assertEqual(len(set(refused)), len(refused), refused)
         self.assertEqual(self.read_topic(DLQ), [])
         self.assertIn("re-reading the organization fields once", p.stderr())
         p.stop()

@@ -209,7 +209,8 @@ class Status(mlctest.TestCase):
         con.execute("VACUUM INTO ?", (old,))
         con.close()
         con = sqlite3.connect(old)
-        con.executescript("DROP TABLE spend_hour; DROP TABLE outcome_hour; PRAGMA user_version = 2;")
+        con.executescript("DROP TABLE spend_hour; DROP TABLE outcome_hour; DROP TABLE backlog; "
+                          "PRAGMA user_version = 2;")
         con.close()
         # a status of this release on a file the old loader wrote: one clear line
         cp = self.procs.run([mlctest.binary("mlc"), "status", "--json", "--loader-db", old,

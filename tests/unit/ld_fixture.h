@@ -166,7 +166,13 @@ static inline struct item *fx_event(struct ldfx *x, const char *company, const c
     m->payload = x->payload[i].data;
     m->len = x->payload[i].len;
     m->offset = (int64_t)i;
-    x->item[i] = (struct item){.msg = m};
+    x->item[i] = (struct item){.msg = m,
+                               .partition = m->partition,
+                               .offset = m->offset,
+                               .key = m->key,
+                               .key_len = m->key_len,
+                               .value = m->payload,
+                               .value_len = m->len};
     return &x->item[i];
 }
 
@@ -186,7 +192,13 @@ static inline struct item *fx_garbage(struct ldfx *x, const char *key, const cha
     m->payload = x->payload[i].data;
     m->len = x->payload[i].len;
     m->offset = (int64_t)i;
-    x->item[i] = (struct item){.msg = m};
+    x->item[i] = (struct item){.msg = m,
+                               .partition = m->partition,
+                               .offset = m->offset,
+                               .key = m->key,
+                               .key_len = m->key_len,
+                               .value = m->payload,
+                               .value_len = m->len};
     return &x->item[i];
 }
 
