@@ -142,20 +142,27 @@ static void sort_keys(const struct mlc_event *ev, bool *active, char *recency, s
 
 static const char sql_put[] =
     "INSERT INTO backlog (company, customer, partition, first_offset, last_offset, active, "
-    "recency, msg_key, msg_value, queued_ms) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "recency, msg_key, msg_value, queued_ms, msg_sig) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, "
+    "?8, ?9, ?10) "
     "ON CONFLICT (company, customer) DO UPDATE SET last_offset = ?4, active = ?5, recency = ?6, "
-    "msg_key = ?7, msg_value = ?8";
+    "msg_key = ?7, msg_value = ?8, msg_sig = ?10";
 
 mlc_rc ld_backlog_put(struct ld_backlog *bl, const struct work *w, struct mlc_err *err)
 {
     struct mlc_store *s = ld_state_store(bl->st);
     const struct item *it = w->it;
+    rd_kafka_headers_t *hs = NULL;
+    const void *sig = NULL;
+    size_t sig_len = 0;
     char recency[40];
     bool active;
     sqlite3_stmt *q;
     mlc_rc rc;
 
     sort_keys(&w->ev, &active, recency, sizeof(recency));
+    if (it->msg && rd_kafka_message_headers(it->msg, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(hs, MLC_SIGN_HEADER, &sig, &sig_len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sig = NULL;
     if ((rc = mlc_store_prepare(s, sql_put, &q, err)) ||
         (rc = mlc_store_bind_text(s, q, 1, w->ev.company, err)) ||
         (rc = mlc_store_bind_text(s, q, 2, w->ev.customer_number, err)) ||
@@ -165,7 +172,8 @@ mlc_rc ld_backlog_put(struct ld_backlog *bl, const struct work *w, struct mlc_er
         (rc = mlc_store_bind_text(s, q, 6, recency, err)) ||
         (rc = mlc_store_bind_blob(s, q, 7, it->key, it->key_len, err)) ||
         (rc = mlc_store_bind_blob(s, q, 8, it->value ? it->value : "", it->value_len, err)) ||
-        (rc = mlc_store_bind_int64(s, q, 9, mlc_realtime_ms(), err)))
+        (rc = mlc_store_bind_int64(s, q, 9, mlc_realtime_ms(), err)) ||
+        (rc = sig ? mlc_store_bind_blob(s, q, 10, sig, sig_len, err) : MLC_OK))
         return rc;
     bl->dirty = true;
     return mlc_store_step(s, q, NULL, err);
@@ -270,13 +278,13 @@ mlc_rc ld_backlog_drop_partition(struct ld_backlog *bl, int32_t partition, struc
 
 /* One statement per order (a literal each: the store caches by pointer). */
 static const char sql_take_topic[] =
-    "SELECT partition, last_offset, msg_key, msg_value FROM backlog "
+    "SELECT partition, last_offset, msg_key, msg_value, msg_sig FROM backlog "
     "ORDER BY first_offset, partition LIMIT ?1";
 static const char sql_take_active[] =
-    "SELECT partition, last_offset, msg_key, msg_value FROM backlog "
+    "SELECT partition, last_offset, msg_key, msg_value, msg_sig FROM backlog "
     "ORDER BY active DESC, first_offset, partition LIMIT ?1";
 static const char sql_take_recent[] =
-    "SELECT partition, last_offset, msg_key, msg_value FROM backlog "
+    "SELECT partition, last_offset, msg_key, msg_value, msg_sig FROM backlog "
     "ORDER BY recency DESC, first_offset, partition LIMIT ?1";
 
 static char *blob_copy(sqlite3_stmt *q, int col, size_t *len)
@@ -313,6 +321,7 @@ mlc_rc ld_backlog_take(struct ld_backlog *bl, struct item *items, size_t max, si
         it->offset = sqlite3_column_int64(q, 1);
         it->key = blob_copy(q, 2, &it->key_len);
         it->value = blob_copy(q, 3, &it->value_len);
+        it->sig = sqlite3_column_type(q, 4) == SQLITE_NULL ? NULL : blob_copy(q, 4, &it->sig_len);
     }
     if (rc == MLC_OK && row)
         mlc_store_reset(q);
@@ -324,6 +333,7 @@ void ld_backlog_items_free(struct item *items, size_t n)
     for (size_t i = 0; i < n; i++) {
         free((char *)items[i].key);
         free((char *)items[i].value);
+        free((char *)items[i].sig);
         memset(&items[i], 0, sizeof(items[i]));
     }
 }
@@ -333,23 +343,24 @@ size_t ld_backlog_allowed(struct ld_backlog *bl, const struct pd_limits *l, size
     long rem = pd_limits_daily_remaining(l), above;
     int cost = pd_op_cost(PD_OP_CREATE_ORG);
 
-    if (!ld_backlog_budget_allows(rem, l->daily_limit, l->cfg.reserve_pct, bl->headroom_pct,
-                                  cost)) {
+    if (!ld_backlog_budget_allows(rem, pd_limits_daily_limit(l), pd_limits_reserve_pct(l),
+                                  bl->headroom_pct, cost)) {
         if (!bl->stopped)
             mlc_info("creates stopped for the day: %ld tokens left, kept for updates "
                      "(MLC_PIPEDRIVE_RESERVE_PCT %d %% + MLC_LOAD_UPDATE_HEADROOM_PCT %d %%); "
                      "%lld customers wait in the backlog",
-                     rem, l->cfg.reserve_pct, bl->headroom_pct, (long long)bl->count);
+                     rem, pd_limits_reserve_pct(l), bl->headroom_pct, (long long)bl->count);
         bl->stopped = true;
         return 0;
     }
     if (bl->stopped)
         mlc_info("daily budget allows creates again (%ld tokens left): working the backlog", rem);
     bl->stopped = false;
-    if (rem < 0 || l->daily_limit <= 0)
+    if (rem < 0 || pd_limits_daily_limit(l) <= 0)
         return max;
     /* tokens above reserve + headroom: so many creates, at least one */
-    above = rem - (long)((long long)l->daily_limit * (l->cfg.reserve_pct + bl->headroom_pct) / 100);
+    above = rem - (long)((long long)pd_limits_daily_limit(l) *
+                         (pd_limits_reserve_pct(l) + bl->headroom_pct) / 100);
     return above / cost + 1 < (long)max ? (size_t)(above / cost + 1) : max;
 }
 

@@ -402,7 +402,7 @@ static mlc_rc backlog_step(struct ld *ld, int64_t now, int64_t *next_probe, bool
         return MLC_OK;
     max = ld_backlog_allowed(ld->backlog, pd_client_limits(ld->pd), BACKLOG_ROUND);
     if (max == 0) {
-        int64_t last = pd_client_limits(ld->pd)->last_send_ms;
+        int64_t last = pd_limits_last_send_ms(pd_client_limits(ld->pd));
 
         /* an answer within the probe interval (an update) carried the
          * budget headers already: no probe needed */

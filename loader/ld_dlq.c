@@ -44,6 +44,9 @@ mlc_rc ld_dlq_send(struct ld *ld, const struct item *it, const char *cls, const 
 
         for (size_t i = 0; nh < 58 && !rd_kafka_header_get_all(orig, i, &name, &val, &len); i++)
             h[nh++] = (struct mlc_kafka_header){name, val, len};
+    } else if (it->sig) {
+        /* a backlog row keeps only its signature of the original headers */
+        h[nh++] = (struct mlc_kafka_header){MLC_SIGN_HEADER, it->sig, it->sig_len};
     }
     snprintf(part, sizeof(part), "%d", (int)it->partition);
     snprintf(off, sizeof(off), "%lld", (long long)it->offset);

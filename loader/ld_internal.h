@@ -88,6 +88,10 @@ struct item {
     size_t key_len;
     const char *value;
     size_t value_len;
+    /* a backlog item's mlc.signature header (owned; NULL: none), so that its
+     * dead letter keeps it and a replay verifies */
+    const char *sig;
+    size_t sig_len;
 };
 
 /* What an event needs (ld_plan). PLAN_WAIT: an unanswered create may still

@@ -110,6 +110,7 @@ static const char *const migrations[] = {
     "  recency TEXT NOT NULL DEFAULT '',"
     "  msg_key BLOB,"
     "  msg_value BLOB NOT NULL,"
+    "  msg_sig BLOB," /* the record's mlc.signature, kept for its dead letter */
     "  queued_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (company, customer)"
     ");"

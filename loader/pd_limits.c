@@ -510,3 +510,13 @@ long pd_limits_daily_limit(const struct pd_limits *l)
 {
     return l->daily_limit;
 }
+
+int pd_limits_reserve_pct(const struct pd_limits *l)
+{
+    return l->cfg.reserve_pct;
+}
+
+int64_t pd_limits_last_send_ms(const struct pd_limits *l)
+{
+    return l->last_send_ms;
+}

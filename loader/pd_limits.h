@@ -182,6 +182,10 @@ int64_t pd_limits_hold_until(const struct pd_limits *l);
 /* The daily budget in force (x-daily-ratelimit-limit as last seen, else
  * MLC_PIPEDRIVE_DAILY_BUDGET); 0 when unknown. */
 long pd_limits_daily_limit(const struct pd_limits *l);
+/* MLC_PIPEDRIVE_RESERVE_PCT as configured. */
+int pd_limits_reserve_pct(const struct pd_limits *l);
+/* When the last call was sent (ms, the pacer's clock); 0 before the first. */
+int64_t pd_limits_last_send_ms(const struct pd_limits *l);
 /* Our sends in the current burst window. */
 size_t pd_limits_window_sends(const struct pd_limits *l);
 

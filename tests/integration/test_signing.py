@@ -6,11 +6,14 @@ signing recipe of docs/events.md, run as written, produces a record the
 loader applies; a rotation accepts the previous key; a dead letter replayed
 with `mlc dlq replay` keeps its signature and is applied."""
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import shutil
 import sqlite3
+import struct
 import subprocess
 
 import mlctest
@@ -135,6 +138,22 @@ class Signatures(LoaderCase):
         self.assertIn("replayed 1;", cp.stdout)
         self.drain(env=self.signed)
         self.assertEqual(set(self.ours()), {("SAMINC", "1000")})
+
+
+    def test_a_refused_create_keeps_its_signature_in_the_dead_letter(self):
+        # creates wait in the backlog, which keeps of the original headers only
+        # the signature: the dead letter must carry it, or its replay fails
+        k, v = event("SAMINC", "1000", customer(0, phone="5" * 300))  # a 400
+        self.sign_with_recipe(self.key, k, v)
+        self.drain(env=self.signed)
+        dead = [m for m in self.read_topic(DLQ) if m["key"] == k]
+        self.assertEqual(len(dead), 1)
+        hdrs = dict(zip(dead[0]["headers"][0::2], dead[0]["headers"][1::2]))
+        self.assertEqual(hdrs["mlc.error.class"], "validation")
+        mac = hmac.new(bytes(range(32)), b"mlc-event-sig-v1\0" + struct.pack(">I", len(k))
+                       + k.encode() + struct.pack(">I", len(v)) + v.encode(),
+                       hashlib.sha256).hexdigest()
+        self.assertEqual(hdrs.get("mlc.signature"), "v1:630dcd2966c43366:" + mac)
 
 
 class ExtractorSigns(mlctest.TestCase):
