@@ -95,8 +95,14 @@ static mlc_rc settle_work(struct ld *ld, struct work *w, bool *again, bool *retr
         return MLC_OK;
     }
     *retry = true; /* 5xx, timeout, daily budget: not done, offset not stored */
-    mlc_warn("customer %s:%s: %s; will try again", w->ev.company, w->ev.customer_number,
-             c->err.msg);
+    /* a call the budget pause held back was never sent: the pause itself
+     * is the one line worth a warning, not one per customer */
+    if (c->sent)
+        mlc_warn("customer %s:%s: %s; will try again", w->ev.company, w->ev.customer_number,
+                 c->err.msg);
+    else
+        mlc_debug("customer %s:%s: %s; will try again", w->ev.company, w->ev.customer_number,
+                  c->err.msg);
     return MLC_OK;
 }
 
