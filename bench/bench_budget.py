@@ -358,7 +358,13 @@ def main():
             n_agree += a["total"] == spent_sim
             sum_audit += a["total"]
             backlog_left = done_creates < n
-            budget_bound = spent_sim >= net
+            # the budget, not the clock, ended the day's writing: the writes
+            # stopped well before the reset with customers still waiting (the
+            # loader stops creates at reserve + update headroom, without a
+            # pause, so "spent >= net" no longer tells it)
+            budget_bound = spent_sim >= net or (
+                a["last_write"] is not None
+                and (d + 1) * day_len - a["last_write"] > 0.1 * day_len)
             mark = ""
             if not backlog_left:
                 mark = " (backlog exhausted)"

@@ -284,7 +284,7 @@ static void forecast_status(cJSON *doc)
     const cJSON *scan = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(x, "full_scan"), 0);
     const cJSON *map = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
     cJSON *f = cJSON_AddObjectToObject(doc, "forecast");
-    double budget = 0, reserve = 0, lag = -1, backlog = -1, left = -1, waiting = -1;
+    double budget = 0, reserve = 0, headroom = 0, lag = -1, backlog = -1, left = -1, waiting = -1;
     double unmapped = -1, net, tokens, days, usable, rest;
     const char *source = NULL;
     char date[16];
@@ -296,6 +296,7 @@ static void forecast_status(cJSON *doc)
         return;
     meta_num(l, "daily_budget", &budget);
     meta_num(l, "reserve_pct", &reserve);
+    meta_num(l, "headroom_pct", &headroom); /* absent before the backlog: 0 */
     meta_num(l, "lag", &lag);
     meta_num(l, "daily_remaining", &left);
     if (meta_num(l, "backlog_creates", &backlog) && backlog >= 0) {
@@ -313,7 +314,9 @@ static void forecast_status(cJSON *doc)
     }
     cJSON_AddNumberToObject(f, "daily_budget", budget);
     cJSON_AddNumberToObject(f, "reserve_pct", reserve);
-    net = budget * (100.0 - reserve) / 100.0;
+    cJSON_AddNumberToObject(f, "headroom_pct", headroom);
+    /* creates stop for the day at the reserve plus the update headroom */
+    net = budget * (100.0 - reserve - headroom) / 100.0;
     cJSON_AddNumberToObject(f, "net_daily", net);
     cJSON_AddNumberToObject(f, "lag", lag);
     if (backlog >= 0)
@@ -346,7 +349,7 @@ static void forecast_status(cJSON *doc)
     cJSON_AddStringToObject(f, "eta_date", date);
     /* by day: what is left of today's budget above the reserve first, then
      * one net budget a day (the day the last create is written) */
-    usable = left >= 0 ? left - budget * reserve / 100.0 : 0;
+    usable = left >= 0 ? left - budget * (reserve + headroom) / 100.0 : 0;
     if (usable < 0)
         usable = 0;
     rest = tokens - usable;
@@ -477,10 +480,12 @@ static void print_forecast(const cJSON *f)
         printf("  forecast: %s\n", status_text(f, "error"));
         return;
     }
-    printf("  forecast: daily budget %.0f - reserve %.0f %% = %.0f tokens a day: %.2f days, "
-           "done about %s (UTC); by day: day %.0f after today\n",
+    printf("  forecast: daily budget %.0f - reserve %.0f %% - update headroom %.0f %% = %.0f "
+           "tokens a day for creates: %.2f days, done about %s (UTC); by day: day %.0f after "
+           "today\n",
            status_num(f, "daily_budget", 0), status_num(f, "reserve_pct", 0),
-           status_num(f, "net_daily", 0), status_num(f, "eta_days", 0), status_text(f, "eta_date"),
+           status_num(f, "headroom_pct", 0), status_num(f, "net_daily", 0),
+           status_num(f, "eta_days", 0), status_text(f, "eta_date"),
            status_num(f, "finish_day", 0));
 }
 

@@ -110,10 +110,12 @@ static mlc_rc store_forecast(struct ld *ld, struct mlc_err *err)
 {
     long budget = pd_limits_daily_limit(pd_client_limits(ld->pd));
     long reserve = (long)mlc_cfg_int(ld->cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
+    /* creates stop at reserve + headroom (ld_backlog.h): what they may spend */
+    long headroom = (long)mlc_cfg_int(ld->cfg, MLC_CFG_LOAD_UPDATE_HEADROOM_PCT);
     int64_t lag = consumer_lag(ld), waiting = lag;
     char *backlog = NULL, v[32];
     long b;
-    double net = (double)budget * (double)(100 - reserve) / 100.0;
+    double net = (double)budget * (double)(100 - reserve - headroom) / 100.0;
     mlc_rc rc;
 
     snprintf(v, sizeof(v), "%ld", budget);
@@ -121,6 +123,9 @@ static mlc_rc store_forecast(struct ld *ld, struct mlc_err *err)
         goto out;
     snprintf(v, sizeof(v), "%ld", reserve);
     if ((rc = ld_state_meta_set(ld->st, "reserve_pct", v, err)) != MLC_OK)
+        goto out;
+    snprintf(v, sizeof(v), "%ld", headroom);
+    if ((rc = ld_state_meta_set(ld->st, "headroom_pct", v, err)) != MLC_OK)
         goto out;
     snprintf(v, sizeof(v), "%lld", (long long)lag);
     if ((rc = ld_state_meta_set(ld->st, "lag", v, err)) != MLC_OK)

@@ -161,33 +161,41 @@ static mlc_rc client_cfg(const struct mlc_config *cfg, struct ld *ld, struct pd_
 }
 
 /* The end of a dry run: what it would spend, and the days that takes at the
- * budget in force net of the reserve (docs/operations.md, Day to day). */
+ * budget in force net of the reserve and, for creates, of the update
+ * headroom (docs/operations.md, Day to day). */
 static void dry_forecast(struct ld *ld)
 {
     long budget = pd_limits_daily_limit(pd_client_limits(ld->pd));
     long reserve = (long)mlc_cfg_int(ld->cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
+    long headroom = (long)mlc_cfg_int(ld->cfg, MLC_CFG_LOAD_UPDATE_HEADROOM_PCT);
     long tokens = (ld->dry_creates + ld->dry_updates) * LD_CREATE_TOKENS;
     double net = (double)budget * (double)(100 - reserve) / 100.0;
+    /* creates stop at the reserve plus the update headroom (ld_backlog.h) */
+    double net_creates = (double)budget * (double)(100 - reserve - headroom) / 100.0;
 
     fprintf(ld->out,
             "dry run: %ld creates (%ld tokens), %ld updates (%ld tokens): %ld tokens in all\n",
             ld->dry_creates, ld->dry_creates * LD_CREATE_TOKENS, ld->dry_updates,
             ld->dry_updates * LD_CREATE_TOKENS, tokens);
-    if (net <= 0) {
+    if (net_creates <= 0) {
         fprintf(ld->out, "dry run: forecast unknown (no daily budget seen: "
                          "set MLC_PIPEDRIVE_DAILY_BUDGET)\n");
     } else {
-        double days = (double)tokens / net;
-        time_t end = (time_t)(mlc_realtime_ms() / 1000 + (int64_t)(days * 86400.0));
+        /* creates within their share, and everything within the net budget */
+        double days = (double)(ld->dry_creates * LD_CREATE_TOKENS) / net_creates;
+        time_t end;
         struct tm tm;
         char date[16];
 
+        if ((double)tokens / net > days)
+            days = (double)tokens / net;
+        end = (time_t)(mlc_realtime_ms() / 1000 + (int64_t)(days * 86400.0));
         gmtime_r(&end, &tm);
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
         fprintf(ld->out,
-                "dry run: daily budget %ld, reserve %ld %%: %.0f tokens a day; "
-                "%.2f days, done about %s (UTC)\n",
-                budget, reserve, net, days, date);
+                "dry run: daily budget %ld, reserve %ld %%, update headroom %ld %%: %.0f tokens "
+                "a day for creates; %.2f days, done about %s (UTC)\n",
+                budget, reserve, headroom, net_creates, days, date);
     }
     fflush(ld->out);
 }

@@ -107,12 +107,15 @@ class Status(mlctest.TestCase):
         self.assertEqual(meta["reserve_pct"], "20")
         self.assertEqual(meta["lag"], "0")
         fc = doc["forecast"]
-        self.assertEqual((fc["source"], fc["customers_without_org"], fc["tokens"], fc["eta_days"]),
-                         ("extractor", 0, 0, 0), fc)
-        self.assertEqual(fc["net_daily"], stats["companies"][0]["daily_budget"] * 0.8)
+        # (the loader's backlog is empty too; the larger count, 0, is taken)
+        self.assertEqual((fc["customers_without_org"], fc["tokens"], fc["eta_days"]), (0, 0, 0), fc)
+        self.assertEqual(meta["backlog_creates"], "0")
+        # creates may spend the budget less the reserve (20 %) and the update headroom (5 %)
+        self.assertEqual(meta["headroom_pct"], "5")
+        self.assertEqual(fc["net_daily"], stats["companies"][0]["daily_budget"] * 0.75)
         # a loader that records its backlog of creates: that count, when larger
         con = sqlite3.connect(ld_db)
-        con.execute("INSERT INTO meta VALUES ('backlog_creates', '1000')")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('backlog_creates', '1000')")
         con.commit()
         con.close()
         cp = self.procs.run(status + ["--json"], env=common)
@@ -123,8 +126,9 @@ class Status(mlctest.TestCase):
         cp = self.procs.run(status, env=common)
         self.assertIn("initial load: 1000 customers without organization (backlog_creates), "
                       "5000 tokens", cp.stdout)
-        self.assertRegex(cp.stdout, r"forecast: daily budget \d+ - reserve 20 % = \d+ tokens a "
-                         r"day: \d+\.\d\d days, done about \d{4}-\d\d-\d\d")
+        self.assertRegex(cp.stdout, r"forecast: daily budget \d+ - reserve 20 % - update headroom "
+                         r"5 % = \d+ tokens a day for creates: \d+\.\d\d days, done about "
+                         r"\d{4}-\d\d-\d\d")
 
         cp = self.procs.run(status, env=common)
         self.assertEqual(cp.returncode, 0, cp.stderr)
