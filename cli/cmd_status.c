@@ -190,7 +190,8 @@ static void loader_status(const char *path, const char *dlq_path, cJSON *doc)
         cJSON_AddStringToObject(x, "error", why);
         return;
     }
-    if (sqlite3_exec(db, "SELECT 1 FROM outcome_hour LIMIT 0", NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_table_column_metadata(db, NULL, "outcome_hour", "hour", NULL, NULL, NULL, NULL,
+                                      NULL) != SQLITE_OK) {
         /* read-only: status never migrates a worker's file */
         cJSON_AddStringToObject(x, "error",
                                 "written by an older mlc-loader: its summaries appear once this "
