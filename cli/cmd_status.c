@@ -490,12 +490,9 @@ static void print_forecast(const cJSON *f)
            status_num(f, "finish_day", 0));
 }
 
-static void print_text(const cJSON *doc)
+static void print_extractor(const cJSON *x)
 {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(doc, "extractor");
-    const cJSON *l = cJSON_GetObjectItemCaseSensitive(doc, "loader");
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
-    const cJSON *it, *first, *open;
+    const cJSON *it;
 
     printf("== extractor (%s)\n", status_text(x, "db"));
     if (status_str(x, "error"))
@@ -518,6 +515,12 @@ static void print_text(const cJSON *doc)
             printf(" error=\"%s\"", status_text(it, "error"));
         putchar('\n');
     }
+}
+
+static void print_kafka(const cJSON *k)
+{
+    const cJSON *it;
+
     printf("== kafka (brokers %s, topic %s, group %s)\n", status_text(k, "brokers"),
            status_text(k, "topic"), status_text(k, "group"));
     if (status_str(k, "error"))
@@ -533,9 +536,13 @@ static void print_text(const cJSON *doc)
             fputs("none", stdout);
         printf(" high=%.0f lag=%.0f\n", status_num(it, "high", -1), status_num(it, "lag", -1));
     }
-    printf("== loader (%s)\n", status_text(l, "db"));
-    if (status_str(l, "error"))
-        printf("  %s\n", status_text(l, "error"));
+}
+
+/* The loader's meta facts worth a line of their own. */
+static void print_loader_meta(const cJSON *l)
+{
+    const cJSON *it;
+
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "meta"))
     {
         const char *key = status_text(it, "key");
@@ -551,9 +558,13 @@ static void print_text(const cJSON *doc)
             printf("  INSECURE since the last start: %s (docs/operations.md, Security model)\n",
                    status_text(it, "value"));
     }
-    first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
-    if (first)
-        printf("  organizations mapped: %.0f\n", status_num(first, "organizations", 0));
+}
+
+/* Calls, outcomes and tokens by day. */
+static void print_loader_activity(const cJSON *l)
+{
+    const cJSON *it, *first;
+
     if (cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h")) {
         fputs("  outcomes (24 h):", stdout);
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "outcomes_24h"))
@@ -577,7 +588,21 @@ static void print_text(const cJSON *doc)
                status_num(it, "probes", 0), status_num(it, "other", 0), status_num(it, "total", 0),
                status_num(it, "status_429", 0));
     }
-    print_forecast(cJSON_GetObjectItemCaseSensitive(doc, "forecast"));
+}
+
+static void print_loader(const cJSON *l, const cJSON *forecast)
+{
+    const cJSON *it, *first, *open;
+
+    printf("== loader (%s)\n", status_text(l, "db"));
+    if (status_str(l, "error"))
+        printf("  %s\n", status_text(l, "error"));
+    print_loader_meta(l);
+    first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "idmap"), 0);
+    if (first)
+        printf("  organizations mapped: %.0f\n", status_num(first, "organizations", 0));
+    print_loader_activity(l);
+    print_forecast(forecast);
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(l, "duplicates"))
     {
         printf("  duplicate: %s:%s organizations %s (merge them in Pipedrive)\n",
@@ -593,6 +618,14 @@ static void print_text(const cJSON *doc)
         printf(", %.0f not yet replayed (mlc dlq list)", status_num(open, "not_replayed", 0));
     if (first)
         putchar('\n');
+}
+
+static void print_text(const cJSON *doc)
+{
+    print_extractor(cJSON_GetObjectItemCaseSensitive(doc, "extractor"));
+    print_kafka(cJSON_GetObjectItemCaseSensitive(doc, "kafka"));
+    print_loader(cJSON_GetObjectItemCaseSensitive(doc, "loader"),
+                 cJSON_GetObjectItemCaseSensitive(doc, "forecast"));
 }
 
 int mlc_cmd_status(struct mlc_app *app)
