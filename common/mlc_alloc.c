@@ -2,7 +2,6 @@
  * The only file of the product that calls the C library's allocators. */
 #include "mlc_alloc.h"
 
-#include "mlc_str.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -15,7 +14,7 @@ static char progname[64] = "mlc";
 
 void mlc_alloc_set_progname(const char *name)
 {
-    mlc_strlcpy(progname, name && name[0] ? name : "mlc", sizeof(progname));
+    snprintf(progname, sizeof(progname), "%s", name && name[0] ? name : "mlc");
 }
 
 /* One line with write(2): stdio might itself want memory. */
