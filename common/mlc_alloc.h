@@ -19,7 +19,7 @@
  * RD_KAFKA_RESP_ERR__*) are handled as any other error of that library.
  *
  * Raw malloc/calloc/realloc/strdup/strndup appear only in mlc_alloc.c; a
- * test (tests/check_raw_alloc.cmake) fails otherwise. Memory from these
+ * test (tests/check_source.cmake) fails otherwise. Memory from these
  * wrappers is released with free(). Also here: ARRAY_SIZE.
  */
 #ifndef MLC_ALLOC_H
