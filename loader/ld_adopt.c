@@ -4,7 +4,7 @@
 #include "ld_adopt.h"
 
 #include "ld_match.h"
-#include "ld_scan.h"
+#include "ld_orgs.h"
 #include "ld_state.h"
 #include "ld_util.h"
 #include "mlc_alloc.h"

@@ -16,7 +16,7 @@
 #include "ld_match_cmd.h"
 #include "ld_calls.h"
 #include "ld_match.h"
-#include "ld_scan.h"
+#include "ld_orgs.h"
 #include "ld_util.h"
 #include "mlc_alloc.h"
 #include "mlc_event.h"

@@ -3,11 +3,7 @@
 #define LD_SCAN_H
 
 #include "ld_internal.h"
-
-/* The part of an organization (a list or GET item) the mapping can write:
- * name, address (without formatted_address and null parts), website and
- * the custom fields. New (cJSON_Delete). */
-cJSON *ld_org_snapshot(const cJSON *org);
+#include "ld_orgs.h"
 
 /* What a listed organization's ID fields say (keys k_num, k_co: the custom
  * field keys of the customer number and the company). */
@@ -23,17 +19,6 @@ enum ld_org_kind {
  * in org: it is Pipedrive's answer. */
 enum ld_org_kind ld_org_identity(const cJSON *org, const char *k_num, const char *k_co,
                                  const char **company, const char **number, int64_t *id);
-
-/* Called for every organization a scan lists (borrowed for the call); a
- * return other than MLC_OK stops the scan. */
-typedef mlc_rc (*ld_org_fn)(void *ctx, const cJSON *org, struct mlc_err *err);
-
-/* Pages GET /api/v2/organizations (10 tokens per 500) since since_ms (0:
- * all) with the identity fields and, while they fit, the other mapped
- * custom fields, handing each organization to on_org; *pages counts the
- * pages asked. MLC_RETRY when Pipedrive refused or failed. */
-mlc_rc ld_scan_orgs(struct ld *ld, int64_t since_ms, ld_org_fn on_org, void *ctx, size_t *pages,
-                    struct mlc_err *err);
 
 /* Pages GET /api/v2/organizations since since_ms (0: all) and records in the
  * id map every organization that carries both IDs (adoption snapshots,
