@@ -37,9 +37,7 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,37 +45,10 @@ import time
 import urllib.parse
 import urllib.request
 
+from benchproc import start, stop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "bench-token-5f0c2a9d8e7b"
-
-
-def start(argv, logdir, name, env=None, server=True):
-    out = open(os.path.join(logdir, name + ".out"), "wb")
-    err = open(os.path.join(logdir, name + ".err"), "wb")
-    p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                         start_new_session=True)
-    if not server:
-        return p, None
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        with open(out.name) as f:
-            text = f.read()
-        if "\n" in text:
-            return p, text.split("\n", 1)[0].strip()
-        if p.poll() is not None:
-            raise SystemExit(f"{name} exited early: {open(err.name).read()[-2000:]}")
-        time.sleep(0.05)
-    raise SystemExit(f"{name} did not start")
-
-
-def stop(p, sig=signal.SIGTERM):
-    if p.poll() is None:
-        os.killpg(p.pid, sig)
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
 
 
 def req(method, url, body=None):
