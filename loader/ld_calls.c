@@ -4,6 +4,8 @@
  */
 #include "ld_calls.h"
 
+#include "ld_backlog.h"
+
 #include "ld_metrics.h"
 #include "ld_state.h"
 #include "mlc_alloc.h"
@@ -106,39 +108,44 @@ out:
 /* The loader's side of the initial-load forecast: meta keys for `mlc
  * status`, and the ETA gauge (customers waiting: backlog_creates when a
  * loader records it, else the lag as an upper bound). */
+/* Sets meta key to v unless the last value this process wrote is v already
+ * (the forecast's inputs change rarely; this runs after every round). */
+static mlc_rc meta_put(struct ld *ld, size_t slot, const char *key, long long v,
+                       struct mlc_err *err)
+{
+    char text[32];
+    mlc_rc rc;
+
+    if (ld->forecast_meta_set[slot] && ld->forecast_meta[slot] == v)
+        return MLC_OK;
+    snprintf(text, sizeof(text), "%lld", v);
+    if ((rc = ld_state_meta_set(ld->st, key, text, err)) == MLC_OK) {
+        ld->forecast_meta[slot] = v;
+        ld->forecast_meta_set[slot] = true;
+    }
+    return rc;
+}
+
 static mlc_rc store_forecast(struct ld *ld, struct mlc_err *err)
 {
     long budget = pd_limits_daily_limit(pd_client_limits(ld->pd));
     long reserve = (long)mlc_cfg_int(ld->cfg, MLC_CFG_PIPEDRIVE_RESERVE_PCT);
     /* creates stop at reserve + headroom (ld_backlog.h): what they may spend */
     long headroom = (long)mlc_cfg_int(ld->cfg, MLC_CFG_LOAD_UPDATE_HEADROOM_PCT);
-    int64_t lag = consumer_lag(ld), waiting = lag;
-    char *backlog = NULL, v[32];
-    long b;
+    int64_t lag = consumer_lag(ld);
+    /* the backlog's own count when this loader keeps one, else the lag */
+    int64_t waiting = ld->backlog ? ld_backlog_count(ld->backlog) : lag;
     double net = (double)budget * (double)(100 - reserve - headroom) / 100.0;
     mlc_rc rc;
 
-    snprintf(v, sizeof(v), "%ld", budget);
-    if ((rc = ld_state_meta_set(ld->st, "daily_budget", v, err)) != MLC_OK)
-        goto out;
-    snprintf(v, sizeof(v), "%ld", reserve);
-    if ((rc = ld_state_meta_set(ld->st, "reserve_pct", v, err)) != MLC_OK)
-        goto out;
-    snprintf(v, sizeof(v), "%ld", headroom);
-    if ((rc = ld_state_meta_set(ld->st, "headroom_pct", v, err)) != MLC_OK)
-        goto out;
-    snprintf(v, sizeof(v), "%lld", (long long)lag);
-    if ((rc = ld_state_meta_set(ld->st, "lag", v, err)) != MLC_OK)
-        goto out;
-    if ((rc = ld_state_meta_get(ld->st, "backlog_creates", &backlog, err)) != MLC_OK)
-        goto out;
-    if (backlog && mlc_parse_long(backlog, 0, LONG_MAX, &b))
-        waiting = b;
+    if ((rc = meta_put(ld, 0, "daily_budget", budget, err)) != MLC_OK ||
+        (rc = meta_put(ld, 1, "reserve_pct", reserve, err)) != MLC_OK ||
+        (rc = meta_put(ld, 2, "headroom_pct", headroom, err)) != MLC_OK ||
+        (rc = meta_put(ld, 3, "lag", lag, err)) != MLC_OK)
+        return rc;
     ld_metrics_forecast(ld->metrics,
                         waiting >= 0 && net > 0 ? (double)waiting * LD_CREATE_TOKENS / net : -1);
-out:
-    free(backlog);
-    return rc;
+    return MLC_OK;
 }
 
 mlc_rc ld_flush_calls(struct ld *ld, struct mlc_err *err)

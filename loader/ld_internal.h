@@ -167,6 +167,9 @@ struct ld {
     long n_created, n_updated, n_unchanged, n_adopted, n_dlq, n_deleted, n_duplicate;
     struct ld_metrics *metrics; /* nullable */
     struct ld_sign sign;        /* the event keys; none: nothing checked */
+    /* the forecast's meta values last written (ld_calls.c), to skip rewrites */
+    long long forecast_meta[4];
+    bool forecast_meta_set[4];
     struct ld_listing *listing; /* MLC_MATCH_EXISTING=name, else NULL (ld_adopt.h) */
     struct mlc_err halt;        /* rc != MLC_OK: stop once the round is stored */
     struct ld_backlog *backlog; /* owned by ld_consume; NULL in a dry run */
